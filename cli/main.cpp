@@ -3,7 +3,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"stowage: a container image registry that runs as a cluster"};
   app.require_subcommand(1);
-  stowage::cli::add_serve(app);
+  // subcommands register here: stowage::cli::add_serve(app); …
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
