@@ -297,3 +297,38 @@ TEST_CASE("is_manifest_media_type", "[oci][manifest]") {
   CHECK_FALSE(is_manifest_media_type("application/json"));
   CHECK_FALSE(is_manifest_media_type(""));
 }
+
+TEST_CASE("null lists as Go marshals them", "[oci][manifest]") {
+  json img = oci_image();
+  img["layers"] = nullptr;
+  img["annotations"] = nullptr;
+  auto r = parse(img);
+  REQUIRE(r.value);
+  CHECK(r.value->layers.empty());
+  CHECK(r.value->annotations.empty());
+
+  json idx = oci_index();
+  idx["manifests"] = nullptr;
+  auto ri = parse(idx);
+  REQUIRE(ri.value);
+  CHECK(ri.value->manifests.empty());
+
+  json urls = oci_image();
+  urls["layers"][0]["urls"] = nullptr;
+  CHECK(parse(urls).value);
+}
+
+TEST_CASE("large manifests parse (4 MB of annotations)", "[oci][manifest]") {
+  json img = oci_image();
+  for (int i = 0; i < 390; ++i) img["annotations"]["large-annotation-" + std::to_string(i)] = std::string(10000, 'A');
+  auto r = parse(img);
+  REQUIRE(r.value);
+  CHECK(r.value->annotations.size() == 391);
+}
+
+TEST_CASE("media_type_essence", "[oci][manifest]") {
+  CHECK(media_type_essence("application/json") == "application/json");
+  CHECK(media_type_essence(" Application/VND.OCI.Image.Manifest.v1+JSON ; charset=utf-8") == media::oci_manifest);
+  CHECK(media_type_essence("") == "");
+  CHECK(media_type_essence(";q=0.5") == "");
+}
