@@ -332,3 +332,25 @@ TEST_CASE("media_type_essence", "[oci][manifest]") {
   CHECK(media_type_essence("") == "");
   CHECK(media_type_essence(";q=0.5") == "");
 }
+
+TEST_CASE("conformance-suite shaped bodies", "[oci][manifest]") {
+  // Indented with tabs, no top-level mediaType, descriptor with inline data
+  // and a field the spec does not know: all must be accepted.
+  std::string body = "{\n\t\"schemaVersion\": 2,\n\t\"config\": {\n\t\t\"mediaType\": "
+                     "\"application/vnd.oci.image.config.v1+json\",\n\t\t\"digest\": \"" +
+                     d1 +
+                     "\",\n\t\t\"size\": 12,\n\t\t\"data\": \"e30=\",\n\t\t\"newUnspecifiedField\": "
+                     "\"aGVsbG8gd29ybGQ=\"\n\t},\n\t\"layers\": []\n}";
+  auto r = parse_manifest(body, media::oci_manifest);
+  REQUIRE(r.value);
+  CHECK(r.value->media_type == media::oci_manifest);
+  CHECK(r.value->config->size == 12);
+  CHECK(r.value->layers.empty());
+
+  CHECK_FALSE(parse_manifest("blablabla", media::oci_manifest).value);
+
+  // Inline data must be a (base64) string.
+  json img = oci_image();
+  img["config"]["data"] = json::object();
+  check_invalid(img);
+}
