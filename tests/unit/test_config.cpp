@@ -210,7 +210,7 @@ TEST_CASE("to_toml round-trips through load", "[config]") {
   CHECK_FALSE(back == dev_cluster(tmp.path / "data", 3, 7000)); // equality does look at the fields
 }
 
-TEST_CASE("dev_cluster follows the DESIGN §6 layout", "[config]") {
+TEST_CASE("dev_cluster follows the DESIGN section 6 layout", "[config]") {
   temp_dir tmp;
   const auto c = dev_cluster(tmp.path, 3, 5000);
   std::vector<std::string> names;

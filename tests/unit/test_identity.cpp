@@ -141,7 +141,7 @@ TEST_CASE("processes racing on one directory end up with one key", "[config][ide
   }
 }
 
-TEST_CASE("signatures verify; forged and tampered ones do not", "[config][identity]") {
+TEST_CASE("signatures verify, forged and tampered ones do not", "[config][identity]") {
   const auto alice = identity::generate();
   const auto mallory = identity::generate();
   const std::string message = "push session 42: repo library/alpine, runtime rt1, target dm2";
