@@ -368,16 +368,21 @@ cluster load(const std::filesystem::path& file) {
 std::string to_toml(const cluster& c) {
   const auto& s = c.settings;
   std::ostringstream out;
-  out << "# Stowage cluster file. Each node runs with: stowage up --config FILE --node NAME\n"
-      << "[cluster]\n"
-      << "probe_bytes = " << s.probe_bytes << "          # size of a test packet\n"
-      << "probe_timeout_ms = " << s.probe_timeout.count() << "      # deadline of a probe round\n"
-      << "retry_interval_ms = " << s.retry_interval.count() << "     # handoff retry period\n"
-      << "proof_ttl_ms = " << s.proof_ttl.count() << "         # lifetime of a push proof pair\n"
-      << "min_copies = " << s.min_copies << "              # durable places before a push is acknowledged\n"
-      << "probe_fanout = " << s.probe_fanout << "            # candidates per round; 0 = all healthy holders\n"
-      << "master_public_key = " << toml_string(s.master_public_key)
-      << "   # hex Ed25519; empty = read from the master's data directory\n";
+  // "key = value" padded so the comments line up.
+  const auto line = [&out](const std::string& assignment, std::string_view comment) {
+    out << assignment << std::string(assignment.size() < 26 ? 26 - assignment.size() : 1, ' ') << "# "
+        << comment << "\n";
+  };
+  out << "# Stowage cluster file (one process per node: stowage up --config FILE --node NAME)\n"
+      << "[cluster]\n";
+  line("probe_bytes = " + std::to_string(s.probe_bytes), "size of a test packet");
+  line("probe_timeout_ms = " + std::to_string(s.probe_timeout.count()), "deadline of a probe round");
+  line("retry_interval_ms = " + std::to_string(s.retry_interval.count()), "handoff retry period");
+  line("proof_ttl_ms = " + std::to_string(s.proof_ttl.count()), "lifetime of a push proof pair");
+  line("min_copies = " + std::to_string(s.min_copies), "durable places before a push is acknowledged");
+  line("probe_fanout = " + std::to_string(s.probe_fanout), "candidates per probe round; 0 = all healthy holders");
+  line("master_public_key = " + toml_string(s.master_public_key),
+       "hex Ed25519 (the master's identity.pub); empty in dev");
   for (const auto& n : c.nodes) {
     out << "\n[[node]]\n"
         << "name = " << toml_string(n.name) << "\n"
