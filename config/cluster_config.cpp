@@ -350,6 +350,9 @@ cluster parse(std::string_view toml_text, std::string_view source_name) {
 }
 
 cluster load(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    throw std::runtime_error(file.string() + ": is a directory, not a cluster file");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw std::runtime_error(file.string() + ": cannot open the cluster file");
   std::ostringstream text;

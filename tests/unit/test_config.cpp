@@ -187,6 +187,7 @@ TEST_CASE("load names the file and resolves relative data paths against it", "[c
     CHECK(std::string(e.what()) == file.string() + ":2: min_copies must be an integer, not a string");
   }
   CHECK_THROWS_WITH(load(tmp.path / "absent.toml"), Catch::Contains("absent.toml: cannot open"));
+  CHECK_THROWS_WITH(load(tmp.path), Catch::Contains("is a directory"));
 }
 
 TEST_CASE("to_toml round-trips through load", "[config]") {
