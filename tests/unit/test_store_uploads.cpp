@@ -193,7 +193,7 @@ TEST_CASE("one session, one writer at a time", "[store]") {
   CHECK(s->append("r", u.id) != nullptr);
 }
 
-TEST_CASE("sessions belong to their repository; ids are validated", "[store]") {
+TEST_CASE("sessions belong to their repository, ids are validated", "[store]") {
   temp_dir dir;
   auto s = registry_store::open(dir.path);
   auto u = s->begin_upload("a");
@@ -258,7 +258,7 @@ TEST_CASE("cross-repository mount", "[store]") {
   CHECK(s->mount_blob("third", d)); // again: still true
 }
 
-TEST_CASE("deleting a blob unlinks it; the file goes with the last link", "[store]") {
+TEST_CASE("deleting a blob unlinks it, the file goes with the last link", "[store]") {
   temp_dir dir;
   auto s = registry_store::open(dir.path);
   auto d = put_blob(*s, "a", "shared");
