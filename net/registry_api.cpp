@@ -46,7 +46,9 @@ route_result registry_api::route(const request& req) {
     switch (t.ep) {
     case endpoint::base: {
       if (req.method != "GET" && req.method != "HEAD") return route_result::answer(api::method_not_allowed());
-      return route_result::answer(api::json_response(200, "{}"));
+      response r = api::json_response(200, "{}");
+      r.headers.set("Docker-Distribution-API-Version", "registry/2.0");
+      return route_result::answer(std::move(r));
     }
     case endpoint::catalog:
       return api::catalog(*this, req);
