@@ -76,7 +76,7 @@ push_blob() {
   d="sha256:$(sha256 "$file")"
   local st
   st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/octet-stream' \
-    --data-binary "@$file" "$base/v2/$repo/blobs/uploads/?digest=$d")
+    -T "$file" "$base/v2/$repo/blobs/uploads?digest=$d") # no trailing slash: -T would append the file name
   [ "$st" = 201 ] || fail "push of $file to $repo: $st"
   echo "$d"
 }

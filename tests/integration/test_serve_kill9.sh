@@ -27,7 +27,7 @@ SIZE_MIB=512
 head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$WORK/big.bin"
 big="sha256:$(sha256 "$WORK/big.bin")"
 curl -s -o /dev/null --limit-rate 40M -X POST -H 'Content-Type: application/octet-stream' \
-  --data-binary "@$WORK/big.bin" "$B/v2/crash/blobs/uploads/?digest=$big" &
+  -T "$WORK/big.bin" "$B/v2/crash/blobs/uploads?digest=$big" &
 CURL_PID=$!
 sleep 3
 kill -0 "$CURL_PID" 2>/dev/null || fail "upload finished before the kill; raise SIZE_MIB"
