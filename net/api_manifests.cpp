@@ -108,9 +108,12 @@ route_result manifests(registry_api& api, const request& req, const target& t) {
   auto& st = api.store();
   auto ref = oci::reference::parse(t.arg);
   if (!ref) {
-    bool looks_digest = t.arg.find(':') != std::string::npos;
-    return route_result::answer(error_response(looks_digest ? error_code::digest_invalid : error_code::manifest_invalid,
-                                               looks_digest ? "invalid digest" : "invalid tag", 400));
+    if (t.arg.find(':') != std::string::npos)
+      return route_result::answer(error_response(error_code::digest_invalid, "invalid digest", 400));
+    // A tag that cannot exist: a read or delete finds nothing, a PUT is refused.
+    if (req.method == "PUT")
+      return route_result::answer(error_response(error_code::manifest_invalid, "invalid tag", 400));
+    return route_result::answer(error_response(error_code::manifest_unknown, "manifest unknown", 404));
   }
 
   if (req.method == "PUT") {
