@@ -600,18 +600,30 @@ private:
 
   /// Deletes sessions idle longer than the TTL (not those in use).
   void sweep_locked(std::int64_t now) {
+    last_sweep_ms_ = now;
+    std::vector<std::string> expired;
     for (const auto& u : db_.all_uploads()) {
       if (now - u.updated_ms <= ttl_ms_)
         continue;
       auto it = sessions_.find(u.id);
       if (it != sessions_.end() && it->second.busy)
         continue;
-      db_.delete_upload(u.id);
-      if (it != sessions_.end())
-        sessions_.erase(it);
-      fileio::remove_quietly(files_.upload_path(u.id));
+      expired.push_back(u.id);
     }
-    last_sweep_ms_ = now;
+    if (expired.empty())
+      return;
+    {
+      relaxed_durability relaxed(db_);
+      metadata_db::transaction tx(db_);
+      for (const auto& id : expired)
+        db_.delete_upload(id);
+      tx.commit();
+    }
+    // Rows first: a crash in between leaves row-less files, removed at open.
+    for (const auto& id : expired) {
+      sessions_.erase(id);
+      fileio::remove_quietly(files_.upload_path(id));
+    }
   }
 
   void maybe_sweep_locked(std::int64_t now) {
@@ -631,10 +643,14 @@ private:
       auto on_disk = files_.upload_files();
       std::set<std::string> with_file(on_disk.begin(), on_disk.end());
       std::set<std::string> with_row;
-      for (const auto& u : rows) {
-        with_row.insert(u.id);
-        if (!with_file.count(u.id))
-          db_.delete_upload(u.id);
+      {
+        metadata_db::transaction tx(db_);
+        for (const auto& u : rows) {
+          with_row.insert(u.id);
+          if (!with_file.count(u.id))
+            db_.delete_upload(u.id);
+        }
+        tx.commit();
       }
       for (const auto& id : on_disk)
         if (!with_row.count(id))
