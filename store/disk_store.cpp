@@ -656,8 +656,10 @@ private:
         if (!with_row.count(id))
           fileio::remove_quietly(files_.upload_path(id));
       sweep_locked(now_ms());
-      // Unacknowledged data may be shorter or longer than recorded after a
-      // power loss: the file length is the truth, the commit re-verifies.
+      // The recorded size counts finished writes only: bytes past it are
+      // cut. A file shorter than recorded (power loss before writeback)
+      // lowers the record so the client resumes from what is really there;
+      // the commit re-verifies either way.
       for (const auto& u : db_.all_uploads()) {
         auto p = files_.upload_path(u.id);
         auto fd = fileio::open_file(p, O_WRONLY);
@@ -681,6 +683,7 @@ private:
         else
           file_sizes.emplace(f.digest, f.size);
       }
+      std::vector<std::string> damaged_files;
       metadata_db::transaction tx(db_);
       for (const auto& [digest, size] : known) {
         auto it = file_sizes.find(digest);
@@ -688,9 +691,11 @@ private:
           continue;
         db_.purge_blob(digest);
         if (it != file_sizes.end())
-          fileio::remove_quietly(files_.blob_path(digest_from_db(digest)));
+          damaged_files.push_back(digest);
       }
       tx.commit();
+      for (const auto& digest : damaged_files)
+        fileio::remove_quietly(files_.blob_path(digest_from_db(digest)));
     } catch (const fs::filesystem_error& e) {
       throw store_error(std::string("recovering store: ") + e.what());
     }
