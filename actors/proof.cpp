@@ -168,8 +168,8 @@ verdict check_pair(const public_key& master_pk, const first_proof& first, const 
   if (first.scope != second.scope || first.signature != second.signature)
     return verdict::forged;
   auto hash = secret_hash_of(first.secret);
-  if (hash.empty() || sodium_memcmp(hash.data(), second.secret_hash.data(), hash.size()) != 0
-      || hash.size() != second.secret_hash.size())
+  if (hash.empty() || hash.size() != second.secret_hash.size()
+      || sodium_memcmp(hash.data(), second.secret_hash.data(), hash.size()) != 0)
     return verdict::forged;
   if (second.scope.repository != repository || second.scope.runtime != runtime
       || second.scope.target != target)
@@ -270,8 +270,16 @@ proof_guard::admission proof_guard::admit(const first_proof& first, std::string_
     return out;
   }
   out.scope = i->second.scope;
+  admitted_[out.scope.session] = out.scope;
   expected_.erase(i);
   return out;
+}
+
+std::optional<proof_scope> proof_guard::admitted(std::string_view session) const {
+  std::lock_guard lock(mtx_);
+  if (auto i = admitted_.find(session); i != admitted_.end())
+    return i->second;
+  return std::nullopt;
 }
 
 } // namespace stowage::actors

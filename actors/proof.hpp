@@ -118,14 +118,18 @@ public:
   /// session is consumed durably and can never be admitted again.
   admission admit(const first_proof& first, std::string_view repository, std::string_view runtime);
 
+  /// The scope of a session admitted before (push_commit checks it).
+  std::optional<proof_scope> admitted(std::string_view session) const;
+
   const std::string& self_name() const { return self_; }
 
 private:
   std::string self_;
   public_key master_pk_;
   clock_fn now_;
-  std::mutex mtx_;
+  mutable std::mutex mtx_;
   std::map<std::string, second_proof> expected_;
+  std::map<std::string, proof_scope, std::less<>> admitted_;
   used_sessions used_;
 };
 
