@@ -130,15 +130,21 @@ void hand_off(dm_actor* self, const std::shared_ptr<replication_round>& rr) {
   });
 }
 
+// Peers that did not answer, or too few copies, send the image to the
+// master's spool (which counts as one durable place).
+void replicas_done(dm_actor* self, const std::shared_ptr<replication_round>& rr) {
+  if (rr->failed.empty() && rr->replicas.size() >= self->state.cfg.settings.min_copies)
+    acknowledge(self, rr, false);
+  else
+    hand_off(self, rr);
+}
+
 void peer_done(dm_actor* self, const std::shared_ptr<replication_round>& rr, const std::string& peer,
                bool ok) {
   (ok ? rr->replicas : rr->failed).push_back(peer);
   if (--rr->remaining > 0)
     return;
-  if (rr->failed.empty())
-    acknowledge(self, rr, false);
-  else
-    hand_off(self, rr);
+  replicas_done(self, rr);
 }
 
 void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promise<push_ack> rp) {
@@ -166,7 +172,7 @@ void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promi
   st.peers.erase(c.session);
   rr->remaining = peers.size();
   if (peers.empty()) {
-    acknowledge(self, rr, false);
+    replicas_done(self, rr);
     return;
   }
   for (const auto& p : peers) {

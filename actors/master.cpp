@@ -18,6 +18,8 @@ using namespace detail;
 caf::behavior master_behavior(master_actor* self, master_config cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
+  if (!st.cfg.identity)
+    st.cfg.identity = config::identity::generate();
   if (!st.cfg.unix_ms)
     st.cfg.unix_ms = unix_now_ms;
   st.handoffs = std::make_unique<handoff_queue>(st.cfg.dir);
@@ -60,7 +62,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
         }
       }
       spdlog::info("{}: {} joined as {} ({} images)", st.cfg.name, j.name, j.role, j.inventory.size());
-      return {st.cfg.name, st.cfg.identity.public_hex()};
+      return {st.cfg.name, st.cfg.identity->public_key_hex()};
     },
     [self](pull_request& r) {
       handle_pull(self, r, self->make_response_promise<pull_answer>());
@@ -84,7 +86,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
     [self](nodes_query&) -> nodes_answer {
       nodes_answer out;
       out.nodes.push_back({self->state.cfg.name, "master", true, self->state.cfg.http,
-                           self->state.cfg.identity.public_hex()});
+                           self->state.cfg.identity->public_key_hex()});
       for (const auto& [name, n] : self->state.nodes)
         out.nodes.push_back(n.rec);
       return out;

@@ -14,7 +14,7 @@
 //   decisions_query -> decisions_answer, handoffs_query -> handoffs_answer
 #pragma once
 
-#include "actors/identity.hpp"
+#include "config/identity.hpp"
 #include "config/cluster_config.hpp"
 #include "store/registry_store.hpp"
 
@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace stowage::actors {
@@ -34,7 +35,7 @@ struct master_config {
   std::string http;                // its admin endpoint, for the nodes listing
   std::filesystem::path dir;       // handoffs.db lives here
   config::cluster_settings settings;
-  node_identity identity;          // signs the proofs
+  std::optional<config::identity> identity; // signs the proofs; generated if empty
   /// The spool holding handed-off images (counts as one of min_copies). The
   /// data plane must serve it under `name`. Opened at `dir`/spool if null.
   std::shared_ptr<store::registry_store> spool;

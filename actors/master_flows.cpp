@@ -86,7 +86,7 @@ void grant(master_actor* self, std::uint64_t decision, std::vector<ranked_candid
   scope.runtime = r.runtime;
   scope.target = target;
   scope.expires_ms = st.cfg.unix_ms() + st.cfg.settings.proof_ttl.count();
-  auto pair = issue_proofs(st.cfg.identity.sk, scope);
+  auto pair = issue_proofs(*st.cfg.identity, scope);
   // Every other data manager is a peer: told to expect the image if it is up,
   // listed without a handle if not (replication to it fails at once and the
   // image is handed off to the master for later delivery).

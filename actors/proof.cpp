@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include <array>
 #include <chrono>
 #include <stdexcept>
 #include <vector>
@@ -11,12 +12,14 @@ namespace stowage::actors {
 
 namespace {
 
-std::string random_hex(std::size_t bytes) {
-  ensure_sodium();
-  std::vector<std::uint8_t> buf(bytes);
-  randombytes_buf(buf.data(), buf.size());
-  return to_hex(buf.data(), buf.size());
+void ensure_sodium() {
+  // sodium_init is idempotent and thread-safe; the static runs it once.
+  static const int rc = sodium_init();
+  if (rc < 0)
+    throw std::runtime_error("libsodium failed to initialise");
 }
+
+std::string random_hex(std::size_t bytes) { return config::to_hex(config::random_bytes(bytes)); }
 
 std::vector<std::string> split_lines(std::string_view s) {
   std::vector<std::string> out;
@@ -55,16 +58,15 @@ std::string signed_bytes(const proof_scope& s, std::string_view secret_hash) {
 
 std::string secret_hash_of(std::string_view secret_hex) {
   ensure_sodium();
-  auto secret = from_hex(secret_hex);
-  if (!secret)
+  auto secret = config::from_hex(secret_hex);
+  if (!secret || secret->empty())
     return {};
-  std::uint8_t h[32];
-  crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(secret->data()),
-                     secret->size(), nullptr, 0);
-  return to_hex(h, sizeof h);
+  std::array<std::uint8_t, 32> h;
+  crypto_generichash(h.data(), h.size(), secret->data(), secret->size(), nullptr, 0);
+  return config::to_hex(h);
 }
 
-proof_pair issue_proofs(const secret_key& master_sk, proof_scope scope) {
+proof_pair issue_proofs(const config::identity& master, proof_scope scope) {
   ensure_sodium();
   if (scope.session.empty())
     scope.session = random_hex(16);
@@ -74,24 +76,16 @@ proof_pair issue_proofs(const secret_key& master_sk, proof_scope scope) {
   pair.second.scope = scope;
   pair.second.secret_hash = secret_hash_of(pair.first.secret);
   auto msg = signed_bytes(scope, pair.second.secret_hash);
-  std::uint8_t sig[crypto_sign_BYTES];
-  crypto_sign_detached(sig, nullptr, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(),
-                       master_sk.data());
-  pair.second.signature = to_hex(sig, sizeof sig);
+  pair.second.signature = config::to_hex(master.sign(msg));
   pair.first.signature = pair.second.signature;
   return pair;
 }
 
 bool signature_valid(const public_key& master_pk, const second_proof& p) {
-  ensure_sodium();
-  auto sig = from_hex(p.signature);
-  if (!sig || sig->size() != crypto_sign_BYTES)
+  auto sig = config::from_hex(p.signature);
+  if (!sig)
     return false;
-  auto msg = signed_bytes(p.scope, p.secret_hash);
-  return crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig->data()),
-                                     reinterpret_cast<const unsigned char*>(msg.data()), msg.size(),
-                                     master_pk.data())
-         == 0;
+  return config::identity::verify(master_pk, signed_bytes(p.scope, p.secret_hash), *sig);
 }
 
 std::string encode(const first_proof& p) {

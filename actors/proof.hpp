@@ -10,7 +10,7 @@
 // Pure libsodium + SQLite, no CAF: the HTTP layer calls the same verifier.
 #pragma once
 
-#include "actors/identity.hpp"
+#include "config/identity.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -23,6 +23,8 @@
 #include <string_view>
 
 namespace stowage::actors {
+
+using public_key = config::ed25519_public_key;
 
 /// The fields the master's signature binds.
 struct proof_scope {
@@ -54,7 +56,7 @@ struct proof_pair {
 };
 
 /// Issues a pair; `scope.session` is filled with a fresh random id if empty.
-proof_pair issue_proofs(const secret_key& master_sk, proof_scope scope);
+proof_pair issue_proofs(const config::identity& master, proof_scope scope);
 
 /// The bytes the signature covers (versioned, newline-separated).
 std::string signed_bytes(const proof_scope& scope, std::string_view secret_hash);

@@ -431,10 +431,11 @@ struct push_done {
   std::string error;
   std::string target;
   std::uint64_t seq = 0;
+  std::string session; // the proof session the image went in with
   push_ack ack;
   friend bool operator==(const push_done&, const push_done&) = default;
 };
-STOWAGE_INSPECT(push_done, x.ok, x.error, x.target, x.seq, x.ack)
+STOWAGE_INSPECT(push_done, x.ok, x.error, x.target, x.seq, x.session, x.ack)
 
 // ---- internal ticks and completions (local, registered anyway) --------------
 struct transfer_done {

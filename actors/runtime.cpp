@@ -129,7 +129,7 @@ void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_
                   std::uint32_t attempt, caf::typed_response_promise<push_done> rp) {
   auto& st = self->state;
   if (!st.master) {
-    rp.deliver(push_done{false, "no master", {}, 0, {}});
+    rp.deliver(push_done{false, "no master", {}, 0, {}, {}});
     return;
   }
   storage_request req{st.cfg.name, p.repository, p.tag, p.digest, size, retry_of, failed};
@@ -138,7 +138,7 @@ void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_
       [self, p, size, attempt, rp](first_proof_message& g) mutable {
         auto& st = self->state;
         if (!g.ok) {
-          rp.deliver(push_done{false, g.error, {}, 0, {}});
+          rp.deliver(push_done{false, g.error, {}, 0, {}, {}});
           return;
         }
         auto target = g.proof.scope.target;
@@ -148,23 +148,26 @@ void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_
           auto& st = self->state;
           if (!d.ok) {
             if (d.status == 401 || d.status == 403) {
-              rp.deliver(push_done{false, "refused by " + target + ": " + d.error, target, seq, {}});
+              rp.deliver(push_done{false, "refused by " + target + ": " + d.error, target, seq, g.proof.scope.session, {}});
             } else if (attempt < st.cfg.max_attempts) {
               spdlog::warn("{}: push to {} failed ({}), asking again", st.cfg.name, target, d.error);
               push_attempt(self, p, size, g.decision, target, attempt + 1, rp);
             } else {
-              rp.deliver(push_done{false, d.error, target, seq, {}});
+              rp.deliver(push_done{false, d.error, target, seq, g.proof.scope.session, {}});
             }
             return;
           }
-          self->request(g.target, st.cfg.request_timeout, push_commit{g.proof.scope.session, p.repository, p.digest})
-            .then([rp, target, seq](push_ack& a) mutable { rp.deliver(push_done{a.ok, a.error, target, seq, a}); },
-                  [self, rp, target, seq](caf::error& e) mutable {
-                    rp.deliver(push_done{false, self->system().render(e), target, seq, {}});
+          auto session = g.proof.scope.session;
+          self->request(g.target, st.cfg.request_timeout, push_commit{session, p.repository, p.digest})
+            .then([rp, target, seq, session](push_ack& a) mutable {
+                    rp.deliver(push_done{a.ok, a.error, target, seq, session, a});
+                  },
+                  [self, rp, target, seq, session](caf::error& e) mutable {
+                    rp.deliver(push_done{false, self->system().render(e), target, seq, session, {}});
                   });
         });
       },
-      [self, rp](caf::error& e) mutable { rp.deliver(push_done{false, self->system().render(e), {}, 0, {}}); });
+      [self, rp](caf::error& e) mutable { rp.deliver(push_done{false, self->system().render(e), {}, 0, {}, {}}); });
 }
 
 caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor master) {
@@ -194,7 +197,7 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
       auto rp = self->make_response_promise<push_done>();
       auto size = image_size(*self->state.cfg.store, p.repository, p.digest);
       if (!size) {
-        rp.deliver(push_done{false, "the image is not in the local store", {}, 0, {}});
+        rp.deliver(push_done{false, "the image is not in the local store", {}, 0, {}, {}});
         return;
       }
       push_attempt(self, p, *size, 0, {}, 1, rp);
