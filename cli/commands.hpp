@@ -4,6 +4,6 @@
 #include <CLI/CLI.hpp>
 
 namespace stowage::cli {
-// void add_serve(CLI::App& app); // cmd_serve.cpp: one data manager alone
+void add_serve(CLI::App& app); // cmd_serve.cpp: one data manager alone
 // add_dev, add_up, add_run land with their commands.
 } // namespace stowage::cli
