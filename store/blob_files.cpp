@@ -1,0 +1,155 @@
+#include "store/blob_files.hpp"
+
+#include "store/file_io.hpp"
+#include "store/registry_store.hpp"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace stowage::store {
+
+namespace {
+
+bool lower_hex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return false;
+  return true;
+}
+
+std::string to_hex(const unsigned char* p, std::size_t n) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(n * 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    s.push_back(digits[p[i] >> 4]);
+    s.push_back(digits[p[i] & 15]);
+  }
+  return s;
+}
+
+} // namespace
+
+blob_files::blob_files(fs::path root)
+    : root_(std::move(root)), blobs_(root_ / "blobs"), uploads_(root_ / "uploads"),
+      tmp_(root_ / "tmp") {
+  fileio::ensure_dir_durable(blobs_ / "sha256");
+  fileio::ensure_dir_durable(uploads_);
+  fileio::ensure_dir_durable(tmp_);
+}
+
+bool blob_files::storable(const oci::digest& d) {
+  return d.algorithm == "sha256" && d.hex.size() == 64 && lower_hex(d.hex);
+}
+
+bool blob_files::valid_upload_id(std::string_view id) {
+  return id.size() == 32 && lower_hex(id);
+}
+
+std::string blob_files::new_random_id() {
+  unsigned char raw[16];
+  std::size_t got = 0;
+  while (got < sizeof raw) {
+    ssize_t n = ::getrandom(raw + got, sizeof raw - got, 0);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      fileio::throw_errno("getrandom", "");
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  return to_hex(raw, sizeof raw);
+}
+
+fs::path blob_files::blob_path(const oci::digest& d) const {
+  if (!storable(d))
+    throw store_error("not a storable digest: " + d.str());
+  return blobs_ / d.algorithm / d.hex.substr(0, 2) / d.hex;
+}
+
+fs::path blob_files::upload_path(std::string_view id) const {
+  if (!valid_upload_id(id))
+    throw store_error("not an upload id: " + std::string(id));
+  return uploads_ / std::string(id);
+}
+
+bool blob_files::blob_file_exists(const oci::digest& d) const {
+  struct stat st{};
+  return ::stat(blob_path(d).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+void blob_files::install(const fs::path& verified, const oci::digest& d) const {
+  auto target = blob_path(d);
+  fileio::ensure_dir_durable(target.parent_path());
+  if (::rename(verified.c_str(), target.c_str()) != 0)
+    fileio::throw_errno("rename into", target);
+  fileio::fsync_dir(target.parent_path());
+}
+
+fs::path blob_files::write_temp(std::string_view bytes) const {
+  auto p = tmp_ / (new_random_id() + ".tmp");
+  auto fd = fileio::open_file(p, O_WRONLY | O_CREAT | O_EXCL, 0444);
+  try {
+    fileio::write_all(fd.get(), bytes.data(), bytes.size(), p);
+    fileio::fsync_fd(fd.get(), p);
+  } catch (...) {
+    fileio::remove_quietly(p);
+    throw;
+  }
+  return p;
+}
+
+void blob_files::create_upload_file(std::string_view id) const {
+  auto p = upload_path(id);
+  fileio::open_file(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+}
+
+void blob_files::clear_temp() const {
+  for (const auto& e : fs::directory_iterator(tmp_))
+    fs::remove_all(e.path());
+}
+
+std::vector<std::string> blob_files::upload_files() const {
+  std::vector<std::string> ids;
+  for (const auto& e : fs::directory_iterator(uploads_)) {
+    auto name = e.path().filename().string();
+    if (valid_upload_id(name) && e.is_regular_file())
+      ids.push_back(name);
+    else
+      fs::remove_all(e.path());
+  }
+  return ids;
+}
+
+std::vector<blob_files::found_blob> blob_files::scan_blobs() const {
+  std::vector<found_blob> out;
+  for (const auto& algo : fs::directory_iterator(blobs_)) {
+    if (algo.path().filename() != "sha256" || !algo.is_directory()) {
+      fs::remove_all(algo.path());
+      continue;
+    }
+    for (const auto& bucket : fs::directory_iterator(algo.path())) {
+      auto b = bucket.path().filename().string();
+      if (!bucket.is_directory() || b.size() != 2 || !lower_hex(b)) {
+        fs::remove_all(bucket.path());
+        continue;
+      }
+      for (const auto& f : fs::directory_iterator(bucket.path())) {
+        auto name = f.path().filename().string();
+        if (!f.is_regular_file() || name.size() != 64 || !lower_hex(name) ||
+            name.compare(0, 2, b) != 0) {
+          fs::remove_all(f.path());
+          continue;
+        }
+        out.push_back({"sha256:" + name, static_cast<std::uint64_t>(f.file_size())});
+      }
+    }
+  }
+  return out;
+}
+
+} // namespace stowage::store

@@ -1,0 +1,62 @@
+// The on-disk layout of a store directory and the moves that make a file a
+// durable, immutable blob:
+//   DIR/blobs/sha256/<2 hex>/<64 hex>   verified content, read-only
+//   DIR/uploads/<32 hex>                 data of an open upload session
+//   DIR/tmp/<32 hex>.tmp                 manifest bytes on their way into blobs/
+// Paths are built only from validated digests and upload ids, never from
+// repository names.
+#pragma once
+
+#include "oci/digest.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stowage::store {
+
+namespace fs = std::filesystem;
+
+class blob_files {
+public:
+  /// Creates the layout under `root` if missing, durably.
+  explicit blob_files(fs::path root);
+
+  /// sha256 with 64 lower-case hex characters: the only digests with a path.
+  static bool storable(const oci::digest& d);
+  static bool valid_upload_id(std::string_view id);
+  static std::string new_random_id(); // 32 hex chars from getrandom(2)
+
+  const fs::path& root() const { return root_; }
+  fs::path blob_path(const oci::digest& d) const; // requires storable(d)
+  fs::path upload_path(std::string_view id) const; // requires valid_upload_id(id)
+  bool blob_file_exists(const oci::digest& d) const;
+
+  /// Moves an already fsync'd, verified file into its blob path and fsyncs
+  /// the directories, so the blob survives power loss.
+  void install(const fs::path& verified, const oci::digest& d) const;
+  /// Writes `bytes` to a new read-only temporary file and fsyncs it.
+  fs::path write_temp(std::string_view bytes) const;
+  /// Creates an empty upload file (the session's data).
+  void create_upload_file(std::string_view id) const;
+
+  // ---- recovery at open (single-threaded, before any other use) ----------
+  /// Deletes everything in tmp/: temporary files of interrupted commits.
+  void clear_temp() const;
+  /// Upload ids that have a file; files with any other name are deleted.
+  std::vector<std::string> upload_files() const;
+  struct found_blob {
+    std::string digest; // "sha256:<hex>"
+    std::uint64_t size;
+  };
+  /// Every well-formed blob file; anything else under blobs/ (stray temp
+  /// files, wrong names, files in the wrong bucket) is deleted.
+  std::vector<found_blob> scan_blobs() const;
+
+private:
+  fs::path root_, blobs_, uploads_, tmp_;
+};
+
+} // namespace stowage::store

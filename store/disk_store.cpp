@@ -1,0 +1,701 @@
+// registry_store on a local directory: content-addressed files (blob_files)
+// and SQLite metadata (metadata_db). One mutex guards the database and the
+// in-memory session state; bulk file I/O (appends, hashing, fsync of upload
+// data) runs outside it. Renames into blobs/ and deletions of blob files
+// happen under it, so "row exists" and "file exists" change together as far
+// as other threads can see.
+#include "store/disk_store.hpp"
+
+#include "store/blob_files.hpp"
+#include "store/file_io.hpp"
+#include "store/metadata_db.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <map>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+
+namespace stowage::store {
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Digest strings in the database were written by this store from storable
+/// digests, so splitting at ':' is enough.
+oci::digest digest_from_db(const std::string& s) {
+  auto colon = s.find(':');
+  if (colon == std::string::npos)
+    throw store_error("corrupt digest in metadata: " + s);
+  return {s.substr(0, colon), s.substr(colon + 1)};
+}
+
+/// The running SHA-256 of an upload session and how many bytes it has seen.
+struct session_hash {
+  oci::sha256_hasher hasher;
+  std::uint64_t hashed = 0;
+};
+
+class disk_store;
+
+class disk_upload_writer final : public upload_writer {
+public:
+  disk_upload_writer(disk_store& store, std::string id, fileio::unique_fd fd, fs::path path,
+                     std::uint64_t base, std::optional<session_hash> hash)
+      : store_(store), id_(std::move(id)), out_(std::move(fd), std::move(path)), base_(base),
+        hash_(std::move(hash)) {}
+  ~disk_upload_writer() override;
+
+  void write(const void* data, std::size_t len) override {
+    if (finished_)
+      throw store_error("upload writer already finished");
+    if (hash_) {
+      hash_->hasher.update(data, len);
+      hash_->hashed += len;
+    }
+    written_ += len;
+    out_.append(data, len);
+  }
+  std::uint64_t size() const override { return base_ + written_; }
+  void finish() override;
+
+private:
+  disk_store& store_;
+  std::string id_;
+  fileio::buffered_appender out_;
+  std::uint64_t base_;
+  std::uint64_t written_ = 0;
+  std::optional<session_hash> hash_;
+  bool finished_ = false;
+};
+
+class disk_store final : public registry_store {
+public:
+  disk_store(const fs::path& dir, std::chrono::seconds ttl, fault_hook hook)
+      : files_(dir), db_(dir / "meta.db"), ttl_ms_(std::chrono::milliseconds(ttl).count()),
+        hook_(std::move(hook)) {
+    std::lock_guard lock(mu_);
+    recover_locked();
+  }
+
+  // ---- repositories -------------------------------------------------------
+  bool repository_exists(std::string_view repo) const override {
+    std::lock_guard lock(mu_);
+    return db_.repository_exists(repo);
+  }
+  std::vector<std::string> repositories() const override {
+    std::lock_guard lock(mu_);
+    return db_.repositories();
+  }
+
+  // ---- blobs --------------------------------------------------------------
+  std::optional<blob_info> blob(std::string_view repo, const oci::digest& d) const override {
+    if (!blob_files::storable(d))
+      return std::nullopt;
+    std::lock_guard lock(mu_);
+    auto size = db_.linked_blob_size(repo, d.str());
+    if (!size)
+      return std::nullopt;
+    return blob_info{d, *size, files_.blob_path(d)};
+  }
+
+  std::optional<blob_info> blob_anywhere(const oci::digest& d) const override {
+    if (!blob_files::storable(d))
+      return std::nullopt;
+    std::lock_guard lock(mu_);
+    auto size = db_.blob_size(d.str());
+    if (!size)
+      return std::nullopt;
+    return blob_info{d, *size, files_.blob_path(d)};
+  }
+
+  bool mount_blob(std::string_view to_repo, const oci::digest& d,
+                  std::string_view from_repo) override {
+    if (!blob_files::storable(d))
+      return false;
+    std::lock_guard lock(mu_);
+    auto key = d.str();
+    auto size = from_repo.empty() ? db_.blob_size(key) : db_.linked_blob_size(from_repo, key);
+    if (!size)
+      return false;
+    metadata_db::transaction tx(db_);
+    db_.ensure_repository(to_repo);
+    db_.link_blob(to_repo, key);
+    tx.commit();
+    return true;
+  }
+
+  bool delete_blob(std::string_view repo, const oci::digest& d) override {
+    if (!blob_files::storable(d))
+      return false;
+    std::lock_guard lock(mu_);
+    auto key = d.str();
+    metadata_db::transaction tx(db_);
+    if (!db_.unlink_blob(repo, key))
+      return false;
+    bool drop = !db_.blob_referenced(key);
+    if (drop)
+      db_.delete_blob(key);
+    tx.commit();
+    // The row is gone first: a crash before the unlink leaves an orphan file
+    // that recovery removes, never a row without its file.
+    if (drop)
+      fileio::remove_quietly(files_.blob_path(d));
+    return true;
+  }
+
+  // ---- upload sessions ----------------------------------------------------
+  upload_info begin_upload(std::string_view repo) override {
+    auto id = blob_files::new_random_id();
+    // File before row: a crash in between leaves a row-less file, which
+    // recovery deletes.
+    files_.create_upload_file(id);
+    try {
+      std::lock_guard lock(mu_);
+      auto now = now_ms();
+      {
+        relaxed_durability relaxed(db_);
+        metadata_db::transaction tx(db_);
+        db_.ensure_repository(repo);
+        db_.insert_upload(id, repo, now);
+        tx.commit();
+      }
+      sessions_[id].hash.emplace();
+      maybe_sweep_locked(now);
+    } catch (...) {
+      fileio::remove_quietly(files_.upload_path(id));
+      throw;
+    }
+    return {id, std::string(repo), 0};
+  }
+
+  std::optional<upload_info> find_upload(std::string_view repo, std::string_view id) const override {
+    if (!blob_files::valid_upload_id(id))
+      return std::nullopt;
+    std::lock_guard lock(mu_);
+    auto row = db_.upload(id);
+    if (!row || row->repo != repo)
+      return std::nullopt;
+    return upload_info{row->id, row->repo, row->size};
+  }
+
+  std::unique_ptr<upload_writer> append(std::string_view repo, std::string_view id) override {
+    auto claim = claim_session(repo, id);
+    if (!claim)
+      return nullptr;
+    auto path = files_.upload_path(id);
+    auto fd = fileio::open_file(path, O_WRONLY | O_APPEND);
+    auto on_disk = fileio::fd_size(fd.get(), path);
+    if (on_disk < claim->size)
+      throw store_error("upload file shorter than recorded: " + path.string());
+    // Bytes past the recorded size come from a body that never finished;
+    // they are not part of the session.
+    if (on_disk > claim->size && ::ftruncate(fd.get(), static_cast<off_t>(claim->size)) != 0)
+      fileio::throw_errno("ftruncate", path);
+    auto w = std::make_unique<disk_upload_writer>(*this, std::string(id), std::move(fd), path,
+                                                  claim->size, std::move(claim->hash));
+    claim->handed_over = true;
+    return w;
+  }
+
+  commit_status commit_upload(std::string_view repo, std::string_view id, const oci::digest& expected,
+                              std::optional<std::uint64_t> expected_size) override {
+    auto claim = claim_session(repo, id);
+    if (!claim)
+      return commit_status::upload_unknown;
+    if (expected.algorithm != "sha256")
+      return commit_status::unsupported; // the claim returns the hasher untouched
+    auto path = files_.upload_path(id);
+    if (!blob_files::storable(expected)) {
+      end_session(*claim);
+      return commit_status::digest_mismatch;
+    }
+    auto fd = fileio::open_file(path, O_RDWR);
+    auto size = fileio::fd_size(fd.get(), path);
+    if (size > claim->size) {
+      if (::ftruncate(fd.get(), static_cast<off_t>(claim->size)) != 0)
+        fileio::throw_errno("ftruncate", path);
+      size = claim->size;
+    }
+    if (size < claim->size) { // data lost: the content cannot match
+      end_session(*claim);
+      return commit_status::digest_mismatch;
+    }
+    if (expected_size && *expected_size != size)
+      return commit_status::size_mismatch;
+
+    auto actual = (claim->hash && claim->hash->hashed == size) ? claim->hash->hasher.finish()
+                                                                : fileio::hash_fd(fd.get(), size, path);
+    claim->hash.reset();
+    if (actual != expected) {
+      end_session(*claim);
+      return commit_status::digest_mismatch;
+    }
+    step("commit:verified");
+    if (::fchmod(fd.get(), 0444) != 0)
+      fileio::throw_errno("fchmod", path);
+    fileio::fsync_fd(fd.get(), path);
+    fd = {};
+    step("commit:synced");
+
+    std::lock_guard lock(mu_);
+    auto key = expected.str();
+    bool present = db_.blob_size(key).has_value() && files_.blob_file_exists(expected);
+    if (!present)
+      install_locked(path, expected, "commit");
+    metadata_db::transaction tx(db_);
+    db_.insert_blob(key, size);
+    db_.ensure_repository(repo);
+    db_.link_blob(repo, key);
+    db_.delete_upload(id);
+    tx.commit();
+    sessions_.erase(std::string(id));
+    claim->ended = true;
+    if (present)
+      fileio::remove_quietly(path); // same content already stored
+    return commit_status::ok;
+  }
+
+  bool cancel_upload(std::string_view repo, std::string_view id) override {
+    if (!blob_files::valid_upload_id(id))
+      return false;
+    {
+      std::lock_guard lock(mu_);
+      auto row = db_.upload(id);
+      if (!row || row->repo != repo)
+        return false;
+      db_.delete_upload(id);
+      auto it = sessions_.find(std::string(id));
+      if (it != sessions_.end() && !it->second.busy)
+        sessions_.erase(it);
+    }
+    fileio::remove_quietly(files_.upload_path(id));
+    return true;
+  }
+
+  // ---- manifests and tags -------------------------------------------------
+  tag_update put_manifest(std::string_view repo, const oci::digest& dig, const oci::manifest& parsed,
+                          std::string_view body, std::optional<std::string_view> tag,
+                          std::optional<std::uint64_t> seq) override {
+    if (!blob_files::storable(dig))
+      throw std::invalid_argument("manifest digest not storable: " + dig.str());
+    if (oci::sha256_of(body) != dig)
+      throw std::invalid_argument("manifest body does not match " + dig.str());
+    if (tag && !oci::valid_tag(*tag))
+      throw std::invalid_argument("invalid tag");
+    auto key = dig.str();
+
+    metadata_db::manifest_row row;
+    row.digest = key;
+    row.media_type = parsed.media_type;
+    row.size = body.size();
+    if (parsed.subject)
+      row.subject = parsed.subject->dig.str();
+    row.artifact_type = parsed.effective_artifact_type();
+    row.annotations = nlohmann::json(parsed.annotations).dump();
+
+    std::optional<fs::path> temp;
+    if (!blob_stored(dig)) { // write and fsync outside the lock
+      temp = files_.write_temp(body);
+      step("manifest:temp_written");
+    }
+    struct temp_cleanup {
+      std::optional<fs::path>& p;
+      ~temp_cleanup() {
+        if (p)
+          fileio::remove_quietly(*p);
+      }
+    } cleanup{temp};
+
+    std::lock_guard lock(mu_);
+    if (!(db_.blob_size(key) && files_.blob_file_exists(dig))) {
+      if (!temp) // deleted since we looked
+        temp = files_.write_temp(body);
+      install_locked(*temp, dig, "manifest");
+      temp.reset();
+    }
+    metadata_db::transaction tx(db_);
+    db_.insert_blob(key, body.size());
+    db_.ensure_repository(repo);
+    db_.upsert_manifest(repo, row);
+    tag_update result;
+    if (tag) {
+      auto current = db_.tag(repo, *tag);
+      std::uint64_t stored = current ? current->seq : 0;
+      if (seq && current && *seq <= stored) {
+        result = {false, stored};
+      } else {
+        std::uint64_t next = seq ? *seq : stored + 1;
+        db_.set_tag(repo, *tag, key, next);
+        result = {true, next};
+      }
+    }
+    tx.commit();
+    return result;
+  }
+
+  std::optional<manifest_info> manifest(std::string_view repo, const oci::reference& ref) const override {
+    std::optional<metadata_db::manifest_row> row;
+    {
+      std::lock_guard lock(mu_);
+      if (ref.is_digest()) {
+        if (!blob_files::storable(ref.dig()))
+          return std::nullopt;
+        row = db_.manifest_by_digest(repo, ref.dig().str());
+      } else {
+        row = db_.manifest_by_tag(repo, ref.tag());
+      }
+    }
+    if (!row)
+      return std::nullopt;
+    auto d = digest_from_db(row->digest);
+    auto path = files_.blob_path(d);
+    return manifest_info{std::move(d), row->media_type, row->size, std::move(path)};
+  }
+
+  std::string read_manifest(const manifest_info& m) const override {
+    auto path = files_.blob_path(m.dig);
+    auto fd = fileio::open_file(path, O_RDONLY);
+    auto size = fileio::fd_size(fd.get(), path);
+    std::string out(size, '\0');
+    std::size_t got = 0;
+    while (got < size) {
+      ssize_t n = ::read(fd.get(), out.data() + got, size - got);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        fileio::throw_errno("read", path);
+      got += static_cast<std::size_t>(n);
+    }
+    return out;
+  }
+
+  bool delete_manifest(std::string_view repo, const oci::digest& d) override {
+    if (!blob_files::storable(d))
+      return false;
+    std::lock_guard lock(mu_);
+    auto key = d.str();
+    metadata_db::transaction tx(db_);
+    if (!db_.delete_manifest(repo, key))
+      return false;
+    bool drop = !db_.blob_referenced(key);
+    if (drop)
+      db_.delete_blob(key);
+    tx.commit();
+    if (drop)
+      fileio::remove_quietly(files_.blob_path(d));
+    return true;
+  }
+
+  bool delete_tag(std::string_view repo, std::string_view tag) override {
+    std::lock_guard lock(mu_);
+    return db_.delete_tag(repo, tag);
+  }
+
+  std::vector<std::string> tags(std::string_view repo, std::optional<std::size_t> n,
+                                std::string_view last) const override {
+    std::lock_guard lock(mu_);
+    return db_.tags(repo, n, last);
+  }
+
+  /// The tag's sequence number; kept after the tag is deleted, because it is
+  /// what a later delivery must exceed.
+  std::optional<std::uint64_t> tag_seq(std::string_view repo, std::string_view tag) const override {
+    std::lock_guard lock(mu_);
+    auto row = db_.tag(repo, tag);
+    if (!row)
+      return std::nullopt;
+    return row->seq;
+  }
+
+  std::vector<oci::descriptor> referrers(std::string_view repo, const oci::digest& subject,
+                                         std::string_view artifact_type) const override {
+    std::vector<metadata_db::manifest_row> rows;
+    {
+      std::lock_guard lock(mu_);
+      rows = db_.referrers(repo, subject.str(), artifact_type);
+    }
+    std::vector<oci::descriptor> out;
+    out.reserve(rows.size());
+    for (auto& r : rows) {
+      oci::descriptor d;
+      d.media_type = r.media_type;
+      d.dig = digest_from_db(r.digest);
+      d.size = r.size;
+      d.artifact_type = r.artifact_type;
+      auto j = nlohmann::json::parse(r.annotations, nullptr, false);
+      if (j.is_object())
+        for (auto& [k, v] : j.items())
+          if (v.is_string())
+            d.annotations.emplace(k, v.get<std::string>());
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  // ---- capacity -----------------------------------------------------------
+  std::uint64_t free_bytes() const override {
+    struct statvfs st{};
+    if (::statvfs(files_.root().c_str(), &st) != 0)
+      fileio::throw_errno("statvfs", files_.root());
+    return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+  }
+  std::uint64_t used_bytes() const override {
+    std::lock_guard lock(mu_);
+    return db_.used_bytes();
+  }
+
+  // ---- used by the writer -------------------------------------------------
+  void finish_write(const std::string& id, std::uint64_t size, std::optional<session_hash> hash) {
+    std::lock_guard lock(mu_);
+    bool alive;
+    try {
+      relaxed_durability relaxed(db_);
+      alive = db_.set_upload_size(id, size, now_ms());
+    } catch (...) {
+      release_locked(id, std::nullopt, true);
+      throw;
+    }
+    release_locked(id, alive ? std::move(hash) : std::nullopt, alive);
+  }
+  void abandon_write(const std::string& id, std::optional<session_hash> hash) noexcept {
+    std::lock_guard lock(mu_);
+    release_locked(id, std::move(hash), true);
+  }
+
+private:
+  struct session_state {
+    std::optional<session_hash> hash; // absent after a restart: rehash at commit
+    bool busy = false;                 // a writer or a commit holds the session
+  };
+
+  /// Exclusive use of one session (a writer or a commit). Releasing it puts
+  /// the hasher back unless the session ended.
+  struct session_claim {
+    session_claim(disk_store* s, std::string i, std::uint64_t sz, std::optional<session_hash> h)
+        : store(s), id(std::move(i)), size(sz), hash(std::move(h)) {}
+    session_claim(const session_claim&) = delete;
+    session_claim& operator=(const session_claim&) = delete;
+    disk_store* store;
+    std::string id;
+    std::uint64_t size;
+    std::optional<session_hash> hash;
+    bool handed_over = false; // a writer took the claim over
+    bool ended = false;
+    ~session_claim() {
+      if (!handed_over && !ended)
+        store->abandon_write(id, std::move(hash));
+    }
+  };
+
+  /// Switches a few bookkeeping commits to synchronous=NORMAL.
+  struct relaxed_durability {
+    metadata_db& db;
+    explicit relaxed_durability(metadata_db& d) : db(d) { db.set_durable(false); }
+    ~relaxed_durability() {
+      try {
+        db.set_durable(true);
+      } catch (...) {
+      }
+    }
+  };
+
+  std::unique_ptr<session_claim> claim_session(std::string_view repo, std::string_view id) {
+    if (!blob_files::valid_upload_id(id))
+      return nullptr;
+    std::lock_guard lock(mu_);
+    auto row = db_.upload(id);
+    if (!row || row->repo != repo)
+      return nullptr;
+    auto& st = sessions_[row->id];
+    if (st.busy)
+      return nullptr; // concurrent use of one session is refused
+    st.busy = true;
+    std::optional<session_hash> hash;
+    if (st.hash && st.hash->hashed == row->size)
+      hash = std::move(st.hash);
+    st.hash.reset();
+    return std::make_unique<session_claim>(this, row->id, row->size, std::move(hash));
+  }
+
+  void release_locked(const std::string& id, std::optional<session_hash> hash, bool keep) noexcept {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end())
+      return;
+    it->second.busy = false;
+    if (!keep) {
+      sessions_.erase(it);
+      return;
+    }
+    it->second.hash = std::move(hash);
+  }
+
+  /// Ends a session whose content was refused: row, state and file go.
+  void end_session(session_claim& c) {
+    {
+      std::lock_guard lock(mu_);
+      db_.delete_upload(c.id);
+      sessions_.erase(c.id);
+    }
+    c.ended = true;
+    fileio::remove_quietly(files_.upload_path(c.id));
+  }
+
+  bool blob_stored(const oci::digest& d) const {
+    std::lock_guard lock(mu_);
+    return db_.blob_size(d.str()) && files_.blob_file_exists(d);
+  }
+
+  /// rename into blobs/ and fsync the directory, with a fault step after each.
+  void install_locked(const fs::path& src, const oci::digest& d, std::string_view what) {
+    auto target = files_.blob_path(d);
+    fileio::ensure_dir_durable(target.parent_path());
+    if (::rename(src.c_str(), target.c_str()) != 0)
+      fileio::throw_errno("rename into", target);
+    step(std::string(what) + ":renamed");
+    fileio::fsync_dir(target.parent_path());
+    step(std::string(what) + ":dir_synced");
+  }
+
+  void step(std::string_view name) {
+    if (hook_)
+      hook_(name);
+  }
+
+  /// Deletes sessions idle longer than the TTL (not those in use).
+  void sweep_locked(std::int64_t now) {
+    for (const auto& u : db_.all_uploads()) {
+      if (now - u.updated_ms <= ttl_ms_)
+        continue;
+      auto it = sessions_.find(u.id);
+      if (it != sessions_.end() && it->second.busy)
+        continue;
+      db_.delete_upload(u.id);
+      if (it != sessions_.end())
+        sessions_.erase(it);
+      fileio::remove_quietly(files_.upload_path(u.id));
+    }
+    last_sweep_ms_ = now;
+  }
+
+  void maybe_sweep_locked(std::int64_t now) {
+    auto interval = std::clamp<std::int64_t>(ttl_ms_ / 2, 1000, 600000);
+    if (now - last_sweep_ms_ >= interval)
+      sweep_locked(now);
+  }
+
+  /// Brings files and rows back into agreement after any crash.
+  void recover_locked() {
+    try {
+      files_.clear_temp();
+
+      // Upload sessions: a file without a row or a row without a file is
+      // the remains of an interrupted begin or commit.
+      auto rows = db_.all_uploads();
+      auto on_disk = files_.upload_files();
+      std::set<std::string> with_file(on_disk.begin(), on_disk.end());
+      std::set<std::string> with_row;
+      for (const auto& u : rows) {
+        with_row.insert(u.id);
+        if (!with_file.count(u.id))
+          db_.delete_upload(u.id);
+      }
+      for (const auto& id : on_disk)
+        if (!with_row.count(id))
+          fileio::remove_quietly(files_.upload_path(id));
+      sweep_locked(now_ms());
+      // Unacknowledged data may be shorter or longer than recorded after a
+      // power loss: the file length is the truth, the commit re-verifies.
+      for (const auto& u : db_.all_uploads()) {
+        auto p = files_.upload_path(u.id);
+        auto fd = fileio::open_file(p, O_WRONLY);
+        auto size = fileio::fd_size(fd.get(), p);
+        if (size > u.size && ::ftruncate(fd.get(), static_cast<off_t>(u.size)) != 0)
+          fileio::throw_errno("ftruncate", p);
+        if (size < u.size)
+          db_.set_upload_size(u.id, size, u.updated_ms);
+      }
+
+      // Blobs: a file without a row is a commit that stopped between rename
+      // and insert (verified content, but never acknowledged): removed. A
+      // row whose file is missing or has the wrong size cannot be served:
+      // it is purged with everything that depends on it.
+      auto found = files_.scan_blobs();
+      auto known = db_.all_blobs();
+      std::map<std::string, std::uint64_t> file_sizes;
+      for (auto& f : found) {
+        if (!known.count(f.digest))
+          fileio::remove_quietly(files_.blob_path(digest_from_db(f.digest)));
+        else
+          file_sizes.emplace(f.digest, f.size);
+      }
+      metadata_db::transaction tx(db_);
+      for (const auto& [digest, size] : known) {
+        auto it = file_sizes.find(digest);
+        if (it != file_sizes.end() && it->second == size)
+          continue;
+        db_.purge_blob(digest);
+        if (it != file_sizes.end())
+          fileio::remove_quietly(files_.blob_path(digest_from_db(digest)));
+      }
+      tx.commit();
+    } catch (const fs::filesystem_error& e) {
+      throw store_error(std::string("recovering store: ") + e.what());
+    }
+  }
+
+  blob_files files_;
+  mutable std::mutex mu_;
+  mutable metadata_db db_;
+  std::map<std::string, session_state> sessions_;
+  std::int64_t ttl_ms_;
+  std::int64_t last_sweep_ms_ = 0;
+  fault_hook hook_;
+};
+
+disk_upload_writer::~disk_upload_writer() {
+  if (finished_)
+    return;
+  // A body that did not finish: its bytes are cut off at the next use, so the
+  // hasher is kept only if nothing was written through it.
+  store_.abandon_write(id_, written_ == 0 ? std::move(hash_) : std::nullopt);
+}
+
+void disk_upload_writer::finish() {
+  if (finished_)
+    return;
+  out_.flush();
+  finished_ = true;
+  store_.finish_write(id_, size(), std::move(hash_));
+}
+
+} // namespace
+
+std::unique_ptr<registry_store> open_disk_store(const std::filesystem::path& dir,
+                                                std::chrono::seconds upload_ttl, fault_hook hook) {
+  try {
+    return std::make_unique<disk_store>(dir, upload_ttl, std::move(hook));
+  } catch (const std::filesystem::filesystem_error& e) {
+    throw store_error(std::string("opening store: ") + e.what());
+  }
+}
+
+std::unique_ptr<registry_store> registry_store::open(const std::filesystem::path& dir,
+                                                     std::chrono::seconds upload_ttl) {
+  return open_disk_store(dir, upload_ttl);
+}
+
+} // namespace stowage::store

@@ -1,0 +1,273 @@
+// Restart and crash recovery of the disk store: everything committed
+// survives a reopen; a commit stopped between any two of its durable steps
+// leaves nothing visible and nothing stray; idle uploads expire.
+#include "store/disk_store.hpp"
+#include "store_test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <thread>
+
+using namespace store_test;
+using stowage::store::commit_status;
+using stowage::store::open_disk_store;
+using stowage::store::registry_store;
+
+namespace {
+
+struct simulated_crash {};
+
+/// A hook that throws at `step`, once armed.
+struct crash_at {
+  std::string step;
+  bool armed = false;
+  void operator()(std::string_view s) const {
+    if (armed && s == step)
+      throw simulated_crash{};
+  }
+};
+
+const oci::digest config = oci::sha256_of("{}");
+
+void check_serves(registry_store& s, std::string_view repo, const oci::digest& d, const std::string& bytes) {
+  auto b = s.blob(repo, d);
+  REQUIRE(b);
+  CHECK(b->size == bytes.size());
+  CHECK(slurp(b->path) == bytes);
+}
+
+} // namespace
+
+TEST_CASE("a reopened store serves everything committed", "[store]") {
+  temp_dir dir;
+  oci::digest layer, mounted;
+  stored_manifest m, ref;
+  std::string upload_id;
+  {
+    auto s = registry_store::open(dir.path);
+    layer = put_blob(*s, "app", "layer bytes");
+    mounted = put_blob(*s, "base", "base layer");
+    REQUIRE(s->mount_blob("app", mounted, "base"));
+    m = put_manifest(*s, "app", image_manifest(config, 2), "v1", 7);
+    put_manifest(*s, "app", m.body, "latest");
+    ref = put_manifest(*s, "app", image_manifest(config, 2, "application/vnd.example.sig", &m.dig));
+    auto u = s->begin_upload("app");
+    upload_id = u.id;
+    auto w = s->append("app", u.id);
+    w->write("partial", 7);
+    w->finish();
+  }
+  auto s = registry_store::open(dir.path);
+  CHECK(s->repositories() == std::vector<std::string>{"app", "base"});
+  check_serves(*s, "app", layer, "layer bytes");
+  check_serves(*s, "app", mounted, "base layer");
+  check_serves(*s, "base", mounted, "base layer");
+  auto got = s->manifest("app", tag_ref("v1"));
+  REQUIRE(got);
+  CHECK(got->dig == m.dig);
+  CHECK(s->read_manifest(*got) == m.body);
+  CHECK(s->tag_seq("app", "v1") == 7u);
+  CHECK(s->tags("app", {}, "") == std::vector<std::string>{"latest", "v1"});
+  CHECK_FALSE(put_manifest(*s, "app", ref.body, "v1", 6).update.moved);
+  auto refs = s->referrers("app", m.dig, "");
+  REQUIRE(refs.size() == 1);
+  CHECK(refs[0].dig == ref.dig);
+  CHECK(refs[0].artifact_type == "application/vnd.example.sig");
+  CHECK(s->used_bytes() == 11 + 10 + m.body.size() + ref.body.size());
+
+  // The open upload continues after the restart (its hash is rebuilt).
+  auto u = s->find_upload("app", upload_id);
+  REQUIRE(u);
+  CHECK(u->size == 7);
+  auto w = s->append("app", upload_id);
+  REQUIRE(w);
+  w->write(" and rest", 9);
+  w->finish();
+  w.reset();
+  auto d = oci::sha256_of("partial and rest");
+  REQUIRE(s->commit_upload("app", upload_id, d) == commit_status::ok);
+  check_serves(*s, "app", d, "partial and rest");
+}
+
+TEST_CASE("a blob commit stopped at any step leaves nothing partial", "[store]") {
+  auto step = GENERATE(as<std::string>{}, "commit:verified", "commit:synced", "commit:renamed",
+                       "commit:dir_synced");
+  INFO("crash after " << step);
+  temp_dir dir;
+  crash_at hook{step};
+  const std::string before = "committed before", victim = "interrupted blob";
+  auto vd = oci::sha256_of(victim);
+  oci::digest bd;
+  std::string upload_id;
+  {
+    auto s = open_disk_store(dir.path, std::chrono::hours(24), std::ref(hook));
+    bd = put_blob(*s, "r", before);
+    hook.armed = true;
+    auto u = s->begin_upload("r");
+    upload_id = u.id;
+    auto w = s->append("r", u.id);
+    w->write(victim.data(), victim.size());
+    w->finish();
+    w.reset();
+    CHECK_THROWS_AS(s->commit_upload("r", u.id, vd), simulated_crash);
+  } // the process "dies": nothing more happens to the directory
+  auto s = registry_store::open(dir.path);
+  check_serves(*s, "r", bd, before);
+  CHECK_FALSE(s->blob_anywhere(vd));
+  CHECK_FALSE(s->blob("r", vd));
+  CHECK(files_under(dir.path / "blobs") == std::set<std::string>{blob_rel(bd)});
+  CHECK(files_under(dir.path / "tmp").empty());
+  CHECK(s->used_bytes() == before.size());
+  bool data_kept = step == "commit:verified" || step == "commit:synced";
+  if (data_kept) {
+    // The upload was never moved: the session can still be committed.
+    REQUIRE(s->find_upload("r", upload_id));
+    CHECK(s->commit_upload("r", upload_id, vd) == commit_status::ok);
+    check_serves(*s, "r", vd, victim);
+  } else {
+    // The session lost its data to the rename: it is gone, cleanly.
+    CHECK_FALSE(s->find_upload("r", upload_id));
+    CHECK(files_under(dir.path / "uploads").empty());
+    put_blob(*s, "r", victim); // a retry by the client succeeds
+    check_serves(*s, "r", vd, victim);
+  }
+}
+
+TEST_CASE("a manifest put stopped at any step leaves nothing partial", "[store]") {
+  auto step = GENERATE(as<std::string>{}, "manifest:temp_written", "manifest:renamed", "manifest:dir_synced");
+  INFO("crash after " << step);
+  temp_dir dir;
+  crash_at hook{step};
+  auto first = image_manifest(config, 2, "", nullptr, {{"n", "1"}});
+  auto second = image_manifest(config, 2, "", nullptr, {{"n", "2"}});
+  oci::digest d1, d2 = oci::sha256_of(second);
+  {
+    auto s = open_disk_store(dir.path, std::chrono::hours(24), std::ref(hook));
+    d1 = put_manifest(*s, "app", first, "v").dig;
+    hook.armed = true;
+    CHECK_THROWS_AS(put_manifest(*s, "app", second, "v"), simulated_crash);
+  }
+  auto s = registry_store::open(dir.path);
+  auto m = s->manifest("app", tag_ref("v"));
+  REQUIRE(m);
+  CHECK(m->dig == d1);
+  CHECK(s->read_manifest(*m) == first);
+  CHECK(s->tag_seq("app", "v") == 1u);
+  CHECK_FALSE(s->manifest("app", digest_ref(d2)));
+  CHECK_FALSE(s->blob_anywhere(d2));
+  CHECK(files_under(dir.path / "blobs") == std::set<std::string>{blob_rel(d1)});
+  CHECK(files_under(dir.path / "tmp").empty());
+  auto retry = put_manifest(*s, "app", second, "v");
+  CHECK(retry.update.seq == 2);
+  CHECK(s->read_manifest(*s->manifest("app", tag_ref("v"))) == second);
+}
+
+TEST_CASE("recovery clears the on-disk states a crash can leave", "[store]") {
+  temp_dir dir;
+  const std::string kept = "kept blob", lost = "blob whose file vanished";
+  oci::digest kd, ld;
+  stored_manifest needs_lost;
+  std::string live_upload;
+  {
+    auto s = registry_store::open(dir.path);
+    kd = put_blob(*s, "r", kept);
+    ld = put_blob(*s, "r", lost);
+    needs_lost = put_manifest(*s, "r", image_manifest(config, 2), "t");
+    auto u = s->begin_upload("r");
+    live_upload = u.id;
+    auto w = s->append("r", u.id);
+    w->write("0123456789", 10);
+    w->finish();
+  }
+  const auto blobs = dir.path / "blobs";
+  // A temporary file of an interrupted manifest put.
+  spit(dir.path / "tmp" / "0123456789abcdef0123456789abcdef.tmp", "half");
+  // Stray files in blobs/: temp names, wrong bucket, wrong algorithm.
+  spit(blobs / "sha256" / kd.hex.substr(0, 2) / (kd.hex + ".tmp"), "half");
+  auto orphan = oci::sha256_of("renamed but never recorded");
+  spit(blobs / "sha256" / "00" / orphan.hex, "renamed but never recorded"); // wrong bucket
+  spit(blobs / "sha256" / orphan.hex.substr(0, 2) / orphan.hex, "renamed but never recorded");
+  spit(blobs / "md5" / "ab" / "cd", "x");
+  // An upload file whose row was never written, and garbage in uploads/.
+  spit(dir.path / "uploads" / "ffffffffffffffffffffffffffffffff", "row-less");
+  spit(dir.path / "uploads" / "not-an-id", "x");
+  // The live upload got extra bytes that were never recorded (a body that broke off).
+  {
+    std::ofstream out(dir.path / "uploads" / live_upload, std::ios::app | std::ios::binary);
+    out << "junk";
+  }
+  // A committed blob whose file disappeared (disk damage): it must not be
+  // announced as present.
+  fs::remove(blobs / blob_rel(ld));
+  // A manifest's file truncated: its row must go, with its tag.
+  fs::permissions(blobs / blob_rel(needs_lost.dig), fs::perms::owner_write, fs::perm_options::add);
+  fs::resize_file(blobs / blob_rel(needs_lost.dig), 3);
+
+  auto s = registry_store::open(dir.path);
+  CHECK(files_under(dir.path / "tmp").empty());
+  CHECK(files_under(blobs) == std::set<std::string>{blob_rel(kd)});
+  CHECK(files_under(dir.path / "uploads") == std::set<std::string>{live_upload});
+  check_serves(*s, "r", kd, kept);
+  CHECK_FALSE(s->blob_anywhere(ld));
+  CHECK_FALSE(s->blob("r", ld));
+  CHECK_FALSE(s->blob_anywhere(orphan));
+  CHECK_FALSE(s->manifest("r", tag_ref("t")));
+  CHECK_FALSE(s->manifest("r", digest_ref(needs_lost.dig)));
+  CHECK(s->tags("r", {}, "").empty());
+  CHECK(s->used_bytes() == kept.size());
+  REQUIRE(s->find_upload("r", live_upload));
+  CHECK(s->find_upload("r", live_upload)->size == 10);
+  CHECK(s->commit_upload("r", live_upload, oci::sha256_of("0123456789")) == commit_status::ok);
+}
+
+TEST_CASE("an upload row whose file is gone is dropped at open", "[store]") {
+  temp_dir dir;
+  std::string id;
+  {
+    auto s = registry_store::open(dir.path);
+    id = s->begin_upload("r").id;
+  }
+  fs::remove(dir.path / "uploads" / id);
+  auto s = registry_store::open(dir.path);
+  CHECK_FALSE(s->find_upload("r", id));
+  CHECK(s->repository_exists("r"));
+}
+
+TEST_CASE("upload sessions idle longer than the TTL are removed", "[store]") {
+  temp_dir dir;
+  std::string id;
+  {
+    auto s = registry_store::open(dir.path);
+    auto u = s->begin_upload("r");
+    id = u.id;
+    auto w = s->append("r", id);
+    w->write("abc", 3);
+    w->finish();
+  }
+  {
+    auto s = registry_store::open(dir.path, std::chrono::hours(1));
+    CHECK(s->find_upload("r", id)); // still young
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto s = registry_store::open(dir.path, std::chrono::seconds(0));
+  CHECK_FALSE(s->find_upload("r", id));
+  CHECK(files_under(dir.path / "uploads").empty());
+}
+
+TEST_CASE("idle sessions also expire while the store runs", "[store]") {
+  temp_dir dir;
+  auto s = registry_store::open(dir.path, std::chrono::seconds(1));
+  auto old = s->begin_upload("r");
+  auto busy = s->begin_upload("r");
+  auto writer = s->append("r", busy.id); // in use: never swept
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  auto fresh = s->begin_upload("r"); // sweeps at most every TTL/2 (at least 1 s)
+  CHECK_FALSE(s->find_upload("r", old.id));
+  CHECK_FALSE(fs::exists(dir.path / "uploads" / old.id));
+  CHECK(s->find_upload("r", busy.id));
+  CHECK(s->find_upload("r", fresh.id));
+  writer->write("x", 1);
+  writer->finish();
+  CHECK(s->find_upload("r", busy.id)->size == 1);
+}
