@@ -161,7 +161,8 @@ fetched_manifest registry_client::get_manifest(std::string_view repo, std::strin
       continue;
     }
     if (res.result() != http::status::ok)
-      throw registry_error("manifest " + std::string(repo) + ":" + std::string(reference) + ": " + error_text(res),
+      throw registry_error("manifest " + std::string(repo) + (reference.find(':') == std::string_view::npos ? ":" : "@") +
+                               std::string(reference) + ": " + error_text(res),
                            static_cast<int>(res.result_int()));
     fetched_manifest out{res.body(), essence(res[http::field::content_type]), oci::sha256_of(res.body())};
     if (auto want = oci::digest::parse(reference); want && *want != out.dig)
