@@ -14,6 +14,7 @@ SERVER_PID=""
 CLEANUP_HOOKS=()
 
 cleanup() {
+  set +e
   local hook
   for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook" || true; done
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
