@@ -26,12 +26,22 @@ int spawn_wait(const std::vector<std::string>& argv, bool quiet, std::string& er
   ::sigaction(SIGINT, &ignore, &old_int);
   ::sigaction(SIGTERM, &ignore, &old_term);
 
+  // A close-on-exec pipe tells a failed exec (runc missing) from a
+  // container that exits 127.
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) {
+    error = std::string("pipe: ") + std::strerror(errno);
+    return -1;
+  }
   pid_t pid = ::fork();
   if (pid < 0) {
     error = std::string("fork: ") + std::strerror(errno);
+    ::close(report[0]);
+    ::close(report[1]);
     return -1;
   }
   if (pid == 0) {
+    ::close(report[0]);
     ::sigaction(SIGINT, &old_int, nullptr);
     ::sigaction(SIGTERM, &old_term, nullptr);
     if (quiet) {
@@ -40,12 +50,23 @@ int spawn_wait(const std::vector<std::string>& argv, bool quiet, std::string& er
       ::dup2(devnull, 2);
     }
     ::execvp(args[0], args.data());
+    int e = errno;
+    if (::write(report[1], &e, sizeof e) != sizeof e) { /* the parent sees 127 */ }
     ::_exit(127);
   }
+  ::close(report[1]);
+  int exec_errno = 0;
+  ssize_t got;
+  while ((got = ::read(report[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {}
+  ::close(report[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
+  if (got == sizeof exec_errno) {
+    error = "cannot run " + argv[0] + ": " + std::strerror(exec_errno);
+    return -1;
+  }
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;

@@ -110,4 +110,65 @@ done
 [ "$(ls "$DATA/layers/sha256" | wc -l)" = 2 ] || fail "a hostile layer entered the cache"
 [ -z "$(ls -A "$DATA/tmp")" ] || fail "a refused layer left a temporary tree"
 ok "nothing written outside the rootfs; the cache holds only the good layers"
+
+# A layer whose tar does not hash to the config's diff ID is refused.
+mkdir -p "$WORK/lie/etc"
+echo lie >"$WORK/lie/etc/lie"
+tar_dir "$WORK/lie" "$WORK/lie.tar"
+gzip -n "$WORK/lie.tar"
+make_layout "$WORK/liar" liar \
+  '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/true"]},"rootfs":{"type":"layers","diff_ids":[@DIFF_IDS@]}}' \
+  "$WORK/lie.tar.gz:application/vnd.oci.image.layer.v1.tar+gzip:$(printf 'e%.0s' {1..64})"
+push_layout "$WORK/liar" liar liar:test
+set +e
+srun --rm liar:test 2>"$WORK/stderr"
+rc=$?
+set -e
+[ "$rc" = 125 ] && grep -q "hashes to" "$WORK/stderr" || fail "diff ID mismatch: exit $rc, $(cat "$WORK/stderr")"
+[ "$(ls "$DATA/layers/sha256" | wc -l)" = 2 ] || fail "a layer with a wrong diff ID entered the cache"
+ok "a layer that does not match its diff ID is refused: $(cat "$WORK/stderr")"
+
+# A registry that serves other bytes than the digest it names is caught.
+LIAR_PORT=$(free_port)
+cat >"$WORK/liar.py" <<'PY'
+import hashlib, http.server, json, sys
+config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+wanted = "sha256:" + hashlib.sha256(config).hexdigest()
+manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": wanted, "size": len(config)},
+    "layers": []}).encode()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if "/manifests/" in self.path:
+            body, ct = manifest, "application/vnd.oci.image.manifest.v1+json"
+        else:
+            body, ct = config.replace(b"amd64", b"arm64"), "application/octet-stream"
+        self.send_response(200)
+        self.send_header("Content-Type", ct)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+python3 "$WORK/liar.py" "$LIAR_PORT" &
+LIAR_PID=$!
+CLEANUP_HOOKS+=('kill $LIAR_PID 2>/dev/null')
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$LIAR_PORT/v2/" && break; sleep 0.1; done
+set +e
+"$STOWAGE" run --runtime "127.0.0.1:$LIAR_PORT" --data "$DATA" --rm tricky:test 2>"$WORK/stderr"
+rc=$?
+set -e
+[ "$rc" = 125 ] && grep -q "arrived with digest" "$WORK/stderr" || fail "digest mismatch: exit $rc, $(cat "$WORK/stderr")"
+ls "$DATA/blobs" | grep -q . && fail "a blob that failed verification was kept: $(ls "$DATA/blobs")"
+ok "a blob that does not match its digest is refused: $(cat "$WORK/stderr")"
+
+# runc missing: stowage says so (125), rather than passing off 127 as the container's.
+set +e
+srun --rm --runc /nonexistent/runc busybox:test -- /bin/true 2>"$WORK/stderr"
+rc=$?
+set -e
+[ "$rc" = 125 ] && grep -q "cannot run /nonexistent/runc" "$WORK/stderr" || fail "missing runc: exit $rc, $(cat "$WORK/stderr")"
+ok "a missing runc is reported: $(cat "$WORK/stderr")"
+
 echo "PASS test_run_container"
