@@ -73,7 +73,7 @@ int run_serve(const serve_options& o) {
   net::http_server_options hopts;
   hopts.host = host;
   hopts.port = port;
-  hopts.name = o.name;
+  hopts.name = "oci";
   hopts.threads = o.threads ? o.threads : std::max(2u, std::thread::hardware_concurrency());
   net::http_server server(api, hopts);
   try {

@@ -35,9 +35,9 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::size_t read_chunk_size = 256 * 1024;
+constexpr std::size_t read_chunk_size = 1024 * 1024;
 constexpr std::size_t file_chunk_size = 1024 * 1024;
-constexpr std::size_t buffer_reserve = 64 * 1024;
+constexpr std::size_t buffer_reserve = 256 * 1024;
 constexpr std::uint64_t no_limit = std::numeric_limits<std::uint64_t>::max();
 
 struct fd_guard {

@@ -51,7 +51,7 @@ http() {
 }
 
 header() { grep -i "^$1:" "$WORK/headers" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
-error_code() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["errors"][0]["code"])' "$WORK/body" 2>/dev/null || true; }
+error_code() { jq -r '.errors[0].code' "$WORK/body" 2>/dev/null || true; }
 
 # expect STATUS CODE METHOD URL [curl args…]: the status and (if CODE is not "-") the OCI error code.
 expect() {
@@ -76,7 +76,7 @@ push_blob() {
   d="sha256:$(sha256 "$file")"
   local st
   st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/octet-stream' \
-    --data-binary "@$file" "$base/v2/$repo/blobs/uploads/?digest=$d")
+    -T "$file" "$base/v2/$repo/blobs/uploads?digest=$d") # no trailing slash: -T would append the file name
   [ "$st" = 201 ] || fail "push of $file to $repo: $st"
   echo "$d"
 }

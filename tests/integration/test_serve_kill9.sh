@@ -24,10 +24,10 @@ expect 201 - PUT "$B/v2/keep/img/manifests/v1" -H 'Content-Type: application/vnd
 # 512 MiB of random data streamed with a rate limit, so it is mid-way when the server dies.
 # The digest is of the whole stream, which the server never sees complete.
 SIZE_MIB=512
-head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom | tee "$WORK/big.fifo.tmp" >/dev/null
-big="sha256:$(sha256 "$WORK/big.fifo.tmp")"
+head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$WORK/big.bin"
+big="sha256:$(sha256 "$WORK/big.bin")"
 curl -s -o /dev/null --limit-rate 40M -X POST -H 'Content-Type: application/octet-stream' \
-  --data-binary "@$WORK/big.fifo.tmp" "$B/v2/crash/blobs/uploads/?digest=$big" &
+  -T "$WORK/big.bin" "$B/v2/crash/blobs/uploads?digest=$big" &
 CURL_PID=$!
 sleep 3
 kill -0 "$CURL_PID" 2>/dev/null || fail "upload finished before the kill; raise SIZE_MIB"
@@ -53,7 +53,7 @@ echo "ok: earlier image intact"
 printf 'after the crash' >"$WORK/small"
 d=$(push_blob "$B" crash "$WORK/small")
 expect 200 - GET "$B/v2/crash/blobs/$d"
-push_blob "$B" crash "$WORK/big.fifo.tmp" >/dev/null
+push_blob "$B" crash "$WORK/big.bin" >/dev/null
 expect 200 - HEAD "$B/v2/crash/blobs/$big"
 [ "$(header Content-Length)" = $((SIZE_MIB * 1024 * 1024)) ] || fail "big blob length"
 
