@@ -6,7 +6,6 @@
 // or 125 when stowage itself failed before the container ran.
 #include "cli/commands.hpp"
 #include "net/registry_client.hpp"
-#include "oci/manifest.hpp"
 #include "oci/name.hpp"
 #include "run/bundle.hpp"
 #include "run/layer_cache.hpp"
@@ -69,25 +68,6 @@ std::string read_all(const fs::path& p) {
   return ss.str();
 }
 
-oci::manifest parse_or_fail(const net::fetched_manifest& m) {
-  auto parsed = oci::parse_manifest(m.body, m.media_type);
-  if (!parsed.value) throw failure("manifest " + m.dig.str() + " is invalid: " + parsed.error.message);
-  return *parsed.value;
-}
-
-// The image manifest for this host: an index is resolved to its linux entry
-// for this architecture.
-oci::manifest resolve_manifest(net::registry_client& reg, const oci::image_ref& ref) {
-  auto fetched = reg.get_manifest(ref.repository, ref.ref.str());
-  auto m = parse_or_fail(fetched);
-  if (!m.is_index) return m;
-  const std::string arch = host_arch();
-  for (const auto& d : m.manifests) {
-    if (d.platform_os == "linux" && d.platform_arch == arch) return parse_or_fail(reg.get_manifest(ref.repository, d.dig.str()));
-  }
-  throw failure("image index " + fetched.dig.str() + " has no linux/" + arch + " manifest");
-}
-
 int run_container(const run_options& o) {
   auto ref = oci::image_ref::parse(o.ref);
   if (!ref) throw failure("not an image reference: " + o.ref);
@@ -99,7 +79,7 @@ int run_container(const run_options& o) {
 
   const fs::path data = fs::absolute(o.data);
   fs::create_directories(data / "blobs");
-  oci::manifest m = resolve_manifest(reg, *ref);
+  oci::manifest m = reg.get_image_manifest(ref->repository, ref->ref.str(), "linux", host_arch()).parsed;
   if (!m.config) throw failure("manifest has no config");
 
   const fs::path config_file = data / "blobs" / (m.config->dig.hex + ".config");

@@ -172,6 +172,25 @@ fetched_manifest registry_client::get_manifest(std::string_view repo, std::strin
   throw registry_error("too many redirects for manifest " + std::string(reference));
 }
 
+image_manifest registry_client::get_image_manifest(std::string_view repo, std::string_view reference,
+                                                   std::string_view os, std::string_view arch) {
+  auto parse = [](fetched_manifest m) {
+    auto r = oci::parse_manifest(m.body, m.media_type);
+    if (!r.value) throw registry_error("manifest " + m.dig.str() + " is invalid: " + r.error.message);
+    return image_manifest{std::move(m), std::move(*r.value)};
+  };
+  auto top = parse(get_manifest(repo, reference));
+  if (!top.parsed.is_index) return top;
+  for (const auto& d : top.parsed.manifests) {
+    if (d.platform_os != os || d.platform_arch != arch) continue;
+    auto child = parse(get_manifest(repo, d.dig.str()));
+    if (child.parsed.is_index) throw registry_error("index " + d.dig.str() + " nests another index");
+    return child;
+  }
+  throw registry_error("image index " + top.raw.dig.str() + " has no " + std::string(os) + "/" + std::string(arch) +
+                       " manifest");
+}
+
 bool registry_client::has_blob(std::string_view repo, const oci::digest& dig) {
   connection c(url{host_, port_, ""});
   http::request<http::empty_body> req{http::verb::head, "/v2/" + std::string(repo) + "/blobs/" + dig.str(), 11};

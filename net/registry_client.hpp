@@ -7,6 +7,7 @@
 #pragma once
 
 #include "oci/digest.hpp"
+#include "oci/manifest.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -29,6 +30,11 @@ struct fetched_manifest {
   oci::digest dig;         // sha256 of body
 };
 
+struct image_manifest {
+  fetched_manifest raw;  // the image manifest itself (never an index)
+  oci::manifest parsed;
+};
+
 class registry_client {
 public:
   /// `endpoint` is "host:port" (or "host", port 80); "[v6]:port" works too.
@@ -37,6 +43,12 @@ public:
   /// GET /v2/<repo>/manifests/<reference>, accepting OCI and Docker manifests
   /// and indexes. A digest reference is checked against the body.
   fetched_manifest get_manifest(std::string_view repo, std::string_view reference);
+
+  /// The image manifest for `os`/`arch`: an OCI index or Docker manifest
+  /// list is resolved to its matching entry. Throws registry_error when the
+  /// document is invalid or no entry matches.
+  image_manifest get_image_manifest(std::string_view repo, std::string_view reference, std::string_view os,
+                                    std::string_view arch);
 
   /// GET /v2/<repo>/blobs/<digest> into `dest` (via `dest`.part, renamed once
   /// the digest matched). Follows redirects. Returns the byte count.
