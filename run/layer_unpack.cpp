@@ -28,6 +28,7 @@ namespace {
 
 constexpr std::string_view wh_prefix = ".wh.";
 constexpr std::string_view wh_opaque = ".wh..wh..opq";
+constexpr std::string_view wh_meta_prefix = ".wh..wh.";
 
 // The decompressed tar stream, read through libarchive's "raw" format so that
 // every filter it knows (gzip, zstd, xz, none…) is detected by content. The
@@ -184,6 +185,10 @@ std::string unpack_entries(archive* tar, archive* disk, unpack_result& res) {
 
     std::string base = fs::path(*rel).filename().string();
     std::string parent = fs::path(*rel).parent_path().string();
+    if (base.starts_with(wh_meta_prefix) && base != wh_opaque) {
+      archive_read_data_skip(tar); // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not content
+      continue;
+    }
     if (base.starts_with(wh_prefix)) {
       if (!parent.empty() && !make_dirs(parent)) return refuse(raw_name, "whiteout parent is not a directory");
       if (base == wh_opaque) {

@@ -285,3 +285,27 @@ TEST_CASE("corrupt and non-tar blobs are refused", "[run][unpack]") {
   auto empty = write_file(t.path / "empty", "");
   CHECK(!run::unpack_layer(empty, t.path / "o3").ok());
 }
+
+TEST_CASE("aufs bookkeeping entries are skipped, not turned into whiteouts", "[run][unpack]") {
+  temp_dir t;
+  auto blob = write_file(t.path / "blob", build_tar({{'d', ".wh..wh.plnk", "", 0700},
+                                                     {'f', ".wh..wh.aufs", ""},
+                                                     {'f', "kept", "k"}},
+                                                    compression::none));
+  auto r = run::unpack_layer(blob, t.path / "out");
+  INFO(r.error);
+  REQUIRE(r.ok());
+  std::vector<fs::path> names;
+  for (auto& e : fs::directory_iterator(t.path / "out")) names.push_back(e.path().filename());
+  CHECK(names == std::vector<fs::path>{"kept"});
+}
+
+TEST_CASE("a hard link to a file of another layer is refused in one line", "[run][unpack]") {
+  temp_dir t;
+  auto blob = write_file(t.path / "blob", build_tar({{'h', "link", "bin/elsewhere"}}, compression::none));
+  auto r = run::unpack_layer(blob, t.path / "out");
+  CHECK(!r.ok());
+  INFO(r.error);
+  CHECK(r.error.find("layer refused: entry 'link'") == 0);
+  CHECK(r.error.find('\n') == std::string::npos);
+}
