@@ -3,7 +3,9 @@
 int main(int argc, char** argv) {
   CLI::App app{"stowage: a container image registry that runs as a cluster"};
   app.require_subcommand(1);
-  // subcommands register here: stowage::cli::add_serve(app); …
+  stowage::cli::add_serve(app);
+  stowage::cli::add_run(app);
+  // further subcommands register here
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -87,6 +87,8 @@ public:
   disk_store(const fs::path& dir, std::chrono::seconds ttl, fault_hook hook)
       : files_(dir), db_(dir / "meta.db"), ttl_ms_(std::chrono::milliseconds(ttl).count()),
         hook_(std::move(hook)) {
+    // meta.db may have just been created: make its directory entry durable.
+    fileio::fsync_dir(files_.root());
     std::lock_guard lock(mu_);
     recover_locked();
   }
@@ -245,27 +247,20 @@ public:
       return commit_status::digest_mismatch;
     }
     step("commit:verified");
+    // Content already stored (a layer shared between images): link it and
+    // spare the fsync of a copy that will be deleted.
+    if (link_if_present(repo, *claim, expected, size))
+      return commit_status::ok;
     if (::fchmod(fd.get(), 0444) != 0)
       fileio::throw_errno("fchmod", path);
     fileio::fsync_fd(fd.get(), path);
     fd = {};
     step("commit:synced");
-
     std::lock_guard lock(mu_);
-    auto key = expected.str();
-    bool present = db_.blob_size(key).has_value() && files_.blob_file_exists(expected);
-    if (!present)
+    if (!blob_present_locked(expected))
       install_locked(path, expected, "commit");
-    metadata_db::transaction tx(db_);
-    db_.insert_blob(key, size);
-    db_.ensure_repository(repo);
-    db_.link_blob(repo, key);
-    db_.delete_upload(id);
-    tx.commit();
-    sessions_.erase(std::string(id));
-    claim->ended = true;
-    if (present)
-      fileio::remove_quietly(path); // same content already stored
+    link_and_end_locked(repo, *claim, expected, size);
+    fileio::remove_quietly(path); // only left if the same content came first
     return commit_status::ok;
   }
 
@@ -321,7 +316,7 @@ public:
     } cleanup{temp};
 
     std::lock_guard lock(mu_);
-    if (!(db_.blob_size(key) && files_.blob_file_exists(dig))) {
+    if (!blob_present_locked(dig)) {
       if (!temp) // deleted since we looked
         temp = files_.write_temp(body);
       install_locked(*temp, dig, "manifest");
@@ -554,9 +549,37 @@ private:
     fileio::remove_quietly(files_.upload_path(c.id));
   }
 
+  bool blob_present_locked(const oci::digest& d) const {
+    return db_.blob_size(d.str()) && files_.blob_file_exists(d);
+  }
   bool blob_stored(const oci::digest& d) const {
     std::lock_guard lock(mu_);
-    return db_.blob_size(d.str()) && files_.blob_file_exists(d);
+    return blob_present_locked(d);
+  }
+
+  /// The one transaction that makes a committed upload visible.
+  void link_and_end_locked(std::string_view repo, session_claim& c, const oci::digest& d,
+                           std::uint64_t size) {
+    auto key = d.str();
+    metadata_db::transaction tx(db_);
+    db_.insert_blob(key, size);
+    db_.ensure_repository(repo);
+    db_.link_blob(repo, key);
+    db_.delete_upload(c.id);
+    tx.commit();
+    sessions_.erase(c.id);
+    c.ended = true;
+  }
+
+  bool link_if_present(std::string_view repo, session_claim& c, const oci::digest& d, std::uint64_t size) {
+    {
+      std::lock_guard lock(mu_);
+      if (!blob_present_locked(d))
+        return false;
+      link_and_end_locked(repo, c, d, size);
+    }
+    fileio::remove_quietly(files_.upload_path(c.id));
+    return true;
   }
 
   /// rename into blobs/ and fsync the directory, with a fault step after each.
@@ -577,18 +600,30 @@ private:
 
   /// Deletes sessions idle longer than the TTL (not those in use).
   void sweep_locked(std::int64_t now) {
+    last_sweep_ms_ = now;
+    std::vector<std::string> expired;
     for (const auto& u : db_.all_uploads()) {
       if (now - u.updated_ms <= ttl_ms_)
         continue;
       auto it = sessions_.find(u.id);
       if (it != sessions_.end() && it->second.busy)
         continue;
-      db_.delete_upload(u.id);
-      if (it != sessions_.end())
-        sessions_.erase(it);
-      fileio::remove_quietly(files_.upload_path(u.id));
+      expired.push_back(u.id);
     }
-    last_sweep_ms_ = now;
+    if (expired.empty())
+      return;
+    {
+      relaxed_durability relaxed(db_);
+      metadata_db::transaction tx(db_);
+      for (const auto& id : expired)
+        db_.delete_upload(id);
+      tx.commit();
+    }
+    // Rows first: a crash in between leaves row-less files, removed at open.
+    for (const auto& id : expired) {
+      sessions_.erase(id);
+      fileio::remove_quietly(files_.upload_path(id));
+    }
   }
 
   void maybe_sweep_locked(std::int64_t now) {
@@ -608,17 +643,23 @@ private:
       auto on_disk = files_.upload_files();
       std::set<std::string> with_file(on_disk.begin(), on_disk.end());
       std::set<std::string> with_row;
-      for (const auto& u : rows) {
-        with_row.insert(u.id);
-        if (!with_file.count(u.id))
-          db_.delete_upload(u.id);
+      {
+        metadata_db::transaction tx(db_);
+        for (const auto& u : rows) {
+          with_row.insert(u.id);
+          if (!with_file.count(u.id))
+            db_.delete_upload(u.id);
+        }
+        tx.commit();
       }
       for (const auto& id : on_disk)
         if (!with_row.count(id))
           fileio::remove_quietly(files_.upload_path(id));
       sweep_locked(now_ms());
-      // Unacknowledged data may be shorter or longer than recorded after a
-      // power loss: the file length is the truth, the commit re-verifies.
+      // The recorded size counts finished writes only: bytes past it are
+      // cut. A file shorter than recorded (power loss before writeback)
+      // lowers the record so the client resumes from what is really there;
+      // the commit re-verifies either way.
       for (const auto& u : db_.all_uploads()) {
         auto p = files_.upload_path(u.id);
         auto fd = fileio::open_file(p, O_WRONLY);
@@ -642,6 +683,7 @@ private:
         else
           file_sizes.emplace(f.digest, f.size);
       }
+      std::vector<std::string> damaged_files;
       metadata_db::transaction tx(db_);
       for (const auto& [digest, size] : known) {
         auto it = file_sizes.find(digest);
@@ -649,9 +691,11 @@ private:
           continue;
         db_.purge_blob(digest);
         if (it != file_sizes.end())
-          fileio::remove_quietly(files_.blob_path(digest_from_db(digest)));
+          damaged_files.push_back(digest);
       }
       tx.commit();
+      for (const auto& digest : damaged_files)
+        fileio::remove_quietly(files_.blob_path(digest_from_db(digest)));
     } catch (const fs::filesystem_error& e) {
       throw store_error(std::string("recovering store: ") + e.what());
     }

@@ -310,3 +310,19 @@ TEST_CASE("concurrent uploads in many threads", "[store]") {
   CHECK(ok == 80);
   CHECK(s->repositories().size() == 3);
 }
+
+TEST_CASE("cancel while a writer is still open", "[store]") {
+  temp_dir dir;
+  auto s = registry_store::open(dir.path);
+  auto u = s->begin_upload("r");
+  auto w = s->append("r", u.id);
+  REQUIRE(w);
+  w->write("abc", 3);
+  CHECK(s->cancel_upload("r", u.id));
+  w->finish(); // the session is gone; finishing must not revive it
+  CHECK_THROWS_AS(w->write("x", 1), stowage::store::store_error);
+  w.reset();
+  CHECK_FALSE(s->find_upload("r", u.id));
+  CHECK(s->append("r", u.id) == nullptr);
+  CHECK(files_under(dir.path / "uploads").empty());
+}

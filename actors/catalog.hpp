@@ -1,0 +1,55 @@
+// The master's catalog: which data manager holds which image, and which ones
+// it is still pending for (handoffs). Rebuilt from the inventories nodes
+// report when they join, so it needs no storage of its own. Pure.
+#pragma once
+
+#include "actors/records.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace stowage::actors {
+
+struct resolved_image {
+  std::string repository;
+  std::string tag; // the tag the image was last recorded under (may be empty)
+  std::string digest;
+  std::uint64_t seq = 0;
+  std::uint64_t size = 0;
+};
+
+class catalog {
+public:
+  /// `node` holds the image. A tag moves only to a greater sequence number.
+  void add_replica(const inventory_item& item, const std::string& node);
+  void add_pending(const inventory_item& item, const std::string& node);
+  void remove_pending(const std::string& repository, const std::string& digest, const std::string& node);
+  /// Forgets every replica of `node` (it re-reports them when it joins again).
+  void forget_node(const std::string& node);
+
+  /// `reference` is a tag or a digest ("sha256:…"). For a tag: the image with
+  /// the greatest sequence number recorded for it.
+  std::optional<resolved_image> resolve(const std::string& repository, const std::string& reference) const;
+  /// Nodes holding `digest` in `repository`, sorted by name.
+  std::vector<std::string> holders(const std::string& repository, const std::string& digest) const;
+  /// The greatest sequence number seen for repository:tag (0 if none).
+  std::uint64_t tag_seq(const std::string& repository, const std::string& tag) const;
+  std::vector<image_record> images() const;
+
+private:
+  struct entry {
+    inventory_item item;
+    std::set<std::string> replicas, pending;
+  };
+  using key = std::pair<std::string, std::string>; // repository, digest
+  entry& touch(const inventory_item& item);
+  std::map<key, entry> images_;
+  std::map<key, std::pair<std::uint64_t, std::string>> tags_; // (repo, tag) -> (seq, digest)
+};
+
+} // namespace stowage::actors

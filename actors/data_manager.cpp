@@ -1,0 +1,278 @@
+#include "actors/data_manager.hpp"
+
+#include "actors/image_copy.hpp"
+#include "actors/protocol.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <functional>
+#include <map>
+
+namespace stowage::actors {
+
+namespace {
+
+struct dm_state {
+  data_manager_config cfg;
+  caf::actor master;
+  std::uint32_t in_flight = 0;
+  std::map<std::string, pre_receive> expected;          // session -> what to expect
+  std::map<std::string, std::vector<peer_ref>> peers;   // session -> peers told to expect it
+  std::map<std::uint64_t, std::function<void(const transfer_done&)>> transfers;
+  std::uint64_t next_transfer = 1;
+  static inline const char* name = "stowage.data_manager";
+};
+using dm_actor = caf::stateful_actor<dm_state>;
+
+void start_transfer(dm_actor* self, transfer_order order, std::function<void(const transfer_done&)> then) {
+  auto id = self->state.next_transfer++;
+  self->state.transfers[id] = std::move(then);
+  auto me = caf::actor_cast<caf::actor>(self);
+  self->state.cfg.transfer->copy(std::move(order), [me, id](transfer_result r) {
+    caf::anon_send(me, transfer_done{id, r.ok, std::move(r.error), r.status, r.bytes});
+  });
+}
+
+std::vector<inventory_item> inventory(const store::registry_store& s) {
+  std::vector<inventory_item> out;
+  for (const auto& repo : s.repositories())
+    for (const auto& tag : s.tags(repo, std::nullopt, {})) {
+      auto m = s.manifest(repo, oci::reference{tag});
+      if (!m)
+        continue;
+      auto digest = m->dig.str();
+      out.push_back({repo, tag, digest, s.tag_seq(repo, tag).value_or(0),
+                     image_size(s, repo, digest).value_or(0)});
+    }
+  return out;
+}
+
+inventory_item item_of(dm_actor* self, const std::string& repo, const std::string& tag,
+                       const std::string& digest, std::uint64_t seq) {
+  return {repo, tag, digest, seq, image_size(*self->state.cfg.store, repo, digest).value_or(0)};
+}
+
+void join(dm_actor* self) {
+  auto& st = self->state;
+  if (!st.master)
+    return;
+  join_request j{st.cfg.name, "data", st.cfg.public_key, st.cfg.http, st.cfg.store->free_bytes(),
+                 inventory(*st.cfg.store)};
+  self->request(st.master, st.cfg.settings.probe_timeout * 5, std::move(j))
+    .then([self](join_answer& a) { spdlog::info("{}: joined {}", self->state.cfg.name, a.master); },
+          [self](caf::error& e) {
+            spdlog::warn("{}: join failed: {}", self->state.cfg.name, self->system().render(e));
+          });
+}
+
+test_request_answer send_packet(dm_actor* self, std::uint64_t round, const std::string& receiver,
+                                std::uint64_t bytes) {
+  auto& st = self->state;
+  st.cfg.probes->send_test_packet(st.cfg.name, receiver, round, bytes);
+  return {st.cfg.name, st.cfg.store->free_bytes(), st.in_flight};
+}
+
+// ---- push: replication, handoff and the acknowledgement -----------------------
+
+struct replication_round {
+  proof_scope scope;
+  std::string digest;
+  std::size_t remaining = 0;
+  std::vector<std::string> replicas;
+  std::vector<std::string> failed;
+  caf::typed_response_promise<push_ack> rp;
+};
+
+void acknowledge(dm_actor* self, const std::shared_ptr<replication_round>& rr, bool master_holds) {
+  auto& st = self->state;
+  push_ack ack;
+  ack.copies = static_cast<std::uint32_t>(rr->replicas.size() + (master_holds ? 1 : 0));
+  ack.replicas = rr->replicas;
+  if (master_holds)
+    ack.handed_off = rr->failed;
+  ack.ok = ack.copies >= st.cfg.settings.min_copies;
+  if (!ack.ok)
+    ack.error = "only " + std::to_string(ack.copies) + " durable copies, " +
+                std::to_string(st.cfg.settings.min_copies) + " required";
+  spdlog::info("{}: push {}@{}: {} copies{}", st.cfg.name, rr->scope.repository, rr->digest, ack.copies,
+               ack.ok ? "" : " (not acknowledged)");
+  --st.in_flight;
+  rr->rp.deliver(std::move(ack));
+}
+
+void hand_off(dm_actor* self, const std::shared_ptr<replication_round>& rr) {
+  auto& st = self->state;
+  if (!st.master) {
+    acknowledge(self, rr, false);
+    return;
+  }
+  // The image data goes to the master's spool over the data plane first;
+  // then the failure, so the master records the handoff only with the data.
+  transfer_order order{st.cfg.name, st.cfg.master_name, rr->scope.repository, rr->digest,
+                       rr->scope.tag, rr->scope.seq, {}};
+  start_transfer(self, order, [self, rr](const transfer_done& d) {
+    auto& st = self->state;
+    if (!d.ok || !st.master) {
+      spdlog::warn("{}: handoff to the master failed: {}", st.cfg.name, d.error);
+      acknowledge(self, rr, false);
+      return;
+    }
+    replication_failure f{rr->scope.session, rr->scope.repository, rr->scope.tag, rr->digest, rr->scope.seq,
+                          d.bytes, st.cfg.name, rr->failed};
+    self->request(st.master, st.cfg.request_timeout, std::move(f))
+      .then([self, rr](handoff_accepted& h) { acknowledge(self, rr, h.ok); },
+            [self, rr](caf::error&) { acknowledge(self, rr, false); });
+  });
+}
+
+// Peers that did not answer, or too few copies, send the image to the
+// master's spool (which counts as one durable place).
+void replicas_done(dm_actor* self, const std::shared_ptr<replication_round>& rr) {
+  if (rr->failed.empty() && rr->replicas.size() >= self->state.cfg.settings.min_copies)
+    acknowledge(self, rr, false);
+  else
+    hand_off(self, rr);
+}
+
+void peer_done(dm_actor* self, const std::shared_ptr<replication_round>& rr, const std::string& peer,
+               bool ok) {
+  (ok ? rr->replicas : rr->failed).push_back(peer);
+  if (--rr->remaining > 0)
+    return;
+  replicas_done(self, rr);
+}
+
+void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promise<push_ack> rp) {
+  auto& st = self->state;
+  auto scope = st.cfg.guard->admitted(c.session);
+  auto dig = oci::digest::parse(c.digest);
+  if (!scope || scope->repository != c.repository || !dig) {
+    rp.deliver(push_ack{false, "no push was admitted for this session", 0, {}, {}});
+    return;
+  }
+  auto m = st.cfg.store->manifest(c.repository, oci::reference{*dig});
+  if (!m) {
+    rp.deliver(push_ack{false, "the image is not stored here", 0, {}, {}});
+    return;
+  }
+  ++st.in_flight;
+  auto rr = std::make_shared<replication_round>();
+  rr->scope = *scope;
+  rr->digest = c.digest;
+  rr->replicas.push_back(st.cfg.name);
+  rr->rp = rp;
+  if (st.master)
+    self->send(st.master, image_stored{st.cfg.name, item_of(self, c.repository, scope->tag, c.digest, scope->seq)});
+  auto peers = st.peers[c.session];
+  st.peers.erase(c.session);
+  rr->remaining = peers.size();
+  if (peers.empty()) {
+    replicas_done(self, rr);
+    return;
+  }
+  for (const auto& p : peers) {
+    if (!p.handle) {
+      peer_done(self, rr, p.name, false);
+      continue;
+    }
+    replication_request req{scope->session, scope->repository, scope->tag, c.digest, scope->seq, st.cfg.name};
+    auto name = p.name;
+    self->request(p.handle, st.cfg.request_timeout, std::move(req))
+      .then([self, rr, name](replication_answer& a) { peer_done(self, rr, name, a.ok); },
+            [self, rr, name](caf::error&) { peer_done(self, rr, name, false); });
+  }
+}
+
+// Fetches an image from `source` into this node's store, then tells the
+// master and answers through `answer(ok, error)`.
+void fetch(dm_actor* self, const std::string& source, const std::string& repo, const std::string& tag,
+           const std::string& digest, std::uint64_t seq, std::function<void(bool, std::string)> answer) {
+  auto& st = self->state;
+  ++st.in_flight;
+  transfer_order order{source, st.cfg.name, repo, digest, tag, seq, {}};
+  start_transfer(self, order, [self, repo, tag, digest, seq, answer](const transfer_done& d) {
+    auto& st = self->state;
+    --st.in_flight;
+    if (d.ok && st.master)
+      self->send(st.master, image_stored{st.cfg.name, item_of(self, repo, tag, digest, seq)});
+    answer(d.ok, d.error);
+  });
+}
+
+caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf::actor master) {
+  self->state.cfg = std::move(cfg);
+  self->state.master = std::move(master);
+  join(self);
+  return {
+    [self](connect_master& c) {
+      self->state.master = c.master;
+      join(self);
+    },
+    [self](first_test_request& r) { return send_packet(self, r.round, r.receiver, r.bytes); },
+    [self](second_test_request& r) { return send_packet(self, r.round, r.receiver, r.bytes); },
+    [self](third_test_request& r) { return send_packet(self, r.round, r.receiver, r.bytes); },
+    [self](scheduling_request& s) {
+      auto rp = self->make_response_promise<scheduling_answer>();
+      auto& st = self->state;
+      ++st.in_flight;
+      transfer_order order{st.cfg.name, s.runtime, s.repository, s.digest, {}, std::nullopt, {}};
+      start_transfer(self, order, [self, rp](const transfer_done& d) mutable {
+        --self->state.in_flight;
+        rp.deliver(scheduling_answer{self->state.cfg.name, d.ok, d.error, d.bytes});
+      });
+    },
+    [self](second_proof_message& m) -> proof_answer {
+      auto& st = self->state;
+      auto v = st.cfg.guard->expect(m.proof);
+      if (v != verdict::ok)
+        return {st.cfg.name, false, std::string(verdict_text(v))};
+      st.peers[m.proof.scope.session] = m.peers;
+      return {st.cfg.name, true, {}};
+    },
+    [self](pre_receive& p) -> pre_receive_answer {
+      self->state.expected[p.session] = p;
+      return {self->state.cfg.name};
+    },
+    [self](push_commit& c) { commit_push(self, c, self->make_response_promise<push_ack>()); },
+    [self](replication_request& r) {
+      auto rp = self->make_response_promise<replication_answer>();
+      auto& st = self->state;
+      auto e = st.expected.find(r.session);
+      if (e == st.expected.end() || e->second.repository != r.repository || e->second.digest != r.digest) {
+        rp.deliver(replication_answer{st.cfg.name, false, "not told to expect this image"});
+        return;
+      }
+      st.expected.erase(e);
+      fetch(self, r.source, r.repository, r.tag, r.digest, r.seq, [self, rp](bool ok, std::string error) mutable {
+        rp.deliver(replication_answer{self->state.cfg.name, ok, std::move(error)});
+      });
+    },
+    [self](delivery& d) {
+      auto rp = self->make_response_promise<delivery_answer>();
+      fetch(self, d.source, d.repository, d.tag, d.digest, d.seq, [self, rp](bool ok, std::string error) mutable {
+        rp.deliver(delivery_answer{self->state.cfg.name, ok, std::move(error)});
+      });
+    },
+    [self](transfer_done& d) {
+      auto i = self->state.transfers.find(d.id);
+      if (i == self->state.transfers.end())
+        return;
+      auto then = std::move(i->second);
+      self->state.transfers.erase(i);
+      then(d);
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_data_manager(caf::actor_system& sys, data_manager_config cfg, caf::actor master) {
+  return sys.spawn(data_manager_behavior, std::move(cfg), std::move(master));
+}
+
+} // namespace stowage::actors

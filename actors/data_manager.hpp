@@ -1,0 +1,50 @@
+// The data manager's actor (DESIGN §2): answers test requests by having the
+// data plane send a test packet straight to the named receiver; serves
+// scheduled pulls; holds the second proofs (its proof_guard admits the first
+// proof on the data plane before anything is stored); on push_commit
+// replicates to every peer told to expect the image and hands the master the
+// failure and the image for peers that do not answer; accepts replications it
+// was told to expect and the master's deliveries.
+//
+// Requests it answers (protocol.hpp):
+//   first/second/third_test_request -> test_request_answer
+//   scheduling_request   -> scheduling_answer  (after the image reached the runtime)
+//   second_proof_message -> proof_answer
+//   pre_receive          -> pre_receive_answer
+//   push_commit          -> push_ack           (only with >= min_copies durable places)
+//   replication_request  -> replication_answer
+//   delivery             -> delivery_answer
+//   connect_master       (local: join this master)
+#pragma once
+
+#include "actors/data_plane.hpp"
+#include "actors/proof.hpp"
+#include "config/cluster_config.hpp"
+#include "store/registry_store.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace stowage::actors {
+
+struct data_manager_config {
+  std::string name;             // its node name (unique)
+  std::string http;             // host:port of its OCI endpoint
+  std::string public_key;       // hex Ed25519 node key, presented when joining
+  std::string master_name = "master"; // the master's node name on the data plane (its spool)
+  config::cluster_settings settings;
+  std::shared_ptr<store::registry_store> store;
+  /// Admits pushes on the data plane; share it with the HTTP layer.
+  std::shared_ptr<proof_guard> guard;
+  std::shared_ptr<probe_sender> probes;
+  std::shared_ptr<image_transfer> transfer;
+  std::chrono::milliseconds request_timeout{10 * 60 * 1000}; // replication and handoff, across nodes
+};
+
+/// Spawns a data manager; with a valid `master` it joins at once.
+caf::actor spawn_data_manager(caf::actor_system& sys, data_manager_config cfg, caf::actor master);
+
+} // namespace stowage::actors

@@ -1,0 +1,28 @@
+// The master's decision log: newest first, bounded. Pure.
+#pragma once
+
+#include "actors/records.hpp"
+
+#include <cstddef>
+#include <deque>
+#include <vector>
+
+namespace stowage::actors {
+
+class decision_log {
+public:
+  explicit decision_log(std::size_t capacity = 1000) : capacity_(capacity) {}
+  /// Assigns the next id, stores the decision and returns the id.
+  std::uint64_t record(decision d);
+  /// Newest first, at most `limit` (0 = all).
+  std::vector<decision> latest(std::size_t limit = 0) const;
+  const decision* find(std::uint64_t id) const;
+  std::size_t size() const { return entries_.size(); }
+
+private:
+  std::size_t capacity_;
+  std::uint64_t next_id_ = 1;
+  std::deque<decision> entries_; // front = newest
+};
+
+} // namespace stowage::actors

@@ -1,0 +1,140 @@
+#include "actors/handoff_queue.hpp"
+
+#include <sqlite3.h>
+
+#include <mutex>
+#include <stdexcept>
+
+namespace stowage::actors {
+
+namespace {
+
+struct stmt {
+  sqlite3* db;
+  sqlite3_stmt* st = nullptr;
+  stmt(sqlite3* d, const char* sql) : db(d) {
+    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK)
+      throw std::runtime_error(std::string("handoff queue: ") + sqlite3_errmsg(db));
+  }
+  ~stmt() { sqlite3_finalize(st); }
+  stmt& bind(int i, const std::string& s) {
+    sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  stmt& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(st, i, v);
+    return *this;
+  }
+  bool step() {
+    auto rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+      return true;
+    if (rc != SQLITE_DONE)
+      throw std::runtime_error(std::string("handoff queue: ") + sqlite3_errmsg(db));
+    return false;
+  }
+  std::string text(int i) {
+    auto p = sqlite3_column_text(st, i);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
+  std::int64_t integer(int i) { return sqlite3_column_int64(st, i); }
+};
+
+} // namespace
+
+struct handoff_queue::impl {
+  sqlite3* db = nullptr;
+  mutable std::mutex mtx;
+  std::vector<handoff_record> select(const char* sql, const std::string* node) const {
+    std::lock_guard lock(mtx);
+    stmt s(db, sql);
+    if (node)
+      s.bind(1, *node);
+    std::vector<handoff_record> out;
+    while (s.step()) {
+      handoff_record h;
+      h.digest = s.text(0);
+      h.repository = s.text(1);
+      h.tag = s.text(2);
+      h.seq = static_cast<std::uint64_t>(s.integer(3));
+      h.node = s.text(4);
+      h.attempts = static_cast<std::uint32_t>(s.integer(5));
+      out.push_back(std::move(h));
+    }
+    return out;
+  }
+};
+
+handoff_queue::handoff_queue(const std::filesystem::path& dir) : impl_(std::make_unique<impl>()) {
+  std::filesystem::create_directories(dir);
+  auto file = (dir / "handoffs.db").string();
+  if (sqlite3_open(file.c_str(), &impl_->db) != SQLITE_OK)
+    throw std::runtime_error("cannot open " + file);
+  sqlite3_busy_timeout(impl_->db, 5000);
+  char* err = nullptr;
+  if (sqlite3_exec(impl_->db,
+                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                   "CREATE TABLE IF NOT EXISTS handoffs(digest TEXT, repository TEXT, tag TEXT,"
+                   " seq INTEGER, node TEXT, attempts INTEGER, PRIMARY KEY(repository, digest, node));"
+                   "CREATE TABLE IF NOT EXISTS tag_seqs(repository TEXT, tag TEXT, seq INTEGER,"
+                   " PRIMARY KEY(repository, tag));",
+                   nullptr, nullptr, &err)
+      != SQLITE_OK) {
+    std::string msg = err ? err : "sqlite error";
+    sqlite3_free(err);
+    throw std::runtime_error("handoff queue: " + msg);
+  }
+}
+
+handoff_queue::~handoff_queue() { sqlite3_close(impl_->db); }
+
+void handoff_queue::add(const handoff_record& h) {
+  std::lock_guard lock(impl_->mtx);
+  stmt s(impl_->db, "INSERT INTO handoffs VALUES(?,?,?,?,?,0) ON CONFLICT(repository, digest, node)"
+                    " DO UPDATE SET tag=excluded.tag, seq=max(seq, excluded.seq)");
+  s.bind(1, h.digest).bind(2, h.repository).bind(3, h.tag).bind(4, static_cast<std::int64_t>(h.seq)).bind(5, h.node);
+  s.step();
+}
+
+void handoff_queue::remove(const std::string& repository, const std::string& digest, const std::string& node) {
+  std::lock_guard lock(impl_->mtx);
+  stmt s(impl_->db, "DELETE FROM handoffs WHERE repository=? AND digest=? AND node=?");
+  s.bind(1, repository).bind(2, digest).bind(3, node);
+  s.step();
+}
+
+void handoff_queue::count_attempt(const std::string& node) {
+  std::lock_guard lock(impl_->mtx);
+  stmt s(impl_->db, "UPDATE handoffs SET attempts=attempts+1 WHERE node=?");
+  s.bind(1, node);
+  s.step();
+}
+
+std::vector<handoff_record> handoff_queue::all() const {
+  return impl_->select("SELECT digest, repository, tag, seq, node, attempts FROM handoffs"
+                       " ORDER BY node, repository, seq", nullptr);
+}
+
+std::vector<handoff_record> handoff_queue::for_node(const std::string& node) const {
+  return impl_->select("SELECT digest, repository, tag, seq, node, attempts FROM handoffs"
+                       " WHERE node=? ORDER BY repository, seq", &node);
+}
+
+std::uint64_t handoff_queue::next_seq(const std::string& repository, const std::string& tag,
+                                      std::uint64_t at_least) {
+  std::lock_guard lock(impl_->mtx);
+  std::uint64_t current = 0;
+  {
+    stmt s(impl_->db, "SELECT seq FROM tag_seqs WHERE repository=? AND tag=?");
+    s.bind(1, repository).bind(2, tag);
+    if (s.step())
+      current = static_cast<std::uint64_t>(s.integer(0));
+  }
+  auto next = std::max(current, at_least) + 1;
+  stmt s(impl_->db, "INSERT INTO tag_seqs VALUES(?,?,?) ON CONFLICT(repository, tag) DO UPDATE SET seq=excluded.seq");
+  s.bind(1, repository).bind(2, tag).bind(3, static_cast<std::int64_t>(next));
+  s.step();
+  return next;
+}
+
+} // namespace stowage::actors

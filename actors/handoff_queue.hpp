@@ -1,0 +1,41 @@
+// The master's durable handoff queue (DESIGN §3 push 8) and per-tag sequence
+// numbers, in one SQLite database in the master's directory. The image data
+// itself is spooled in the master's registry_store next to it.
+#pragma once
+
+#include "actors/records.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace stowage::actors {
+
+class handoff_queue {
+public:
+  /// Opens (creating if needed) `dir`/handoffs.db. Throws std::runtime_error.
+  explicit handoff_queue(const std::filesystem::path& dir);
+  ~handoff_queue();
+  handoff_queue(const handoff_queue&) = delete;
+  handoff_queue& operator=(const handoff_queue&) = delete;
+
+  /// Records that `h.node` still has to receive the image; idempotent.
+  void add(const handoff_record& h);
+  void remove(const std::string& repository, const std::string& digest, const std::string& node);
+  /// Counts one failed third test for every pending image of `node`.
+  void count_attempt(const std::string& node);
+  std::vector<handoff_record> all() const;
+  std::vector<handoff_record> for_node(const std::string& node) const;
+
+  /// The next sequence number for repository:tag, greater than `at_least` and
+  /// than any number issued before (durable across restarts).
+  std::uint64_t next_seq(const std::string& repository, const std::string& tag, std::uint64_t at_least);
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace stowage::actors

@@ -1,0 +1,51 @@
+// The master (DESIGN §2): membership, catalog, probe rounds and ranking, the
+// decision log, proofs and pre-receives, the durable handoff queue with its
+// periodic third tests and deliveries, per-tag sequence numbers.
+//
+// Talks only through the messages of protocol.hpp. Requests it answers:
+//   join_request        -> join_answer          (data managers, runtimes)
+//   pull_request        -> pull_answer          (runtime; probes holders, schedules the best)
+//   storage_request     -> first_proof_message  (runtime; probes, proofs, pre-receives)
+//   test_result         (runtime's measurements of a round; no answer)
+//   test_packet         (third-test packets the data plane delivers to the master)
+//   replication_failure -> handoff_accepted     (target; the image is already in the spool)
+//   image_stored        (data manager; catalog update)
+//   nodes_query -> nodes_answer, images_query -> images_answer,
+//   decisions_query -> decisions_answer, handoffs_query -> handoffs_answer
+#pragma once
+
+#include "config/identity.hpp"
+#include "config/cluster_config.hpp"
+#include "store/registry_store.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace stowage::actors {
+
+struct master_config {
+  std::string name = "master";     // its node name (data-plane receiver of third tests)
+  std::string http;                // its admin endpoint, for the nodes listing
+  std::filesystem::path dir;       // handoffs.db lives here
+  config::cluster_settings settings;
+  std::optional<config::identity> identity; // signs the proofs; generated if empty
+  /// The spool holding handed-off images (counts as one of min_copies). The
+  /// data plane must serve it under `name`. Opened at `dir`/spool if null.
+  std::shared_ptr<store::registry_store> spool;
+  std::function<std::int64_t()> unix_ms; // proof expiry clock; wall clock if empty
+  std::chrono::milliseconds transfer_timeout{10 * 60 * 1000}; // one image transfer, across nodes
+  std::size_t decision_capacity = 1000;
+};
+
+/// Spawns the master; it reloads pending handoffs from `cfg.dir` and runs a
+/// third-test round for them every `settings.retry_interval` until it exits.
+caf::actor spawn_master(caf::actor_system& sys, master_config cfg);
+
+} // namespace stowage::actors

@@ -1,0 +1,224 @@
+// Pull (DESIGN §3 pull 1-6) and push (push 1-4) as seen by the master.
+#include "actors/master_state.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace stowage::actors::detail {
+
+namespace {
+
+std::string reference_text(const std::string& repository, const std::string& reference) {
+  return repository + (reference.find(':') != std::string::npos ? "@" : ":") + reference;
+}
+
+// ---- pull -------------------------------------------------------------------
+
+void schedule_on(master_actor* self, std::uint64_t decision, const std::string& node,
+                 const pull_request& r, const std::string& digest,
+                 caf::typed_response_promise<pull_answer> rp) {
+  auto& st = self->state;
+  auto& n = st.nodes.at(node);
+  ++n.in_flight;
+  auto pid = st.next_pull++;
+  st.pulls[pid] = {node, decision, digest, rp};
+  spdlog::info("{}: decision {}: pull {} by {} from {}", st.cfg.name, decision,
+               reference_text(r.repository, r.reference), r.runtime, node);
+  auto finish = [self, pid](bool ok, std::string error) {
+    auto& st = self->state;
+    auto i = st.pulls.find(pid);
+    if (i == st.pulls.end())
+      return; // already failed by the node's death
+    auto p = std::move(i->second);
+    st.pulls.erase(i);
+    if (auto n = st.nodes.find(p.node); n != st.nodes.end() && n->second.in_flight > 0)
+      --n->second.in_flight;
+    p.rp.deliver(pull_answer{ok, std::move(error), p.decision, p.node, p.digest});
+  };
+  self->request(n.handle, st.cfg.transfer_timeout, scheduling_request{decision, r.runtime, r.repository, digest})
+    .then([finish](scheduling_answer& a) { finish(a.ok, a.error); },
+          [self, finish](caf::error& e) { finish(false, self->system().render(e)); });
+}
+
+/// The next best of an earlier decision whose target failed, if any is left.
+bool retry_from_ranking(master_actor* self, const pull_request& r, const resolved_image& img,
+                        caf::typed_response_promise<pull_answer>& rp) {
+  auto& st = self->state;
+  auto rk = st.rankings.find(r.retry_of);
+  const auto* prev = st.decisions.find(r.retry_of);
+  if (rk == st.rankings.end() || !prev || prev->runtime != r.runtime)
+    return false;
+  auto& ranked = rk->second;
+  std::erase_if(ranked, [&](const ranked_candidate& c) {
+    return c.node == r.failed_node || !is_up_data(self, c.node);
+  });
+  if (ranked.empty())
+    return false;
+  decision d = *prev;
+  d.chosen = ranked.front().node;
+  for (auto& c : d.candidates)
+    if (c.node == r.failed_node)
+      c.ok = false;
+  auto id = st.decisions.record(d);
+  st.rankings[id] = ranked;
+  schedule_on(self, id, d.chosen, r, img.digest, rp);
+  return true;
+}
+
+// ---- push -------------------------------------------------------------------
+
+void grant(master_actor* self, std::uint64_t decision, std::vector<ranked_candidate> ranked,
+           std::size_t idx, const storage_request& r, caf::typed_response_promise<first_proof_message> rp) {
+  auto& st = self->state;
+  while (idx < ranked.size() && !is_up_data(self, ranked[idx].node))
+    ++idx;
+  if (idx >= ranked.size()) {
+    rp.deliver(first_proof_message{false, "no data manager can take the image", decision, {}, {}});
+    return;
+  }
+  auto target = ranked[idx].node;
+  proof_scope scope;
+  scope.repository = r.repository;
+  scope.tag = r.tag;
+  scope.seq = r.tag.empty() ? 0 : st.handoffs->next_seq(r.repository, r.tag, st.images.tag_seq(r.repository, r.tag));
+  scope.runtime = r.runtime;
+  scope.target = target;
+  scope.expires_ms = st.cfg.unix_ms() + st.cfg.settings.proof_ttl.count();
+  auto pair = issue_proofs(*st.cfg.identity, scope);
+  // Every other data manager is a peer: told to expect the image if it is up,
+  // listed without a handle if not (replication to it fails at once and the
+  // image is handed off to the master for later delivery).
+  std::vector<peer_ref> peers;
+  for (const auto& [name, n] : st.nodes)
+    if (n.rec.role == "data" && name != target)
+      peers.push_back({name, n.rec.up ? n.handle : caf::actor{}});
+  auto target_handle = st.nodes.at(target).handle;
+  self->request(target_handle, st.cfg.settings.probe_timeout, second_proof_message{pair.second, peers})
+    .then(
+      [=](proof_answer& a) {
+        if (!a.ok) {
+          spdlog::warn("{}: {} refused the second proof: {}", self->state.cfg.name, target, a.error);
+          grant(self, decision, ranked, idx + 1, r, rp);
+          return;
+        }
+        pre_receive notice{pair.second.scope.session, r.repository, r.tag, r.digest, scope.seq, target};
+        auto remaining = std::make_shared<std::size_t>(0);
+        auto done = [=]() mutable {
+          rp.deliver(first_proof_message{true, {}, decision, pair.first, target_handle});
+        };
+        for (const auto& p : peers)
+          if (p.handle)
+            ++*remaining;
+        if (*remaining == 0) {
+          done();
+          return;
+        }
+        for (const auto& p : peers) {
+          if (!p.handle)
+            continue;
+          auto one = [remaining, done]() mutable {
+            if (--*remaining == 0)
+              done();
+          };
+          self->request(p.handle, self->state.cfg.settings.probe_timeout, notice)
+            .then([one](pre_receive_answer&) mutable { one(); }, [one](caf::error&) mutable { one(); });
+        }
+      },
+      [=](caf::error&) { grant(self, decision, ranked, idx + 1, r, rp); });
+}
+
+} // namespace
+
+void fail_pulls_on(master_actor* self, const std::string& node, const std::string& why) {
+  auto& pulls = self->state.pulls;
+  for (auto i = pulls.begin(); i != pulls.end();) {
+    if (i->second.node == node) {
+      i->second.rp.deliver(pull_answer{false, why, i->second.decision, node, i->second.digest});
+      i = pulls.erase(i);
+    } else {
+      ++i;
+    }
+  }
+}
+
+void handle_pull(master_actor* self, const pull_request& r, caf::typed_response_promise<pull_answer> rp) {
+  auto& st = self->state;
+  auto img = st.images.resolve(r.repository, r.reference);
+  if (!img) {
+    rp.deliver(pull_answer{false, "unknown image " + reference_text(r.repository, r.reference), 0, {}, {}});
+    return;
+  }
+  if (r.retry_of != 0 && retry_from_ranking(self, r, *img, rp))
+    return;
+  auto candidates = pick_candidates(self, st.images.holders(r.repository, img->digest), r.failed_node);
+  if (candidates.empty()) {
+    rp.deliver(pull_answer{false, "no reachable data manager holds " + reference_text(r.repository, r.reference),
+                           0, {}, img->digest});
+    return;
+  }
+  auto image = *img;
+  start_round(self, 1, r.runtime, candidates,
+              [self, r, image, rp](std::vector<candidate_result> measured,
+                                   std::map<std::string, node_load> load) mutable {
+                auto& st = self->state;
+                auto ranked = rank(measured, image.size, false, load);
+                decision d{0, "pull", r.runtime, reference_text(r.repository, r.reference), measured,
+                           ranked.empty() ? std::string{} : ranked.front().node};
+                auto id = st.decisions.record(d);
+                if (ranked.empty()) {
+                  rp.deliver(pull_answer{false, "no holder answered the probe in time", id, {}, image.digest});
+                  return;
+                }
+                st.rankings[id] = ranked;
+                while (st.rankings.size() > st.cfg.decision_capacity)
+                  st.rankings.erase(st.rankings.begin());
+                schedule_on(self, id, ranked.front().node, r, image.digest, rp);
+              });
+}
+
+void handle_storage(master_actor* self, const storage_request& r,
+                    caf::typed_response_promise<first_proof_message> rp) {
+  auto& st = self->state;
+  if (r.retry_of != 0) {
+    auto rk = st.rankings.find(r.retry_of);
+    const auto* prev = st.decisions.find(r.retry_of);
+    if (rk != st.rankings.end() && prev && prev->runtime == r.runtime && prev->kind == "push") {
+      auto ranked = rk->second;
+      std::erase_if(ranked, [&](const ranked_candidate& c) { return c.node == r.failed_node; });
+      if (!ranked.empty()) {
+        decision d = *prev;
+        d.chosen = ranked.front().node;
+        auto id = st.decisions.record(d);
+        st.rankings[id] = ranked;
+        grant(self, id, ranked, 0, r, rp);
+        return;
+      }
+    }
+  }
+  std::vector<std::string> all;
+  for (const auto& [name, n] : st.nodes)
+    all.push_back(name);
+  auto candidates = pick_candidates(self, all, r.failed_node);
+  if (candidates.empty()) {
+    rp.deliver(first_proof_message{false, "no data manager is up", 0, {}, {}});
+    return;
+  }
+  start_round(self, 2, r.runtime, candidates,
+              [self, r, rp](std::vector<candidate_result> measured, std::map<std::string, node_load> load) {
+                auto& st = self->state;
+                auto ranked = rank(measured, r.size, true, load);
+                decision d{0, "push", r.runtime, reference_text(r.repository, r.tag.empty() ? r.digest : r.tag),
+                           measured, ranked.empty() ? std::string{} : ranked.front().node};
+                auto id = st.decisions.record(d);
+                st.rankings[id] = ranked;
+                while (st.rankings.size() > st.cfg.decision_capacity)
+                  st.rankings.erase(st.rankings.begin());
+                spdlog::info("{}: decision {}: push {} by {} to {}", st.cfg.name, id, d.reference, r.runtime,
+                             d.chosen.empty() ? "nobody" : d.chosen);
+                grant(self, id, ranked, 0, r, rp);
+              });
+}
+
+} // namespace stowage::actors::detail

@@ -1,0 +1,88 @@
+// Internal: the master's state and the handlers split over master_*.cpp.
+#pragma once
+
+#include "actors/catalog.hpp"
+#include "actors/decision_log.hpp"
+#include "actors/handoff_queue.hpp"
+#include "actors/master.hpp"
+#include "actors/protocol.hpp"
+#include "actors/ranking.hpp"
+
+#include <caf/actor_clock.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <functional>
+#include <map>
+#include <set>
+#include <vector>
+
+namespace stowage::actors::detail {
+
+struct master_state;
+using master_actor = caf::stateful_actor<master_state>;
+
+struct node_entry {
+  node_record rec;
+  caf::actor handle;
+  std::uint32_t in_flight = 0;
+  std::uint64_t free_bytes = UINT64_MAX;
+};
+
+using round_done = std::function<void(std::vector<candidate_result>, std::map<std::string, node_load>)>;
+
+struct round_state {
+  int phase = 1; // 1 first (pull), 2 second (push), 3 third (handoff retry)
+  std::string receiver;
+  std::vector<std::string> candidates;
+  std::map<std::string, candidate_result> results;
+  std::map<std::string, node_load> load;
+  caf::actor_clock::time_point start;
+  round_done then;
+};
+
+struct pending_pull {
+  std::string node;
+  std::uint64_t decision = 0;
+  std::string digest;
+  caf::typed_response_promise<pull_answer> rp;
+};
+
+struct master_state {
+  master_config cfg;
+  std::unique_ptr<handoff_queue> handoffs;
+  std::shared_ptr<store::registry_store> spool;
+  catalog images;
+  decision_log decisions;
+  std::map<std::string, node_entry> nodes;
+  std::map<std::uint64_t, round_state> rounds;
+  std::uint64_t next_round = 1;
+  std::map<std::uint64_t, std::vector<ranked_candidate>> rankings; // decision -> ranking
+  std::map<std::uint64_t, pending_pull> pulls;
+  std::uint64_t next_pull = 1;
+  std::set<std::string> delivering; // nodes with a third test or delivery under way
+  static inline const char* name = "stowage.master";
+};
+
+// master_rounds.cpp
+void start_round(master_actor* self, int phase, const std::string& receiver,
+                 std::vector<std::string> candidates, round_done then);
+void record_packet(master_actor* self, const test_packet& p);
+void record_result(master_actor* self, const test_result& r);
+void finish_round(master_actor* self, std::uint64_t round);
+/// Up data managers among `names`, at most probe_fanout (at least two where two exist).
+std::vector<std::string> pick_candidates(master_actor* self, std::vector<std::string> names,
+                                         const std::string& exclude);
+bool is_up_data(master_actor* self, const std::string& node);
+
+// master_flows.cpp
+void handle_pull(master_actor* self, const pull_request& r, caf::typed_response_promise<pull_answer> rp);
+void handle_storage(master_actor* self, const storage_request& r,
+                    caf::typed_response_promise<first_proof_message> rp);
+void fail_pulls_on(master_actor* self, const std::string& node, const std::string& why);
+
+// master_handoff.cpp
+handoff_accepted handle_replication_failure(master_actor* self, const replication_failure& f);
+void run_third_tests(master_actor* self);
+
+} // namespace stowage::actors::detail

@@ -1,0 +1,63 @@
+#include "actors/protocol.hpp"
+
+#include <caf/actor_system_config.hpp>
+
+namespace stowage::actors {
+
+void add_protocol_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<candidate_result>("stowage::candidate_result");
+  cfg.add_message_type<decision>("stowage::decision");
+  cfg.add_message_type<node_record>("stowage::node_record");
+  cfg.add_message_type<image_record>("stowage::image_record");
+  cfg.add_message_type<handoff_record>("stowage::handoff_record");
+  cfg.add_message_type<inventory_item>("stowage::inventory_item");
+  cfg.add_message_type<proof_scope>("stowage::proof_scope");
+  cfg.add_message_type<join_request>("stowage::join_request");
+  cfg.add_message_type<join_answer>("stowage::join_answer");
+  cfg.add_message_type<connect_master>("stowage::connect_master");
+  cfg.add_message_type<test_request_answer>("stowage::test_request_answer");
+  cfg.add_message_type<test_round_start>("stowage::test_round_start");
+  cfg.add_message_type<test_round_ready>("stowage::test_round_ready");
+  cfg.add_message_type<test_packet>("stowage::test_packet");
+  cfg.add_message_type<test_result>("stowage::test_result");
+  cfg.add_message_type<pull_request>("stowage::pull_request");
+  cfg.add_message_type<scheduling_request>("stowage::scheduling_request");
+  cfg.add_message_type<scheduling_answer>("stowage::scheduling_answer");
+  cfg.add_message_type<pull_answer>("stowage::pull_answer");
+  cfg.add_message_type<storage_request>("stowage::storage_request");
+  cfg.add_message_type<first_proof_message>("stowage::first_proof_message");
+  cfg.add_message_type<peer_ref>("stowage::peer_ref");
+  cfg.add_message_type<second_proof_message>("stowage::second_proof_message");
+  cfg.add_message_type<proof_answer>("stowage::proof_answer");
+  cfg.add_message_type<pre_receive>("stowage::pre_receive");
+  cfg.add_message_type<pre_receive_answer>("stowage::pre_receive_answer");
+  cfg.add_message_type<push_commit>("stowage::push_commit");
+  cfg.add_message_type<push_ack>("stowage::push_ack");
+  cfg.add_message_type<replication_request>("stowage::replication_request");
+  cfg.add_message_type<replication_answer>("stowage::replication_answer");
+  cfg.add_message_type<replication_failure>("stowage::replication_failure");
+  cfg.add_message_type<handoff_accepted>("stowage::handoff_accepted");
+  cfg.add_message_type<delivery>("stowage::delivery");
+  cfg.add_message_type<delivery_answer>("stowage::delivery_answer");
+  cfg.add_message_type<image_stored>("stowage::image_stored");
+  cfg.add_message_type<nodes_answer>("stowage::nodes_answer");
+  cfg.add_message_type<images_answer>("stowage::images_answer");
+  cfg.add_message_type<decisions_query>("stowage::decisions_query");
+  cfg.add_message_type<decisions_answer>("stowage::decisions_answer");
+  cfg.add_message_type<handoffs_answer>("stowage::handoffs_answer");
+  cfg.add_message_type<pull_image>("stowage::pull_image");
+  cfg.add_message_type<pull_done>("stowage::pull_done");
+  cfg.add_message_type<push_image>("stowage::push_image");
+  cfg.add_message_type<push_done>("stowage::push_done");
+  cfg.add_message_type<transfer_done>("stowage::transfer_done");
+  cfg.add_message_type<round_deadline>("stowage::round_deadline");
+  cfg.add_message_type<retry_tick>("stowage::retry_tick");
+  cfg.add_message_type<first_test_request>("stowage::first_test_request");
+  cfg.add_message_type<second_test_request>("stowage::second_test_request");
+  cfg.add_message_type<third_test_request>("stowage::third_test_request");
+  cfg.add_message_type<nodes_query>("stowage::nodes_query");
+  cfg.add_message_type<images_query>("stowage::images_query");
+  cfg.add_message_type<handoffs_query>("stowage::handoffs_query");
+}
+
+} // namespace stowage::actors

@@ -1,0 +1,468 @@
+// The wire protocol of the control plane, in one place. Every message the
+// master, data managers and runtimes exchange is one of these structs, named
+// after the step of DESIGN §3 it carries, each with its `inspect` so it
+// crosses the middleman. `add_protocol_types` registers them all; call it on
+// the actor_system_config before the actor_system exists (an unregistered
+// type compiles, then fails only at run time).
+#pragma once
+
+#include "actors/proof.hpp"
+#include "actors/records.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace caf {
+class actor_system_config;
+}
+
+namespace stowage::actors {
+
+#define STOWAGE_INSPECT(T, ...)                                                                   \
+  template <class Inspector>                                                                      \
+  typename Inspector::result_type inspect(Inspector& f, T& x) {                                   \
+    return f(caf::meta::type_name(#T), __VA_ARGS__);                                              \
+  }
+
+// ---- records and proofs (plain data reused inside messages) -----------------
+STOWAGE_INSPECT(candidate_result, x.node, x.arrival_us, x.throughput_bps, x.ok)
+STOWAGE_INSPECT(decision, x.id, x.kind, x.runtime, x.reference, x.candidates, x.chosen)
+STOWAGE_INSPECT(node_record, x.name, x.role, x.up, x.http, x.public_key)
+STOWAGE_INSPECT(image_record, x.repository, x.tag, x.digest, x.seq, x.size, x.replicas, x.pending)
+STOWAGE_INSPECT(handoff_record, x.digest, x.repository, x.tag, x.seq, x.node, x.attempts)
+STOWAGE_INSPECT(inventory_item, x.repository, x.tag, x.digest, x.seq, x.size)
+STOWAGE_INSPECT(proof_scope, x.session, x.repository, x.tag, x.seq, x.runtime, x.target, x.expires_ms)
+
+// ---- membership -------------------------------------------------------------
+
+/// A node joins the master with its identity (answer: join_answer). The
+/// master monitors the sender; its death takes it out of every candidate set.
+struct join_request {
+  std::string name;
+  std::string role; // "data" | "runtime"
+  std::string public_key; // hex Ed25519
+  std::string http;       // host:port of its data-plane endpoint
+  std::uint64_t free_bytes = 0;
+  std::vector<inventory_item> inventory; // images a data manager holds
+  friend bool operator==(const join_request&, const join_request&) = default;
+};
+STOWAGE_INSPECT(join_request, x.name, x.role, x.public_key, x.http, x.free_bytes, x.inventory)
+
+struct join_answer {
+  std::string master;
+  std::string master_public_key;
+  friend bool operator==(const join_answer&, const join_answer&) = default;
+};
+STOWAGE_INSPECT(join_answer, x.master, x.master_public_key)
+
+/// Tells a data manager or runtime (locally) which master to join; it joins
+/// at once. Sent again after the master restarts.
+struct connect_master {
+  caf::actor master;
+  friend bool operator==(const connect_master&, const connect_master&) = default;
+};
+STOWAGE_INSPECT(connect_master, x.master)
+
+// ---- probe rounds -----------------------------------------------------------
+
+/// Master -> data manager: send a test packet of `bytes` to `receiver` for
+/// round `round`, over the data plane. Answer: test_request_answer.
+#define STOWAGE_TEST_REQUEST(T)                                                                   \
+  struct T {                                                                                      \
+    std::uint64_t round = 0;                                                                      \
+    std::string receiver;                                                                         \
+    std::uint64_t bytes = 0;                                                                      \
+    friend bool operator==(const T&, const T&) = default;                                         \
+  };                                                                                              \
+  STOWAGE_INSPECT(T, x.round, x.receiver, x.bytes)
+STOWAGE_TEST_REQUEST(first_test_request)  // pull: packet to the runtime
+STOWAGE_TEST_REQUEST(second_test_request) // push: packet to the runtime
+STOWAGE_TEST_REQUEST(third_test_request)  // handoff retry: packet to the master
+#undef STOWAGE_TEST_REQUEST
+
+/// The data manager's answer: the packet is on its way; its load and room.
+struct test_request_answer {
+  std::string node;
+  std::uint64_t free_bytes = 0;
+  std::uint32_t in_flight = 0;
+  friend bool operator==(const test_request_answer&, const test_request_answer&) = default;
+};
+STOWAGE_INSPECT(test_request_answer, x.node, x.free_bytes, x.in_flight)
+
+/// Master -> runtime: a round starts now; expect packets from `candidates`
+/// within `deadline_us`. Answer: test_round_ready (then the master sends
+/// the test requests, so no packet can beat the round's start).
+struct test_round_start {
+  std::uint64_t round = 0;
+  std::vector<std::string> candidates;
+  std::uint64_t deadline_us = 0;
+  friend bool operator==(const test_round_start&, const test_round_start&) = default;
+};
+STOWAGE_INSPECT(test_round_start, x.round, x.candidates, x.deadline_us)
+
+struct test_round_ready {
+  std::uint64_t round = 0;
+  friend bool operator==(const test_round_ready&, const test_round_ready&) = default;
+};
+STOWAGE_INSPECT(test_round_ready, x.round)
+
+/// Data plane -> receiving actor: a test packet from `node` arrived whole;
+/// its bytes streamed in `transfer_us`. The receiver stamps the arrival.
+struct test_packet {
+  std::uint64_t round = 0;
+  std::string node;
+  std::uint64_t bytes = 0;
+  std::uint64_t transfer_us = 0;
+  friend bool operator==(const test_packet&, const test_packet&) = default;
+};
+STOWAGE_INSPECT(test_packet, x.round, x.node, x.bytes, x.transfer_us)
+
+/// Runtime -> master: what it measured (first or second test results).
+struct test_result {
+  std::uint64_t round = 0;
+  std::string runtime;
+  std::vector<candidate_result> results;
+  friend bool operator==(const test_result&, const test_result&) = default;
+};
+STOWAGE_INSPECT(test_result, x.round, x.runtime, x.results)
+
+// ---- pull -------------------------------------------------------------------
+
+/// Runtime -> master: schedule a pull of repository:reference (tag or
+/// digest). On a retry, `retry_of` names the decision whose target
+/// `failed_node` failed mid-transfer. Answer: pull_answer.
+struct pull_request {
+  std::string runtime;
+  std::string repository;
+  std::string reference;
+  std::uint64_t retry_of = 0;
+  std::string failed_node;
+  friend bool operator==(const pull_request&, const pull_request&) = default;
+};
+STOWAGE_INSPECT(pull_request, x.runtime, x.repository, x.reference, x.retry_of, x.failed_node)
+
+/// Master -> the first target: send `digest` of `repository` to `runtime`.
+/// Answer: scheduling_answer once the image is in the runtime's store.
+struct scheduling_request {
+  std::uint64_t decision = 0;
+  std::string runtime;
+  std::string repository;
+  std::string digest;
+  friend bool operator==(const scheduling_request&, const scheduling_request&) = default;
+};
+STOWAGE_INSPECT(scheduling_request, x.decision, x.runtime, x.repository, x.digest)
+
+struct scheduling_answer {
+  std::string node;
+  bool ok = false;
+  std::string error;
+  std::uint64_t bytes = 0;
+  friend bool operator==(const scheduling_answer&, const scheduling_answer&) = default;
+};
+STOWAGE_INSPECT(scheduling_answer, x.node, x.ok, x.error, x.bytes)
+
+struct pull_answer {
+  bool ok = false;
+  std::string error;
+  std::uint64_t decision = 0;
+  std::string target; // the data manager that served (or failed to)
+  std::string digest;
+  friend bool operator==(const pull_answer&, const pull_answer&) = default;
+};
+STOWAGE_INSPECT(pull_answer, x.ok, x.error, x.decision, x.target, x.digest)
+
+// ---- push -------------------------------------------------------------------
+
+/// Runtime -> master: store a new image (already in the runtime's store).
+/// Answer: first_proof_message.
+struct storage_request {
+  std::string runtime;
+  std::string repository;
+  std::string tag;
+  std::string digest;
+  std::uint64_t size = 0;
+  std::uint64_t retry_of = 0;
+  std::string failed_node;
+  friend bool operator==(const storage_request&, const storage_request&) = default;
+};
+STOWAGE_INSPECT(storage_request, x.runtime, x.repository, x.tag, x.digest, x.size, x.retry_of,
+                x.failed_node)
+
+/// Master -> runtime: the first proof and the target to push to.
+struct first_proof_message {
+  bool ok = false;
+  std::string error;
+  std::uint64_t decision = 0;
+  first_proof proof;
+  caf::actor target;
+  friend bool operator==(const first_proof_message& a, const first_proof_message& b) {
+    return a.ok == b.ok && a.error == b.error && a.decision == b.decision
+           && a.proof.scope == b.proof.scope && a.proof.secret == b.proof.secret
+           && a.proof.signature == b.proof.signature && a.target == b.target;
+  }
+};
+STOWAGE_INSPECT(first_proof_message, x.ok, x.error, x.decision, x.proof.scope, x.proof.secret,
+                x.proof.signature, x.target)
+
+struct peer_ref {
+  std::string name;
+  caf::actor handle; // invalid if the peer is down: replication fails at once
+  friend bool operator==(const peer_ref&, const peer_ref&) = default;
+};
+STOWAGE_INSPECT(peer_ref, x.name, x.handle)
+
+/// Master -> second target: the second proof and the peers that were told
+/// to expect the image. Answer: proof_answer.
+struct second_proof_message {
+  second_proof proof;
+  std::vector<peer_ref> peers;
+  friend bool operator==(const second_proof_message& a, const second_proof_message& b) {
+    return a.proof.scope == b.proof.scope && a.proof.secret_hash == b.proof.secret_hash
+           && a.proof.signature == b.proof.signature && a.peers == b.peers;
+  }
+};
+STOWAGE_INSPECT(second_proof_message, x.proof.scope, x.proof.secret_hash, x.proof.signature, x.peers)
+
+struct proof_answer {
+  std::string node;
+  bool ok = false;
+  std::string error;
+  friend bool operator==(const proof_answer&, const proof_answer&) = default;
+};
+STOWAGE_INSPECT(proof_answer, x.node, x.ok, x.error)
+
+/// Master -> every other data manager: expect a replication of this image
+/// from `target`. Answer: pre_receive_answer.
+struct pre_receive {
+  std::string session;
+  std::string repository;
+  std::string tag;
+  std::string digest;
+  std::uint64_t seq = 0;
+  std::string target;
+  friend bool operator==(const pre_receive&, const pre_receive&) = default;
+};
+STOWAGE_INSPECT(pre_receive, x.session, x.repository, x.tag, x.digest, x.seq, x.target)
+
+struct pre_receive_answer {
+  std::string node;
+  friend bool operator==(const pre_receive_answer&, const pre_receive_answer&) = default;
+};
+STOWAGE_INSPECT(pre_receive_answer, x.node)
+
+/// Runtime -> target, after the image data went through with the first
+/// proof: make it durable on min_copies places. Answer: push_ack.
+struct push_commit {
+  std::string session;
+  std::string repository;
+  std::string digest;
+  friend bool operator==(const push_commit&, const push_commit&) = default;
+};
+STOWAGE_INSPECT(push_commit, x.session, x.repository, x.digest)
+
+struct push_ack {
+  bool ok = false;
+  std::string error;
+  std::uint32_t copies = 0;             // durable places, the target included
+  std::vector<std::string> replicas;    // data managers holding it
+  std::vector<std::string> handed_off;  // peers the master will deliver it to
+  friend bool operator==(const push_ack&, const push_ack&) = default;
+};
+STOWAGE_INSPECT(push_ack, x.ok, x.error, x.copies, x.replicas, x.handed_off)
+
+/// Target -> peer: fetch this image from me (you were told to expect it).
+/// Answer: replication_answer once stored.
+struct replication_request {
+  std::string session;
+  std::string repository;
+  std::string tag;
+  std::string digest;
+  std::uint64_t seq = 0;
+  std::string source;
+  friend bool operator==(const replication_request&, const replication_request&) = default;
+};
+STOWAGE_INSPECT(replication_request, x.session, x.repository, x.tag, x.digest, x.seq, x.source)
+
+struct replication_answer {
+  std::string node;
+  bool ok = false;
+  std::string error;
+  friend bool operator==(const replication_answer&, const replication_answer&) = default;
+};
+STOWAGE_INSPECT(replication_answer, x.node, x.ok, x.error)
+
+/// Target -> master: these peers did not answer; the image data was copied
+/// to the master's spool (data plane) just before. Answer: handoff_accepted.
+struct replication_failure {
+  std::string session;
+  std::string repository;
+  std::string tag;
+  std::string digest;
+  std::uint64_t seq = 0;
+  std::uint64_t size = 0;
+  std::string source;
+  std::vector<std::string> failed;
+  friend bool operator==(const replication_failure&, const replication_failure&) = default;
+};
+STOWAGE_INSPECT(replication_failure, x.session, x.repository, x.tag, x.digest, x.seq, x.size, x.source,
+                x.failed)
+
+struct handoff_accepted {
+  bool ok = false;
+  std::string error;
+  friend bool operator==(const handoff_accepted&, const handoff_accepted&) = default;
+};
+STOWAGE_INSPECT(handoff_accepted, x.ok, x.error)
+
+/// Master -> a data manager that is back: fetch this image from `source`
+/// (the master's spool). Answer: delivery_answer.
+struct delivery {
+  std::string repository;
+  std::string tag;
+  std::string digest;
+  std::uint64_t seq = 0;
+  std::string source;
+  friend bool operator==(const delivery&, const delivery&) = default;
+};
+STOWAGE_INSPECT(delivery, x.repository, x.tag, x.digest, x.seq, x.source)
+
+struct delivery_answer {
+  std::string node;
+  bool ok = false;
+  std::string error;
+  friend bool operator==(const delivery_answer&, const delivery_answer&) = default;
+};
+STOWAGE_INSPECT(delivery_answer, x.node, x.ok, x.error)
+
+/// Data manager -> master: it now holds this image (catalog update).
+struct image_stored {
+  std::string node;
+  inventory_item item;
+  friend bool operator==(const image_stored&, const image_stored&) = default;
+};
+STOWAGE_INSPECT(image_stored, x.node, x.item)
+
+// ---- master queries (admin API) ---------------------------------------------
+struct nodes_query {
+  friend bool operator==(const nodes_query&, const nodes_query&) = default;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, nodes_query&) {
+  return f(caf::meta::type_name("nodes_query"));
+}
+struct nodes_answer {
+  std::vector<node_record> nodes;
+  friend bool operator==(const nodes_answer&, const nodes_answer&) = default;
+};
+STOWAGE_INSPECT(nodes_answer, x.nodes)
+
+struct images_query {
+  friend bool operator==(const images_query&, const images_query&) = default;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, images_query&) {
+  return f(caf::meta::type_name("images_query"));
+}
+struct images_answer {
+  std::vector<image_record> images;
+  friend bool operator==(const images_answer&, const images_answer&) = default;
+};
+STOWAGE_INSPECT(images_answer, x.images)
+
+struct decisions_query {
+  std::uint32_t limit = 0; // 0 = all kept
+  friend bool operator==(const decisions_query&, const decisions_query&) = default;
+};
+STOWAGE_INSPECT(decisions_query, x.limit)
+struct decisions_answer {
+  std::vector<decision> decisions; // newest first
+  friend bool operator==(const decisions_answer&, const decisions_answer&) = default;
+};
+STOWAGE_INSPECT(decisions_answer, x.decisions)
+
+struct handoffs_query {
+  friend bool operator==(const handoffs_query&, const handoffs_query&) = default;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, handoffs_query&) {
+  return f(caf::meta::type_name("handoffs_query"));
+}
+struct handoffs_answer {
+  std::vector<handoff_record> handoffs;
+  friend bool operator==(const handoffs_answer&, const handoffs_answer&) = default;
+};
+STOWAGE_INSPECT(handoffs_answer, x.handoffs)
+
+// ---- local requests to a runtime (gateway, CLI, tests) ----------------------
+
+/// Pull through the cluster into the runtime's store. Answer: pull_done.
+struct pull_image {
+  std::string repository;
+  std::string reference;
+  friend bool operator==(const pull_image&, const pull_image&) = default;
+};
+STOWAGE_INSPECT(pull_image, x.repository, x.reference)
+
+struct pull_done {
+  bool ok = false;
+  std::string error;
+  std::string digest;
+  std::string target;
+  std::uint32_t attempts = 0;
+  friend bool operator==(const pull_done&, const pull_done&) = default;
+};
+STOWAGE_INSPECT(pull_done, x.ok, x.error, x.digest, x.target, x.attempts)
+
+/// Push an image from the runtime's store into the cluster. Answer: push_done.
+struct push_image {
+  std::string repository;
+  std::string tag;
+  std::string digest;
+  friend bool operator==(const push_image&, const push_image&) = default;
+};
+STOWAGE_INSPECT(push_image, x.repository, x.tag, x.digest)
+
+struct push_done {
+  bool ok = false;
+  std::string error;
+  std::string target;
+  std::uint64_t seq = 0;
+  std::string session; // the proof session the image went in with
+  push_ack ack;
+  friend bool operator==(const push_done&, const push_done&) = default;
+};
+STOWAGE_INSPECT(push_done, x.ok, x.error, x.target, x.seq, x.session, x.ack)
+
+// ---- internal ticks and completions (local, registered anyway) --------------
+struct transfer_done {
+  std::uint64_t id = 0;
+  bool ok = false;
+  std::string error;
+  std::int32_t status = 0;
+  std::uint64_t bytes = 0;
+  friend bool operator==(const transfer_done&, const transfer_done&) = default;
+};
+STOWAGE_INSPECT(transfer_done, x.id, x.ok, x.error, x.status, x.bytes)
+
+struct round_deadline {
+  std::uint64_t round = 0;
+  friend bool operator==(const round_deadline&, const round_deadline&) = default;
+};
+STOWAGE_INSPECT(round_deadline, x.round)
+
+struct retry_tick {
+  std::uint64_t generation = 0;
+  friend bool operator==(const retry_tick&, const retry_tick&) = default;
+};
+STOWAGE_INSPECT(retry_tick, x.generation)
+
+#undef STOWAGE_INSPECT
+
+/// Registers every message type above with `cfg`.
+void add_protocol_types(caf::actor_system_config& cfg);
+
+} // namespace stowage::actors

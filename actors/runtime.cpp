@@ -1,0 +1,222 @@
+#include "actors/runtime.hpp"
+
+#include "actors/image_copy.hpp"
+#include "actors/protocol.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <functional>
+#include <map>
+#include <set>
+
+namespace stowage::actors {
+
+namespace {
+
+struct measured_round {
+  caf::actor_clock::time_point start;
+  std::chrono::microseconds deadline{0};
+  std::vector<std::string> candidates;
+  std::map<std::string, candidate_result> results;
+  caf::actor master; // who to report to
+};
+
+struct rt_state {
+  runtime_config cfg;
+  caf::actor master;
+  std::map<std::uint64_t, measured_round> rounds;
+  std::map<std::uint64_t, std::function<void(const transfer_done&)>> transfers;
+  std::uint64_t next_transfer = 1;
+  static inline const char* name = "stowage.runtime";
+};
+using rt_actor = caf::stateful_actor<rt_state>;
+
+void start_transfer(rt_actor* self, transfer_order order, std::function<void(const transfer_done&)> then) {
+  auto id = self->state.next_transfer++;
+  self->state.transfers[id] = std::move(then);
+  auto me = caf::actor_cast<caf::actor>(self);
+  self->state.cfg.transfer->copy(std::move(order), [me, id](transfer_result r) {
+    caf::anon_send(me, transfer_done{id, r.ok, std::move(r.error), r.status, r.bytes});
+  });
+}
+
+void join(rt_actor* self) {
+  auto& st = self->state;
+  if (!st.master)
+    return;
+  join_request j{st.cfg.name, "runtime", st.cfg.public_key, st.cfg.http, st.cfg.store->free_bytes(), {}};
+  self->request(st.master, st.cfg.settings.probe_timeout * 5, std::move(j))
+    .then([self](join_answer& a) { spdlog::info("{}: joined {}", self->state.cfg.name, a.master); },
+          [self](caf::error& e) {
+            spdlog::warn("{}: join failed: {}", self->state.cfg.name, self->system().render(e));
+          });
+}
+
+void report(rt_actor* self, std::uint64_t id) {
+  auto i = self->state.rounds.find(id);
+  if (i == self->state.rounds.end())
+    return;
+  auto r = std::move(i->second);
+  self->state.rounds.erase(i);
+  test_result out{id, self->state.cfg.name, {}};
+  for (const auto& node : r.candidates) {
+    auto m = r.results.find(node);
+    out.results.push_back(m != r.results.end() ? m->second : candidate_result{node, 0, 0, false});
+  }
+  if (r.master)
+    self->send(r.master, std::move(out));
+}
+
+void measure(rt_actor* self, const test_packet& p) {
+  auto i = self->state.rounds.find(p.round);
+  if (i == self->state.rounds.end())
+    return; // late: the round was reported already
+  auto& r = i->second;
+  if (std::find(r.candidates.begin(), r.candidates.end(), p.node) == r.candidates.end())
+    return;
+  auto arrival = std::chrono::duration_cast<std::chrono::microseconds>(self->clock().now() - r.start);
+  if (arrival > r.deadline)
+    return;
+  auto tp = p.bytes * 1'000'000 / std::max<std::uint64_t>(1, p.transfer_us);
+  r.results[p.node] = {p.node, static_cast<std::uint64_t>(arrival.count()), tp, true};
+  if (r.results.size() == r.candidates.size())
+    report(self, p.round);
+}
+
+// ---- pull ---------------------------------------------------------------------
+
+void pull_attempt(rt_actor* self, pull_image p, std::uint64_t retry_of, std::string failed,
+                  std::uint32_t attempt, caf::typed_response_promise<pull_done> rp) {
+  auto& st = self->state;
+  if (!st.master) {
+    rp.deliver(pull_done{false, "no master", {}, {}, attempt});
+    return;
+  }
+  pull_request req{st.cfg.name, p.repository, p.reference, retry_of, failed};
+  self->request(st.master, st.cfg.request_timeout, std::move(req))
+    .then(
+      [self, p, attempt, rp](pull_answer& a) mutable {
+        auto& st = self->state;
+        if (a.ok) {
+          // The copy verified every blob on arrival; check the whole image is here.
+          if (image_size(*st.cfg.store, p.repository, a.digest)) {
+            rp.deliver(pull_done{true, {}, a.digest, a.target, attempt});
+            return;
+          }
+          a.ok = false;
+          a.error = "image incomplete after the transfer";
+        }
+        if (a.decision != 0 && !a.target.empty() && attempt < st.cfg.max_attempts) {
+          spdlog::warn("{}: pull from {} failed ({}), asking again", st.cfg.name, a.target, a.error);
+          pull_attempt(self, p, a.decision, a.target, attempt + 1, rp);
+          return;
+        }
+        rp.deliver(pull_done{false, a.error, a.digest, a.target, attempt});
+      },
+      [self, attempt, rp](caf::error& e) mutable {
+        rp.deliver(pull_done{false, self->system().render(e), {}, {}, attempt});
+      });
+}
+
+// ---- push ---------------------------------------------------------------------
+
+void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_t retry_of, std::string failed,
+                  std::uint32_t attempt, caf::typed_response_promise<push_done> rp) {
+  auto& st = self->state;
+  if (!st.master) {
+    rp.deliver(push_done{false, "no master", {}, 0, {}, {}});
+    return;
+  }
+  storage_request req{st.cfg.name, p.repository, p.tag, p.digest, size, retry_of, failed};
+  self->request(st.master, st.cfg.request_timeout, std::move(req))
+    .then(
+      [self, p, size, attempt, rp](first_proof_message& g) mutable {
+        auto& st = self->state;
+        if (!g.ok) {
+          rp.deliver(push_done{false, g.error, {}, 0, {}, {}});
+          return;
+        }
+        auto target = g.proof.scope.target;
+        auto seq = g.proof.scope.seq;
+        transfer_order order{st.cfg.name, target, p.repository, p.digest, p.tag, std::nullopt, encode(g.proof)};
+        start_transfer(self, order, [self, p, size, attempt, rp, g, target, seq](const transfer_done& d) mutable {
+          auto& st = self->state;
+          if (!d.ok) {
+            if (d.status == 401 || d.status == 403) {
+              rp.deliver(push_done{false, "refused by " + target + ": " + d.error, target, seq, g.proof.scope.session, {}});
+            } else if (attempt < st.cfg.max_attempts) {
+              spdlog::warn("{}: push to {} failed ({}), asking again", st.cfg.name, target, d.error);
+              push_attempt(self, p, size, g.decision, target, attempt + 1, rp);
+            } else {
+              rp.deliver(push_done{false, d.error, target, seq, g.proof.scope.session, {}});
+            }
+            return;
+          }
+          auto session = g.proof.scope.session;
+          self->request(g.target, st.cfg.request_timeout, push_commit{session, p.repository, p.digest})
+            .then([rp, target, seq, session](push_ack& a) mutable {
+                    rp.deliver(push_done{a.ok, a.error, target, seq, session, a});
+                  },
+                  [self, rp, target, seq, session](caf::error& e) mutable {
+                    rp.deliver(push_done{false, self->system().render(e), target, seq, session, {}});
+                  });
+        });
+      },
+      [self, rp](caf::error& e) mutable { rp.deliver(push_done{false, self->system().render(e), {}, 0, {}, {}}); });
+}
+
+caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor master) {
+  self->state.cfg = std::move(cfg);
+  self->state.master = std::move(master);
+  join(self);
+  return {
+    [self](connect_master& c) {
+      self->state.master = c.master;
+      join(self);
+    },
+    [self](test_round_start& s) -> test_round_ready {
+      auto& r = self->state.rounds[s.round];
+      r.start = self->clock().now();
+      r.deadline = std::chrono::microseconds(s.deadline_us);
+      r.candidates = s.candidates;
+      r.master = caf::actor_cast<caf::actor>(self->current_sender());
+      self->delayed_send(self, r.deadline, round_deadline{s.round});
+      return {s.round};
+    },
+    [self](test_packet& p) { measure(self, p); },
+    [self](round_deadline& d) { report(self, d.round); },
+    [self](pull_image& p) {
+      pull_attempt(self, p, 0, {}, 1, self->make_response_promise<pull_done>());
+    },
+    [self](push_image& p) {
+      auto rp = self->make_response_promise<push_done>();
+      auto size = image_size(*self->state.cfg.store, p.repository, p.digest);
+      if (!size) {
+        rp.deliver(push_done{false, "the image is not in the local store", {}, 0, {}, {}});
+        return;
+      }
+      push_attempt(self, p, *size, 0, {}, 1, rp);
+    },
+    [self](transfer_done& d) {
+      auto i = self->state.transfers.find(d.id);
+      if (i == self->state.transfers.end())
+        return;
+      auto then = std::move(i->second);
+      self->state.transfers.erase(i);
+      then(d);
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_runtime(caf::actor_system& sys, runtime_config cfg, caf::actor master) {
+  return sys.spawn(runtime_behavior, std::move(cfg), std::move(master));
+}
+
+} // namespace stowage::actors

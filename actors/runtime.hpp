@@ -1,0 +1,39 @@
+// The runtime's actor (DESIGN §2): measures the test packets of each probe
+// round (time from the round's start to arrival, throughput) and reports the
+// test results to the master; drives pulls and pushes from its side, asking
+// again when a chosen target fails mid-transfer.
+//
+// Requests it answers (protocol.hpp):
+//   test_round_start -> test_round_ready   (master)
+//   test_packet                             (data plane: a packet arrived)
+//   pull_image       -> pull_done          (local: gateway, CLI, tests)
+//   push_image       -> push_done          (local; acknowledged only with >= min_copies)
+//   connect_master                          (local: join this master)
+#pragma once
+
+#include "actors/data_plane.hpp"
+#include "config/cluster_config.hpp"
+#include "store/registry_store.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace stowage::actors {
+
+struct runtime_config {
+  std::string name;
+  std::string http;         // its gateway endpoint
+  std::string public_key;   // hex Ed25519 node key
+  config::cluster_settings settings;
+  std::shared_ptr<store::registry_store> store; // the local image cache
+  std::shared_ptr<image_transfer> transfer;
+  std::chrono::milliseconds request_timeout{10 * 60 * 1000}; // a whole pull or push step, across nodes
+  std::uint32_t max_attempts = 4; // targets tried per pull or push
+};
+
+caf::actor spawn_runtime(caf::actor_system& sys, runtime_config cfg, caf::actor master);
+
+} // namespace stowage::actors

@@ -1,0 +1,174 @@
+// `stowage run [--runtime HOST:PORT] REF [-- CMD…]`: pull REF from the
+// runtime's OCI endpoint (the gateway, which schedules the pull through the
+// cluster), unpack its layers into the layer cache, stack them into a rootfs,
+// write an OCI runtime bundle from the image config and run it with runc.
+// Stdout and stderr are the container's; the exit code is the container's,
+// or 125 when stowage itself failed before the container ran.
+#include "cli/commands.hpp"
+#include "net/registry_client.hpp"
+#include "oci/name.hpp"
+#include "run/bundle.hpp"
+#include "run/layer_cache.hpp"
+#include "run/rootfs.hpp"
+#include "run/runc.hpp"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <sstream>
+
+namespace stowage::cli {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr int failed_before_start = 125; // as docker and podman do
+
+struct run_options {
+  std::string runtime = "127.0.0.1:5000";
+  bool runtime_given = false;
+  std::string data = "./stowage-data/run";
+  std::string ref;
+  std::vector<std::string> command;
+  bool rm = false;
+  bool no_overlay = false;
+  bool verbose = false;
+  std::string runc = "runc";
+};
+
+struct failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string host_arch() {
+  struct utsname u {};
+  ::uname(&u);
+  std::string m = u.machine;
+  if (m == "x86_64") return "amd64";
+  if (m == "aarch64") return "arm64";
+  return m;
+}
+
+std::string random_id() {
+  std::random_device rd;
+  std::ostringstream s;
+  s << std::hex;
+  for (int i = 0; i < 3; ++i) s << (rd() & 0xffffu) << (rd() & 0xffu);
+  return "stowage-" + s.str();
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int run_container(const run_options& o) {
+  auto ref = oci::image_ref::parse(o.ref);
+  if (!ref) throw failure("not an image reference: " + o.ref);
+  // An explicit --runtime wins; else a registry named in REF; else the default.
+  net::registry_client reg(!o.runtime_given && !ref->registry.empty() ? ref->registry : o.runtime);
+  auto say = [&](const std::string& s) {
+    if (o.verbose) std::cerr << "stowage run: " << s << std::endl;
+  };
+
+  const fs::path data = fs::absolute(o.data);
+  fs::create_directories(data / "blobs");
+  oci::manifest m = reg.get_image_manifest(ref->repository, ref->ref.str(), "linux", host_arch()).parsed;
+  if (!m.config) throw failure("manifest has no config");
+
+  const fs::path config_file = data / "blobs" / (m.config->dig.hex + ".config");
+  if (m.config->size > (16u << 20)) throw failure("image config larger than 16 MiB");
+  reg.get_blob(ref->repository, m.config->dig, config_file);
+  std::string err;
+  auto cfg = run::image_config::parse(read_all(config_file), err);
+  fs::remove(config_file);
+  if (!cfg) throw failure(err);
+  if (cfg->diff_ids.size() != m.layers.size())
+    throw failure("image config lists " + std::to_string(cfg->diff_ids.size()) + " diff IDs for " +
+                  std::to_string(m.layers.size()) + " layers");
+
+  // Layers: fetched only when their diff ID is not cached yet; the compressed
+  // blob is dropped once unpacked.
+  run::layer_cache cache(data);
+  std::vector<fs::path> layer_dirs;
+  for (std::size_t i = 0; i < m.layers.size(); ++i) {
+    auto diff_id = oci::digest::parse(cfg->diff_ids[i]);
+    if (!diff_id || diff_id->algorithm != "sha256") throw failure("bad diff ID " + cfg->diff_ids[i]);
+    if (!cache.has(*diff_id)) {
+      const auto& layer = m.layers[i];
+      const fs::path blob = data / "blobs" / (layer.dig.hex + "." + std::to_string(::getpid()));
+      say("pulling layer " + layer.dig.str());
+      reg.get_blob(ref->repository, layer.dig, blob);
+      std::string e = cache.add(blob, *diff_id);
+      fs::remove(blob);
+      if (!e.empty()) throw failure(e);
+    } else {
+      say("layer " + diff_id->str() + " cached");
+    }
+    layer_dirs.push_back(cache.path_of(*diff_id));
+  }
+
+  const std::string id = random_id();
+  const fs::path bundle = data / "containers" / id;
+  auto rootfs = run::assemble_rootfs(layer_dirs, bundle, !o.no_overlay);
+  if (!rootfs.error.empty()) throw failure(rootfs.error);
+  say(std::string("rootfs by ") + (rootfs.kind == run::rootfs_kind::overlay ? "overlay mount" : "copy"));
+
+  int code = failed_before_start;
+  std::string run_error;
+  {
+    auto ids = run::resolve_user(cfg->user, bundle / "rootfs", err);
+    if (!ids) {
+      run_error = err;
+    } else {
+      run::write_bundle(bundle, run::runtime_spec(*cfg, o.command, *ids, id.substr(0, 20)));
+      run::runc_options ro{o.runc, data / "runc-state"};
+      say("running " + id + " from " + bundle.string());
+      code = run::runc_run(ro, bundle, id, run_error);
+      if (o.rm) run::runc_delete(ro, id);
+    }
+  }
+  // The overlay mount lives only while the container runs; its writes stay in
+  // the bundle's upper/ directory unless --rm removes the bundle.
+  run::release_rootfs(bundle);
+  if (o.rm) fs::remove_all(bundle);
+  if (!run_error.empty()) throw failure(run_error);
+  return code;
+}
+
+int run_command(const run_options& o) {
+  try {
+    return run_container(o);
+  } catch (const std::exception& e) {
+    std::cerr << "stowage run: " << e.what() << std::endl;
+    return failed_before_start;
+  }
+}
+
+} // namespace
+
+void add_run(CLI::App& app) {
+  auto o = std::make_shared<run_options>();
+  auto* cmd = app.add_subcommand("run", "Pull an image through the runtime's endpoint and run it with runc");
+  cmd->add_option("--runtime", o->runtime, "The runtime's OCI endpoint (HOST:PORT)")
+      ->each([o](const std::string&) { o->runtime_given = true; });
+  cmd->add_option("--data", o->data, "Directory for the layer cache and bundles");
+  cmd->add_flag("--rm", o->rm, "Remove the container's bundle when it exits");
+  cmd->add_flag("--no-overlay", o->no_overlay, "Copy the layers into the rootfs instead of an overlay mount");
+  cmd->add_option("--runc", o->runc, "The runc binary");
+  cmd->add_flag("-v,--verbose", o->verbose, "Say what happens on stderr");
+  cmd->add_option("ref", o->ref, "The image: REPOSITORY[:TAG|@DIGEST], optionally HOST:PORT/ in front")->required();
+  cmd->add_option("command", o->command, "Replaces the image's Cmd (put it after --)");
+  cmd->callback([o] {
+    std::cout.flush();
+    std::exit(run_command(*o));
+  });
+}
+
+} // namespace stowage::cli

@@ -1,0 +1,320 @@
+#include "net/registry_client.hpp"
+
+#include "oci/media_types.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <vector>
+
+namespace stowage::net {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace fs = std::filesystem;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// Every network step gets this long before the request is abandoned: a hung
+// registry must not hang `stowage run` forever.
+constexpr auto step_timeout = std::chrono::seconds(60);
+
+struct url {
+  std::string host, port, target;
+};
+
+std::pair<std::string, std::string> split_endpoint(std::string_view ep) {
+  if (!ep.empty() && ep.front() == '[') { // [v6]:port
+    auto close = ep.find(']');
+    if (close == std::string_view::npos) throw registry_error("bad endpoint: " + std::string(ep));
+    std::string host(ep.substr(1, close - 1));
+    std::string port = close + 2 <= ep.size() && ep[close + 1] == ':' ? std::string(ep.substr(close + 2)) : "80";
+    return {host, port};
+  }
+  auto colon = ep.rfind(':');
+  if (colon == std::string_view::npos) return {std::string(ep), "80"};
+  return {std::string(ep.substr(0, colon)), std::string(ep.substr(colon + 1))};
+}
+
+// Resolves a Location header against the server that sent it.
+url follow(const url& from, std::string_view location) {
+  if (location.starts_with("/")) return {from.host, from.port, std::string(location)};
+  if (location.starts_with("http://")) {
+    auto rest = location.substr(7);
+    auto slash = rest.find('/');
+    auto [h, p] = split_endpoint(rest.substr(0, slash));
+    return {h, p, slash == std::string_view::npos ? "/" : std::string(rest.substr(slash))};
+  }
+  throw registry_error("cannot follow redirect to " + std::string(location) + " (plain HTTP only)");
+}
+
+std::string essence(std::string_view ct) {
+  auto semi = ct.find(';');
+  auto s = ct.substr(0, semi);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return std::string(s);
+}
+
+// One HTTP/1.1 connection driven step by step: each step is an async
+// operation with a deadline, run to completion on a private io_context.
+class connection {
+public:
+  explicit connection(const url& u) : host_header_(u.port == "80" ? u.host : u.host + ":" + u.port) {
+    buffer_.reserve(64 * 1024);
+    tcp::resolver resolver(ioc_);
+    beast::error_code ec;
+    auto endpoints = resolver.resolve(u.host, u.port, ec);
+    if (ec) throw registry_error("cannot resolve " + u.host + ": " + ec.message());
+    stream_.expires_after(step_timeout);
+    ec = wait([&](auto h) { stream_.async_connect(endpoints, h); });
+    if (ec) throw registry_error("cannot connect to " + host_header_ + ": " + ec.message());
+  }
+
+  template <class Body>
+  void send(http::request<Body>& req) {
+    req.set(http::field::host, host_header_);
+    req.set(http::field::user_agent, "stowage");
+    req.prepare_payload();
+    stream_.expires_after(std::chrono::seconds(3600)); // bodies may be large; reads below have their own
+    http::request_serializer<Body> sr(req);
+    auto ec = wait([&](auto h) { http::async_write(stream_, sr, h); });
+    if (ec) throw registry_error("cannot send to " + host_header_ + ": " + ec.message());
+  }
+
+  template <class Parser>
+  void read_header(Parser& p) {
+    stream_.expires_after(step_timeout);
+    auto ec = wait([&](auto h) { http::async_read_header(stream_, buffer_, p, h); });
+    if (ec) throw registry_error("no answer from " + host_header_ + ": " + ec.message());
+  }
+
+  template <class Parser>
+  beast::error_code read_some(Parser& p) {
+    stream_.expires_after(step_timeout);
+    return wait([&](auto h) { http::async_read(stream_, buffer_, p, h); });
+  }
+
+  http::response<http::string_body> read_small(std::uint64_t limit = 16 << 20) {
+    http::response_parser<http::string_body> p;
+    p.body_limit(limit);
+    stream_.expires_after(step_timeout);
+    auto ec = wait([&](auto h) { http::async_read(stream_, buffer_, p, h); });
+    if (ec) throw registry_error("bad answer from " + host_header_ + ": " + ec.message());
+    return p.release();
+  }
+
+private:
+  template <class Start>
+  beast::error_code wait(Start&& start) {
+    beast::error_code result;
+    start([&result](beast::error_code ec, auto&&...) { result = ec; });
+    ioc_.restart();
+    ioc_.run();
+    return result;
+  }
+
+  asio::io_context ioc_;
+  beast::tcp_stream stream_{ioc_};
+  beast::flat_buffer buffer_;
+  std::string host_header_;
+};
+
+std::string error_text(const http::response<http::string_body>& res) {
+  std::string body = res.body().substr(0, 300);
+  for (auto& c : body)
+    if (c == '\n' || c == '\r') c = ' ';
+  return std::to_string(res.result_int()) + " " + body;
+}
+
+bool is_redirect(unsigned status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+} // namespace
+
+registry_client::registry_client(std::string endpoint) {
+  std::tie(host_, port_) = split_endpoint(endpoint);
+  if (host_.empty() || port_.empty()) throw registry_error("bad endpoint: " + endpoint);
+}
+
+fetched_manifest registry_client::get_manifest(std::string_view repo, std::string_view reference) {
+  url u{host_, port_, "/v2/" + std::string(repo) + "/manifests/" + std::string(reference)};
+  for (int hops = 0; hops < 5; ++hops) {
+    connection c(u);
+    http::request<http::empty_body> req{http::verb::get, u.target, 11};
+    req.set(http::field::accept, std::string(oci::media::oci_manifest) + ", " + std::string(oci::media::oci_index) +
+                                     ", " + std::string(oci::media::docker_manifest) + ", " +
+                                     std::string(oci::media::docker_manifest_list));
+    c.send(req);
+    auto res = c.read_small();
+    if (is_redirect(res.result_int())) {
+      u = follow(u, res[http::field::location]);
+      continue;
+    }
+    if (res.result() != http::status::ok)
+      throw registry_error("manifest " + std::string(repo) + (reference.find(':') == std::string_view::npos ? ":" : "@") +
+                               std::string(reference) + ": " + error_text(res),
+                           static_cast<int>(res.result_int()));
+    fetched_manifest out{res.body(), essence(res[http::field::content_type]), oci::sha256_of(res.body())};
+    if (auto want = oci::digest::parse(reference); want && *want != out.dig)
+      throw registry_error("manifest " + std::string(reference) + " arrived with digest " + out.dig.str());
+    return out;
+  }
+  throw registry_error("too many redirects for manifest " + std::string(reference));
+}
+
+image_manifest registry_client::get_image_manifest(std::string_view repo, std::string_view reference,
+                                                   std::string_view os, std::string_view arch) {
+  auto parse = [](fetched_manifest m) {
+    auto r = oci::parse_manifest(m.body, m.media_type);
+    if (!r.value) throw registry_error("manifest " + m.dig.str() + " is invalid: " + r.error.message);
+    return image_manifest{std::move(m), std::move(*r.value)};
+  };
+  auto top = parse(get_manifest(repo, reference));
+  if (!top.parsed.is_index) return top;
+  for (const auto& d : top.parsed.manifests) {
+    if (d.platform_os != os || d.platform_arch != arch) continue;
+    auto child = parse(get_manifest(repo, d.dig.str()));
+    if (child.parsed.is_index) throw registry_error("index " + d.dig.str() + " nests another index");
+    return child;
+  }
+  throw registry_error("image index " + top.raw.dig.str() + " has no " + std::string(os) + "/" + std::string(arch) +
+                       " manifest");
+}
+
+bool registry_client::has_blob(std::string_view repo, const oci::digest& dig) {
+  connection c(url{host_, port_, ""});
+  http::request<http::empty_body> req{http::verb::head, "/v2/" + std::string(repo) + "/blobs/" + dig.str(), 11};
+  c.send(req);
+  http::response_parser<http::empty_body> p;
+  p.skip(true); // a HEAD answer has a Content-Length but no body
+  c.read_header(p);
+  return p.get().result() == http::status::ok;
+}
+
+std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest& dig, const fs::path& dest) {
+  url u{host_, port_, "/v2/" + std::string(repo) + "/blobs/" + dig.str()};
+  for (int hops = 0; hops < 5; ++hops) {
+    connection c(u);
+    http::request<http::empty_body> req{http::verb::get, u.target, 11};
+    c.send(req);
+    http::response_parser<http::buffer_body> p;
+    p.body_limit(std::numeric_limits<std::uint64_t>::max());
+    c.read_header(p);
+    const unsigned status = p.get().result_int();
+    if (is_redirect(status)) {
+      u = follow(u, p.get()[http::field::location]);
+      continue;
+    }
+    if (status != 200)
+      throw registry_error("blob " + dig.str() + ": HTTP " + std::to_string(status), static_cast<int>(status));
+
+    const fs::path part = dest.string() + ".part";
+    std::FILE* out = std::fopen(part.c_str(), "wb");
+    if (!out) throw registry_error("cannot write " + part.string());
+    oci::sha256_hasher hasher;
+    std::uint64_t total = 0;
+    std::vector<char> chunk(1 << 20);
+    std::string failure;
+    while (!p.is_done()) {
+      p.get().body().data = chunk.data();
+      p.get().body().size = chunk.size();
+      auto ec = c.read_some(p);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        failure = "blob " + dig.str() + " cut off after " + std::to_string(total) + " bytes: " + ec.message();
+        break;
+      }
+      std::size_t n = chunk.size() - p.get().body().size;
+      hasher.update(chunk.data(), n);
+      total += n;
+      if (n && std::fwrite(chunk.data(), 1, n, out) != n) {
+        failure = "cannot write " + part.string();
+        break;
+      }
+    }
+    if (std::fclose(out) != 0 && failure.empty()) failure = "cannot write " + part.string();
+    if (failure.empty()) {
+      auto got = hasher.finish();
+      if (got != dig) failure = "blob " + dig.str() + " arrived with digest " + got.str();
+    }
+    std::error_code ec;
+    if (!failure.empty()) {
+      fs::remove(part, ec);
+      throw registry_error(failure);
+    }
+    fs::rename(part, dest, ec);
+    if (ec) throw registry_error("cannot move blob into " + dest.string() + ": " + ec.message());
+    return total;
+  }
+  throw registry_error("too many redirects for blob " + dig.str());
+}
+
+oci::digest registry_client::push_blob(std::string_view repo, const fs::path& file) {
+  // The digest first: the PUT names it.
+  oci::sha256_hasher hasher;
+  {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw registry_error("cannot read " + file.string());
+    std::vector<char> buf(1 << 20);
+    while (in) {
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      hasher.update(buf.data(), static_cast<std::size_t>(in.gcount()));
+    }
+  }
+  const oci::digest dig = hasher.finish();
+  if (has_blob(repo, dig)) return dig;
+
+  url u{host_, port_, "/v2/" + std::string(repo) + "/blobs/uploads/"};
+  std::string location;
+  {
+    connection c(u);
+    http::request<http::empty_body> post{http::verb::post, u.target, 11};
+    c.send(post);
+    auto res = c.read_small();
+    if (res.result() != http::status::accepted)
+      throw registry_error("upload start: " + error_text(res), static_cast<int>(res.result_int()));
+    location = std::string(res[http::field::location]);
+  }
+  url put_url = follow(u, location);
+  put_url.target += (put_url.target.find('?') == std::string::npos ? "?digest=" : "&digest=") + dig.str();
+
+  connection c(put_url);
+  http::request<http::file_body> put{http::verb::put, put_url.target, 11};
+  beast::error_code ec;
+  put.body().open(file.c_str(), beast::file_mode::scan, ec);
+  if (ec) throw registry_error("cannot read " + file.string() + ": " + ec.message());
+  put.set(http::field::content_type, "application/octet-stream");
+  c.send(put);
+  auto res = c.read_small();
+  if (res.result() != http::status::created)
+    throw registry_error("upload " + dig.str() + ": " + error_text(res), static_cast<int>(res.result_int()));
+  return dig;
+}
+
+oci::digest registry_client::push_manifest(std::string_view repo, std::string_view reference, std::string_view body,
+                                           std::string_view media_type) {
+  url u{host_, port_, "/v2/" + std::string(repo) + "/manifests/" + std::string(reference)};
+  connection c(u);
+  http::request<http::string_body> put{http::verb::put, u.target, 11};
+  put.set(http::field::content_type, media_type);
+  put.body() = std::string(body);
+  c.send(put);
+  auto res = c.read_small();
+  if (res.result() != http::status::created)
+    throw registry_error("manifest " + std::string(reference) + ": " + error_text(res),
+                         static_cast<int>(res.result_int()));
+  if (auto d = oci::digest::parse(std::string(res["Docker-Content-Digest"]))) return *d;
+  return oci::sha256_of(body);
+}
+
+} // namespace stowage::net

@@ -1,0 +1,197 @@
+#include "run/bundle.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <stdexcept>
+
+namespace stowage::run {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+bool string_list(const json& j, const char* key, std::vector<std::string>& out, std::string& error) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return true;
+  if (!it->is_array()) {
+    error = std::string("image config: ") + key + " is not an array";
+    return false;
+  }
+  for (const auto& v : *it) {
+    if (!v.is_string()) {
+      error = std::string("image config: ") + key + " holds a non-string";
+      return false;
+    }
+    out.push_back(v.get<std::string>());
+  }
+  return true;
+}
+
+bool string_field(const json& j, const char* key, std::string& out, std::string& error) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return true;
+  if (!it->is_string()) {
+    error = std::string("image config: ") + key + " is not a string";
+    return false;
+  }
+  out = it->get<std::string>();
+  return true;
+}
+
+std::optional<unsigned> number(std::string_view s) {
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+// Looks `name` up in a passwd/group-style file: returns fields 2 (id) and 3.
+std::optional<std::pair<unsigned, unsigned>> lookup(const fs::path& file, const std::string& name) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::size_t start = 0, pos;
+    while ((pos = line.find(':', start)) != std::string::npos) {
+      f.push_back(line.substr(start, pos - start));
+      start = pos + 1;
+    }
+    f.push_back(line.substr(start));
+    if (f.size() < 3 || f[0] != name) continue;
+    auto id = number(f[2]);
+    auto gid = f.size() > 3 ? number(f[3]) : std::optional<unsigned>(0);
+    if (id) return std::make_pair(*id, gid.value_or(0));
+  }
+  return std::nullopt;
+}
+
+json mount(const char* dst, const char* type, const char* src, std::vector<std::string> opts) {
+  return json{{"destination", dst}, {"type", type}, {"source", src}, {"options", opts}};
+}
+
+} // namespace
+
+std::optional<image_config> image_config::parse(std::string_view text, std::string& error) {
+  json doc = json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    error = "image config: not a JSON object";
+    return std::nullopt;
+  }
+  image_config cfg;
+  if (!string_field(doc, "os", cfg.os, error) || !string_field(doc, "architecture", cfg.architecture, error))
+    return std::nullopt;
+  if (auto c = doc.find("config"); c != doc.end() && !c->is_null()) {
+    if (!c->is_object()) {
+      error = "image config: config is not an object";
+      return std::nullopt;
+    }
+    if (!string_list(*c, "Entrypoint", cfg.entrypoint, error) || !string_list(*c, "Cmd", cfg.cmd, error) ||
+        !string_list(*c, "Env", cfg.env, error) || !string_field(*c, "WorkingDir", cfg.working_dir, error) ||
+        !string_field(*c, "User", cfg.user, error))
+      return std::nullopt;
+  }
+  auto r = doc.find("rootfs");
+  if (r == doc.end() || !r->is_object()) {
+    error = "image config: rootfs is missing";
+    return std::nullopt;
+  }
+  if (!string_list(*r, "diff_ids", cfg.diff_ids, error)) return std::nullopt;
+  return cfg;
+}
+
+std::optional<user_ids> resolve_user(const std::string& user, const fs::path& rootfs, std::string& error) {
+  user_ids ids;
+  if (user.empty()) return ids;
+  std::string u = user, g;
+  if (auto colon = user.find(':'); colon != std::string::npos) {
+    u = user.substr(0, colon);
+    g = user.substr(colon + 1);
+  }
+  if (auto n = number(u)) {
+    ids.uid = *n;
+    // A numeric user with no group takes the group passwd gives that uid, else 0.
+  } else if (auto p = lookup(rootfs / "etc/passwd", u)) {
+    ids.uid = p->first;
+    ids.gid = p->second;
+  } else {
+    error = "user '" + u + "' is not in the image's /etc/passwd";
+    return std::nullopt;
+  }
+  if (!g.empty()) {
+    if (auto n = number(g)) {
+      ids.gid = *n;
+    } else if (auto grp = lookup(rootfs / "etc/group", g)) {
+      ids.gid = grp->first;
+    } else {
+      error = "group '" + g + "' is not in the image's /etc/group";
+      return std::nullopt;
+    }
+  }
+  return ids;
+}
+
+std::vector<std::string> process_args(const image_config& cfg, const std::vector<std::string>& command) {
+  std::vector<std::string> args = cfg.entrypoint;
+  const auto& tail = command.empty() ? cfg.cmd : command;
+  args.insert(args.end(), tail.begin(), tail.end());
+  return args;
+}
+
+json runtime_spec(const image_config& cfg, const std::vector<std::string>& command, const user_ids& ids,
+                  const std::string& hostname) {
+  std::vector<std::string> env = cfg.env;
+  bool has_path = false;
+  for (const auto& e : env) has_path = has_path || e.starts_with("PATH=");
+  if (!has_path) env.insert(env.begin(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+
+  // The capabilities a default Docker/podman container gets.
+  const std::vector<std::string> caps = {
+      "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+      "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+      "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"};
+
+  json spec;
+  spec["ociVersion"] = "1.0.2";
+  spec["process"] = {
+      {"terminal", false},
+      {"user", {{"uid", ids.uid}, {"gid", ids.gid}}},
+      {"args", process_args(cfg, command)},
+      {"env", env},
+      {"cwd", cfg.working_dir.empty() ? "/" : cfg.working_dir},
+      {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
+      {"rlimits", json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}})},
+      {"noNewPrivileges", true}};
+  spec["root"] = {{"path", "rootfs"}, {"readonly", false}};
+  spec["hostname"] = hostname;
+  spec["mounts"] = json::array({
+      mount("/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}),
+      mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}),
+      mount("/dev/pts", "devpts", "devpts",
+            {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}),
+      mount("/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}),
+      mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
+      mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}),
+  });
+  // No "network" namespace: the container shares the host's network.
+  spec["linux"] = {
+      {"namespaces", json::array({{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "ipc"}}, {{"type", "uts"}}})},
+      {"resources", {{"devices", json::array({{{"allow", false}, {"access", "rwm"}}})}}},
+      {"maskedPaths",
+       {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+        "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"}},
+      {"readonlyPaths", {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}};
+  return spec;
+}
+
+void write_bundle(const fs::path& bundle, const json& spec) {
+  fs::create_directories(bundle);
+  const fs::path tmp = bundle / "config.json.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << spec.dump(2) << '\n';
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, bundle / "config.json");
+}
+
+} // namespace stowage::run

@@ -1,0 +1,53 @@
+#include "run/layer_cache.hpp"
+
+#include "run/layer_unpack.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+
+namespace stowage::run {
+namespace fs = std::filesystem;
+
+layer_cache::layer_cache(fs::path root) : root_(std::move(root)) {}
+
+fs::path layer_cache::path_of(const oci::digest& d) const {
+  return root_ / "layers" / d.algorithm / d.hex;
+}
+
+bool layer_cache::has(const oci::digest& d) const {
+  std::error_code ec;
+  return fs::is_directory(path_of(d), ec);
+}
+
+std::string layer_cache::add(const fs::path& blob, const oci::digest& diff_id) {
+  if (has(diff_id)) return {};
+  static std::atomic<unsigned> counter{0};
+  std::error_code ec;
+  fs::create_directories(root_ / "tmp", ec);
+  fs::create_directories(path_of(diff_id).parent_path(), ec);
+  if (ec) return "cannot create the layer cache under " + root_.string() + ": " + ec.message();
+  fs::path tmp = root_ / "tmp" /
+      (diff_id.hex.substr(0, 16) + "." + std::to_string(::getpid()) + "." + std::to_string(counter++));
+  fs::remove_all(tmp, ec);
+
+  unpack_result r = unpack_layer(blob, tmp);
+  std::string err = r.error;
+  if (err.empty() && r.diff_id != diff_id)
+    err = "layer refused: its tar hashes to " + r.diff_id.str() + ", the image config says " + diff_id.str();
+  if (!err.empty()) {
+    fs::remove_all(tmp, ec);
+    return err;
+  }
+  if (std::rename(tmp.c_str(), path_of(diff_id).c_str()) != 0) {
+    // Lost a race with another process unpacking the same layer: theirs is
+    // just as good (same diff ID).
+    fs::remove_all(tmp, ec);
+    if (!has(diff_id)) return "cannot move the unpacked layer into the cache";
+  }
+  return {};
+}
+
+} // namespace stowage::run

@@ -1,0 +1,302 @@
+#include "run/layer_unpack.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace stowage::run {
+namespace fs = std::filesystem;
+
+bool is_whiteout_device(const fs::path& p) {
+  struct stat st {};
+  return ::lstat(p.c_str(), &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
+}
+
+namespace {
+
+constexpr std::string_view wh_prefix = ".wh.";
+constexpr std::string_view wh_opaque = ".wh..wh..opq";
+constexpr std::string_view wh_meta_prefix = ".wh..wh.";
+
+// The decompressed tar stream, read through libarchive's "raw" format so that
+// every filter it knows (gzip, zstd, xz, none…) is detected by content. The
+// tar reader pulls from here, and every byte is hashed on the way: the diff ID
+// is verified without a second pass over the blob.
+struct hashed_stream {
+  archive* raw = nullptr;
+  oci::sha256_hasher hasher;
+  std::uint64_t bytes = 0;
+  std::vector<char> buf = std::vector<char>(1 << 20);
+  std::string error;
+
+  la_ssize_t pull() {
+    la_ssize_t n = archive_read_data(raw, buf.data(), buf.size());
+    if (n < 0) {
+      error = archive_error_string(raw) ? archive_error_string(raw) : "decompression failed";
+      return -1;
+    }
+    hasher.update(buf.data(), static_cast<std::size_t>(n));
+    bytes += static_cast<std::uint64_t>(n);
+    return n;
+  }
+};
+
+la_ssize_t read_hashed(archive* a, void* client, const void** out) {
+  auto* s = static_cast<hashed_stream*>(client);
+  la_ssize_t n = s->pull();
+  if (n < 0) {
+    archive_set_error(a, EIO, "%s", s->error.c_str());
+    return -1;
+  }
+  *out = s->buf.data();
+  return n;
+}
+
+struct archive_deleter {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+struct disk_deleter {
+  void operator()(archive* a) const { archive_write_free(a); }
+};
+
+// A tar path made relative and checked: nullopt for absolute paths or any ".."
+// component; "" for the root entry ("./", ".").
+std::optional<std::string> clean_path(std::string_view p) {
+  if (p.empty() || p.front() == '/') return std::nullopt;
+  std::string out;
+  std::size_t i = 0;
+  while (i <= p.size()) {
+    std::size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    std::string_view part = p.substr(i, j - i);
+    if (part == "..") return std::nullopt;
+    if (!part.empty() && part != ".") {
+      if (!out.empty()) out += '/';
+      out += part;
+    }
+    i = j + 1;
+  }
+  return out;
+}
+
+// True if some directory component of `rel` (below the current directory) is
+// a symlink or not a directory — writing there could leave the tree.
+bool parent_is_unsafe(const std::string& rel) {
+  std::size_t pos = 0;
+  while ((pos = rel.find('/', pos)) != std::string::npos) {
+    std::string prefix = rel.substr(0, pos);
+    struct stat st {};
+    if (::lstat(prefix.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) return true;
+    ++pos;
+  }
+  return false;
+}
+
+// mkdir -p of `rel`'s components, refusing to pass through a symlink.
+bool make_dirs(const std::string& rel) {
+  std::size_t pos = 0;
+  while (pos <= rel.size()) {
+    std::size_t j = rel.find('/', pos);
+    if (j == std::string::npos) j = rel.size();
+    std::string prefix = rel.substr(0, j);
+    struct stat st {};
+    if (::lstat(prefix.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) return false;
+    } else if (::mkdir(prefix.c_str(), 0755) != 0) {
+      return false;
+    }
+    pos = j + 1;
+  }
+  return true;
+}
+
+// Overlay xattrs in a tar would let a layer redirect or hide lower layers in
+// ways the OCI whiteout rules do not allow: drop them, keep the rest.
+void strip_overlay_xattrs(archive_entry* e) {
+  if (archive_entry_xattr_reset(e) == 0) return;
+  struct kept { std::string name; std::string value; };
+  std::vector<kept> keep;
+  bool dropped = false;
+  const char* name;
+  const void* value;
+  size_t size;
+  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    if (std::string_view(name).starts_with("trusted.overlay.")) {
+      dropped = true;
+      continue;
+    }
+    keep.push_back({name, std::string(static_cast<const char*>(value), size)});
+  }
+  if (!dropped) return;
+  archive_entry_xattr_clear(e);
+  for (auto& k : keep) archive_entry_xattr_add_entry(e, k.name.c_str(), k.value.data(), k.value.size());
+}
+
+std::string refuse(const std::string& entry, const std::string& why) {
+  return "layer refused: entry '" + entry + "': " + why;
+}
+
+// Restores the working directory when the unpack ends, however it ends.
+struct cwd_guard {
+  int saved = ::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ~cwd_guard() {
+    if (saved >= 0) {
+      if (::fchdir(saved) != 0) { /* nothing better to do */ }
+      ::close(saved);
+    }
+  }
+};
+
+std::mutex& unpack_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+std::string unpack_entries(archive* tar, archive* disk, unpack_result& res) {
+  archive_entry* e = nullptr;
+  for (;;) {
+    int r = archive_read_next_header(tar, &e);
+    if (r == ARCHIVE_EOF) return {};
+    if (r < ARCHIVE_WARN) return std::string("layer refused: bad tar: ") + archive_error_string(tar);
+    ++res.entries;
+    std::string raw_name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
+    auto rel = clean_path(raw_name);
+    if (!rel) return refuse(raw_name, "absolute path or '..' component");
+    if (const char* hl = archive_entry_hardlink(e)) {
+      auto target = clean_path(hl);
+      if (!target || target->empty()) return refuse(raw_name, std::string("hard link to '") + hl + "' leaves the layer");
+      if (parent_is_unsafe(*target)) return refuse(raw_name, std::string("hard link through a symlink: '") + hl + "'");
+      archive_entry_set_hardlink(e, target->c_str());
+    }
+    if (rel->empty()) continue; // the root directory itself: keep the cache's own
+    if (parent_is_unsafe(*rel)) return refuse(raw_name, "path passes through a symlink");
+
+    std::string base = fs::path(*rel).filename().string();
+    std::string parent = fs::path(*rel).parent_path().string();
+    if (base.starts_with(wh_meta_prefix) && base != wh_opaque) {
+      archive_read_data_skip(tar); // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not content
+      continue;
+    }
+    if (base.starts_with(wh_prefix)) {
+      if (!parent.empty() && !make_dirs(parent)) return refuse(raw_name, "whiteout parent is not a directory");
+      if (base == wh_opaque) {
+        const char* dir = parent.empty() ? "." : parent.c_str();
+        if (::lsetxattr(dir, opaque_xattr, "y", 1, 0) != 0)
+          return refuse(raw_name, std::string("cannot mark directory opaque: ") + std::strerror(errno));
+      } else {
+        std::string hidden = base.substr(wh_prefix.size());
+        if (hidden.empty() || hidden == "." || hidden == "..") return refuse(raw_name, "bad whiteout name");
+        std::string target = parent.empty() ? hidden : parent + "/" + hidden;
+        // A file and its whiteout in the same layer: the file wins (it is newer
+        // than anything the whiteout can hide).
+        if (::mknod(target.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0 && errno != EEXIST)
+          return refuse(raw_name, std::string("cannot create whiteout: ") + std::strerror(errno));
+      }
+      archive_read_data_skip(tar);
+      continue;
+    }
+
+    archive_entry_set_pathname(e, rel->c_str());
+    strip_overlay_xattrs(e);
+    r = archive_write_header(disk, e);
+    if (r < ARCHIVE_WARN) return refuse(raw_name, archive_error_string(disk));
+    if (archive_entry_size(e) > 0 && !archive_entry_hardlink(e)) {
+      const void* block;
+      size_t size;
+      la_int64_t offset;
+      for (;;) {
+        r = archive_read_data_block(tar, &block, &size, &offset);
+        if (r == ARCHIVE_EOF) break;
+        if (r < ARCHIVE_WARN) return std::string("layer refused: bad tar data: ") + archive_error_string(tar);
+        if (archive_write_data_block(disk, block, size, offset) < ARCHIVE_WARN)
+          return refuse(raw_name, archive_error_string(disk));
+      }
+    }
+    if (archive_write_finish_entry(disk) < ARCHIVE_WARN) return refuse(raw_name, archive_error_string(disk));
+  }
+}
+
+} // namespace
+
+unpack_result unpack_layer(const fs::path& blob, const fs::path& dir) {
+  unpack_result res;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    res.error = "cannot create " + dir.string() + ": " + ec.message();
+    return res;
+  }
+
+  hashed_stream src;
+  std::unique_ptr<archive, archive_deleter> raw(archive_read_new());
+  archive_read_support_filter_all(raw.get());
+  archive_read_support_format_raw(raw.get());
+  if (archive_read_open_filename(raw.get(), blob.c_str(), 1 << 20) != ARCHIVE_OK) {
+    res.error = "cannot open layer " + blob.string() + ": " + archive_error_string(raw.get());
+    return res;
+  }
+  archive_entry* raw_entry = nullptr;
+  if (archive_read_next_header(raw.get(), &raw_entry) != ARCHIVE_OK) {
+    res.error = "layer refused: empty or unreadable blob";
+    return res;
+  }
+  src.raw = raw.get();
+
+  std::unique_ptr<archive, archive_deleter> tar(archive_read_new());
+  archive_read_support_format_tar(tar.get());
+  if (archive_read_open(tar.get(), &src, nullptr, read_hashed, nullptr) != ARCHIVE_OK) {
+    res.error = std::string("layer refused: not a tar: ") + archive_error_string(tar.get());
+    return res;
+  }
+
+  // Owners are kept numeric (no name lookup: host names mean nothing inside
+  // the image). No ARCHIVE_EXTRACT_UNLINK: with it, SECURE_SYMLINKS would
+  // silently remove a symlink in the way instead of refusing the entry.
+  std::unique_ptr<archive, disk_deleter> disk(archive_write_disk_new());
+  archive_write_disk_set_options(disk.get(),
+      ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_XATTR |
+      ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+      ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+
+  {
+    std::lock_guard lock(unpack_mutex());
+    cwd_guard guard;
+    if (guard.saved < 0 || ::chdir(dir.c_str()) != 0) {
+      res.error = "cannot enter " + dir.string() + ": " + std::strerror(errno);
+      return res;
+    }
+    res.error = unpack_entries(tar.get(), disk.get(), res);
+    // Directory modes and times are applied at close (libarchive defers them
+    // so read-only directories can still be filled).
+    if (archive_write_close(disk.get()) != ARCHIVE_OK && res.error.empty())
+      res.error = std::string("layer refused: ") + archive_error_string(disk.get());
+  }
+  if (!res.ok()) return res;
+
+  // Hash what the tar reader left unread (end-of-archive padding).
+  for (;;) {
+    la_ssize_t n = src.pull();
+    if (n < 0) {
+      res.error = "layer refused: " + src.error;
+      return res;
+    }
+    if (n == 0) break;
+  }
+  res.diff_id = src.hasher.finish();
+  res.tar_bytes = src.bytes;
+  return res;
+}
+
+} // namespace stowage::run

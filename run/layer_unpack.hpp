@@ -1,0 +1,41 @@
+// Unpacks one OCI image layer (a tar, plain or gzip- or zstd-compressed) into
+// a directory of its own, in the form overlayfs reads as a lower layer:
+//   - ".wh.<name>"      becomes a character device 0:0 named <name> (a whiteout),
+//   - ".wh..wh..opq"    becomes the xattr trusted.overlay.opaque="y" on its directory.
+// Every layer lands in its own directory so the cache can share it between
+// containers; rootfs.hpp stacks them (overlay mount, or a merged copy).
+//
+// Hostile tars are refused as a whole: an entry with a ".." component, an
+// absolute path, a write or hard link through a symlink, or an overlay xattr
+// smuggled in the tar fails the layer with a one-line error. Nothing is
+// written outside the target directory.
+#pragma once
+
+#include "oci/digest.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace stowage::run {
+
+struct unpack_result {
+  std::string error;           // one line; empty on success
+  oci::digest diff_id;         // SHA-256 of the uncompressed tar stream
+  std::uint64_t tar_bytes = 0; // size of the uncompressed tar stream
+  std::uint64_t entries = 0;
+  bool ok() const { return error.empty(); }
+};
+
+/// Unpacks `blob` into `dir` (created if missing; should be empty). On
+/// failure `dir` may hold a partial tree: the caller removes it. Owners,
+/// modes, times and xattrs are restored (owners need root). The working
+/// directory of the process is changed for the duration of the call (libarchive's
+/// path guards are relative to it), so calls are serialized by a global lock.
+unpack_result unpack_layer(const std::filesystem::path& blob, const std::filesystem::path& dir);
+
+/// The overlay whiteout conventions, shared with rootfs.cpp.
+inline constexpr const char* opaque_xattr = "trusted.overlay.opaque";
+bool is_whiteout_device(const std::filesystem::path& p);
+
+} // namespace stowage::run

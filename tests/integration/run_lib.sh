@@ -1,0 +1,139 @@
+# Shared by test_run_container.sh and test_engines.sh: a registry endpoint to
+# pull from, and a tiny busybox-static image built here (no download) as an
+# OCI layout, pushed with skopeo.
+#
+# The endpoint is one variable: ENDPOINT (HOST:PORT). Unless the caller set it,
+# a `stowage serve` is started on a free port; once the runtime gateway exists,
+# point ENDPOINT at it instead.
+set -euo pipefail
+
+STOWAGE=${1:?usage: $0 path/to/stowage}
+STOWAGE=$(readlink -f "$STOWAGE")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/stowage-run-it.XXXXXX")
+SERVER_PID=""
+CLEANUP_HOOKS=()
+
+cleanup() {
+  set +e
+  local hook
+  for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook" || true; done
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  # Overlay mounts of containers that a failed check left behind.
+  grep " $WORK/" /proc/mounts | cut -d' ' -f2 | sort -r | while read -r m; do umount -l "$m" || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+[ "$(id -u)" -eq 0 ] || fail "needs root (runc, overlay mounts, owners in layers)"
+for tool in runc skopeo busybox tar gzip sha256sum curl python3; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
+done
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+start_endpoint() {
+  if [ -n "${ENDPOINT:-}" ]; then return 0; fi
+  local port
+  port=$(free_port)
+  "$STOWAGE" serve --data "$WORK/registry" --listen "127.0.0.1:$port" >>"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  ENDPOINT="127.0.0.1:$port"
+  for _ in $(seq 1 100); do
+    if curl -sf -o /dev/null "http://$ENDPOINT/v2/"; then return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; fail "stowage serve exited"; }
+    sleep 0.1
+  done
+  fail "stowage serve did not come up on $ENDPOINT"
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+size() { stat -c %s "$1"; }
+
+# add_blob LAYOUT FILE: moves FILE into the layout's blobs, prints its hex digest.
+add_blob() {
+  local layout=$1 file=$2 d
+  d=$(sha "$file")
+  mkdir -p "$layout/blobs/sha256"
+  mv "$file" "$layout/blobs/sha256/$d"
+  echo "$d"
+}
+
+# make_layout LAYOUT TAG CONFIG_JSON LAYER_FILE:MEDIA_TYPE:DIFF_ID…
+# Writes config, manifest and index.json around layers already built.
+make_layout() {
+  local layout=$1 tag=$2 config_json=$3
+  shift 3
+  mkdir -p "$layout/blobs/sha256"
+  echo '{"imageLayoutVersion":"1.0.0"}' >"$layout/oci-layout"
+  local layers="" diff_ids="" spec file mt diff d
+  for spec in "$@"; do
+    IFS=: read -r file mt diff <<<"$spec"
+    local sz
+    sz=$(size "$file")
+    d=$(add_blob "$layout" "$file")
+    layers+="${layers:+,}{\"mediaType\":\"$mt\",\"digest\":\"sha256:$d\",\"size\":$sz}"
+    diff_ids+="${diff_ids:+,}\"sha256:$diff\""
+  done
+  printf '%s' "${config_json/@DIFF_IDS@/$diff_ids}" >"$WORK/config.json"
+  local csz cd
+  csz=$(size "$WORK/config.json")
+  cd=$(add_blob "$layout" "$WORK/config.json")
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' \
+    "$cd" "$csz" "$layers" >"$WORK/manifest.json"
+  local msz md
+  msz=$(size "$WORK/manifest.json")
+  md=$(add_blob "$layout" "$WORK/manifest.json")
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$md" "$msz" "$tag" >"$layout/index.json"
+}
+
+# tar_dir DIR OUT: a reproducible tar of DIR's contents, owned by root.
+tar_dir() {
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@1700000000 -C "$1" -cf "$2" .
+}
+
+# build_busybox_image LAYOUT: layer 1 (gzip) holds busybox-static and its
+# applet links, /etc/doomed and the working directory; layer 2 (plain tar)
+# whites out /etc/doomed and adds /etc/added.
+build_busybox_image() {
+  local layout=$1 s1="$WORK/l1" s2="$WORK/l2"
+  mkdir -p "$s1/bin" "$s1/etc" "$s1/tmp" "$s1/srv/app" "$s1/root"
+  cp "$(readlink -f /bin/busybox)" "$s1/bin/busybox"
+  local applet
+  for applet in sh echo cat ls pwd env test true false id sleep; do ln -s /bin/busybox "$s1/bin/$applet"; done
+  chmod 1777 "$s1/tmp"
+  echo "root:x:0:0:root:/root:/bin/sh" >"$s1/etc/passwd"
+  echo "root:x:0:" >"$s1/etc/group"
+  echo "this file is whited out by layer 2" >"$s1/etc/doomed"
+  echo "from layer 1" >"$s1/srv/app/marker"
+  tar_dir "$s1" "$WORK/l1.tar"
+  local diff1
+  diff1=$(sha "$WORK/l1.tar")
+  gzip -n "$WORK/l1.tar"
+
+  mkdir -p "$s2/etc"
+  : >"$s2/etc/.wh.doomed"
+  echo "from layer 2" >"$s2/etc/added"
+  tar_dir "$s2" "$WORK/l2.tar"
+  local diff2
+  diff2=$(sha "$WORK/l2.tar")
+
+  make_layout "$layout" test \
+    '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin","GREETING=hello-from-config"],"WorkingDir":"/srv/app","Cmd":["/bin/echo","default-cmd"]},"rootfs":{"type":"layers","diff_ids":[@DIFF_IDS@]}}' \
+    "$WORK/l1.tar.gz:application/vnd.oci.image.layer.v1.tar+gzip:$diff1" \
+    "$WORK/l2.tar:application/vnd.oci.image.layer.v1.tar:$diff2"
+}
+
+# push_layout LAYOUT TAG REPO:TAG: skopeo copy into the endpoint over plain HTTP.
+push_layout() {
+  skopeo copy --quiet --dest-tls-verify=false "oci:$1:$2" "docker://$ENDPOINT/$3" >"$WORK/skopeo.log" 2>&1 ||
+    { cat "$WORK/skopeo.log" >&2; fail "skopeo copy to $ENDPOINT/$3"; }
+}

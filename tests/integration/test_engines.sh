@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Real container engines pull and run the busybox-static image from the
+# endpoint: podman (runc, ulimits 1024, no network: what this host allows) and
+# containerd's ctr against a containerd started here with its own state.
+# usage: test_engines.sh path/to/stowage   (as root; ENDPOINT=HOST:PORT to use another registry)
+source "$(dirname "$0")/run_lib.sh"
+for tool in podman containerd ctr; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
+done
+
+start_endpoint
+build_busybox_image "$WORK/image"
+push_layout "$WORK/image" test busybox:test
+ok "image pushed to $ENDPOINT"
+IMAGE="$ENDPOINT/busybox:test"
+EXPECT="$(printf 'hello\nhello-from-config\n/srv/app\nhidden')"
+PROBE='echo hello; echo "$GREETING"; pwd; if [ -e /etc/doomed ]; then echo present; else echo hidden; fi'
+
+# --- podman: private storage, config written here ---------------------------
+P="$WORK/podman"
+mkdir -p "$P/root" "$P/runroot" "$P/tmp"
+cat >"$P/containers.conf" <<CONF
+[containers]
+netns = "none"
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$P/events.log"
+tmp_dir = "$P/tmp"
+CONF
+cat >"$P/storage.conf" <<CONF
+[storage]
+driver = "vfs"
+graphroot = "$P/root"
+runroot = "$P/runroot"
+CONF
+: >"$P/registries.conf"
+export CONTAINERS_CONF="$P/containers.conf" CONTAINERS_STORAGE_CONF="$P/storage.conf" \
+  CONTAINERS_REGISTRIES_CONF="$P/registries.conf"
+pod() { podman --root "$P/root" --runroot "$P/runroot" --storage-driver vfs "$@"; }
+CLEANUP_HOOKS+=("pod rm -af >/dev/null 2>&1; pod rmi -af >/dev/null 2>&1")
+
+pod pull --quiet --tls-verify=false "$IMAGE" >"$P/pull.log" 2>&1 || { cat "$P/pull.log" >&2; fail "podman pull"; }
+ok "podman pull $IMAGE"
+out=$(pod run --rm --network none "$IMAGE" /bin/sh -c "$PROBE" 2>"$P/run.err") ||
+  { cat "$P/run.err" >&2; fail "podman run"; }
+[ "$out" = "$EXPECT" ] || { cat "$P/run.err" >&2; fail "podman run printed '$out'"; }
+ok "podman run prints the expected output (env, workdir, whiteout)"
+out=$(pod run --rm --network none "$IMAGE" 2>>"$P/run.err")
+[ "$out" = default-cmd ] || fail "podman run (default Cmd) printed '$out'"
+ok "podman run runs the image's Cmd"
+
+# --- containerd + ctr: a containerd of our own ------------------------------
+C="$WORK/containerd"
+mkdir -p "$C/root" "$C/state"
+cat >"$C/config.toml" <<CONF
+version = 2
+root = "$C/root"
+state = "$C/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$C/containerd.sock"
+[ttrpc]
+  address = "$C/containerd.ttrpc.sock"
+[debug]
+  address = "$C/debug.sock"
+CONF
+containerd --config "$C/config.toml" >"$C/containerd.log" 2>&1 &
+CONTAINERD_PID=$!
+CLEANUP_HOOKS+=('kill -TERM $CONTAINERD_PID 2>/dev/null; wait $CONTAINERD_PID 2>/dev/null; grep " $C/" /proc/mounts | cut -d" " -f2 | sort -r | xargs -r -n1 umount -l')
+c() { ctr --address "$C/containerd.sock" --namespace stowage-test "$@"; }
+for _ in $(seq 1 100); do
+  c version >/dev/null 2>&1 && break
+  kill -0 "$CONTAINERD_PID" 2>/dev/null || { cat "$C/containerd.log" >&2; fail "containerd exited"; }
+  sleep 0.1
+done
+c version >/dev/null 2>&1 || { cat "$C/containerd.log" >&2; fail "containerd did not come up"; }
+ok "containerd up on $C/containerd.sock"
+
+c images pull --plain-http "$IMAGE" >"$C/pull.log" 2>&1 || { cat "$C/pull.log" >&2; fail "ctr images pull"; }
+ok "ctr images pull --plain-http $IMAGE"
+out=$(c run --rm "$IMAGE" "probe-$$" /bin/sh -c "$PROBE" 2>"$C/run.err") ||
+  { cat "$C/run.err" "$C/containerd.log" >&2; fail "ctr run"; }
+[ "$out" = "$EXPECT" ] || { cat "$C/run.err" >&2; fail "ctr run printed '$out'"; }
+ok "ctr run prints the expected output (env, workdir, whiteout)"
+set +e
+c run --rm "$IMAGE" "exit-$$" /bin/sh -c 'exit 3' 2>>"$C/run.err"
+rc=$?
+set -e
+[ "$rc" = 3 ] || fail "ctr run exit code $rc, want 3"
+ok "ctr run passes the exit code"
+echo "PASS test_engines"

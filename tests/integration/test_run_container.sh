@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# `stowage run`: a busybox-static image built here is pushed to the endpoint
+# and run with runc. Output and exit code pass through, env and working
+# directory come from the image config, a whiteout hides a lower file, the
+# layer cache is shared, --rm cleans up, and hostile layers are refused with
+# nothing written outside the rootfs.
+# usage: test_run_container.sh path/to/stowage   (as root; ENDPOINT=HOST:PORT to use another registry)
+source "$(dirname "$0")/run_lib.sh"
+
+start_endpoint
+build_busybox_image "$WORK/image"
+push_layout "$WORK/image" test busybox:test
+ok "image pushed to $ENDPOINT"
+
+DATA="$WORK/run-data"
+srun() { "$STOWAGE" run --runtime "$ENDPOINT" --data "$DATA" "$@"; }
+
+out=$(srun --rm busybox:test -- /bin/echo hello)
+[ "$out" = hello ] || fail "echo printed '$out'"
+ok "stowage run … -- /bin/echo hello prints hello"
+
+set +e
+srun --rm busybox:test -- /bin/sh -c 'exit 7'
+rc=$?
+set -e
+[ "$rc" = 7 ] || fail "exit code $rc, want 7"
+ok "exit code 7 passes through"
+
+out=$(srun --rm busybox:test -- /bin/sh -c 'echo "$GREETING"; pwd; cat marker')
+[ "$out" = "$(printf 'hello-from-config\n/srv/app\nfrom layer 1')" ] || fail "env/workdir: '$out'"
+ok "Env and WorkingDir from the image config apply"
+
+out=$(srun --rm busybox:test -- /bin/sh -c 'if [ -e /etc/doomed ]; then echo present; else echo hidden; fi; cat /etc/added')
+[ "$out" = "$(printf 'hidden\nfrom layer 2')" ] || fail "whiteout: '$out'"
+ok "the whiteout in layer 2 hides /etc/doomed"
+
+out=$(srun --rm busybox:test)
+[ "$out" = default-cmd ] || fail "default Cmd printed '$out'"
+ok "the image's Cmd runs when no command is given"
+
+out=$(srun --rm busybox:test -- /bin/sh -c 'echo err >&2; echo out' 2>"$WORK/stderr")
+[ "$out" = out ] && [ "$(cat "$WORK/stderr")" = err ] || fail "stdout '$out' stderr '$(cat "$WORK/stderr")'"
+ok "stdout and stderr are the container's"
+
+# The merged-copy rootfs (no overlay) gives the same view.
+out=$(srun --rm --no-overlay busybox:test -- /bin/sh -c 'test -e /etc/doomed && echo present; cat /etc/added; echo "$GREETING"')
+[ "$out" = "$(printf 'from layer 2\nhello-from-config')" ] || fail "copy rootfs: '$out'"
+ok "the copied rootfs applies whiteouts too"
+
+# Cache: two layers unpacked once, shared by every run; --rm left no bundle.
+[ "$(ls "$DATA/layers/sha256" | wc -l)" = 2 ] || fail "layer cache: $(ls "$DATA/layers/sha256")"
+[ -z "$(ls -A "$DATA/containers" 2>/dev/null)" ] || fail "--rm left bundles: $(ls "$DATA/containers")"
+ok "layers cached by diff ID; --rm removed the bundles"
+
+# Without --rm the bundle stays, with the container's writes, and no mount lingers.
+srun busybox:test -- /bin/sh -c 'echo scribble > /root/note' >/dev/null
+bundle=$(ls -d "$DATA"/containers/*)
+[ -f "$bundle/config.json" ] || fail "bundle kept without config.json"
+grep -q " $bundle/rootfs " /proc/mounts && fail "rootfs still mounted after the run"
+grep -rq scribble "$bundle" || fail "the container's write is not in its bundle"
+[ ! -e "$DATA/layers/sha256/"*/root/note ] || fail "the container wrote into the shared cache"
+ok "without --rm the bundle is kept; the cache is untouched"
+
+# A tampered digest reference is refused.
+set +e
+srun --rm "busybox@sha256:$(printf '0%.0s' {1..64})" -- /bin/true 2>"$WORK/stderr"
+rc=$?
+set -e
+[ "$rc" = 125 ] || fail "unknown digest: exit $rc"
+ok "an unknown manifest fails with 125: $(head -1 "$WORK/stderr")"
+
+# Hostile layers: a '../' entry, and a write through a symlink to an absolute
+# path outside. Each is refused; the marker directory stays empty.
+OUTSIDE="$WORK/outside"
+mkdir -p "$OUTSIDE"
+hostile_image() { # NAME TARFILE
+  local diff
+  diff=$(sha "$2")
+  gzip -n "$2"
+  make_layout "$WORK/$1" evil \
+    '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/true"]},"rootfs":{"type":"layers","diff_ids":[@DIFF_IDS@]}}' \
+    "$2.gz:application/vnd.oci.image.layer.v1.tar+gzip:$diff"
+  push_layout "$WORK/$1" evil "$1:evil"
+}
+# 1. "../../…/$OUTSIDE/pwned-dotdot": enough ../ to reach / from anywhere,
+#    so a layer that slipped through would land in $OUTSIDE. GNU tar keeps ../ with -P.
+mkdir -p "$WORK/h1"
+echo pwned >"$WORK/h1/f"
+(cd "$WORK/h1" && tar -P --owner=0 --group=0 --transform "s|^f\$|../../../../../../../../../../../..$OUTSIDE/pwned-dotdot|" -cf "$WORK/h1.tar" f)
+hostile_image dotdot "$WORK/h1.tar"
+# 2. symlink "evil" -> $OUTSIDE, then "evil/pwned-symlink".
+mkdir -p "$WORK/h2a" "$WORK/h2b/evil"
+ln -s "$OUTSIDE" "$WORK/h2a/evil"
+echo pwned >"$WORK/h2b/evil/pwned-symlink"
+tar -C "$WORK/h2a" --owner=0 --group=0 -cf "$WORK/h2.tar" evil
+tar -C "$WORK/h2b" --owner=0 --group=0 -rf "$WORK/h2.tar" evil/pwned-symlink
+hostile_image symlink "$WORK/h2.tar"
+
+for name in dotdot symlink; do
+  set +e
+  srun --rm "$name:evil" >"$WORK/stdout" 2>"$WORK/stderr"
+  rc=$?
+  set -e
+  [ "$rc" = 125 ] || fail "hostile $name: exit $rc"
+  grep -q "layer refused" "$WORK/stderr" || fail "hostile $name: stderr $(cat "$WORK/stderr")"
+  [ "$(wc -l <"$WORK/stderr")" = 1 ] || fail "hostile $name: more than one error line"
+  ok "hostile layer ($name) refused: $(cat "$WORK/stderr")"
+done
+[ -z "$(ls -A "$OUTSIDE")" ] || fail "written outside the rootfs: $(ls -A "$OUTSIDE")"
+[ "$(ls "$DATA/layers/sha256" | wc -l)" = 2 ] || fail "a hostile layer entered the cache"
+[ -z "$(ls -A "$DATA/tmp")" ] || fail "a refused layer left a temporary tree"
+ok "nothing written outside the rootfs; the cache holds only the good layers"
+
+# A layer whose tar does not hash to the config's diff ID is refused.
+mkdir -p "$WORK/lie/etc"
+echo lie >"$WORK/lie/etc/lie"
+tar_dir "$WORK/lie" "$WORK/lie.tar"
+gzip -n "$WORK/lie.tar"
+make_layout "$WORK/liar" liar \
+  '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/true"]},"rootfs":{"type":"layers","diff_ids":[@DIFF_IDS@]}}' \
+  "$WORK/lie.tar.gz:application/vnd.oci.image.layer.v1.tar+gzip:$(printf 'e%.0s' {1..64})"
+push_layout "$WORK/liar" liar liar:test
+set +e
+srun --rm liar:test 2>"$WORK/stderr"
+rc=$?
+set -e
+[ "$rc" = 125 ] && grep -q "hashes to" "$WORK/stderr" || fail "diff ID mismatch: exit $rc, $(cat "$WORK/stderr")"
+[ "$(ls "$DATA/layers/sha256" | wc -l)" = 2 ] || fail "a layer with a wrong diff ID entered the cache"
+ok "a layer that does not match its diff ID is refused: $(cat "$WORK/stderr")"
+
+# A registry that serves other bytes than the digest it names is caught.
+LIAR_PORT=$(free_port)
+cat >"$WORK/liar.py" <<'PY'
+import hashlib, http.server, json, sys
+config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+wanted = "sha256:" + hashlib.sha256(config).hexdigest()
+manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": wanted, "size": len(config)},
+    "layers": []}).encode()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if "/manifests/" in self.path:
+            body, ct = manifest, "application/vnd.oci.image.manifest.v1+json"
+        else:
+            body, ct = config.replace(b"amd64", b"arm64"), "application/octet-stream"
+        self.send_response(200)
+        self.send_header("Content-Type", ct)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+python3 "$WORK/liar.py" "$LIAR_PORT" &
+LIAR_PID=$!
+CLEANUP_HOOKS+=('kill $LIAR_PID 2>/dev/null')
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$LIAR_PORT/v2/" && break; sleep 0.1; done
+set +e
+"$STOWAGE" run --runtime "127.0.0.1:$LIAR_PORT" --data "$DATA" --rm tricky:test 2>"$WORK/stderr"
+rc=$?
+set -e
+[ "$rc" = 125 ] && grep -q "arrived with digest" "$WORK/stderr" || fail "digest mismatch: exit $rc, $(cat "$WORK/stderr")"
+ls "$DATA/blobs" | grep -q . && fail "a blob that failed verification was kept: $(ls "$DATA/blobs")"
+ok "a blob that does not match its digest is refused: $(cat "$WORK/stderr")"
+
+# runc missing: stowage says so (125), rather than passing off 127 as the container's.
+set +e
+srun --rm --runc /nonexistent/runc busybox:test -- /bin/true 2>"$WORK/stderr"
+rc=$?
+set -e
+[ "$rc" = 125 ] && grep -q "cannot run /nonexistent/runc" "$WORK/stderr" || fail "missing runc: exit $rc, $(cat "$WORK/stderr")"
+ok "a missing runc is reported: $(cat "$WORK/stderr")"
+
+echo "PASS test_run_container"

@@ -1,0 +1,132 @@
+// Handoffs (DESIGN §3 push 8): an unreachable peer, periodic third tests,
+// delivery once it is back, restart of the master, tags that never roll back.
+#include "fixture.hpp"
+
+using namespace stowage;
+using namespace stowage::test;
+
+namespace {
+
+const std::string repo = "team/service";
+
+struct handoff_cluster : cluster_fixture {
+  void build() {
+    start_master();
+    add_data_manager("dm1", link(50));
+    add_data_manager("dm2", link(20));
+    add_data_manager("dm3", link(10));
+    add_runtime();
+  }
+  std::uint32_t attempts_for(const std::string& node) {
+    std::uint32_t n = 0;
+    for (auto& h : handoffs())
+      if (h.node == node)
+        n = std::max(n, h.attempts);
+    return n;
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(handoff_cluster, "an unreachable peer gets the image by handoff once it is back",
+                 "[protocol][handoff]") {
+  build();
+  auto digest = make_image(*rt_store, repo, "latest", 32 * 1024, 21);
+  net->set_up("dm3", false); // partitioned: its actor lives, its data path is cut
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(done.ok);
+  CHECK(done.ack.handed_off == std::vector<std::string>{"dm3"});
+  CHECK(done.ack.copies == 3); // dm1, dm2 and the master's spool
+  CHECK(holds(*spool, repo, digest));
+  auto hs = handoffs();
+  REQUIRE(hs.size() == 1);
+  CHECK(hs[0].node == "dm3");
+  CHECK(hs[0].digest == digest);
+  CHECK(hs[0].seq == done.seq);
+
+  // While it stays down, third tests fail periodically.
+  settle(settings.retry_interval * 3 + 500ms);
+  CHECK(attempts_for("dm3") >= 2);
+  CHECK_FALSE(holds(*dms["dm3"].store, repo, digest));
+  auto imgs = images();
+  REQUIRE(imgs.size() == 1);
+  CHECK(imgs[0].pending == std::vector<std::string>{"dm3"});
+
+  // The partition heals: the next third test succeeds and the master delivers.
+  net->set_up("dm3", true);
+  settle(settings.retry_interval * 2 + 500ms);
+  CHECK(holds(*dms["dm3"].store, repo, digest));
+  CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
+  CHECK(dms["dm3"].store->tag_seq(repo, "latest") == done.seq);
+  CHECK(handoffs().empty());
+  imgs = images();
+  CHECK(imgs[0].pending.empty());
+  CHECK(imgs[0].replicas == std::vector<std::string>{"dm1", "dm2", "dm3"});
+}
+
+TEST_CASE_METHOD(handoff_cluster, "a dead data manager gets the image after it comes back", "[protocol][handoff]") {
+  build();
+  auto digest = make_image(*rt_store, repo, "latest", 32 * 1024, 22);
+  kill_data_manager("dm3");
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(done.ok);
+  CHECK(done.ack.handed_off == std::vector<std::string>{"dm3"});
+  settle(settings.retry_interval * 2 + 500ms);
+  CHECK(attempts_for("dm3") >= 1);
+  // The host restarts: same store, a new actor joins.
+  net->set_up("dm3", true);
+  add_data_manager("dm3", link(10));
+  settle(settings.retry_interval * 2 + 500ms);
+  CHECK(holds(*dms["dm3"].store, repo, digest));
+  CHECK(handoffs().empty());
+}
+
+TEST_CASE_METHOD(handoff_cluster, "a handoff survives a master restart", "[protocol][handoff][restart]") {
+  build();
+  auto digest = make_image(*rt_store, repo, "latest", 32 * 1024, 23);
+  net->set_up("dm3", false);
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(done.ok);
+  REQUIRE(handoffs().size() == 1);
+
+  restart_master();
+  auto hs = handoffs();
+  REQUIRE(hs.size() == 1); // reloaded from the master's directory
+  CHECK(hs[0].node == "dm3");
+  CHECK(hs[0].digest == digest);
+
+  net->set_up("dm3", true);
+  settle(settings.retry_interval * 2 + 500ms);
+  CHECK(holds(*dms["dm3"].store, repo, digest));
+  CHECK(handoffs().empty());
+  // Sequence numbers continue after the restart.
+  auto v2 = make_image(*rt_store, repo, "latest", 1024, 24);
+  auto again = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", v2});
+  REQUIRE(again.ok);
+  CHECK(again.seq == done.seq + 1);
+}
+
+TEST_CASE_METHOD(handoff_cluster, "a late delivery of an older tag does not roll the tag back",
+                 "[protocol][handoff][tags]") {
+  settings.retry_interval = 30s; // no retry between the two pushes
+  build();
+  auto v1 = make_image(*rt_store, repo, "latest", 16 * 1024, 31);
+  net->set_up("dm3", false);
+  auto first = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", v1});
+  REQUIRE(first.ok);
+  REQUIRE(handoffs().size() == 1);
+
+  net->set_up("dm3", true);
+  auto v2 = make_image(*rt_store, repo, "latest", 16 * 1024, 32);
+  auto second = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", v2});
+  REQUIRE(second.ok);
+  REQUIRE(second.seq > first.seq);
+  CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == v2);
+  REQUIRE(handoffs().size() == 1); // v1 still owed to dm3
+
+  settle(settings.retry_interval + 1s); // the late delivery of v1
+  CHECK(handoffs().empty());
+  CHECK(holds(*dms["dm3"].store, repo, v1));
+  CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == v2);
+  CHECK(dms["dm3"].store->tag_seq(repo, "latest") == second.seq);
+}

@@ -1,0 +1,176 @@
+// Pull (DESIGN §3 pull 1-6): probes, ranking, scheduling, retries.
+#include "fixture.hpp"
+
+using namespace stowage;
+using namespace stowage::test;
+
+namespace {
+
+const std::string repo = "library/app";
+
+// Three holders of one image, dm1 fastest, dm3 slowest.
+struct three_holders : cluster_fixture {
+  std::string digest;
+  explicit three_holders(std::size_t layer = 64 * 1024) {
+    start_master();
+    std::map<std::string, sa::link_profile> links{{"dm1", link(20)}, {"dm2", link(10)}, {"dm3", link(2)}};
+    for (auto& [name, l] : links) {
+      auto s = store::registry_store::open(root / name / "store");
+      digest = make_image(*s, repo, "v1", layer, 7);
+      dms[name].store = s;
+      net->add_node(name, s, l);
+      add_data_manager(name, l);
+    }
+    add_runtime();
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(three_holders, "a pull among three data managers of different measured speed goes to the fastest",
+                 "[protocol][pull]") {
+  auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
+  REQUIRE(done.ok);
+  CHECK(done.target == "dm1");
+  CHECK(done.digest == digest);
+  CHECK(holds(*rt_store, repo, digest));
+  auto log = decisions();
+  REQUIRE(log.size() == 1);
+  const auto& d = log.front();
+  CHECK(d.kind == "pull");
+  CHECK(d.runtime == "rt1");
+  CHECK(d.reference == repo + ":v1");
+  CHECK(d.chosen == "dm1");
+  REQUIRE(d.candidates.size() == 3);
+  std::map<std::string, sa::candidate_result> by;
+  for (auto& c : d.candidates)
+    by[c.node] = c;
+  CHECK(by["dm1"].ok);
+  CHECK(by["dm3"].ok);
+  // Measured, not configured: the runtime's figures order the nodes.
+  CHECK(by["dm1"].throughput_bps > by["dm2"].throughput_bps);
+  CHECK(by["dm2"].throughput_bps > by["dm3"].throughput_bps);
+  CHECK(by["dm1"].arrival_us < by["dm3"].arrival_us);
+}
+
+TEST_CASE_METHOD(cluster_fixture, "only holders are probed", "[protocol][pull]") {
+  start_master();
+  std::string digest;
+  for (auto name : {"dm1", "dm2", "dm3"}) {
+    auto s = store::registry_store::open(root / name / "store");
+    if (std::string(name) != "dm3") // dm3, the fastest, lacks the image
+      digest = make_image(*s, repo, "v1", 4096, 1);
+    dms[name].store = s;
+    net->add_node(name, s, link(std::string(name) == "dm3" ? 500 : 10));
+    add_data_manager(name, link(std::string(name) == "dm3" ? 500 : 10));
+  }
+  add_runtime();
+  auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
+  REQUIRE(done.ok);
+  CHECK(done.target != "dm3");
+  auto d = decisions().front();
+  std::vector<std::string> probed;
+  for (auto& c : d.candidates)
+    probed.push_back(c.node);
+  std::sort(probed.begin(), probed.end());
+  CHECK(probed == std::vector<std::string>{"dm1", "dm2"});
+}
+
+TEST_CASE_METHOD(cluster_fixture, "a probe that misses its deadline excludes that node", "[protocol][pull]") {
+  start_master();
+  std::string digest;
+  // dm1 has by far the best bandwidth but its packets arrive after the
+  // round's deadline (probe_timeout 2 s).
+  std::map<std::string, sa::link_profile> links{{"dm1", link(1000, 3s)}, {"dm2", link(10)}, {"dm3", link(5)}};
+  for (auto& [name, l] : links) {
+    auto s = store::registry_store::open(root / name / "store");
+    digest = make_image(*s, repo, "v1", 4096, 1);
+    dms[name].store = s;
+    net->add_node(name, s, l);
+    add_data_manager(name, l);
+  }
+  add_runtime();
+  auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
+  REQUIRE(done.ok);
+  CHECK(done.target == "dm2");
+  auto d = decisions().front();
+  for (auto& c : d.candidates)
+    CHECK(c.ok == (c.node != "dm1"));
+}
+
+TEST_CASE_METHOD(cluster_fixture, "a probe round has at least two candidates wherever two exist", "[protocol][pull]") {
+  settings.probe_fanout = 1; // asks for one; two exist
+  start_master();
+  for (auto name : {"dm1", "dm2", "dm3"}) {
+    auto s = store::registry_store::open(root / name / "store");
+    make_image(*s, repo, "v1", 4096, 1);
+    dms[name].store = s;
+    net->add_node(name, s, link(10));
+    add_data_manager(name, link(10));
+  }
+  add_runtime();
+  REQUIRE(ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"}).ok);
+  CHECK(decisions().front().candidates.size() == 2);
+}
+
+TEST_CASE_METHOD(three_holders, "a target that dies mid-pull is replaced by the next best", "[protocol][pull]") {
+  // Rebuild with a large image so the transfer from dm1 takes ~400 ms.
+  auto big = make_image(*dms["dm1"].store, repo, "big", 8 << 20, 9);
+  make_image(*dms["dm2"].store, repo, "big", 8 << 20, 9);
+  make_image(*dms["dm3"].store, repo, "big", 8 << 20, 9);
+  for (auto name : {"dm1", "dm2", "dm3"})
+    caf::anon_send(dms[name].actor, sa::connect_master{master}); // re-join with the new inventory
+  sched.run();
+  self->send(runtime, sa::pull_image{repo, "big"});
+  settle(300ms); // the round is over (~140 ms) and dm1 is sending
+  REQUIRE(decisions().front().chosen == "dm1");
+  kill_data_manager("dm1");
+  auto done = await<sa::pull_done>();
+  REQUIRE(done.ok);
+  CHECK(done.target == "dm2");
+  CHECK(done.attempts == 2);
+  CHECK(holds(*rt_store, repo, big));
+  auto log = decisions();
+  REQUIRE(log.size() >= 2);
+  CHECK(log[0].chosen == "dm2");
+  CHECK(log[1].chosen == "dm1");
+  // The dead node is out of the candidate sets.
+  auto ns = nodes();
+  for (auto& n : ns)
+    if (n.name == "dm1")
+      CHECK_FALSE(n.up);
+}
+
+TEST_CASE_METHOD(three_holders, "a dead data manager leaves the candidate sets", "[protocol][pull][membership]") {
+  kill_data_manager("dm1");
+  auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
+  REQUIRE(done.ok);
+  CHECK(done.target == "dm2");
+  for (auto& c : decisions().front().candidates)
+    CHECK(c.node != "dm1");
+}
+
+TEST_CASE_METHOD(three_holders, "the master answers membership and catalog queries", "[protocol][queries]") {
+  auto ns = nodes();
+  std::map<std::string, sa::node_record> by;
+  for (auto& n : ns)
+    by[n.name] = n;
+  CHECK(by.size() == 5);
+  CHECK(by["master"].role == "master");
+  CHECK(by["dm2"].role == "data");
+  CHECK(by["dm2"].up);
+  CHECK(by["rt1"].role == "runtime");
+  auto imgs = images();
+  REQUIRE(imgs.size() == 1);
+  CHECK(imgs[0].repository == repo);
+  CHECK(imgs[0].tag == "v1");
+  CHECK(imgs[0].digest == digest);
+  CHECK(imgs[0].replicas == std::vector<std::string>{"dm1", "dm2", "dm3"});
+  CHECK(imgs[0].size > 64 * 1024);
+}
+
+TEST_CASE_METHOD(three_holders, "a pull of an unknown image fails without probing", "[protocol][pull]") {
+  auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "nope"});
+  CHECK_FALSE(done.ok);
+  CHECK(decisions().empty());
+}

@@ -1,0 +1,136 @@
+// The runtime spec built from an image config: args, env, cwd, user, and the
+// fixed parts (namespaces without netns, mounts, terminal off).
+#include "run/bundle.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+
+#include <fstream>
+#include <random>
+
+namespace fs = std::filesystem;
+using namespace stowage::run;
+using nlohmann::json;
+
+namespace {
+const char* sample = R"({
+  "architecture": "amd64", "os": "linux",
+  "config": {
+    "Entrypoint": ["/bin/busybox"],
+    "Cmd": ["echo", "default"],
+    "Env": ["GREETING=hi", "PATH=/bin"],
+    "WorkingDir": "/srv/app",
+    "User": "1000:2000"
+  },
+  "rootfs": {"type": "layers", "diff_ids": ["sha256:aaaa", "sha256:bbbb"]}
+})";
+
+image_config parse_ok(const char* text) {
+  std::string err;
+  auto cfg = image_config::parse(text, err);
+  INFO(err);
+  REQUIRE(cfg);
+  return *cfg;
+}
+} // namespace
+
+TEST_CASE("image config fields are read", "[run][bundle]") {
+  auto cfg = parse_ok(sample);
+  CHECK(cfg.entrypoint == std::vector<std::string>{"/bin/busybox"});
+  CHECK(cfg.cmd == std::vector<std::string>{"echo", "default"});
+  CHECK(cfg.env == std::vector<std::string>{"GREETING=hi", "PATH=/bin"});
+  CHECK(cfg.working_dir == "/srv/app");
+  CHECK(cfg.user == "1000:2000");
+  CHECK(cfg.diff_ids == std::vector<std::string>{"sha256:aaaa", "sha256:bbbb"});
+  CHECK(cfg.os == "linux");
+  CHECK(cfg.architecture == "amd64");
+}
+
+TEST_CASE("malformed image configs are refused", "[run][bundle]") {
+  std::string err;
+  CHECK(!image_config::parse("not json", err));
+  CHECK(!image_config::parse(R"({"config": {"Cmd": "echo"}, "rootfs": {"diff_ids": []}})", err));
+  CHECK(err.find("Cmd") != std::string::npos);
+  CHECK(!image_config::parse(R"({"config": {"Env": [1]}, "rootfs": {"diff_ids": []}})", err));
+  CHECK(!image_config::parse(R"({"config": {}})", err));
+  CHECK(image_config::parse(R"({"config": null, "rootfs": {"diff_ids": []}})", err));
+}
+
+TEST_CASE("args are Entrypoint + Cmd, and a command replaces Cmd", "[run][bundle]") {
+  auto cfg = parse_ok(sample);
+  CHECK(process_args(cfg, {}) == std::vector<std::string>{"/bin/busybox", "echo", "default"});
+  CHECK(process_args(cfg, {"sh", "-c", "exit 7"}) == std::vector<std::string>{"/bin/busybox", "sh", "-c", "exit 7"});
+  cfg.entrypoint.clear();
+  CHECK(process_args(cfg, {"/bin/echo", "hello"}) == std::vector<std::string>{"/bin/echo", "hello"});
+}
+
+TEST_CASE("the runtime spec carries env, cwd and user from the image", "[run][bundle]") {
+  auto cfg = parse_ok(sample);
+  json spec = runtime_spec(cfg, {"/bin/echo", "x"}, user_ids{1000, 2000}, "box");
+  CHECK(spec["process"]["args"] == json({"/bin/busybox", "/bin/echo", "x"}));
+  CHECK(spec["process"]["env"] == json({"GREETING=hi", "PATH=/bin"}));
+  CHECK(spec["process"]["cwd"] == "/srv/app");
+  CHECK(spec["process"]["user"]["uid"] == 1000);
+  CHECK(spec["process"]["user"]["gid"] == 2000);
+  CHECK(spec["process"]["terminal"] == false);
+  CHECK(spec["root"]["path"] == "rootfs");
+  CHECK(spec["hostname"] == "box");
+
+  std::vector<std::string> ns;
+  for (auto& n : spec["linux"]["namespaces"]) ns.push_back(n["type"]);
+  CHECK(ns == std::vector<std::string>{"pid", "mount", "ipc", "uts"}); // host network: no "network"
+  std::map<std::string, json> mounts;
+  for (auto& m : spec["mounts"]) mounts[m["destination"]] = m;
+  CHECK(mounts.at("/proc")["type"] == "proc");
+  CHECK(mounts.at("/dev")["type"] == "tmpfs");
+  CHECK(mounts.at("/dev/pts")["type"] == "devpts");
+  CHECK(mounts.at("/sys")["type"] == "sysfs");
+  auto sys_opts = mounts.at("/sys")["options"];
+  CHECK(std::find(sys_opts.begin(), sys_opts.end(), "ro") != sys_opts.end());
+}
+
+TEST_CASE("defaults: PATH added, cwd /, root", "[run][bundle]") {
+  auto cfg = parse_ok(R"({"config": {"Cmd": ["/bin/true"], "Env": ["A=1"]}, "rootfs": {"diff_ids": []}})");
+  json spec = runtime_spec(cfg, {}, user_ids{}, "h");
+  CHECK(spec["process"]["env"][0].get<std::string>().starts_with("PATH="));
+  CHECK(spec["process"]["env"][1] == "A=1");
+  CHECK(spec["process"]["cwd"] == "/");
+  CHECK(spec["process"]["user"]["uid"] == 0);
+  CHECK(spec["process"]["args"] == json({"/bin/true"}));
+}
+
+TEST_CASE("users resolve by number or through the image's passwd and group", "[run][bundle]") {
+  std::random_device rd;
+  fs::path root = fs::temp_directory_path() / ("stowage-bundle-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  fs::create_directories(root / "etc");
+  std::ofstream(root / "etc/passwd") << "root:x:0:0:root:/root:/bin/sh\nwww:x:33:34:www:/var/www:/bin/false\n";
+  std::ofstream(root / "etc/group") << "root:x:0:\nstaff:x:50:\n";
+  std::string err;
+  auto ids = [&](const std::string& u) { return resolve_user(u, root, err); };
+  CHECK(ids("")->uid == 0);
+  CHECK(ids("1234")->uid == 1234);
+  CHECK(ids("1234")->gid == 0);
+  CHECK(ids("1234:99")->gid == 99);
+  CHECK(ids("www")->uid == 33);
+  CHECK(ids("www")->gid == 34);
+  CHECK(ids("www:staff")->gid == 50);
+  CHECK(!ids("nobody-here"));
+  CHECK(err.find("nobody-here") != std::string::npos);
+  CHECK(!ids("www:nogroup"));
+  fs::remove_all(root);
+}
+
+TEST_CASE("write_bundle writes config.json", "[run][bundle]") {
+  std::random_device rd;
+  fs::path dir = fs::temp_directory_path() / ("stowage-bundle-w-" + std::to_string(rd()));
+  auto cfg = parse_ok(sample);
+  write_bundle(dir, runtime_spec(cfg, {}, user_ids{}, "h"));
+  std::ifstream in(dir / "config.json");
+  json back = json::parse(in);
+  CHECK(back["process"]["cwd"] == "/srv/app");
+  fs::remove_all(dir);
+}
