@@ -13,6 +13,9 @@ pkgs=(
   # tests, benchmarks and running containers
   curl jq iproute2 skopeo podman runc containerd docker-registry busybox-static
   sqlite3 git
+  # the OCI conformance suite (tests/conformance), built from Debian's Go packages
+  golang-go golang-github-onsi-ginkgo-dev golang-gomega-dev golang-github-go-resty-resty-dev
+  golang-github-google-uuid-dev golang-github-opencontainers-go-digest-dev golang-github-mitchellh-mapstructure-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do
