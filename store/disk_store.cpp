@@ -62,12 +62,19 @@ public:
   void write(const void* data, std::size_t len) override {
     if (finished_)
       throw store_error("upload writer already finished");
+    if (failed_)
+      throw store_error("upload writer failed earlier");
+    try {
+      out_.append(data, len);
+    } catch (...) {
+      failed_ = true; // how much reached the file is unknown: nothing of this writer counts
+      throw;
+    }
     if (hash_) {
       hash_->hasher.update(data, len);
       hash_->hashed += len;
     }
     written_ += len;
-    out_.append(data, len);
   }
   std::uint64_t size() const override { return base_ + written_; }
   void finish() override;
@@ -80,6 +87,7 @@ private:
   std::uint64_t written_ = 0;
   std::optional<session_hash> hash_;
   bool finished_ = false;
+  bool failed_ = false;
 };
 
 class disk_store final : public registry_store {
@@ -721,8 +729,22 @@ disk_upload_writer::~disk_upload_writer() {
 void disk_upload_writer::finish() {
   if (finished_)
     return;
-  out_.flush();
+  std::string why = "an earlier write failed";
+  if (!failed_) {
+    try {
+      out_.flush();
+    } catch (const std::exception& e) {
+      failed_ = true;
+      why = e.what();
+    }
+  }
   finished_ = true;
+  if (failed_) {
+    // The session keeps its previous size; this writer's bytes are cut off
+    // at the next use.
+    store_.abandon_write(id_, std::nullopt);
+    throw store_error("upload left at its previous size: " + why);
+  }
   store_.finish_write(id_, size(), std::move(hash_));
 }
 
