@@ -4,6 +4,7 @@
 #include "store/registry_store.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,6 +41,15 @@ blob_files::blob_files(fs::path root)
   fileio::ensure_dir_durable(blobs_ / "sha256");
   fileio::ensure_dir_durable(uploads_);
   fileio::ensure_dir_durable(tmp_);
+  auto lock_path = root_ / "lock";
+  lock_ = fileio::open_file(lock_path, O_RDWR | O_CREAT, 0644);
+  while (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR)
+      continue;
+    if (errno == EWOULDBLOCK)
+      throw store_error("store directory " + root_.string() + " is already open in another store");
+    fileio::throw_errno("flock", lock_path);
+  }
 }
 
 bool blob_files::storable(const oci::digest& d) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "oci/digest.hpp"
+#include "store/file_io.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -21,7 +22,9 @@ namespace fs = std::filesystem;
 
 class blob_files {
 public:
-  /// Creates the layout under `root` if missing, durably.
+  /// Creates the layout under `root` if missing, durably, and locks the
+  /// directory (flock on DIR/lock) so that no second store, in this process
+  /// or another, recovers or writes it at the same time: store_error if held.
   explicit blob_files(fs::path root);
 
   /// sha256 with 64 lower-case hex characters: the only digests with a path.
@@ -57,6 +60,7 @@ public:
 
 private:
   fs::path root_, blobs_, uploads_, tmp_;
+  fileio::unique_fd lock_;
 };
 
 } // namespace stowage::store

@@ -271,3 +271,14 @@ TEST_CASE("idle sessions also expire while the store runs", "[store]") {
   writer->finish();
   CHECK(s->find_upload("r", busy.id)->size == 1);
 }
+
+TEST_CASE("a store directory is open in one store at a time", "[store]") {
+  temp_dir dir;
+  {
+    auto s = registry_store::open(dir.path);
+    CHECK_THROWS_AS(registry_store::open(dir.path), stowage::store::store_error);
+    put_blob(*s, "r", "still works");
+  }
+  auto again = registry_store::open(dir.path); // released on close
+  CHECK(again->blob_anywhere(oci::sha256_of("still works")));
+}
