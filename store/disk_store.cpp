@@ -1,9 +1,10 @@
 // registry_store on a local directory: content-addressed files (blob_files)
-// and SQLite metadata (metadata_db). One mutex guards the database and the
-// in-memory session state; bulk file I/O (appends, hashing, fsync of upload
-// data) runs outside it. Renames into blobs/ and deletions of blob files
-// happen under it, so "row exists" and "file exists" change together as far
-// as other threads can see.
+// and SQLite metadata (metadata_db). One mutex guards the writing connection
+// and the in-memory session state; lookups use a second, read-only
+// connection under their own mutex, so pulls never wait for a commit's
+// fsyncs. Bulk file I/O (appends, hashing, fsync of upload data) runs outside
+// both. Files are renamed into blobs/ before their row commits and unlinked
+// after their row is gone, so a row a reader can see always has its file.
 #include "store/disk_store.hpp"
 
 #include "store/blob_files.hpp"
@@ -93,7 +94,8 @@ private:
 class disk_store final : public registry_store {
 public:
   disk_store(const fs::path& dir, std::chrono::seconds ttl, fault_hook hook)
-      : files_(dir), db_(dir / "meta.db"), ttl_ms_(std::chrono::milliseconds(ttl).count()),
+      : files_(dir), db_(dir / "meta.db"), reader_(dir / "meta.db", metadata_db::access::read_only),
+        ttl_ms_(std::chrono::milliseconds(ttl).count()),
         hook_(std::move(hook)) {
     // meta.db may have just been created: make its directory entry durable.
     fileio::fsync_dir(files_.root());
@@ -103,20 +105,20 @@ public:
 
   // ---- repositories -------------------------------------------------------
   bool repository_exists(std::string_view repo) const override {
-    std::lock_guard lock(mu_);
-    return db_.repository_exists(repo);
+    std::lock_guard lock(read_mu_);
+    return reader_.repository_exists(repo);
   }
   std::vector<std::string> repositories() const override {
-    std::lock_guard lock(mu_);
-    return db_.repositories();
+    std::lock_guard lock(read_mu_);
+    return reader_.repositories();
   }
 
   // ---- blobs --------------------------------------------------------------
   std::optional<blob_info> blob(std::string_view repo, const oci::digest& d) const override {
     if (!blob_files::storable(d))
       return std::nullopt;
-    std::lock_guard lock(mu_);
-    auto size = db_.linked_blob_size(repo, d.str());
+    std::lock_guard lock(read_mu_);
+    auto size = reader_.linked_blob_size(repo, d.str());
     if (!size)
       return std::nullopt;
     return blob_info{d, *size, files_.blob_path(d)};
@@ -125,8 +127,8 @@ public:
   std::optional<blob_info> blob_anywhere(const oci::digest& d) const override {
     if (!blob_files::storable(d))
       return std::nullopt;
-    std::lock_guard lock(mu_);
-    auto size = db_.blob_size(d.str());
+    std::lock_guard lock(read_mu_);
+    auto size = reader_.blob_size(d.str());
     if (!size)
       return std::nullopt;
     return blob_info{d, *size, files_.blob_path(d)};
@@ -195,8 +197,8 @@ public:
   std::optional<upload_info> find_upload(std::string_view repo, std::string_view id) const override {
     if (!blob_files::valid_upload_id(id))
       return std::nullopt;
-    std::lock_guard lock(mu_);
-    auto row = db_.upload(id);
+    std::lock_guard lock(read_mu_);
+    auto row = reader_.upload(id);
     if (!row || row->repo != repo)
       return std::nullopt;
     return upload_info{row->id, row->repo, row->size};
@@ -353,13 +355,13 @@ public:
   std::optional<manifest_info> manifest(std::string_view repo, const oci::reference& ref) const override {
     std::optional<metadata_db::manifest_row> row;
     {
-      std::lock_guard lock(mu_);
+      std::lock_guard lock(read_mu_);
       if (ref.is_digest()) {
         if (!blob_files::storable(ref.dig()))
           return std::nullopt;
-        row = db_.manifest_by_digest(repo, ref.dig().str());
+        row = reader_.manifest_by_digest(repo, ref.dig().str());
       } else {
-        row = db_.manifest_by_tag(repo, ref.tag());
+        row = reader_.manifest_by_tag(repo, ref.tag());
       }
     }
     if (!row)
@@ -410,15 +412,15 @@ public:
 
   std::vector<std::string> tags(std::string_view repo, std::optional<std::size_t> n,
                                 std::string_view last) const override {
-    std::lock_guard lock(mu_);
-    return db_.tags(repo, n, last);
+    std::lock_guard lock(read_mu_);
+    return reader_.tags(repo, n, last);
   }
 
   /// The tag's sequence number; kept after the tag is deleted, because it is
   /// what a later delivery must exceed.
   std::optional<std::uint64_t> tag_seq(std::string_view repo, std::string_view tag) const override {
-    std::lock_guard lock(mu_);
-    auto row = db_.tag(repo, tag);
+    std::lock_guard lock(read_mu_);
+    auto row = reader_.tag(repo, tag);
     if (!row)
       return std::nullopt;
     return row->seq;
@@ -428,8 +430,8 @@ public:
                                          std::string_view artifact_type) const override {
     std::vector<metadata_db::manifest_row> rows;
     {
-      std::lock_guard lock(mu_);
-      rows = db_.referrers(repo, subject.str(), artifact_type);
+      std::lock_guard lock(read_mu_);
+      rows = reader_.referrers(repo, subject.str(), artifact_type);
     }
     std::vector<oci::descriptor> out;
     out.reserve(rows.size());
@@ -457,8 +459,8 @@ public:
     return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
   }
   std::uint64_t used_bytes() const override {
-    std::lock_guard lock(mu_);
-    return db_.used_bytes();
+    std::lock_guard lock(read_mu_);
+    return reader_.used_bytes();
   }
 
   // ---- used by the writer -------------------------------------------------
@@ -710,8 +712,12 @@ private:
   }
 
   blob_files files_;
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;  // db_ (the one writer) and sessions_
   mutable metadata_db db_;
+  // Lookups go through a second, read-only connection: WAL lets them run
+  // while a commit holds mu_ across its renames and fsyncs.
+  mutable std::mutex read_mu_;
+  mutable metadata_db reader_;
   std::map<std::string, session_state> sessions_;
   std::int64_t ttl_ms_;
   std::int64_t last_sweep_ms_ = 0;

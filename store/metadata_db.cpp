@@ -127,9 +127,9 @@ template <class S>
 resetter(S&) -> resetter<S>;
 } // namespace
 
-metadata_db::metadata_db(const std::filesystem::path& file) {
-  int rc = sqlite3_open_v2(file.c_str(), &db_,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+metadata_db::metadata_db(const std::filesystem::path& file, access mode) {
+  int flags = mode == access::read_write ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+  int rc = sqlite3_open_v2(file.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
@@ -138,10 +138,12 @@ metadata_db::metadata_db(const std::filesystem::path& file) {
   }
   try {
     sqlite3_busy_timeout(db_, 5000);
-    exec("PRAGMA journal_mode = WAL");
-    exec("PRAGMA synchronous = FULL");
-    exec("PRAGMA foreign_keys = ON");
-    exec(schema);
+    if (mode == access::read_write) {
+      exec("PRAGMA journal_mode = WAL");
+      exec("PRAGMA synchronous = FULL");
+      exec("PRAGMA foreign_keys = ON");
+      exec(schema);
+    }
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;

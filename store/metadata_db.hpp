@@ -4,7 +4,8 @@
 // only sequence numbers, and upload sessions. Digests are kept as
 // "algo:hex" strings; repository names are only ever keys here.
 //
-// Not thread-safe: the store serializes every call under its mutex.
+// Not thread-safe: the store serializes the calls on each connection under
+// a mutex of its own.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +24,10 @@ namespace stowage::store {
 
 class metadata_db {
 public:
-  explicit metadata_db(const std::filesystem::path& file);
+  /// read_write creates the file and schema and sets WAL mode; read_only
+  /// connections (opened after) serve lookups concurrently with the writer.
+  enum class access { read_write, read_only };
+  explicit metadata_db(const std::filesystem::path& file, access mode = access::read_write);
   ~metadata_db();
   metadata_db(const metadata_db&) = delete;
   metadata_db& operator=(const metadata_db&) = delete;

@@ -7,6 +7,9 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <thread>
 
 using namespace store_test;
@@ -281,4 +284,43 @@ TEST_CASE("a store directory is open in one store at a time", "[store]") {
   }
   auto again = registry_store::open(dir.path); // released on close
   CHECK(again->blob_anywhere(oci::sha256_of("still works")));
+}
+
+TEST_CASE("lookups do not wait for a commit in progress", "[store]") {
+  temp_dir dir;
+  std::mutex m;
+  std::condition_variable cv;
+  bool inside = false, release = false, armed = false;
+  auto hook = [&](std::string_view step) {
+    if (!armed || step != "commit:renamed")
+      return;
+    std::unique_lock lock(m);
+    inside = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  };
+  auto s = open_disk_store(dir.path, std::chrono::hours(24), hook);
+  auto old = put_blob(*s, "r", "already here");
+  put_manifest(*s, "r", image_manifest(config, 2), "v1");
+  armed = true;
+  const std::string bytes = "being committed";
+  auto committer = std::async(std::launch::async, [&] { return put_blob(*s, "r", bytes); });
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return inside; }); // the commit now holds the write lock
+  }
+  auto reader = std::async(std::launch::async, [&] {
+    return s->blob("r", old).has_value() && s->manifest("r", tag_ref("v1")).has_value() &&
+           s->tags("r", {}, "").size() == 1 && !s->blob_anywhere(oci::sha256_of(bytes));
+  });
+  bool answered = reader.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  {
+    std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  CHECK(answered);
+  CHECK(reader.get());
+  CHECK(committer.get() == oci::sha256_of(bytes));
+  CHECK(s->blob("r", oci::sha256_of(bytes)));
 }
