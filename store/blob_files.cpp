@@ -92,12 +92,15 @@ bool blob_files::blob_file_exists(const oci::digest& d) const {
   return ::stat(blob_path(d).c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-void blob_files::install(const fs::path& verified, const oci::digest& d) const {
+void blob_files::install(const fs::path& verified, const oci::digest& d,
+                         const std::function<void(std::string_view)>& after) const {
   auto target = blob_path(d);
   fileio::ensure_dir_durable(target.parent_path());
   if (::rename(verified.c_str(), target.c_str()) != 0)
     fileio::throw_errno("rename into", target);
+  after("renamed");
   fileio::fsync_dir(target.parent_path());
+  after("dir_synced");
 }
 
 fs::path blob_files::write_temp(std::string_view bytes) const {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,8 +39,10 @@ public:
   bool blob_file_exists(const oci::digest& d) const;
 
   /// Moves an already fsync'd, verified file into its blob path and fsyncs
-  /// the directories, so the blob survives power loss.
-  void install(const fs::path& verified, const oci::digest& d) const;
+  /// the directories, so the blob survives power loss. `after` is told
+  /// "renamed" and then "dir_synced" (fault-injection points for tests).
+  void install(const fs::path& verified, const oci::digest& d,
+               const std::function<void(std::string_view)>& after) const;
   /// Writes `bytes` to a new read-only temporary file and fsyncs it.
   fs::path write_temp(std::string_view bytes) const;
   /// Creates an empty upload file (the session's data).

@@ -592,15 +592,9 @@ private:
     return true;
   }
 
-  /// rename into blobs/ and fsync the directory, with a fault step after each.
+  /// Moves a verified, fsync'd file into blobs/ (under mu_: see the top).
   void install_locked(const fs::path& src, const oci::digest& d, std::string_view what) {
-    auto target = files_.blob_path(d);
-    fileio::ensure_dir_durable(target.parent_path());
-    if (::rename(src.c_str(), target.c_str()) != 0)
-      fileio::throw_errno("rename into", target);
-    step(std::string(what) + ":renamed");
-    fileio::fsync_dir(target.parent_path());
-    step(std::string(what) + ":dir_synced");
+    files_.install(src, d, [&](std::string_view done) { step(std::string(what) + ":" + std::string(done)); });
   }
 
   void step(std::string_view name) {
