@@ -10,6 +10,7 @@
 #include "store/blob_files.hpp"
 #include "store/file_io.hpp"
 #include "store/metadata_db.hpp"
+#include "store/recovery.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -22,7 +23,6 @@
 #include <cerrno>
 #include <map>
 #include <mutex>
-#include <set>
 #include <stdexcept>
 
 namespace stowage::store {
@@ -35,14 +35,6 @@ std::int64_t now_ms() {
       .count();
 }
 
-/// Digest strings in the database were written by this store from storable
-/// digests, so splitting at ':' is enough.
-oci::digest digest_from_db(const std::string& s) {
-  auto colon = s.find(':');
-  if (colon == std::string::npos)
-    throw store_error("corrupt digest in metadata: " + s);
-  return {s.substr(0, colon), s.substr(colon + 1)};
-}
 
 /// The running SHA-256 of an upload session and how many bytes it has seen.
 struct session_hash {
@@ -366,7 +358,7 @@ public:
     }
     if (!row)
       return std::nullopt;
-    auto d = digest_from_db(row->digest);
+    auto d = metadata_db::parse_digest(row->digest);
     auto path = files_.blob_path(d);
     return manifest_info{std::move(d), row->media_type, row->size, std::move(path)};
   }
@@ -438,7 +430,7 @@ public:
     for (auto& r : rows) {
       oci::descriptor d;
       d.media_type = r.media_type;
-      d.dig = digest_from_db(r.digest);
+      d.dig = metadata_db::parse_digest(r.digest);
       d.size = r.size;
       d.artifact_type = r.artifact_type;
       auto j = nlohmann::json::parse(r.annotations, nullptr, false);
@@ -640,66 +632,9 @@ private:
   void recover_locked() {
     try {
       files_.clear_temp();
-
-      // Upload sessions: a file without a row or a row without a file is
-      // the remains of an interrupted begin or commit.
-      auto rows = db_.all_uploads();
-      auto on_disk = files_.upload_files();
-      std::set<std::string> with_file(on_disk.begin(), on_disk.end());
-      std::set<std::string> with_row;
-      {
-        metadata_db::transaction tx(db_);
-        for (const auto& u : rows) {
-          with_row.insert(u.id);
-          if (!with_file.count(u.id))
-            db_.delete_upload(u.id);
-        }
-        tx.commit();
-      }
-      for (const auto& id : on_disk)
-        if (!with_row.count(id))
-          fileio::remove_quietly(files_.upload_path(id));
+      reconcile_uploads(files_, db_);
       sweep_locked(now_ms());
-      // The recorded size counts finished writes only: bytes past it are
-      // cut. A file shorter than recorded (power loss before writeback)
-      // lowers the record so the client resumes from what is really there;
-      // the commit re-verifies either way.
-      for (const auto& u : db_.all_uploads()) {
-        auto p = files_.upload_path(u.id);
-        auto fd = fileio::open_file(p, O_WRONLY);
-        auto size = fileio::fd_size(fd.get(), p);
-        if (size > u.size && ::ftruncate(fd.get(), static_cast<off_t>(u.size)) != 0)
-          fileio::throw_errno("ftruncate", p);
-        if (size < u.size)
-          db_.set_upload_size(u.id, size, u.updated_ms);
-      }
-
-      // Blobs: a file without a row is a commit that stopped between rename
-      // and insert (verified content, but never acknowledged): removed. A
-      // row whose file is missing or has the wrong size cannot be served:
-      // it is purged with everything that depends on it.
-      auto found = files_.scan_blobs();
-      auto known = db_.all_blobs();
-      std::map<std::string, std::uint64_t> file_sizes;
-      for (auto& f : found) {
-        if (!known.count(f.digest))
-          fileio::remove_quietly(files_.blob_path(digest_from_db(f.digest)));
-        else
-          file_sizes.emplace(f.digest, f.size);
-      }
-      std::vector<std::string> damaged_files;
-      metadata_db::transaction tx(db_);
-      for (const auto& [digest, size] : known) {
-        auto it = file_sizes.find(digest);
-        if (it != file_sizes.end() && it->second == size)
-          continue;
-        db_.purge_blob(digest);
-        if (it != file_sizes.end())
-          damaged_files.push_back(digest);
-      }
-      tx.commit();
-      for (const auto& digest : damaged_files)
-        fileio::remove_quietly(files_.blob_path(digest_from_db(digest)));
+      reconcile_blobs(files_, db_);
     } catch (const fs::filesystem_error& e) {
       throw store_error(std::string("recovering store: ") + e.what());
     }

@@ -189,6 +189,13 @@ void metadata_db::transaction::commit() {
   done_ = true;
 }
 
+oci::digest metadata_db::parse_digest(const std::string& s) {
+  auto colon = s.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+    throw store_error("corrupt digest in metadata: " + s);
+  return {s.substr(0, colon), s.substr(colon + 1)};
+}
+
 void metadata_db::set_durable(bool full) {
   exec(full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
 }

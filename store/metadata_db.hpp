@@ -8,6 +8,8 @@
 // a mutex of its own.
 #pragma once
 
+#include "oci/digest.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -42,6 +44,10 @@ public:
     metadata_db& db_;
     bool done_ = false;
   };
+
+  /// Digests are stored as "algo:hex" written by the store itself from
+  /// validated digests; this splits one back (store_error if malformed).
+  static oci::digest parse_digest(const std::string& s);
 
   /// synchronous=FULL (every commit reaches the disk before returning) or
   /// NORMAL (for bookkeeping that need not survive power loss; a later FULL
