@@ -38,9 +38,7 @@ std::string to_hex(const unsigned char* p, std::size_t n) {
 blob_files::blob_files(fs::path root)
     : root_(std::move(root)), blobs_(root_ / "blobs"), uploads_(root_ / "uploads"),
       tmp_(root_ / "tmp") {
-  fileio::ensure_dir_durable(blobs_ / "sha256");
-  fileio::ensure_dir_durable(uploads_);
-  fileio::ensure_dir_durable(tmp_);
+  fileio::ensure_dir_durable(root_);
   auto lock_path = root_ / "lock";
   lock_ = fileio::open_file(lock_path, O_RDWR | O_CREAT, 0644);
   while (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
@@ -50,6 +48,22 @@ blob_files::blob_files(fs::path root)
       throw store_error("store directory " + root_.string() + " is already open in another store");
     fileio::throw_errno("flock", lock_path);
   }
+  fileio::ensure_dir_durable(blobs_ / "sha256");
+  fileio::ensure_dir_durable(uploads_);
+  fileio::ensure_dir_durable(tmp_);
+  // All 256 buckets up front: a commit then never pays for a mkdir and the
+  // fsync of its parent.
+  bool created = false;
+  for (int i = 0; i < 256; ++i) {
+    unsigned char b = static_cast<unsigned char>(i);
+    auto bucket = blobs_ / "sha256" / to_hex(&b, 1);
+    if (::mkdir(bucket.c_str(), 0755) == 0)
+      created = true;
+    else if (errno != EEXIST)
+      fileio::throw_errno("mkdir", bucket);
+  }
+  if (created)
+    fileio::fsync_dir(blobs_ / "sha256");
 }
 
 bool blob_files::storable(const oci::digest& d) {
