@@ -35,7 +35,6 @@ std::int64_t now_ms() {
       .count();
 }
 
-
 /// The running SHA-256 of an upload session and how many bytes it has seen.
 struct session_hash {
   oci::sha256_hasher hasher;
