@@ -324,3 +324,24 @@ TEST_CASE("lookups do not wait for a commit in progress", "[store]") {
   CHECK(committer.get() == oci::sha256_of(bytes));
   CHECK(s->blob("r", oci::sha256_of(bytes)));
 }
+
+TEST_CASE("an upload file shorter than recorded lowers the record at open", "[store]") {
+  temp_dir dir;
+  std::string id;
+  {
+    auto s = registry_store::open(dir.path);
+    id = s->begin_upload("r").id;
+    auto w = s->append("r", id);
+    w->write("0123456789", 10);
+    w->finish();
+  }
+  fs::resize_file(dir.path / "uploads" / id, 4); // written back only in part before a power cut
+  auto s = registry_store::open(dir.path);
+  REQUIRE(s->find_upload("r", id));
+  CHECK(s->find_upload("r", id)->size == 4); // the client resumes from here
+  auto w = s->append("r", id);
+  w->write("456789", 6);
+  w->finish();
+  w.reset();
+  CHECK(s->commit_upload("r", id, oci::sha256_of("0123456789"), 10) == commit_status::ok);
+}
