@@ -18,30 +18,39 @@ STOWAGE_PID=$!
 wait_http "http://127.0.0.1:$sp/v2/"
 start_distribution "$work/dist" $dp
 
-echo "generating the image (4 x 64 MiB random layers)…"
-make_oci_layout "$work/img" v1 4 64
-head -c $((256 << 20)) /dev/urandom >"$work/blob"
-blob_digest=sha256:$(sha256sum "$work/blob" | cut -d' ' -f1)
+# A fresh image per push: a registry (or skopeo's blob-info cache) that has
+# seen the layers before would mount them instead of receiving them.
+echo "generating $((runs * 2)) images (4 x 64 MiB random layers each)…"
+for i in $(seq 1 "$runs"); do
+  make_oci_layout "$work/img-stowage-$i" v1 4 64
+  make_oci_layout "$work/img-distribution-$i" v1 4 64
+done
+for i in $(seq 1 "$runs"); do
+  for name in stowage distribution; do
+    head -c $((256 << 20)) /dev/urandom >"$work/blob-$name-$i"
+    sha256sum "$work/blob-$name-$i" | cut -d' ' -f1 >"$work/blob-$name-$i.sha256"
+  done
+done
 
-push() { skopeo copy -q --dest-tls-verify=false "oci:$work/img:v1" "docker://127.0.0.1:$1/bench/r$2:v1"; }
+push() { skopeo copy -q --dest-tls-verify=false "oci:$work/img-$3-$2:v1" "docker://127.0.0.1:$1/bench/r$2:v1"; }
 pull() { rm -rf "$work/out"; skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$1/bench/r$2:v1" "dir:$work/out"; }
-upload() { # monolithic POST then PUT of one blob, as clients do
-  local loc
+upload() { # POST then a single PUT of a fresh blob, as clients do
+  local loc blob=$work/blob-$3-$2 blob_digest=sha256:$(cat "$work/blob-$3-$2.sha256")
   loc=$(curl -fsS -X POST -D - -o /dev/null "http://127.0.0.1:$1/v2/blob/u$2/blobs/uploads/" | tr -d '\r' | awk -F': ' 'tolower($1)=="location"{print $2}')
   case $loc in http*) ;; *) loc="http://127.0.0.1:$1$loc" ;; esac
   case $loc in *\?*) loc="$loc&digest=$blob_digest" ;; *) loc="$loc?digest=$blob_digest" ;; esac
-  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$work/blob" -o /dev/null "$loc"
+  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' -T "$blob" -o /dev/null "$loc"
 }
-download() { curl -fsS -o /dev/null "http://127.0.0.1:$1/v2/blob/u$2/blobs/$blob_digest"; }
+download() { curl -fsS -o /dev/null "http://127.0.0.1:$1/v2/blob/u$2/blobs/sha256:$(cat "$work/blob-$3-$2.sha256")"; }
 
 declare -A t
 for i in $(seq 1 "$runs"); do
   for target in stowage:$sp distribution:$dp; do
     name=${target%%:*}; port=${target##*:}
-    t[$name.push]+="$(seconds push $port $i) "
+    t[$name.push]+="$(seconds push $port $i $name) "
     t[$name.pull]+="$(seconds pull $port $i) "
-    t[$name.upload]+="$(seconds upload $port $i) "
-    t[$name.download]+="$(seconds download $port $i) "
+    t[$name.upload]+="$(seconds upload $port $i $name) "
+    t[$name.download]+="$(seconds download $port $i $name) "
   done
 done
 
