@@ -22,6 +22,8 @@ struct cluster_settings {
   std::uint32_t min_copies = 2;                     // durable places before a push is acked
   std::uint32_t probe_fanout = 0;                   // candidates per round; 0 = all healthy
   std::string master_public_key;                    // hex Ed25519; empty in dev (generated)
+
+  bool operator==(const cluster_settings&) const = default;
 };
 
 struct node {
@@ -31,6 +33,8 @@ struct node {
   std::uint16_t http_port = 0;   // OCI API (data, runtime gateway) or admin API (master)
   std::uint16_t actor_port = 0;  // CAF middleman
   std::filesystem::path data;    // its directory
+
+  bool operator==(const node&) const = default;
 };
 
 struct cluster {
@@ -40,6 +44,8 @@ struct cluster {
   const node* find(std::string_view name) const;
   const node* master() const;
   std::vector<const node*> with_role(config::role r) const;
+
+  bool operator==(const cluster&) const = default;
 };
 
 /// Parses a cluster TOML file; throws std::runtime_error with a one-line,

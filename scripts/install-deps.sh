@@ -13,6 +13,8 @@ pkgs=(
   # tests, benchmarks and running containers
   curl jq iproute2 skopeo podman runc containerd docker-registry busybox-static
   sqlite3 git
+  # the benchmarks' image generator (bench/lib.sh)
+  python3
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -21,6 +23,8 @@ done
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # env, not a prefix assignment: sudo would drop DEBIAN_FRONTEND from the environment.
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" </dev/null
 fi
