@@ -309,3 +309,16 @@ TEST_CASE("a hard link to a file of another layer is refused in one line", "[run
   CHECK(r.error.find("layer refused: entry 'link'") == 0);
   CHECK(r.error.find('\n') == std::string::npos);
 }
+
+TEST_CASE("a target directory reached through a symlink is fine, and cwd is left alone", "[run][unpack]") {
+  temp_dir t;
+  fs::create_directories(t.path / "real");
+  fs::create_symlink(t.path / "real", t.path / "via");
+  auto blob = write_file(t.path / "blob", build_tar({{'d', "d", "", 0755}, {'f', "d/f", "x"}}, compression::gzip));
+  const auto cwd = fs::current_path();
+  auto r = run::unpack_layer(blob, t.path / "via/out");
+  INFO(r.error);
+  REQUIRE(r.ok());
+  CHECK(read_file(t.path / "real/out/d/f") == "x");
+  CHECK(fs::current_path() == cwd);
+}
