@@ -31,7 +31,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (runc, overlay mounts, owners in layers)"
-for tool in runc skopeo busybox tar gzip sha256sum curl python3; do
+for tool in runc skopeo busybox tar gzip zstd sha256sum curl python3; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
 done
 
@@ -101,8 +101,8 @@ tar_dir() {
 }
 
 # build_busybox_image LAYOUT: layer 1 (gzip) holds busybox-static and its
-# applet links, /etc/doomed and the working directory; layer 2 (plain tar)
-# whites out /etc/doomed and adds /etc/added.
+# applet links, /etc/doomed and the working directory; layer 2 (zstd) whites
+# out /etc/doomed and adds /etc/added.
 build_busybox_image() {
   local layout=$1 s1="$WORK/l1" s2="$WORK/l2"
   mkdir -p "$s1/bin" "$s1/etc" "$s1/tmp" "$s1/srv/app" "$s1/root"
@@ -125,11 +125,12 @@ build_busybox_image() {
   tar_dir "$s2" "$WORK/l2.tar"
   local diff2
   diff2=$(sha "$WORK/l2.tar")
+  zstd -q --rm "$WORK/l2.tar"
 
   make_layout "$layout" test \
     '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin","GREETING=hello-from-config"],"WorkingDir":"/srv/app","Cmd":["/bin/echo","default-cmd"]},"rootfs":{"type":"layers","diff_ids":[@DIFF_IDS@]}}' \
     "$WORK/l1.tar.gz:application/vnd.oci.image.layer.v1.tar+gzip:$diff1" \
-    "$WORK/l2.tar:application/vnd.oci.image.layer.v1.tar:$diff2"
+    "$WORK/l2.tar.zst:application/vnd.oci.image.layer.v1.tar+zstd:$diff2"
 }
 
 # push_layout LAYOUT TAG REPO:TAG: skopeo copy into the endpoint over plain HTTP.
