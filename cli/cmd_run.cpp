@@ -13,10 +13,13 @@
 #include "run/rootfs.hpp"
 #include "run/runc.hpp"
 
+#include <signal.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -72,6 +75,23 @@ std::string read_all(const fs::path& p) {
   return ss.str();
 }
 
+// Downloads are named "<hex>.<pid>[.config][.part]"; those of processes that
+// died mid-pull are removed (they can be as large as a layer).
+void sweep_dead_downloads(const fs::path& dir) {
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    auto dot = name.find('.');
+    if (dot == std::string::npos) continue;
+    long pid = std::strtol(name.c_str() + dot + 1, nullptr, 10);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      std::error_code rm;
+      fs::remove(it->path(), rm);
+    }
+  }
+}
+
 // With --config, the runtime node (named by --node, else the only one) gives
 // the endpoint (its gateway) and the data directory (<its data>/run), unless
 // --runtime / --data say otherwise.
@@ -109,10 +129,11 @@ int run_container(const run_options& given) {
 
   const fs::path data = fs::absolute(o.data);
   fs::create_directories(data / "blobs");
+  sweep_dead_downloads(data / "blobs");
   oci::manifest m = reg.get_image_manifest(ref->repository, ref->ref.str(), "linux", host_arch()).parsed;
   if (!m.config) throw failure("manifest has no config");
 
-  const fs::path config_file = data / "blobs" / (m.config->dig.hex + ".config");
+  const fs::path config_file = data / "blobs" / (m.config->dig.hex + "." + std::to_string(::getpid()) + ".config");
   if (m.config->size > (16u << 20)) throw failure("image config larger than 16 MiB");
   reg.get_blob(ref->repository, m.config->dig, config_file);
   std::string err;

@@ -12,6 +12,7 @@
 
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -321,4 +322,21 @@ TEST_CASE("a target directory reached through a symlink is fine, and cwd is left
   REQUIRE(r.ok());
   CHECK(read_file(t.path / "real/out/d/f") == "x");
   CHECK(fs::current_path() == cwd);
+}
+
+TEST_CASE("temporary trees of dead processes are swept, live ones kept", "[run][unpack]") {
+  temp_dir t;
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  REQUIRE(child > 0);
+  int status = 0;
+  ::waitpid(child, &status, 0); // reaped: that pid is dead
+  run::layer_cache cache(t.path / "cache");
+  const fs::path dead = t.path / "cache/tmp" / ("abcd." + std::to_string(child) + ".0");
+  const fs::path alive = t.path / "cache/tmp" / ("abcd." + std::to_string(::getppid()) + ".0");
+  fs::create_directories(dead / "sub");
+  fs::create_directories(alive);
+  CHECK(cache.sweep_stale() == 1);
+  CHECK(!fs::exists(dead));
+  CHECK(fs::exists(alive));
 }
