@@ -61,6 +61,13 @@ grep -rq scribble "$bundle" || fail "the container's write is not in its bundle"
 [ ! -e "$DATA/layers/sha256/"*/root/note ] || fail "the container wrote into the shared cache"
 ok "without --rm the bundle is kept; the cache is untouched"
 
+# User from the image config: numeric, and names from the image's /etc/passwd and /etc/group.
+build_busybox_image "$WORK/image-user" www:staff
+push_layout "$WORK/image-user" test busybox:user
+out=$(srun --rm busybox:user -- /bin/sh -c 'echo $(id -u):$(id -g)')
+[ "$out" = "33:50" ] || fail "User www:staff ran as '$out'"
+ok "User from the image config applies (www:staff -> 33:50)"
+
 # With a cluster file, the runtime node gives the endpoint and the data directory.
 cat >"$WORK/cluster.toml" <<TOML
 [cluster]
