@@ -13,7 +13,9 @@
 namespace stowage::oci {
 
 /// A validated digest. Only sha256 is accepted for content (sha512 parses but
-/// is refused by the store with DIGEST_INVALID / UNSUPPORTED).
+/// is refused by the store with DIGEST_INVALID / UNSUPPORTED). Unregistered
+/// algorithms parse when they match the grammar; neither part can then hold
+/// '/', '..' or a NUL, so both are safe as path components.
 struct digest {
   std::string algorithm; // "sha256"
   std::string hex;       // lower-case hex, 64 chars for sha256

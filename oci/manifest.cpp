@@ -47,13 +47,16 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// "Type/Sub ; charset=utf-8" -> "type/sub"
+} // namespace
+
 std::string media_type_essence(std::string_view v) {
   if (auto semi = v.find(';'); semi != std::string_view::npos) v = v.substr(0, semi);
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
   return lower(v);
 }
+
+namespace {
 
 bool is_index_type(std::string_view mt) { return mt == media::oci_index || mt == media::docker_manifest_list; }
 
@@ -110,7 +113,7 @@ descriptor descriptor_of(const json& d, const std::string& where) {
   out.artifact_type = optional_string(d, "artifactType", prefix);
   out.annotations = annotations_of(d, prefix);
 
-  if (const json* urls = field(d, "urls")) {
+  if (const json* urls = field(d, "urls"); urls && !urls->is_null()) {
     if (!urls->is_array()) throw invalid{prefix + "urls must be an array"};
     for (auto& u : *urls)
       if (!u.is_string()) throw invalid{prefix + "urls must hold strings"};
@@ -132,6 +135,8 @@ std::vector<descriptor> descriptor_list(const json& doc, const char* key, bool r
     if (required) throw invalid{std::string(key) + " is missing"};
     return out;
   }
+  // Go's image-spec types marshal an empty list as null ("layers": null).
+  if (list->is_null()) return out;
   if (!list->is_array()) throw invalid{std::string(key) + " must be an array"};
   out.reserve(list->size());
   for (std::size_t i = 0; i < list->size(); ++i)

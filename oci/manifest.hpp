@@ -52,7 +52,12 @@ struct manifest_parse_result {
 };
 manifest_parse_result parse_manifest(std::string_view body, std::string_view content_type);
 
-/// True for the manifest media types the registry accepts on PUT.
+/// The media type of a Content-Type or Accept entry without parameters,
+/// trimmed and lower-cased: "Application/JSON; charset=utf-8" -> "application/json".
+std::string media_type_essence(std::string_view content_type);
+
+/// True for the manifest media types the registry accepts on PUT (exact
+/// match; pass a header value through media_type_essence first).
 bool is_manifest_media_type(std::string_view mt);
 
 } // namespace stowage::oci

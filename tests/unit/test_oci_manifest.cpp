@@ -297,3 +297,60 @@ TEST_CASE("is_manifest_media_type", "[oci][manifest]") {
   CHECK_FALSE(is_manifest_media_type("application/json"));
   CHECK_FALSE(is_manifest_media_type(""));
 }
+
+TEST_CASE("null lists as Go marshals them", "[oci][manifest]") {
+  json img = oci_image();
+  img["layers"] = nullptr;
+  img["annotations"] = nullptr;
+  auto r = parse(img);
+  REQUIRE(r.value);
+  CHECK(r.value->layers.empty());
+  CHECK(r.value->annotations.empty());
+
+  json idx = oci_index();
+  idx["manifests"] = nullptr;
+  auto ri = parse(idx);
+  REQUIRE(ri.value);
+  CHECK(ri.value->manifests.empty());
+
+  json urls = oci_image();
+  urls["layers"][0]["urls"] = nullptr;
+  CHECK(parse(urls).value);
+}
+
+TEST_CASE("large manifests parse (4 MB of annotations)", "[oci][manifest]") {
+  json img = oci_image();
+  for (int i = 0; i < 390; ++i) img["annotations"]["large-annotation-" + std::to_string(i)] = std::string(10000, 'A');
+  auto r = parse(img);
+  REQUIRE(r.value);
+  CHECK(r.value->annotations.size() == 391);
+}
+
+TEST_CASE("media_type_essence", "[oci][manifest]") {
+  CHECK(media_type_essence("application/json") == "application/json");
+  CHECK(media_type_essence(" Application/VND.OCI.Image.Manifest.v1+JSON ; charset=utf-8") == media::oci_manifest);
+  CHECK(media_type_essence("") == "");
+  CHECK(media_type_essence(";q=0.5") == "");
+}
+
+TEST_CASE("conformance-suite shaped bodies", "[oci][manifest]") {
+  // Indented with tabs, no top-level mediaType, descriptor with inline data
+  // and a field the spec does not know: all must be accepted.
+  std::string body = "{\n\t\"schemaVersion\": 2,\n\t\"config\": {\n\t\t\"mediaType\": "
+                     "\"application/vnd.oci.image.config.v1+json\",\n\t\t\"digest\": \"" +
+                     d1 +
+                     "\",\n\t\t\"size\": 12,\n\t\t\"data\": \"e30=\",\n\t\t\"newUnspecifiedField\": "
+                     "\"aGVsbG8gd29ybGQ=\"\n\t},\n\t\"layers\": []\n}";
+  auto r = parse_manifest(body, media::oci_manifest);
+  REQUIRE(r.value);
+  CHECK(r.value->media_type == media::oci_manifest);
+  CHECK(r.value->config->size == 12);
+  CHECK(r.value->layers.empty());
+
+  CHECK_FALSE(parse_manifest("blablabla", media::oci_manifest).value);
+
+  // Inline data must be a (base64) string.
+  json img = oci_image();
+  img["config"]["data"] = json::object();
+  check_invalid(img);
+}
