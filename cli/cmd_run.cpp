@@ -135,7 +135,7 @@ int run_container(const run_options& given) {
 
   const fs::path config_file = data / "blobs" / (m.config->dig.hex + "." + std::to_string(::getpid()) + ".config");
   if (m.config->size > (16u << 20)) throw failure("image config larger than 16 MiB");
-  reg.get_blob(ref->repository, m.config->dig, config_file);
+  reg.get_blob(ref->repository, m.config->dig, config_file, m.config->size);
   std::string err;
   auto cfg = run::image_config::parse(read_all(config_file), err);
   fs::remove(config_file);
@@ -155,7 +155,7 @@ int run_container(const run_options& given) {
       const auto& layer = m.layers[i];
       const fs::path blob = data / "blobs" / (layer.dig.hex + "." + std::to_string(::getpid()));
       say("pulling layer " + layer.dig.str());
-      reg.get_blob(ref->repository, layer.dig, blob);
+      reg.get_blob(ref->repository, layer.dig, blob, layer.size);
       std::string e = cache.add(blob, *diff_id);
       fs::remove(blob);
       if (!e.empty()) throw failure(e);
@@ -167,29 +167,35 @@ int run_container(const run_options& given) {
 
   const std::string id = random_id();
   const fs::path bundle = data / "containers" / id;
+  // However this ends, the overlay mount goes (it lives only while the
+  // container runs; its writes stay in the bundle's upper/ directory), and the
+  // bundle goes too with --rm or when the container never started.
+  bool started = false;
+  struct cleanup {
+    const fs::path& bundle;
+    const bool& started;
+    bool rm;
+    ~cleanup() {
+      run::release_rootfs(bundle);
+      std::error_code ec;
+      if (rm || !started) fs::remove_all(bundle, ec);
+    }
+  } guard{bundle, started, o.rm};
+
   auto rootfs = run::assemble_rootfs(layer_dirs, bundle, !o.no_overlay);
   if (!rootfs.error.empty()) throw failure(rootfs.error);
   say(std::string("rootfs by ") + (rootfs.kind == run::rootfs_kind::overlay ? "overlay mount" : "copy"));
 
-  int code = failed_before_start;
+  auto ids = run::resolve_user(cfg->user, bundle / "rootfs", err);
+  if (!ids) throw failure(err);
+  run::write_bundle(bundle, run::runtime_spec(*cfg, o.command, *ids, id.substr(0, 20)));
+  run::runc_options ro{o.runc, data / "runc-state"};
+  say("running " + id + " from " + bundle.string());
   std::string run_error;
-  {
-    auto ids = run::resolve_user(cfg->user, bundle / "rootfs", err);
-    if (!ids) {
-      run_error = err;
-    } else {
-      run::write_bundle(bundle, run::runtime_spec(*cfg, o.command, *ids, id.substr(0, 20)));
-      run::runc_options ro{o.runc, data / "runc-state"};
-      say("running " + id + " from " + bundle.string());
-      code = run::runc_run(ro, bundle, id, run_error);
-      if (o.rm) run::runc_delete(ro, id);
-    }
-  }
-  // The overlay mount lives only while the container runs; its writes stay in
-  // the bundle's upper/ directory unless --rm removes the bundle.
-  run::release_rootfs(bundle);
-  if (o.rm) fs::remove_all(bundle);
-  if (!run_error.empty()) throw failure(run_error);
+  int code = run::runc_run(ro, bundle, id, run_error);
+  started = run_error.empty();
+  if (o.rm && started) run::runc_delete(ro, id);
+  if (!started) throw failure(run_error);
   return code;
 }
 

@@ -183,6 +183,8 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if "/manifests/" in self.path:
             body, ct = manifest, "application/vnd.oci.image.manifest.v1+json"
+        elif "/toolong/" in self.path:
+            body, ct = config + b" " * 100000, "application/octet-stream"
         else:
             body, ct = config.replace(b"amd64", b"arm64"), "application/octet-stream"
         self.send_response(200)
@@ -204,13 +206,22 @@ set -e
 [ "$rc" = 125 ] && grep -q "arrived with digest" "$WORK/stderr" || fail "digest mismatch: exit $rc, $(cat "$WORK/stderr")"
 ls "$DATA/blobs" | grep -q . && fail "a blob that failed verification was kept: $(ls "$DATA/blobs")"
 ok "a blob that does not match its digest is refused: $(cat "$WORK/stderr")"
+set +e
+"$STOWAGE" run --runtime "127.0.0.1:$LIAR_PORT" --data "$DATA" --rm toolong:test 2>"$WORK/stderr"
+rc=$?
+set -e
+[ "$rc" = 125 ] && grep -q "its descriptor says" "$WORK/stderr" || fail "oversized blob: exit $rc, $(cat "$WORK/stderr")"
+ok "a blob longer than its descriptor is refused: $(cat "$WORK/stderr")"
 
 # runc missing: stowage says so (125), rather than passing off 127 as the container's.
 set +e
-srun --rm --runc /nonexistent/runc busybox:test -- /bin/true 2>"$WORK/stderr"
+srun --runc /nonexistent/runc busybox:test -- /bin/true 2>"$WORK/stderr"
 rc=$?
 set -e
 [ "$rc" = 125 ] && grep -q "cannot run /nonexistent/runc" "$WORK/stderr" || fail "missing runc: exit $rc, $(cat "$WORK/stderr")"
 ok "a missing runc is reported: $(cat "$WORK/stderr")"
+[ "$(ls "$DATA/containers" | wc -l)" = 1 ] || fail "a container that never started left its bundle"
+grep -q " $DATA/" /proc/mounts && fail "a rootfs is still mounted"
+ok "a container that never started leaves no bundle and no mount"
 
 echo "PASS test_run_container"
