@@ -28,6 +28,15 @@ constexpr std::string_view wh_prefix = ".wh.";
 constexpr std::string_view wh_opaque = ".wh..wh..opq";
 constexpr std::string_view wh_meta_prefix = ".wh..wh.";
 
+// libarchive's message for the last error, never null, on one line.
+std::string why(archive* a) {
+  const char* m = archive_error_string(a);
+  std::string s = m ? m : "unknown error";
+  for (auto& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
 // The decompressed tar stream, read through libarchive's "raw" format so that
 // every filter it knows (gzip, zstd, xz, none…) is detected by content. The
 // tar reader pulls from here, and every byte is hashed on the way: the diff ID
@@ -42,7 +51,7 @@ struct hashed_stream {
   la_ssize_t pull() {
     la_ssize_t n = archive_read_data(raw, buf.data(), buf.size());
     if (n < 0) {
-      error = archive_error_string(raw) ? archive_error_string(raw) : "decompression failed";
+      error = why(raw);
       return -1;
     }
     hasher.update(buf.data(), static_cast<std::size_t>(n));
@@ -153,7 +162,7 @@ std::string unpack_entries(archive* tar, archive* disk, const std::string& root,
   for (;;) {
     int r = archive_read_next_header(tar, &e);
     if (r == ARCHIVE_EOF) return {};
-    if (r < ARCHIVE_WARN) return std::string("layer refused: bad tar: ") + archive_error_string(tar);
+    if (r < ARCHIVE_WARN) return std::string("layer refused: bad tar: ") + why(tar);
     ++res.entries;
     std::string raw_name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
     auto rel = clean_path(raw_name);
@@ -196,7 +205,7 @@ std::string unpack_entries(archive* tar, archive* disk, const std::string& root,
     archive_entry_set_pathname(e, (root + "/" + *rel).c_str());
     strip_overlay_xattrs(e);
     r = archive_write_header(disk, e);
-    if (r < ARCHIVE_WARN) return refuse(raw_name, archive_error_string(disk));
+    if (r < ARCHIVE_WARN) return refuse(raw_name, why(disk));
     if (archive_entry_size(e) > 0 && !archive_entry_hardlink(e)) {
       const void* block;
       size_t size;
@@ -204,12 +213,12 @@ std::string unpack_entries(archive* tar, archive* disk, const std::string& root,
       for (;;) {
         r = archive_read_data_block(tar, &block, &size, &offset);
         if (r == ARCHIVE_EOF) break;
-        if (r < ARCHIVE_WARN) return std::string("layer refused: bad tar data: ") + archive_error_string(tar);
+        if (r < ARCHIVE_WARN) return std::string("layer refused: bad tar data: ") + why(tar);
         if (archive_write_data_block(disk, block, size, offset) < ARCHIVE_WARN)
-          return refuse(raw_name, archive_error_string(disk));
+          return refuse(raw_name, why(disk));
       }
     }
-    if (archive_write_finish_entry(disk) < ARCHIVE_WARN) return refuse(raw_name, archive_error_string(disk));
+    if (archive_write_finish_entry(disk) < ARCHIVE_WARN) return refuse(raw_name, why(disk));
   }
 }
 
@@ -229,7 +238,7 @@ unpack_result unpack_layer(const fs::path& blob, const fs::path& dir) {
   archive_read_support_filter_all(raw.get());
   archive_read_support_format_raw(raw.get());
   if (archive_read_open_filename(raw.get(), blob.c_str(), 1 << 20) != ARCHIVE_OK) {
-    res.error = "cannot open layer " + blob.string() + ": " + archive_error_string(raw.get());
+    res.error = "cannot open layer " + blob.string() + ": " + why(raw.get());
     return res;
   }
   archive_entry* raw_entry = nullptr;
@@ -242,7 +251,7 @@ unpack_result unpack_layer(const fs::path& blob, const fs::path& dir) {
   std::unique_ptr<archive, archive_deleter> tar(archive_read_new());
   archive_read_support_format_tar(tar.get());
   if (archive_read_open(tar.get(), &src, nullptr, read_hashed, nullptr) != ARCHIVE_OK) {
-    res.error = std::string("layer refused: not a tar: ") + archive_error_string(tar.get());
+    res.error = std::string("layer refused: not a tar: ") + why(tar.get());
     return res;
   }
 
@@ -272,7 +281,7 @@ unpack_result unpack_layer(const fs::path& blob, const fs::path& dir) {
   // Directory modes and times are applied at close (libarchive defers them
   // so read-only directories can still be filled).
   if (archive_write_close(disk.get()) != ARCHIVE_OK && res.error.empty())
-    res.error = std::string("layer refused: ") + archive_error_string(disk.get());
+    res.error = std::string("layer refused: ") + why(disk.get());
   if (!res.ok()) return res;
 
   // Hash what the tar reader left unread (end-of-archive padding).
