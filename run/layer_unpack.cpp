@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <string_view>
@@ -151,8 +152,19 @@ void strip_overlay_xattrs(archive_entry* e) {
   for (auto& k : keep) archive_entry_xattr_add_entry(e, k.name.c_str(), k.value.data(), k.value.size());
 }
 
+// One line whatever the tar says: control characters in names are escaped.
 std::string refuse(const std::string& entry, const std::string& why) {
-  return "layer refused: entry '" + entry + "': " + why;
+  std::string name;
+  for (unsigned char c : entry) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      name += buf;
+    } else {
+      name += static_cast<char>(c);
+    }
+  }
+  return "layer refused: entry '" + name + "': " + why;
 }
 
 // `root` is the canonical target directory: every path handed to libarchive

@@ -226,6 +226,7 @@ TEST_CASE("hostile layers are refused and nothing lands outside", "[run][unpack]
   struct hostile { const char* why; std::vector<tar_entry> entries; };
   std::vector<hostile> cases = {
       {"dotdot file", {{'f', "ok", "fine"}, {'f', "../../../../outside/pwned", "x"}}},
+      {"dotdot with a newline in the name", {{'f', "../../../../outside/pwned\nfake: ok", "x"}}},
       {"dotdot in the middle", {{'d', "x", "", 0755}, {'f', "x/../../../../../outside/pwned", "x"}}},
       {"absolute path", {{'f', (outside / "pwned").string(), "x"}}},
       {"write through an absolute symlink", {{'l', "evil", outside.string()}, {'f', "evil/pwned", "x"}}},
