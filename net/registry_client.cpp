@@ -201,7 +201,8 @@ bool registry_client::has_blob(std::string_view repo, const oci::digest& dig) {
   return p.get().result() == http::status::ok;
 }
 
-std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest& dig, const fs::path& dest) {
+std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest& dig, const fs::path& dest,
+                                       std::uint64_t max_bytes) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/blobs/" + dig.str()};
   for (int hops = 0; hops < 5; ++hops) {
     connection c(u);
@@ -217,6 +218,9 @@ std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest
     }
     if (status != 200)
       throw registry_error("blob " + dig.str() + ": HTTP " + std::to_string(status), static_cast<int>(status));
+    if (auto len = p.content_length(); len && *len > max_bytes)
+      throw registry_error("blob " + dig.str() + " is " + std::to_string(*len) + " bytes, its descriptor says " +
+                           std::to_string(max_bytes));
 
     const fs::path part = dest.string() + ".part";
     std::FILE* out = std::fopen(part.c_str(), "wb");
@@ -237,6 +241,10 @@ std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest
       std::size_t n = chunk.size() - p.get().body().size;
       hasher.update(chunk.data(), n);
       total += n;
+      if (total > max_bytes) {
+        failure = "blob " + dig.str() + " runs past the " + std::to_string(max_bytes) + " bytes its descriptor says";
+        break;
+      }
       if (n && std::fwrite(chunk.data(), 1, n, out) != n) {
         failure = "cannot write " + part.string();
         break;

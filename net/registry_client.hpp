@@ -51,8 +51,11 @@ public:
                                     std::string_view arch);
 
   /// GET /v2/<repo>/blobs/<digest> into `dest` (via `dest`.part, renamed once
-  /// the digest matched). Follows redirects. Returns the byte count.
-  std::uint64_t get_blob(std::string_view repo, const oci::digest& dig, const std::filesystem::path& dest);
+  /// the digest matched). Follows redirects. Returns the byte count. A blob
+  /// longer than `max_bytes` (the size its descriptor promised) is cut off
+  /// and refused as soon as it overflows.
+  std::uint64_t get_blob(std::string_view repo, const oci::digest& dig, const std::filesystem::path& dest,
+                         std::uint64_t max_bytes = UINT64_MAX);
 
   /// HEAD /v2/<repo>/blobs/<digest>.
   bool has_blob(std::string_view repo, const oci::digest& dig);

@@ -66,6 +66,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = "$C/containerd.ttrpc.sock"
 [debug]
   address = "$C/debug.sock"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$C/opt"
 CONF
 containerd --config "$C/config.toml" >"$C/containerd.log" 2>&1 &
 CONTAINERD_PID=$!

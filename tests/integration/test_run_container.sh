@@ -61,6 +61,48 @@ grep -rq scribble "$bundle" || fail "the container's write is not in its bundle"
 [ ! -e "$DATA/layers/sha256/"*/root/note ] || fail "the container wrote into the shared cache"
 ok "without --rm the bundle is kept; the cache is untouched"
 
+# User from the image config: numeric, and names from the image's /etc/passwd and /etc/group.
+build_busybox_image "$WORK/image-user" www:staff
+push_layout "$WORK/image-user" test busybox:user
+out=$(srun --rm busybox:user -- /bin/sh -c 'echo $(id -u):$(id -g)')
+[ "$out" = "33:50" ] || fail "User www:staff ran as '$out'"
+ok "User from the image config applies (www:staff -> 33:50)"
+
+# With a cluster file, the runtime node gives the endpoint and the data directory.
+cat >"$WORK/cluster.toml" <<TOML
+[cluster]
+min_copies = 1
+
+[[node]]
+name = "master"
+role = "master"
+host = "127.0.0.1"
+http_port = $(free_port)
+actor_port = $(free_port)
+data = "$WORK/master"
+
+[[node]]
+name = "dm1"
+role = "data"
+host = "127.0.0.1"
+http_port = $(free_port)
+actor_port = $(free_port)
+data = "$WORK/dm1"
+
+[[node]]
+name = "rt1"
+role = "runtime"
+host = "${ENDPOINT%:*}"
+http_port = ${ENDPOINT##*:}
+actor_port = $(free_port)
+data = "$WORK/rt1"
+TOML
+out=$("$STOWAGE" run --config "$WORK/cluster.toml" --rm busybox:test -- /bin/echo via-cluster-file) ||
+  fail "stowage run --config failed"
+[ "$out" = via-cluster-file ] || fail "--config run printed '$out'"
+[ "$(ls "$WORK/rt1/run/layers/sha256" | wc -l)" = 2 ] || fail "--config did not use the runtime node's data dir"
+ok "--config takes the runtime node's endpoint and data directory"
+
 # A tampered digest reference is refused.
 set +e
 srun --rm "busybox@sha256:$(printf '0%.0s' {1..64})" -- /bin/true 2>"$WORK/stderr"
@@ -141,6 +183,8 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if "/manifests/" in self.path:
             body, ct = manifest, "application/vnd.oci.image.manifest.v1+json"
+        elif "/toolong/" in self.path:
+            body, ct = config + b" " * 100000, "application/octet-stream"
         else:
             body, ct = config.replace(b"amd64", b"arm64"), "application/octet-stream"
         self.send_response(200)
@@ -162,13 +206,22 @@ set -e
 [ "$rc" = 125 ] && grep -q "arrived with digest" "$WORK/stderr" || fail "digest mismatch: exit $rc, $(cat "$WORK/stderr")"
 ls "$DATA/blobs" | grep -q . && fail "a blob that failed verification was kept: $(ls "$DATA/blobs")"
 ok "a blob that does not match its digest is refused: $(cat "$WORK/stderr")"
+set +e
+"$STOWAGE" run --runtime "127.0.0.1:$LIAR_PORT" --data "$DATA" --rm toolong:test 2>"$WORK/stderr"
+rc=$?
+set -e
+[ "$rc" = 125 ] && grep -q "its descriptor says" "$WORK/stderr" || fail "oversized blob: exit $rc, $(cat "$WORK/stderr")"
+ok "a blob longer than its descriptor is refused: $(cat "$WORK/stderr")"
 
 # runc missing: stowage says so (125), rather than passing off 127 as the container's.
 set +e
-srun --rm --runc /nonexistent/runc busybox:test -- /bin/true 2>"$WORK/stderr"
+srun --runc /nonexistent/runc busybox:test -- /bin/true 2>"$WORK/stderr"
 rc=$?
 set -e
 [ "$rc" = 125 ] && grep -q "cannot run /nonexistent/runc" "$WORK/stderr" || fail "missing runc: exit $rc, $(cat "$WORK/stderr")"
 ok "a missing runc is reported: $(cat "$WORK/stderr")"
+[ "$(ls "$DATA/containers" | wc -l)" = 1 ] || fail "a container that never started left its bundle"
+grep -q " $DATA/" /proc/mounts && fail "a rootfs is still mounted"
+ok "a container that never started leaves no bundle and no mount"
 
 echo "PASS test_run_container"
