@@ -38,6 +38,7 @@ struct round_state {
   std::map<std::string, candidate_result> results;
   std::map<std::string, node_load> load;
   caf::actor_clock::time_point start;
+  bool requested = false; // test requests sent
   round_done then;
 };
 
@@ -67,6 +68,8 @@ struct master_state {
 // master_rounds.cpp
 void start_round(master_actor* self, int phase, const std::string& receiver,
                  std::vector<std::string> candidates, round_done then);
+void round_ready(master_actor* self, const test_round_ready& ready);
+void record_answer(master_actor* self, const test_request_answer& a);
 void record_packet(master_actor* self, const test_packet& p);
 void record_result(master_actor* self, const test_result& r);
 void finish_round(master_actor* self, std::uint64_t round);

@@ -103,8 +103,10 @@ void pull_attempt(rt_actor* self, pull_image p, std::uint64_t retry_of, std::str
       [self, p, attempt, rp](pull_answer& a) mutable {
         auto& st = self->state;
         if (a.ok) {
-          // The copy verified every blob on arrival; check the whole image is here.
-          if (image_size(*st.cfg.store, p.repository, a.digest)) {
+          // The copy verified every blob on arrival and stores a manifest
+          // only after everything it references; check that it is here.
+          auto dig = oci::digest::parse(a.digest);
+          if (dig && st.cfg.store->manifest(p.repository, oci::reference{*dig})) {
             rp.deliver(pull_done{true, {}, a.digest, a.target, attempt});
             return;
           }
