@@ -74,7 +74,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
     [self](test_request_answer& a) { record_answer(self, a); },
     [self](test_result& r) { record_result(self, r); },
     [self](test_packet& p) { record_packet(self, p); },
-    [self](round_deadline& d) { finish_round(self, d.round); },
+    [self](round_deadline&) { sweep_rounds(self); },
     [self](replication_failure& f) -> handoff_accepted { return handle_replication_failure(self, f); },
     [self](image_stored& s) {
       auto& st = self->state;

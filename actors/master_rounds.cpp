@@ -33,7 +33,34 @@ void send_test_requests(master_actor* self, std::uint64_t id) {
     finish_round(self, id); // nobody to wait for
 }
 
+void arm_sweep(master_actor* self) {
+  auto& st = self->state;
+  if (st.rounds.empty())
+    return;
+  auto earliest = st.rounds.begin()->second.deadline;
+  for (const auto& [id, r] : st.rounds)
+    earliest = std::min(earliest, r.deadline);
+  if (st.sweep_at && *st.sweep_at <= earliest)
+    return; // an earlier wake-up is pending; it re-arms for this one
+  st.sweep_at = earliest;
+  auto now = self->clock().now();
+  self->delayed_send(self, earliest > now ? earliest - now : caf::actor_clock::duration_type{0}, round_deadline{});
+}
+
 } // namespace
+
+void sweep_rounds(master_actor* self) {
+  auto& st = self->state;
+  st.sweep_at.reset();
+  auto now = self->clock().now();
+  std::vector<std::uint64_t> due;
+  for (const auto& [id, r] : st.rounds)
+    if (r.deadline <= now)
+      due.push_back(id);
+  for (auto id : due)
+    finish_round(self, id);
+  arm_sweep(self);
+}
 
 bool is_up_data(master_actor* self, const std::string& node) {
   auto i = self->state.nodes.find(node);
@@ -75,7 +102,8 @@ void start_round(master_actor* self, int phase, const std::string& receiver,
   auto timeout = st.cfg.settings.probe_timeout;
   if (phase == 3) {
     // The master receives third-test packets itself.
-    self->delayed_send(self, timeout, round_deadline{id});
+    r.deadline = r.start + timeout;
+    arm_sweep(self);
     r.requested = true;
     send_test_requests(self, id);
     return;
@@ -89,7 +117,8 @@ void start_round(master_actor* self, int phase, const std::string& receiver,
     std::chrono::duration_cast<std::chrono::microseconds>(timeout).count());
   // The runtime reports at its deadline; the master waits twice as long for
   // that report before it counts every candidate as failed.
-  self->delayed_send(self, timeout * 2, round_deadline{id});
+  r.deadline = r.start + timeout * 2;
+  arm_sweep(self);
   self->send(rt->second.handle, test_round_start{id, r.candidates, deadline_us});
 }
 

@@ -453,8 +453,10 @@ struct transfer_done {
 };
 STOWAGE_INSPECT(transfer_done, x.id, x.ok, x.error, x.status, x.bytes)
 
+/// Wakes an actor at the earliest deadline of its open probe rounds: one
+/// timer for all rounds in flight instead of one per round.
 struct round_deadline {
-  std::uint64_t round = 0;
+  std::uint64_t round = 0; // unused; kept for logs
   friend bool operator==(const round_deadline&, const round_deadline&) = default;
 };
 STOWAGE_INSPECT(round_deadline, x.round)
