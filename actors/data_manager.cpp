@@ -175,6 +175,7 @@ void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promi
     rp.deliver(push_ack{false, "the image is not stored here", 0, {}, {}});
     return;
   }
+  st.cfg.guard->close(c.session); // single use: no more data and no second commit with it
   ++st.in_flight;
   auto rr = std::make_shared<replication_round>();
   rr->scope = *scope;
