@@ -66,7 +66,8 @@ public:
   ~stmt() { sqlite3_finalize(s_); }
 
   stmt& bind(int i, std::string_view v) {
-    check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    // A default string_view has a null data(): SQLite would bind NULL, not "".
+    check(sqlite3_bind_text(s_, i, v.data() ? v.data() : "", static_cast<int>(v.size()), SQLITE_TRANSIENT));
     return *this;
   }
   stmt& bind(int i, std::int64_t v) {

@@ -62,6 +62,7 @@ TEST_CASE("tags list in lexical order with n and last", "[store]") {
     put_manifest(*s, "app", body, t);
   using v = std::vector<std::string>;
   CHECK(s->tags("app", {}, "") == v{"alpha", "latest", "v1", "v10", "v2"});
+  CHECK(s->tags("app", {}, std::string_view{}) == v{"alpha", "latest", "v1", "v10", "v2"});
   CHECK(s->tags("app", 2, "") == v{"alpha", "latest"});
   CHECK(s->tags("app", 2, "latest") == v{"v1", "v10"});
   CHECK(s->tags("app", {}, "v10") == v{"v2"});
