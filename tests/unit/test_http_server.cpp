@@ -214,7 +214,7 @@ TEST_CASE_METHOD(server_fixture, "file bodies: whole, ranged, and HEAD", "[http]
   CHECK(all.size() == all.find("\r\n\r\n", head) + 4); // no body after HEAD
 }
 
-TEST_CASE_METHOD(server_fixture, "an answer from another thread reaches the client; stop is graceful", "[http]") {
+TEST_CASE_METHOD(server_fixture, "an answer from another thread reaches the client, stop is graceful", "[http]") {
   int fd = connect_to(srv->port());
   send_all(fd, "POST /late HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
   char buf[512];

@@ -134,7 +134,7 @@ TEST_CASE_METHOD(api_fixture, "PUT that finishes an upload with a wrong or missi
   CHECK(!st->blob_anywhere(oci::sha256_of("data")));
 }
 
-TEST_CASE_METHOD(api_fixture, "cancel an upload; unknown and malformed upload ids", "[api][uploads]") {
+TEST_CASE_METHOD(api_fixture, "cancel an upload, unknown and malformed upload ids", "[api][uploads]") {
   auto start = call("POST", "/v2/repo/blobs/uploads/");
   std::string loc(start.headers.get_or("Location"));
   CHECK(call("DELETE", loc).status == 204);
