@@ -41,7 +41,7 @@ void start_transfer(dm_actor* self, transfer_order order, std::function<void(con
 std::vector<inventory_item> inventory(const store::registry_store& s) {
   std::vector<inventory_item> out;
   for (const auto& repo : s.repositories())
-    for (const auto& tag : s.tags(repo, std::nullopt, {})) {
+    for (const auto& tag : s.tags(repo, std::nullopt, std::string_view(""))) {
       auto m = s.manifest(repo, oci::reference{tag});
       if (!m)
         continue;

@@ -84,6 +84,8 @@ private:
     }
     auto update = st.put_manifest(repo_, dig, m, body_, tag);
     if (tag) ev.tag_seq = update.seq;
+    spdlog::info("stored manifest {}{}{} {} ({} bytes)", repo_, tag ? ":" : "", tag ? *tag : "", dig.str(),
+                 body_.size());
 
     response ok = empty_response(201);
     ok.headers.set("Location", manifest_location(repo_, dig));
@@ -132,6 +134,8 @@ route_result manifests(registry_api& api, const request& req, const target& t) {
     if (auto no = api.gate(req, t.repo)) return route_result::answer(refusal_response(*no));
     bool gone = ref->is_digest() ? st.delete_manifest(t.repo, ref->dig()) : st.delete_tag(t.repo, ref->tag());
     if (!gone) return route_result::answer(error_response(error_code::manifest_unknown, "manifest unknown", 404));
+    spdlog::info("deleted {} {}{}", ref->is_digest() ? "manifest" : "tag", t.repo + (ref->is_digest() ? "@" : ":"),
+                 ref->str());
     return route_result::answer(empty_response(202));
   }
 

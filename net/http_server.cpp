@@ -47,6 +47,26 @@ struct fd_guard {
   }
 };
 
+/// Bodies up to this size are read and dropped when the answer came before
+/// them; larger ones end the connection.
+constexpr std::uint64_t discard_limit = 1024 * 1024;
+/// At most this much is swallowed after answering when closing with a body unread.
+constexpr std::uint64_t linger_limit = 64 * 1024 * 1024;
+
+/// Reads a body nobody wants, then gives the answer decided before it.
+class discard_then_answer final : public body_handler {
+public:
+  explicit discard_then_answer(response r) : r_(std::move(r)) {}
+  bool on_data(const char*, std::size_t) override { return true; }
+  void on_end(bool complete, responder respond) override {
+    if (!complete) r_.close = true;
+    respond(std::move(r_));
+  }
+
+private:
+  response r_;
+};
+
 class session;
 
 /// What sessions share with the server: the handler, options and the set of
@@ -137,16 +157,26 @@ private:
       spdlog::error("{}: handler failed on {} {}: {}", st_.opts.name, req_.method, req_.target, e.what());
       rr = route_result::answer(response{500, {}, "internal error\n", {}, true});
     }
+    const bool expect_continue = iequals(m[http::field::expect], "100-continue");
     if (rr.reply) {
-      // The body was not read: the connection cannot carry another request.
-      if (req_.has_body()) rr.reply->close = true;
+      if (!req_.has_body()) return send(std::move(*rr.reply));
+      // Answered before the body. A small body that is on its way anyway is
+      // read and dropped, so the connection stays usable; otherwise the
+      // connection closes after the answer (and the client that waits for
+      // 100 Continue never sends the body).
+      if (!expect_continue && !req_.chunked && req_.content_length && *req_.content_length <= discard_limit) {
+        body_handler_ = std::make_unique<discard_then_answer>(std::move(*rr.reply));
+        return start_body();
+      }
+      rr.reply->close = true;
+      unread_body_ = true;
       return send(std::move(*rr.reply));
     }
     body_handler_ = std::move(rr.body);
     if (!body_handler_) return send(response{500, {}, "no handler\n", {}, true});
     if (!req_.has_body()) return finish_body(true);
 
-    if (iequals(m[http::field::expect], "100-continue")) {
+    if (expect_continue) {
       continue_.emplace(http::status::continue_, version_);
       stream_.expires_after(st_.opts.io_timeout);
       return http::async_write(stream_, *continue_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -184,6 +214,7 @@ private:
     std::size_t got = read_chunk_size - body_parser_->get().body().size;
     if (got > 0 && !body_handler_->on_data(chunk_.get(), got)) {
       keep_alive_ = false; // the rest of the body stays unread
+      unread_body_ = true;
       return finish_body(false);
     }
     if (body_parser_->is_done()) return finish_body(true);
@@ -313,7 +344,24 @@ private:
   void close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (unread_body_ && !ec) {
+      // Closing with unread bytes in the receive queue makes the kernel send
+      // a reset, which can destroy our answer before the client reads it.
+      // Swallow what the client still sends, for a moment.
+      unread_body_ = false;
+      return linger(0);
+    }
     stream_.close();
+  }
+
+  void linger(std::uint64_t drained) {
+    if (!chunk_) chunk_ = std::make_unique<char[]>(read_chunk_size);
+    stream_.expires_after(std::chrono::seconds(2));
+    stream_.async_read_some(asio::buffer(chunk_.get(), read_chunk_size),
+                            [self = shared_from_this(), drained](beast::error_code ec, std::size_t n) {
+                              if (ec || drained + n > linger_limit) return self->stream_.close();
+                              self->linger(drained + n);
+                            });
   }
 
   beast::tcp_stream stream_;
@@ -325,7 +373,7 @@ private:
   std::unique_ptr<char[]> chunk_;
   std::unique_ptr<body_handler> body_handler_;
   request req_;
-  bool head_ = false, keep_alive_ = true, idle_ = false;
+  bool head_ = false, keep_alive_ = true, idle_ = false, unread_body_ = false;
   unsigned version_ = 11;
   std::chrono::steady_clock::time_point started_;
   // file responses

@@ -15,6 +15,9 @@ pkgs=(
   sqlite3 git
   # the benchmarks' image generator (bench/lib.sh)
   python3
+  # the OCI conformance suite (tests/conformance), built from Debian's Go packages
+  golang-go golang-github-onsi-ginkgo-dev golang-gomega-dev golang-github-go-resty-resty-dev
+  golang-github-google-uuid-dev golang-github-opencontainers-go-digest-dev golang-github-mitchellh-mapstructure-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -4,6 +4,7 @@
 #include "store/registry_store.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,9 +38,32 @@ std::string to_hex(const unsigned char* p, std::size_t n) {
 blob_files::blob_files(fs::path root)
     : root_(std::move(root)), blobs_(root_ / "blobs"), uploads_(root_ / "uploads"),
       tmp_(root_ / "tmp") {
+  fileio::ensure_dir_durable(root_);
+  auto lock_path = root_ / "lock";
+  lock_ = fileio::open_file(lock_path, O_RDWR | O_CREAT, 0644);
+  while (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR)
+      continue;
+    if (errno == EWOULDBLOCK)
+      throw store_error("store directory " + root_.string() + " is already open in another store");
+    fileio::throw_errno("flock", lock_path);
+  }
   fileio::ensure_dir_durable(blobs_ / "sha256");
   fileio::ensure_dir_durable(uploads_);
   fileio::ensure_dir_durable(tmp_);
+  // All 256 buckets up front: a commit then never pays for a mkdir and the
+  // fsync of its parent.
+  bool created = false;
+  for (int i = 0; i < 256; ++i) {
+    unsigned char b = static_cast<unsigned char>(i);
+    auto bucket = blobs_ / "sha256" / to_hex(&b, 1);
+    if (::mkdir(bucket.c_str(), 0755) == 0)
+      created = true;
+    else if (errno != EEXIST)
+      fileio::throw_errno("mkdir", bucket);
+  }
+  if (created)
+    fileio::fsync_dir(blobs_ / "sha256");
 }
 
 bool blob_files::storable(const oci::digest& d) {
@@ -82,12 +106,15 @@ bool blob_files::blob_file_exists(const oci::digest& d) const {
   return ::stat(blob_path(d).c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-void blob_files::install(const fs::path& verified, const oci::digest& d) const {
+void blob_files::install(const fs::path& verified, const oci::digest& d,
+                         const std::function<void(std::string_view)>& after) const {
   auto target = blob_path(d);
   fileio::ensure_dir_durable(target.parent_path());
   if (::rename(verified.c_str(), target.c_str()) != 0)
     fileio::throw_errno("rename into", target);
+  after("renamed");
   fileio::fsync_dir(target.parent_path());
+  after("dir_synced");
 }
 
 fs::path blob_files::write_temp(std::string_view bytes) const {

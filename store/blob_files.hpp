@@ -8,9 +8,11 @@
 #pragma once
 
 #include "oci/digest.hpp"
+#include "store/file_io.hpp"
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,7 +23,9 @@ namespace fs = std::filesystem;
 
 class blob_files {
 public:
-  /// Creates the layout under `root` if missing, durably.
+  /// Creates the layout under `root` if missing, durably, and locks the
+  /// directory (flock on DIR/lock) so that no second store, in this process
+  /// or another, recovers or writes it at the same time: store_error if held.
   explicit blob_files(fs::path root);
 
   /// sha256 with 64 lower-case hex characters: the only digests with a path.
@@ -35,8 +39,10 @@ public:
   bool blob_file_exists(const oci::digest& d) const;
 
   /// Moves an already fsync'd, verified file into its blob path and fsyncs
-  /// the directories, so the blob survives power loss.
-  void install(const fs::path& verified, const oci::digest& d) const;
+  /// the directories, so the blob survives power loss. `after` is told
+  /// "renamed" and then "dir_synced" (fault-injection points for tests).
+  void install(const fs::path& verified, const oci::digest& d,
+               const std::function<void(std::string_view)>& after) const;
   /// Writes `bytes` to a new read-only temporary file and fsyncs it.
   fs::path write_temp(std::string_view bytes) const;
   /// Creates an empty upload file (the session's data).
@@ -57,6 +63,7 @@ public:
 
 private:
   fs::path root_, blobs_, uploads_, tmp_;
+  fileio::unique_fd lock_;
 };
 
 } // namespace stowage::store

@@ -1,14 +1,16 @@
 // registry_store on a local directory: content-addressed files (blob_files)
-// and SQLite metadata (metadata_db). One mutex guards the database and the
-// in-memory session state; bulk file I/O (appends, hashing, fsync of upload
-// data) runs outside it. Renames into blobs/ and deletions of blob files
-// happen under it, so "row exists" and "file exists" change together as far
-// as other threads can see.
+// and SQLite metadata (metadata_db). One mutex guards the writing connection
+// and the in-memory session state; lookups use a second, read-only
+// connection under their own mutex, so pulls never wait for a commit's
+// fsyncs. Bulk file I/O (appends, hashing, fsync of upload data) runs outside
+// both. Files are renamed into blobs/ before their row commits and unlinked
+// after their row is gone, so a row a reader can see always has its file.
 #include "store/disk_store.hpp"
 
 #include "store/blob_files.hpp"
 #include "store/file_io.hpp"
 #include "store/metadata_db.hpp"
+#include "store/recovery.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -21,7 +23,6 @@
 #include <cerrno>
 #include <map>
 #include <mutex>
-#include <set>
 #include <stdexcept>
 
 namespace stowage::store {
@@ -32,15 +33,6 @@ std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-/// Digest strings in the database were written by this store from storable
-/// digests, so splitting at ':' is enough.
-oci::digest digest_from_db(const std::string& s) {
-  auto colon = s.find(':');
-  if (colon == std::string::npos)
-    throw store_error("corrupt digest in metadata: " + s);
-  return {s.substr(0, colon), s.substr(colon + 1)};
 }
 
 /// The running SHA-256 of an upload session and how many bytes it has seen.
@@ -62,12 +54,19 @@ public:
   void write(const void* data, std::size_t len) override {
     if (finished_)
       throw store_error("upload writer already finished");
+    if (failed_)
+      throw store_error("upload writer failed earlier");
+    try {
+      out_.append(data, len);
+    } catch (...) {
+      failed_ = true; // how much reached the file is unknown: nothing of this writer counts
+      throw;
+    }
     if (hash_) {
       hash_->hasher.update(data, len);
       hash_->hashed += len;
     }
     written_ += len;
-    out_.append(data, len);
   }
   std::uint64_t size() const override { return base_ + written_; }
   void finish() override;
@@ -80,12 +79,14 @@ private:
   std::uint64_t written_ = 0;
   std::optional<session_hash> hash_;
   bool finished_ = false;
+  bool failed_ = false;
 };
 
 class disk_store final : public registry_store {
 public:
   disk_store(const fs::path& dir, std::chrono::seconds ttl, fault_hook hook)
-      : files_(dir), db_(dir / "meta.db"), ttl_ms_(std::chrono::milliseconds(ttl).count()),
+      : files_(dir), db_(dir / "meta.db"), reader_(dir / "meta.db", metadata_db::access::read_only),
+        ttl_ms_(std::chrono::milliseconds(ttl).count()),
         hook_(std::move(hook)) {
     // meta.db may have just been created: make its directory entry durable.
     fileio::fsync_dir(files_.root());
@@ -95,20 +96,20 @@ public:
 
   // ---- repositories -------------------------------------------------------
   bool repository_exists(std::string_view repo) const override {
-    std::lock_guard lock(mu_);
-    return db_.repository_exists(repo);
+    std::lock_guard lock(read_mu_);
+    return reader_.repository_exists(repo);
   }
   std::vector<std::string> repositories() const override {
-    std::lock_guard lock(mu_);
-    return db_.repositories();
+    std::lock_guard lock(read_mu_);
+    return reader_.repositories();
   }
 
   // ---- blobs --------------------------------------------------------------
   std::optional<blob_info> blob(std::string_view repo, const oci::digest& d) const override {
     if (!blob_files::storable(d))
       return std::nullopt;
-    std::lock_guard lock(mu_);
-    auto size = db_.linked_blob_size(repo, d.str());
+    std::lock_guard lock(read_mu_);
+    auto size = reader_.linked_blob_size(repo, d.str());
     if (!size)
       return std::nullopt;
     return blob_info{d, *size, files_.blob_path(d)};
@@ -117,8 +118,8 @@ public:
   std::optional<blob_info> blob_anywhere(const oci::digest& d) const override {
     if (!blob_files::storable(d))
       return std::nullopt;
-    std::lock_guard lock(mu_);
-    auto size = db_.blob_size(d.str());
+    std::lock_guard lock(read_mu_);
+    auto size = reader_.blob_size(d.str());
     if (!size)
       return std::nullopt;
     return blob_info{d, *size, files_.blob_path(d)};
@@ -187,8 +188,8 @@ public:
   std::optional<upload_info> find_upload(std::string_view repo, std::string_view id) const override {
     if (!blob_files::valid_upload_id(id))
       return std::nullopt;
-    std::lock_guard lock(mu_);
-    auto row = db_.upload(id);
+    std::lock_guard lock(read_mu_);
+    auto row = reader_.upload(id);
     if (!row || row->repo != repo)
       return std::nullopt;
     return upload_info{row->id, row->repo, row->size};
@@ -345,18 +346,18 @@ public:
   std::optional<manifest_info> manifest(std::string_view repo, const oci::reference& ref) const override {
     std::optional<metadata_db::manifest_row> row;
     {
-      std::lock_guard lock(mu_);
+      std::lock_guard lock(read_mu_);
       if (ref.is_digest()) {
         if (!blob_files::storable(ref.dig()))
           return std::nullopt;
-        row = db_.manifest_by_digest(repo, ref.dig().str());
+        row = reader_.manifest_by_digest(repo, ref.dig().str());
       } else {
-        row = db_.manifest_by_tag(repo, ref.tag());
+        row = reader_.manifest_by_tag(repo, ref.tag());
       }
     }
     if (!row)
       return std::nullopt;
-    auto d = digest_from_db(row->digest);
+    auto d = metadata_db::parse_digest(row->digest);
     auto path = files_.blob_path(d);
     return manifest_info{std::move(d), row->media_type, row->size, std::move(path)};
   }
@@ -402,15 +403,15 @@ public:
 
   std::vector<std::string> tags(std::string_view repo, std::optional<std::size_t> n,
                                 std::string_view last) const override {
-    std::lock_guard lock(mu_);
-    return db_.tags(repo, n, last);
+    std::lock_guard lock(read_mu_);
+    return reader_.tags(repo, n, last);
   }
 
   /// The tag's sequence number; kept after the tag is deleted, because it is
   /// what a later delivery must exceed.
   std::optional<std::uint64_t> tag_seq(std::string_view repo, std::string_view tag) const override {
-    std::lock_guard lock(mu_);
-    auto row = db_.tag(repo, tag);
+    std::lock_guard lock(read_mu_);
+    auto row = reader_.tag(repo, tag);
     if (!row)
       return std::nullopt;
     return row->seq;
@@ -420,15 +421,15 @@ public:
                                          std::string_view artifact_type) const override {
     std::vector<metadata_db::manifest_row> rows;
     {
-      std::lock_guard lock(mu_);
-      rows = db_.referrers(repo, subject.str(), artifact_type);
+      std::lock_guard lock(read_mu_);
+      rows = reader_.referrers(repo, subject.str(), artifact_type);
     }
     std::vector<oci::descriptor> out;
     out.reserve(rows.size());
     for (auto& r : rows) {
       oci::descriptor d;
       d.media_type = r.media_type;
-      d.dig = digest_from_db(r.digest);
+      d.dig = metadata_db::parse_digest(r.digest);
       d.size = r.size;
       d.artifact_type = r.artifact_type;
       auto j = nlohmann::json::parse(r.annotations, nullptr, false);
@@ -449,8 +450,8 @@ public:
     return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
   }
   std::uint64_t used_bytes() const override {
-    std::lock_guard lock(mu_);
-    return db_.used_bytes();
+    std::lock_guard lock(read_mu_);
+    return reader_.used_bytes();
   }
 
   // ---- used by the writer -------------------------------------------------
@@ -582,15 +583,9 @@ private:
     return true;
   }
 
-  /// rename into blobs/ and fsync the directory, with a fault step after each.
+  /// Moves a verified, fsync'd file into blobs/ (under mu_: see the top).
   void install_locked(const fs::path& src, const oci::digest& d, std::string_view what) {
-    auto target = files_.blob_path(d);
-    fileio::ensure_dir_durable(target.parent_path());
-    if (::rename(src.c_str(), target.c_str()) != 0)
-      fileio::throw_errno("rename into", target);
-    step(std::string(what) + ":renamed");
-    fileio::fsync_dir(target.parent_path());
-    step(std::string(what) + ":dir_synced");
+    files_.install(src, d, [&](std::string_view done) { step(std::string(what) + ":" + std::string(done)); });
   }
 
   void step(std::string_view name) {
@@ -636,74 +631,21 @@ private:
   void recover_locked() {
     try {
       files_.clear_temp();
-
-      // Upload sessions: a file without a row or a row without a file is
-      // the remains of an interrupted begin or commit.
-      auto rows = db_.all_uploads();
-      auto on_disk = files_.upload_files();
-      std::set<std::string> with_file(on_disk.begin(), on_disk.end());
-      std::set<std::string> with_row;
-      {
-        metadata_db::transaction tx(db_);
-        for (const auto& u : rows) {
-          with_row.insert(u.id);
-          if (!with_file.count(u.id))
-            db_.delete_upload(u.id);
-        }
-        tx.commit();
-      }
-      for (const auto& id : on_disk)
-        if (!with_row.count(id))
-          fileio::remove_quietly(files_.upload_path(id));
+      reconcile_uploads(files_, db_);
       sweep_locked(now_ms());
-      // The recorded size counts finished writes only: bytes past it are
-      // cut. A file shorter than recorded (power loss before writeback)
-      // lowers the record so the client resumes from what is really there;
-      // the commit re-verifies either way.
-      for (const auto& u : db_.all_uploads()) {
-        auto p = files_.upload_path(u.id);
-        auto fd = fileio::open_file(p, O_WRONLY);
-        auto size = fileio::fd_size(fd.get(), p);
-        if (size > u.size && ::ftruncate(fd.get(), static_cast<off_t>(u.size)) != 0)
-          fileio::throw_errno("ftruncate", p);
-        if (size < u.size)
-          db_.set_upload_size(u.id, size, u.updated_ms);
-      }
-
-      // Blobs: a file without a row is a commit that stopped between rename
-      // and insert (verified content, but never acknowledged): removed. A
-      // row whose file is missing or has the wrong size cannot be served:
-      // it is purged with everything that depends on it.
-      auto found = files_.scan_blobs();
-      auto known = db_.all_blobs();
-      std::map<std::string, std::uint64_t> file_sizes;
-      for (auto& f : found) {
-        if (!known.count(f.digest))
-          fileio::remove_quietly(files_.blob_path(digest_from_db(f.digest)));
-        else
-          file_sizes.emplace(f.digest, f.size);
-      }
-      std::vector<std::string> damaged_files;
-      metadata_db::transaction tx(db_);
-      for (const auto& [digest, size] : known) {
-        auto it = file_sizes.find(digest);
-        if (it != file_sizes.end() && it->second == size)
-          continue;
-        db_.purge_blob(digest);
-        if (it != file_sizes.end())
-          damaged_files.push_back(digest);
-      }
-      tx.commit();
-      for (const auto& digest : damaged_files)
-        fileio::remove_quietly(files_.blob_path(digest_from_db(digest)));
+      reconcile_blobs(files_, db_);
     } catch (const fs::filesystem_error& e) {
       throw store_error(std::string("recovering store: ") + e.what());
     }
   }
 
   blob_files files_;
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;  // db_ (the one writer) and sessions_
   mutable metadata_db db_;
+  // Lookups go through a second, read-only connection: WAL lets them run
+  // while a commit holds mu_ across its renames and fsyncs.
+  mutable std::mutex read_mu_;
+  mutable metadata_db reader_;
   std::map<std::string, session_state> sessions_;
   std::int64_t ttl_ms_;
   std::int64_t last_sweep_ms_ = 0;
@@ -721,8 +663,22 @@ disk_upload_writer::~disk_upload_writer() {
 void disk_upload_writer::finish() {
   if (finished_)
     return;
-  out_.flush();
+  std::string why = "an earlier write failed";
+  if (!failed_) {
+    try {
+      out_.flush();
+    } catch (const std::exception& e) {
+      failed_ = true;
+      why = e.what();
+    }
+  }
   finished_ = true;
+  if (failed_) {
+    // The session keeps its previous size; this writer's bytes are cut off
+    // at the next use.
+    store_.abandon_write(id_, std::nullopt);
+    throw store_error("upload left at its previous size: " + why);
+  }
   store_.finish_write(id_, size(), std::move(hash_));
 }
 

@@ -18,6 +18,7 @@ namespace stowage::store {
 /// A hook that throws abandons the operation at that point, like a crash.
 using fault_hook = std::function<void(std::string_view step)>;
 
+/// Upload writers refer to their store: destroy them before it.
 std::unique_ptr<registry_store> open_disk_store(const std::filesystem::path& dir,
                                                 std::chrono::seconds upload_ttl,
                                                 fault_hook hook = {});

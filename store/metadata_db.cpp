@@ -127,9 +127,9 @@ template <class S>
 resetter(S&) -> resetter<S>;
 } // namespace
 
-metadata_db::metadata_db(const std::filesystem::path& file) {
-  int rc = sqlite3_open_v2(file.c_str(), &db_,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+metadata_db::metadata_db(const std::filesystem::path& file, access mode) {
+  int flags = mode == access::read_write ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+  int rc = sqlite3_open_v2(file.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
@@ -138,10 +138,12 @@ metadata_db::metadata_db(const std::filesystem::path& file) {
   }
   try {
     sqlite3_busy_timeout(db_, 5000);
-    exec("PRAGMA journal_mode = WAL");
-    exec("PRAGMA synchronous = FULL");
-    exec("PRAGMA foreign_keys = ON");
-    exec(schema);
+    if (mode == access::read_write) {
+      exec("PRAGMA journal_mode = WAL");
+      exec("PRAGMA synchronous = FULL");
+      exec("PRAGMA foreign_keys = ON");
+      exec(schema);
+    }
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -185,6 +187,13 @@ metadata_db::transaction::~transaction() {
 void metadata_db::transaction::commit() {
   db_.exec("COMMIT");
   done_ = true;
+}
+
+oci::digest metadata_db::parse_digest(const std::string& s) {
+  auto colon = s.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+    throw store_error("corrupt digest in metadata: " + s);
+  return {s.substr(0, colon), s.substr(colon + 1)};
 }
 
 void metadata_db::set_durable(bool full) {

@@ -4,8 +4,11 @@
 // only sequence numbers, and upload sessions. Digests are kept as
 // "algo:hex" strings; repository names are only ever keys here.
 //
-// Not thread-safe: the store serializes every call under its mutex.
+// Not thread-safe: the store serializes the calls on each connection under
+// a mutex of its own.
 #pragma once
+
+#include "oci/digest.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -23,7 +26,10 @@ namespace stowage::store {
 
 class metadata_db {
 public:
-  explicit metadata_db(const std::filesystem::path& file);
+  /// read_write creates the file and schema and sets WAL mode; read_only
+  /// connections (opened after) serve lookups concurrently with the writer.
+  enum class access { read_write, read_only };
+  explicit metadata_db(const std::filesystem::path& file, access mode = access::read_write);
   ~metadata_db();
   metadata_db(const metadata_db&) = delete;
   metadata_db& operator=(const metadata_db&) = delete;
@@ -38,6 +44,10 @@ public:
     metadata_db& db_;
     bool done_ = false;
   };
+
+  /// Digests are stored as "algo:hex" written by the store itself from
+  /// validated digests; this splits one back (store_error if malformed).
+  static oci::digest parse_digest(const std::string& s);
 
   /// synchronous=FULL (every commit reaches the disk before returning) or
   /// NORMAL (for bookkeeping that need not survive power loss; a later FULL

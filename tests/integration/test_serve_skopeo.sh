@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Real clients against `stowage serve`: skopeo pushes an OCI layout (several
 # layers of several MiB of random data), copies it back and the manifest
-# digests match; podman pulls it into isolated storage.
+# digests match; podman pulls it into isolated storage; containerd's ctr
+# (containerd started by hand on private directories) pulls it and pushes it
+# under another name.
 STOWAGE=${1:?usage: $0 path/to/stowage}
 source "$(dirname "$0")/serve_lib.sh"
 
@@ -50,6 +52,33 @@ pulled=$("${PODMAN[@]}" image inspect --format '{{.Digest}}' "$REG/test/img:v1")
 [ "$pulled" = "$digest" ] || fail "podman pulled $pulled, pushed $digest"
 "${PODMAN[@]}" rmi -a -f >/dev/null 2>&1 || true
 echo "ok: podman pull $digest"
+
+# containerd's ctr, against a containerd of our own.
+C="$WORK/containerd"
+mkdir -p "$C"
+cat >"$C/config.toml" <<CONF
+version = 2
+root = "$C/root"
+state = "$C/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$C/sock"
+[ttrpc]
+  address = "$C/sock.ttrpc"
+CONF
+containerd --config "$C/config.toml" >"$C/log" 2>&1 &
+CONTAINERD_PID=$!
+trap 'kill $CONTAINERD_PID 2>/dev/null; wait $CONTAINERD_PID 2>/dev/null; cleanup' EXIT
+for _ in $(seq 1 100); do [ -S "$C/sock" ] && break; sleep 0.1; done
+CTR=(ctr --address "$C/sock" -n stowage-test)
+"${CTR[@]}" images pull --plain-http "$REG/test/img:v1" >/dev/null
+ctr_digest=$("${CTR[@]}" images ls | awk -v r="$REG/test/img:v1" '$1 == r { print $3 }')
+[ "$ctr_digest" = "$digest" ] || fail "ctr pulled $ctr_digest, pushed $digest"
+"${CTR[@]}" images tag "$REG/test/img:v1" "$REG/test/ctr-pushed:v2" >/dev/null
+"${CTR[@]}" images push --plain-http "$REG/test/ctr-pushed:v2" >/dev/null
+pushed=$(curl -sfI "http://$REG/v2/test/ctr-pushed/manifests/v2" | grep -i '^Docker-Content-Digest:' | cut -d' ' -f2 | tr -d '\r')
+[ "$pushed" = "$digest" ] || fail "ctr pushed $pushed, want $digest"
+echo "ok: ctr pull and push $digest"
 
 stop_server
 echo PASS

@@ -61,7 +61,7 @@ public:
   std::int64_t skew_ms = 0; // added to the data managers' proof clocks
 
   cluster_fixture() {
-    spdlog::set_level(spdlog::level::warn);
+    spdlog::set_level(std::getenv("STOWAGE_TEST_LOG") ? spdlog::level::debug : spdlog::level::warn);
     char tmpl[] = "/tmp/stowage-protocol-XXXXXX";
     root = ::mkdtemp(tmpl);
     settings.probe_bytes = 256 * 1024;

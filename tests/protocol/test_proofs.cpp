@@ -103,7 +103,7 @@ TEST_CASE_METHOD(proof_cluster, "a proof for another repository is refused and s
 }
 
 TEST_CASE_METHOD(proof_cluster, "a proof presented by another runtime is refused and stores nothing", "[protocol][proof]") {
-  auto rt2 = store::registry_store::open(root / "rt2" / "store");
+  std::shared_ptr<store::registry_store> rt2 = store::registry_store::open(root / "rt2" / "store");
   make_image(*rt2, repo, "latest", 64 * 1024, 11);
   net->add_node("rt2", rt2, link(100));
   auto r = push(grant.proof, "rt2");

@@ -15,7 +15,7 @@ struct three_holders : cluster_fixture {
     start_master();
     std::map<std::string, sa::link_profile> links{{"dm1", link(20)}, {"dm2", link(10)}, {"dm3", link(2)}};
     for (auto& [name, l] : links) {
-      auto s = store::registry_store::open(root / name / "store");
+      std::shared_ptr<store::registry_store> s = store::registry_store::open(root / name / "store");
       digest = make_image(*s, repo, "v1", layer, 7);
       dms[name].store = s;
       net->add_node(name, s, l);
@@ -30,6 +30,7 @@ struct three_holders : cluster_fixture {
 TEST_CASE_METHOD(three_holders, "a pull among three data managers of different measured speed goes to the fastest",
                  "[protocol][pull]") {
   auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
+  INFO(done.error);
   REQUIRE(done.ok);
   CHECK(done.target == "dm1");
   CHECK(done.digest == digest);
@@ -57,7 +58,7 @@ TEST_CASE_METHOD(cluster_fixture, "only holders are probed", "[protocol][pull]")
   start_master();
   std::string digest;
   for (auto name : {"dm1", "dm2", "dm3"}) {
-    auto s = store::registry_store::open(root / name / "store");
+    std::shared_ptr<store::registry_store> s = store::registry_store::open(root / name / "store");
     if (std::string(name) != "dm3") // dm3, the fastest, lacks the image
       digest = make_image(*s, repo, "v1", 4096, 1);
     dms[name].store = s;
@@ -66,6 +67,7 @@ TEST_CASE_METHOD(cluster_fixture, "only holders are probed", "[protocol][pull]")
   }
   add_runtime();
   auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
+  INFO(done.error);
   REQUIRE(done.ok);
   CHECK(done.target != "dm3");
   auto d = decisions().front();
@@ -83,7 +85,7 @@ TEST_CASE_METHOD(cluster_fixture, "a probe that misses its deadline excludes tha
   // round's deadline (probe_timeout 2 s).
   std::map<std::string, sa::link_profile> links{{"dm1", link(1000, 3s)}, {"dm2", link(10)}, {"dm3", link(5)}};
   for (auto& [name, l] : links) {
-    auto s = store::registry_store::open(root / name / "store");
+    std::shared_ptr<store::registry_store> s = store::registry_store::open(root / name / "store");
     digest = make_image(*s, repo, "v1", 4096, 1);
     dms[name].store = s;
     net->add_node(name, s, l);
@@ -91,6 +93,7 @@ TEST_CASE_METHOD(cluster_fixture, "a probe that misses its deadline excludes tha
   }
   add_runtime();
   auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
+  INFO(done.error);
   REQUIRE(done.ok);
   CHECK(done.target == "dm2");
   auto d = decisions().front();
@@ -102,7 +105,7 @@ TEST_CASE_METHOD(cluster_fixture, "a probe round has at least two candidates whe
   settings.probe_fanout = 1; // asks for one; two exist
   start_master();
   for (auto name : {"dm1", "dm2", "dm3"}) {
-    auto s = store::registry_store::open(root / name / "store");
+    std::shared_ptr<store::registry_store> s = store::registry_store::open(root / name / "store");
     make_image(*s, repo, "v1", 4096, 1);
     dms[name].store = s;
     net->add_node(name, s, link(10));
@@ -144,6 +147,7 @@ TEST_CASE_METHOD(three_holders, "a target that dies mid-pull is replaced by the 
 TEST_CASE_METHOD(three_holders, "a dead data manager leaves the candidate sets", "[protocol][pull][membership]") {
   kill_data_manager("dm1");
   auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
+  INFO(done.error);
   REQUIRE(done.ok);
   CHECK(done.target == "dm2");
   for (auto& c : decisions().front().candidates)

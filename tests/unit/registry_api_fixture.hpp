@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
@@ -30,7 +31,10 @@ struct api_fixture {
   net::after_manifest_put_hook hook;
   std::unique_ptr<net::registry_api> api;
 
-  api_fixture() { rebuild(); }
+  api_fixture() {
+    spdlog::set_level(spdlog::level::warn); // keep test output to failures
+    rebuild();
+  }
   ~api_fixture() {
     api.reset();
     st.reset();

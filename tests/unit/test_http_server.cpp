@@ -172,10 +172,23 @@ TEST_CASE_METHOD(server_fixture, "Expect: 100-continue gets an interim answer be
   CHECK(rest.find("PUT /up 3 ") != std::string::npos);
 }
 
-TEST_CASE_METHOD(server_fixture, "a refusal before the body closes the connection", "[http]") {
+TEST_CASE_METHOD(server_fixture, "an answer before a small body drops the body and keeps the connection", "[http]") {
   int fd = connect_to(srv->port());
-  send_all(fd, "PUT /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
-  std::string all = read_until_close(fd); // ends: the server hung up
+  send_all(fd, "PUT /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+               "GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string all = read_until_close(fd);
+  ::close(fd);
+  CHECK(all.rfind("HTTP/1.1 401", 0) == 0);
+  CHECK(all.find("GET /after 0 0") != std::string::npos);
+}
+
+TEST_CASE_METHOD(server_fixture, "an answer before a large body closes the connection without a reset", "[http]") {
+  int fd = connect_to(srv->port());
+  send_all(fd, "PUT /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n");
+  // The client keeps sending part of the body after the answer went out.
+  std::string part(2 * 1024 * 1024, 'x');
+  ::send(fd, part.data(), part.size(), MSG_NOSIGNAL);
+  std::string all = read_until_close(fd); // ends: the server hung up, cleanly
   ::close(fd);
   CHECK(all.rfind("HTTP/1.1 401", 0) == 0);
   CHECK(all.find("Connection: close") != std::string::npos);

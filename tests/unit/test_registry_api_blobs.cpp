@@ -200,3 +200,25 @@ TEST_CASE_METHOD(api_fixture, "the push gate refuses writes before anything is s
   auto ok = call("POST", "/v2/repo/blobs/uploads/?digest=" + d.str(), data, {{"Authorization", "Bearer good"}});
   CHECK(ok.status == 201);
 }
+
+TEST_CASE_METHOD(api_fixture, "repository names may contain endpoint words", "[api][names]") {
+  auto d = push_blob("a/blobs/uploads", "words");
+  CHECK(call("GET", "/v2/a/blobs/uploads/blobs/" + d.str()).status == 200);
+  auto start = call("POST", "/v2/x/manifests/blobs/blobs/uploads/");
+  CHECK(start.status == 202);
+  CHECK(std::string(start.headers.get_or("Location")).rfind("/v2/x/manifests/blobs/blobs/uploads/", 0) == 0);
+  auto [m, body] = push_image("x/manifests/tags/list", "latest");
+  CHECK(body_of(call("GET", "/v2/x/manifests/tags/list/manifests/latest")) == body);
+  CHECK(nlohmann::json::parse(call("GET", "/v2/x/manifests/tags/list/tags/list").body)["tags"] ==
+        nlohmann::json({"latest"}));
+}
+
+TEST_CASE_METHOD(api_fixture, "a chunk whose length disagrees with its Content-Range is refused", "[api][uploads]") {
+  auto start = call("POST", "/v2/repo/blobs/uploads/");
+  std::string loc(start.headers.get_or("Location"));
+  auto r = call("PATCH", loc, "0123456789", {{"Content-Range", "0-4"}});
+  CHECK(r.status == 400);
+  CHECK(error_code_of(r) == "BLOB_UPLOAD_INVALID");
+  CHECK(call("GET", loc).headers.get_or("Range") == "0-0");
+  CHECK(st->find_upload("repo", std::string(start.headers.get_or("Docker-Upload-UUID")))->size == 0);
+}

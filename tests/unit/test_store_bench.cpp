@@ -80,3 +80,16 @@ TEST_CASE("large upload: throughput and flat memory", "[.store-bench]") {
   std::printf("store bench: peak RSS grew by %ld KiB over the run\n", growth);
   CHECK(growth < 64 * 1024);
 }
+
+TEST_CASE("small blob commits per second", "[.store-bench]") {
+  temp_dir dir;
+  auto s = registry_store::open(dir.path);
+  const int n = 200;
+  auto t = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i)
+    put_blob(*s, "bench", "small blob " + std::to_string(i));
+  double secs = seconds_since(t);
+  std::printf("store bench: %d small uploads (begin, write, commit with fsyncs) in %.2f s: %.1f ms each\n", n,
+              secs, secs * 1000 / n);
+  CHECK(s->used_bytes() > 0);
+}

@@ -7,6 +7,9 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <thread>
 
 using namespace store_test;
@@ -270,4 +273,75 @@ TEST_CASE("idle sessions also expire while the store runs", "[store]") {
   writer->write("x", 1);
   writer->finish();
   CHECK(s->find_upload("r", busy.id)->size == 1);
+}
+
+TEST_CASE("a store directory is open in one store at a time", "[store]") {
+  temp_dir dir;
+  {
+    auto s = registry_store::open(dir.path);
+    CHECK_THROWS_AS(registry_store::open(dir.path), stowage::store::store_error);
+    put_blob(*s, "r", "still works");
+  }
+  auto again = registry_store::open(dir.path); // released on close
+  CHECK(again->blob_anywhere(oci::sha256_of("still works")));
+}
+
+TEST_CASE("lookups do not wait for a commit in progress", "[store]") {
+  temp_dir dir;
+  std::mutex m;
+  std::condition_variable cv;
+  bool inside = false, release = false, armed = false;
+  auto hook = [&](std::string_view step) {
+    if (!armed || step != "commit:renamed")
+      return;
+    std::unique_lock lock(m);
+    inside = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  };
+  auto s = open_disk_store(dir.path, std::chrono::hours(24), hook);
+  auto old = put_blob(*s, "r", "already here");
+  put_manifest(*s, "r", image_manifest(config, 2), "v1");
+  armed = true;
+  const std::string bytes = "being committed";
+  auto committer = std::async(std::launch::async, [&] { return put_blob(*s, "r", bytes); });
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return inside; }); // the commit now holds the write lock
+  }
+  auto reader = std::async(std::launch::async, [&] {
+    return s->blob("r", old).has_value() && s->manifest("r", tag_ref("v1")).has_value() &&
+           s->tags("r", {}, "").size() == 1 && !s->blob_anywhere(oci::sha256_of(bytes));
+  });
+  bool answered = reader.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  {
+    std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  CHECK(answered);
+  CHECK(reader.get());
+  CHECK(committer.get() == oci::sha256_of(bytes));
+  CHECK(s->blob("r", oci::sha256_of(bytes)));
+}
+
+TEST_CASE("an upload file shorter than recorded lowers the record at open", "[store]") {
+  temp_dir dir;
+  std::string id;
+  {
+    auto s = registry_store::open(dir.path);
+    id = s->begin_upload("r").id;
+    auto w = s->append("r", id);
+    w->write("0123456789", 10);
+    w->finish();
+  }
+  fs::resize_file(dir.path / "uploads" / id, 4); // written back only in part before a power cut
+  auto s = registry_store::open(dir.path);
+  REQUIRE(s->find_upload("r", id));
+  CHECK(s->find_upload("r", id)->size == 4); // the client resumes from here
+  auto w = s->append("r", id);
+  w->write("456789", 6);
+  w->finish();
+  w.reset();
+  CHECK(s->commit_upload("r", id, oci::sha256_of("0123456789"), 10) == commit_status::ok);
 }

@@ -4,7 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+
+#include <csignal>
 
 #include <atomic>
 #include <thread>
@@ -325,4 +328,59 @@ TEST_CASE("cancel while a writer is still open", "[store]") {
   CHECK_FALSE(s->find_upload("r", u.id));
   CHECK(s->append("r", u.id) == nullptr);
   CHECK(files_under(dir.path / "uploads").empty());
+}
+
+TEST_CASE("a failed write leaves the session at its previous size", "[store]") {
+  temp_dir dir;
+  auto s = registry_store::open(dir.path);
+  auto u = s->begin_upload("r");
+  {
+    auto w = s->append("r", u.id);
+    w->write("abc", 3);
+    w->finish();
+  }
+  {
+    // Make the disk "full" for files past 1 MiB (EFBIG instead of SIGXFSZ).
+    rlimit old{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit small = old;
+    small.rlim_cur = 1 << 20;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    auto w = s->append("r", u.id);
+    std::string big(2 << 20, 'x');
+    bool threw = false;
+    try {
+      w->write(big.data(), big.size());
+    } catch (const stowage::store::store_error&) {
+      threw = true;
+    }
+    bool later_write_threw = false, finish_threw = false;
+    try {
+      w->write("y", 1);
+    } catch (const stowage::store::store_error&) {
+      later_write_threw = true;
+    }
+    try {
+      w->finish();
+    } catch (const stowage::store::store_error&) {
+      finish_threw = true;
+    }
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, old_handler);
+    CHECK(threw);
+    CHECK(later_write_threw);
+    CHECK(finish_threw);
+  }
+  REQUIRE(s->find_upload("r", u.id));
+  CHECK(s->find_upload("r", u.id)->size == 3);
+  {
+    auto w = s->append("r", u.id);
+    REQUIRE(w);
+    w->write("def", 3);
+    w->finish();
+  }
+  auto d = oci::sha256_of("abcdef");
+  REQUIRE(s->commit_upload("r", u.id, d, 6) == commit_status::ok);
+  CHECK(slurp(s->blob("r", d)->path) == "abcdef");
 }

@@ -1,0 +1,24 @@
+// Bringing files and rows back into agreement when a store opens, whatever
+// moment a crash (or kill -9, or power loss) interrupted. Runs before any
+// other use of the store, single-threaded.
+#pragma once
+
+namespace stowage::store {
+
+class blob_files;
+class metadata_db;
+
+/// Upload sessions: a row without a file or a file without a row is the
+/// remains of an interrupted begin or commit and is removed; bytes past the
+/// recorded size (a body that broke off) are cut; a file shorter than
+/// recorded (lost in a power cut) lowers the record.
+void reconcile_uploads(const blob_files& files, metadata_db& db);
+
+/// Blobs: a file without a row is a commit that stopped between rename and
+/// insert (verified but never acknowledged) and is removed, as is anything
+/// stray under blobs/. A row whose file is missing or has the wrong size
+/// cannot be served: it is purged with the links, manifests and tags that
+/// need it.
+void reconcile_blobs(const blob_files& files, metadata_db& db);
+
+} // namespace stowage::store
