@@ -47,7 +47,7 @@ class disk_upload_writer final : public upload_writer {
 public:
   disk_upload_writer(disk_store& store, std::string id, fileio::unique_fd fd, fs::path path,
                      std::uint64_t base, std::optional<session_hash> hash)
-      : store_(store), id_(std::move(id)), out_(std::move(fd), std::move(path)), base_(base),
+      : store_(store), id_(std::move(id)), out_(std::move(fd), std::move(path), base), base_(base),
         hash_(std::move(hash)) {}
   ~disk_upload_writer() override;
 

@@ -125,16 +125,15 @@ oci::digest hash_fd(int fd, std::uint64_t size, const fs::path& p) {
   return h.finish();
 }
 
-buffered_appender::buffered_appender(unique_fd fd, fs::path p)
-    : fd_(std::move(fd)), path_(std::move(p)) {}
+buffered_appender::buffered_appender(unique_fd fd, fs::path p, std::uint64_t offset)
+    : fd_(std::move(fd)), path_(std::move(p)), end_(offset), wb_start_(offset) {}
 
 void buffered_appender::append(const void* data, std::size_t len) {
-  if (used_ + len > buffer_size) {
+  if (used_ + len > buffer_size)
     flush();
-    if (len >= buffer_size) { // large writes skip the copy
-      write_all(fd_.get(), data, len, path_);
-      return;
-    }
+  if (used_ == 0 && len >= direct_min) { // large pieces skip the copy
+    write_through(data, len);
+    return;
   }
   if (buf_.empty())
     buf_.resize(buffer_size); // allocated on first small write only
@@ -145,8 +144,21 @@ void buffered_appender::append(const void* data, std::size_t len) {
 void buffered_appender::flush() {
   if (used_ == 0)
     return;
-  write_all(fd_.get(), buf_.data(), used_, path_);
+  write_through(buf_.data(), used_);
   used_ = 0;
+}
+
+void buffered_appender::write_through(const void* data, std::size_t len) {
+  write_all(fd_.get(), data, len, path_);
+  end_ += len;
+  if (end_ - wb_start_ >= writeback_every) {
+    // Start writeback of the pages just written without waiting for it. Only
+    // a head start for the commit's fsync, which stays the durability point,
+    // so a failure here changes nothing and is ignored.
+    (void)::sync_file_range(fd_.get(), static_cast<off_t>(wb_start_),
+                            static_cast<off_t>(end_ - wb_start_), SYNC_FILE_RANGE_WRITE);
+    wb_start_ = end_;
+  }
 }
 
 } // namespace stowage::store::fileio
