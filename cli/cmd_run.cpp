@@ -5,6 +5,7 @@
 // Stdout and stderr are the container's; the exit code is the container's,
 // or 125 when stowage itself failed before the container ran.
 #include "cli/commands.hpp"
+#include "config/cluster_config.hpp"
 #include "net/registry_client.hpp"
 #include "oci/name.hpp"
 #include "run/bundle.hpp"
@@ -12,10 +13,13 @@
 #include "run/rootfs.hpp"
 #include "run/runc.hpp"
 
+#include <signal.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -32,6 +36,9 @@ struct run_options {
   std::string runtime = "127.0.0.1:5000";
   bool runtime_given = false;
   std::string data = "./stowage-data/run";
+  bool data_given = false;
+  std::string config_file; // a cluster file: endpoint and data dir of a runtime node
+  std::string node;
   std::string ref;
   std::vector<std::string> command;
   bool rm = false;
@@ -68,7 +75,50 @@ std::string read_all(const fs::path& p) {
   return ss.str();
 }
 
-int run_container(const run_options& o) {
+// Downloads are named "<hex>.<pid>[.config][.part]"; those of processes that
+// died mid-pull are removed (they can be as large as a layer).
+void sweep_dead_downloads(const fs::path& dir) {
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    auto dot = name.find('.');
+    if (dot == std::string::npos) continue;
+    long pid = std::strtol(name.c_str() + dot + 1, nullptr, 10);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      std::error_code rm;
+      fs::remove(it->path(), rm);
+    }
+  }
+}
+
+// With --config, the runtime node (named by --node, else the only one) gives
+// the endpoint (its gateway) and the data directory (<its data>/run), unless
+// --runtime / --data say otherwise.
+run_options apply_cluster_file(run_options o) {
+  if (o.config_file.empty()) return o;
+  config::cluster c = config::load(o.config_file);
+  const config::node* rt = nullptr;
+  if (!o.node.empty()) {
+    rt = c.find(o.node);
+    if (!rt || rt->role != config::role::runtime) throw failure("no runtime node '" + o.node + "' in " + o.config_file);
+  } else {
+    auto runtimes = c.with_role(config::role::runtime);
+    if (runtimes.size() != 1) throw failure(o.config_file + " has " + std::to_string(runtimes.size()) +
+                                            " runtime nodes: pick one with --node");
+    rt = runtimes.front();
+  }
+  if (!o.runtime_given) {
+    o.runtime = (rt->host.find(':') != std::string::npos ? "[" + rt->host + "]" : rt->host) + ":" +
+                std::to_string(rt->http_port);
+    o.runtime_given = true;
+  }
+  if (!o.data_given) o.data = (rt->data / "run").string();
+  return o;
+}
+
+int run_container(const run_options& given) {
+  const run_options o = apply_cluster_file(given);
   auto ref = oci::image_ref::parse(o.ref);
   if (!ref) throw failure("not an image reference: " + o.ref);
   // An explicit --runtime wins; else a registry named in REF; else the default.
@@ -79,10 +129,11 @@ int run_container(const run_options& o) {
 
   const fs::path data = fs::absolute(o.data);
   fs::create_directories(data / "blobs");
+  sweep_dead_downloads(data / "blobs");
   oci::manifest m = reg.get_image_manifest(ref->repository, ref->ref.str(), "linux", host_arch()).parsed;
   if (!m.config) throw failure("manifest has no config");
 
-  const fs::path config_file = data / "blobs" / (m.config->dig.hex + ".config");
+  const fs::path config_file = data / "blobs" / (m.config->dig.hex + "." + std::to_string(::getpid()) + ".config");
   if (m.config->size > (16u << 20)) throw failure("image config larger than 16 MiB");
   reg.get_blob(ref->repository, m.config->dig, config_file);
   std::string err;
@@ -158,7 +209,10 @@ void add_run(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "Pull an image through the runtime's endpoint and run it with runc");
   cmd->add_option("--runtime", o->runtime, "The runtime's OCI endpoint (HOST:PORT)")
       ->each([o](const std::string&) { o->runtime_given = true; });
-  cmd->add_option("--data", o->data, "Directory for the layer cache and bundles");
+  cmd->add_option("--data", o->data, "Directory for the layer cache and bundles")
+      ->each([o](const std::string&) { o->data_given = true; });
+  cmd->add_option("--config", o->config_file, "Cluster file: take the endpoint and data dir of its runtime node");
+  cmd->add_option("--node", o->node, "The runtime node of --config to act as");
   cmd->add_flag("--rm", o->rm, "Remove the container's bundle when it exits");
   cmd->add_flag("--no-overlay", o->no_overlay, "Copy the layers into the rootfs instead of an overlay mount");
   cmd->add_option("--runc", o->runc, "The runc binary");

@@ -2,7 +2,10 @@
 
 #include "run/layer_unpack.hpp"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <atomic>
 #include <cstdio>
@@ -22,6 +25,24 @@ bool layer_cache::has(const oci::digest& d) const {
   return fs::is_directory(path_of(d), ec);
 }
 
+std::size_t layer_cache::sweep_stale() {
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(root_ / "tmp", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    // "<hex prefix>.<pid>.<counter>"
+    const std::string name = it->path().filename().string();
+    auto first = name.find('.'), second = name.rfind('.');
+    if (first == std::string::npos || second == first) continue;
+    long pid = std::strtol(name.substr(first + 1, second - first - 1).c_str(), nullptr, 10);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    std::error_code rm;
+    fs::remove_all(it->path(), rm);
+    if (!rm) ++removed;
+  }
+  return removed;
+}
+
 std::string layer_cache::add(const fs::path& blob, const oci::digest& diff_id) {
   if (has(diff_id)) return {};
   static std::atomic<unsigned> counter{0};
@@ -29,6 +50,7 @@ std::string layer_cache::add(const fs::path& blob, const oci::digest& diff_id) {
   fs::create_directories(root_ / "tmp", ec);
   fs::create_directories(path_of(diff_id).parent_path(), ec);
   if (ec) return "cannot create the layer cache under " + root_.string() + ": " + ec.message();
+  sweep_stale();
   fs::path tmp = root_ / "tmp" /
       (diff_id.hex.substr(0, 16) + "." + std::to_string(::getpid()) + "." + std::to_string(counter++));
   fs::remove_all(tmp, ec);

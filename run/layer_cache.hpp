@@ -27,6 +27,11 @@ public:
   /// whose digest is not `diff_id`); nothing is kept on error.
   std::string add(const std::filesystem::path& blob, const oci::digest& diff_id);
 
+  /// Removes temporary trees left by processes that died mid-unpack (their
+  /// pid is in the name); trees of live processes are left alone. Returns
+  /// how many were removed. add() calls it.
+  std::size_t sweep_stale();
+
 private:
   std::filesystem::path root_;
 };

@@ -3,7 +3,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -11,7 +10,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <mutex>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -91,12 +89,12 @@ std::optional<std::string> clean_path(std::string_view p) {
   return out;
 }
 
-// True if some directory component of `rel` (below the current directory) is
-// a symlink or not a directory — writing there could leave the tree.
-bool parent_is_unsafe(const std::string& rel) {
+// True if some directory component of `rel` (below `root`) is a symlink or
+// not a directory — writing there could leave the tree.
+bool parent_is_unsafe(const std::string& root, const std::string& rel) {
   std::size_t pos = 0;
   while ((pos = rel.find('/', pos)) != std::string::npos) {
-    std::string prefix = rel.substr(0, pos);
+    std::string prefix = root + "/" + rel.substr(0, pos);
     struct stat st {};
     if (::lstat(prefix.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) return true;
     ++pos;
@@ -104,13 +102,13 @@ bool parent_is_unsafe(const std::string& rel) {
   return false;
 }
 
-// mkdir -p of `rel`'s components, refusing to pass through a symlink.
-bool make_dirs(const std::string& rel) {
+// mkdir -p of `rel`'s components below `root`, refusing to pass through a symlink.
+bool make_dirs(const std::string& root, const std::string& rel) {
   std::size_t pos = 0;
   while (pos <= rel.size()) {
     std::size_t j = rel.find('/', pos);
     if (j == std::string::npos) j = rel.size();
-    std::string prefix = rel.substr(0, j);
+    std::string prefix = root + "/" + rel.substr(0, j);
     struct stat st {};
     if (::lstat(prefix.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode)) return false;
@@ -148,23 +146,9 @@ std::string refuse(const std::string& entry, const std::string& why) {
   return "layer refused: entry '" + entry + "': " + why;
 }
 
-// Restores the working directory when the unpack ends, however it ends.
-struct cwd_guard {
-  int saved = ::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  ~cwd_guard() {
-    if (saved >= 0) {
-      if (::fchdir(saved) != 0) { /* nothing better to do */ }
-      ::close(saved);
-    }
-  }
-};
-
-std::mutex& unpack_mutex() {
-  static std::mutex m;
-  return m;
-}
-
-std::string unpack_entries(archive* tar, archive* disk, unpack_result& res) {
+// `root` is the canonical target directory: every path handed to libarchive
+// or to a system call is root + "/" + a checked relative path.
+std::string unpack_entries(archive* tar, archive* disk, const std::string& root, unpack_result& res) {
   archive_entry* e = nullptr;
   for (;;) {
     int r = archive_read_next_header(tar, &e);
@@ -177,11 +161,12 @@ std::string unpack_entries(archive* tar, archive* disk, unpack_result& res) {
     if (const char* hl = archive_entry_hardlink(e)) {
       auto target = clean_path(hl);
       if (!target || target->empty()) return refuse(raw_name, std::string("hard link to '") + hl + "' leaves the layer");
-      if (parent_is_unsafe(*target)) return refuse(raw_name, std::string("hard link through a symlink: '") + hl + "'");
-      archive_entry_set_hardlink(e, target->c_str());
+      if (parent_is_unsafe(root, *target))
+        return refuse(raw_name, std::string("hard link through a symlink: '") + hl + "'");
+      archive_entry_set_hardlink(e, (root + "/" + *target).c_str());
     }
     if (rel->empty()) continue; // the root directory itself: keep the cache's own
-    if (parent_is_unsafe(*rel)) return refuse(raw_name, "path passes through a symlink");
+    if (parent_is_unsafe(root, *rel)) return refuse(raw_name, "path passes through a symlink");
 
     std::string base = fs::path(*rel).filename().string();
     std::string parent = fs::path(*rel).parent_path().string();
@@ -190,15 +175,15 @@ std::string unpack_entries(archive* tar, archive* disk, unpack_result& res) {
       continue;
     }
     if (base.starts_with(wh_prefix)) {
-      if (!parent.empty() && !make_dirs(parent)) return refuse(raw_name, "whiteout parent is not a directory");
+      if (!parent.empty() && !make_dirs(root, parent)) return refuse(raw_name, "whiteout parent is not a directory");
       if (base == wh_opaque) {
-        const char* dir = parent.empty() ? "." : parent.c_str();
-        if (::lsetxattr(dir, opaque_xattr, "y", 1, 0) != 0)
+        const std::string dir = parent.empty() ? root : root + "/" + parent;
+        if (::lsetxattr(dir.c_str(), opaque_xattr, "y", 1, 0) != 0)
           return refuse(raw_name, std::string("cannot mark directory opaque: ") + std::strerror(errno));
       } else {
         std::string hidden = base.substr(wh_prefix.size());
         if (hidden.empty() || hidden == "." || hidden == "..") return refuse(raw_name, "bad whiteout name");
-        std::string target = parent.empty() ? hidden : parent + "/" + hidden;
+        std::string target = root + "/" + (parent.empty() ? hidden : parent + "/" + hidden);
         // A file and its whiteout in the same layer: the file wins (it is newer
         // than anything the whiteout can hide).
         if (::mknod(target.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0 && errno != EEXIST)
@@ -208,7 +193,7 @@ std::string unpack_entries(archive* tar, archive* disk, unpack_result& res) {
       continue;
     }
 
-    archive_entry_set_pathname(e, rel->c_str());
+    archive_entry_set_pathname(e, (root + "/" + *rel).c_str());
     strip_overlay_xattrs(e);
     r = archive_write_header(disk, e);
     if (r < ARCHIVE_WARN) return refuse(raw_name, archive_error_string(disk));
@@ -261,28 +246,33 @@ unpack_result unpack_layer(const fs::path& blob, const fs::path& dir) {
     return res;
   }
 
+  // Every entry name was checked above (no "..", not absolute, no symlink on
+  // the way) and is then made absolute under the canonical target, so no
+  // chdir is needed (the process may run other threads with relative paths).
+  // libarchive's guards stay on as a second line: SECURE_NODOTDOT and
+  // SECURE_SYMLINKS (which also sees symlinks this very layer created);
+  // SECURE_NOABSOLUTEPATHS cannot be set because our own names are absolute
+  // — absolute names in the tar were refused by clean_path instead.
   // Owners are kept numeric (no name lookup: host names mean nothing inside
   // the image). No ARCHIVE_EXTRACT_UNLINK: with it, SECURE_SYMLINKS would
   // silently remove a symlink in the way instead of refusing the entry.
   std::unique_ptr<archive, disk_deleter> disk(archive_write_disk_new());
   archive_write_disk_set_options(disk.get(),
       ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_XATTR |
-      ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-      ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+      ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 
-  {
-    std::lock_guard lock(unpack_mutex());
-    cwd_guard guard;
-    if (guard.saved < 0 || ::chdir(dir.c_str()) != 0) {
-      res.error = "cannot enter " + dir.string() + ": " + std::strerror(errno);
-      return res;
-    }
-    res.error = unpack_entries(tar.get(), disk.get(), res);
-    // Directory modes and times are applied at close (libarchive defers them
-    // so read-only directories can still be filled).
-    if (archive_write_close(disk.get()) != ARCHIVE_OK && res.error.empty())
-      res.error = std::string("layer refused: ") + archive_error_string(disk.get());
+  // The canonical form has no symlink in it, so SECURE_SYMLINKS can check
+  // the whole absolute path.
+  const std::string root = fs::canonical(dir, ec).string();
+  if (ec) {
+    res.error = "cannot resolve " + dir.string() + ": " + ec.message();
+    return res;
   }
+  res.error = unpack_entries(tar.get(), disk.get(), root, res);
+  // Directory modes and times are applied at close (libarchive defers them
+  // so read-only directories can still be filled).
+  if (archive_write_close(disk.get()) != ARCHIVE_OK && res.error.empty())
+    res.error = std::string("layer refused: ") + archive_error_string(disk.get());
   if (!res.ok()) return res;
 
   // Hash what the tar reader left unread (end-of-archive padding).

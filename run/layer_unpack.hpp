@@ -29,9 +29,8 @@ struct unpack_result {
 
 /// Unpacks `blob` into `dir` (created if missing; should be empty). On
 /// failure `dir` may hold a partial tree: the caller removes it. Owners,
-/// modes, times and xattrs are restored (owners need root). The working
-/// directory of the process is changed for the duration of the call (libarchive's
-/// path guards are relative to it), so calls are serialized by a global lock.
+/// modes, times and xattrs are restored (owners need root). Thread-safe: no
+/// chdir, every path is absolute under `dir`'s canonical form.
 unpack_result unpack_layer(const std::filesystem::path& blob, const std::filesystem::path& dir);
 
 /// The overlay whiteout conventions, shared with rootfs.cpp.

@@ -12,7 +12,7 @@ pkgs=(
   libspdlog-dev libarchive-dev
   # tests, benchmarks and running containers
   curl jq iproute2 skopeo podman runc containerd docker-registry busybox-static
-  sqlite3 git
+  sqlite3 git zstd
   # the benchmarks' image generator (bench/lib.sh)
   python3
   # the OCI conformance suite (tests/conformance), built from Debian's Go packages

@@ -31,7 +31,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (runc, overlay mounts, owners in layers)"
-for tool in runc skopeo busybox tar gzip sha256sum curl python3; do
+for tool in runc skopeo busybox tar gzip zstd sha256sum curl python3; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
 done
 
@@ -101,17 +101,19 @@ tar_dir() {
 }
 
 # build_busybox_image LAYOUT: layer 1 (gzip) holds busybox-static and its
-# applet links, /etc/doomed and the working directory; layer 2 (plain tar)
-# whites out /etc/doomed and adds /etc/added.
+# applet links, /etc/doomed and the working directory; layer 2 (zstd) whites
+# out /etc/doomed and adds /etc/added.
+# An optional USER goes into the config's User (default: none, i.e. root).
 build_busybox_image() {
-  local layout=$1 s1="$WORK/l1" s2="$WORK/l2"
+  local layout=$1 user=${2:-} s1="$WORK/l1" s2="$WORK/l2"
+  rm -rf "$s1" "$s2"
   mkdir -p "$s1/bin" "$s1/etc" "$s1/tmp" "$s1/srv/app" "$s1/root"
   cp "$(readlink -f /bin/busybox)" "$s1/bin/busybox"
   local applet
   for applet in sh echo cat ls pwd env test true false id sleep; do ln -s /bin/busybox "$s1/bin/$applet"; done
   chmod 1777 "$s1/tmp"
-  echo "root:x:0:0:root:/root:/bin/sh" >"$s1/etc/passwd"
-  echo "root:x:0:" >"$s1/etc/group"
+  printf 'root:x:0:0:root:/root:/bin/sh\nwww:x:33:34:www:/srv:/bin/sh\n' >"$s1/etc/passwd"
+  printf 'root:x:0:\nstaff:x:50:\n' >"$s1/etc/group"
   echo "this file is whited out by layer 2" >"$s1/etc/doomed"
   echo "from layer 1" >"$s1/srv/app/marker"
   tar_dir "$s1" "$WORK/l1.tar"
@@ -125,11 +127,12 @@ build_busybox_image() {
   tar_dir "$s2" "$WORK/l2.tar"
   local diff2
   diff2=$(sha "$WORK/l2.tar")
+  zstd -q --rm "$WORK/l2.tar"
 
   make_layout "$layout" test \
-    '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin","GREETING=hello-from-config"],"WorkingDir":"/srv/app","Cmd":["/bin/echo","default-cmd"]},"rootfs":{"type":"layers","diff_ids":[@DIFF_IDS@]}}' \
+    '{"architecture":"amd64","os":"linux","config":{'"${user:+\"User\":\"$user\",}"'"Env":["PATH=/bin","GREETING=hello-from-config"],"WorkingDir":"/srv/app","Cmd":["/bin/echo","default-cmd"]},"rootfs":{"type":"layers","diff_ids":[@DIFF_IDS@]}}' \
     "$WORK/l1.tar.gz:application/vnd.oci.image.layer.v1.tar+gzip:$diff1" \
-    "$WORK/l2.tar:application/vnd.oci.image.layer.v1.tar:$diff2"
+    "$WORK/l2.tar.zst:application/vnd.oci.image.layer.v1.tar+zstd:$diff2"
 }
 
 # push_layout LAYOUT TAG REPO:TAG: skopeo copy into the endpoint over plain HTTP.

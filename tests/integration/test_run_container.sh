@@ -61,6 +61,48 @@ grep -rq scribble "$bundle" || fail "the container's write is not in its bundle"
 [ ! -e "$DATA/layers/sha256/"*/root/note ] || fail "the container wrote into the shared cache"
 ok "without --rm the bundle is kept; the cache is untouched"
 
+# User from the image config: numeric, and names from the image's /etc/passwd and /etc/group.
+build_busybox_image "$WORK/image-user" www:staff
+push_layout "$WORK/image-user" test busybox:user
+out=$(srun --rm busybox:user -- /bin/sh -c 'echo $(id -u):$(id -g)')
+[ "$out" = "33:50" ] || fail "User www:staff ran as '$out'"
+ok "User from the image config applies (www:staff -> 33:50)"
+
+# With a cluster file, the runtime node gives the endpoint and the data directory.
+cat >"$WORK/cluster.toml" <<TOML
+[cluster]
+min_copies = 1
+
+[[node]]
+name = "master"
+role = "master"
+host = "127.0.0.1"
+http_port = $(free_port)
+actor_port = $(free_port)
+data = "$WORK/master"
+
+[[node]]
+name = "dm1"
+role = "data"
+host = "127.0.0.1"
+http_port = $(free_port)
+actor_port = $(free_port)
+data = "$WORK/dm1"
+
+[[node]]
+name = "rt1"
+role = "runtime"
+host = "${ENDPOINT%:*}"
+http_port = ${ENDPOINT##*:}
+actor_port = $(free_port)
+data = "$WORK/rt1"
+TOML
+out=$("$STOWAGE" run --config "$WORK/cluster.toml" --rm busybox:test -- /bin/echo via-cluster-file) ||
+  fail "stowage run --config failed"
+[ "$out" = via-cluster-file ] || fail "--config run printed '$out'"
+[ "$(ls "$WORK/rt1/run/layers/sha256" | wc -l)" = 2 ] || fail "--config did not use the runtime node's data dir"
+ok "--config takes the runtime node's endpoint and data directory"
+
 # A tampered digest reference is refused.
 set +e
 srun --rm "busybox@sha256:$(printf '0%.0s' {1..64})" -- /bin/true 2>"$WORK/stderr"

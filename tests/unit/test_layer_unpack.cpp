@@ -12,6 +12,7 @@
 
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -308,4 +309,34 @@ TEST_CASE("a hard link to a file of another layer is refused in one line", "[run
   INFO(r.error);
   CHECK(r.error.find("layer refused: entry 'link'") == 0);
   CHECK(r.error.find('\n') == std::string::npos);
+}
+
+TEST_CASE("a target directory reached through a symlink is fine, and cwd is left alone", "[run][unpack]") {
+  temp_dir t;
+  fs::create_directories(t.path / "real");
+  fs::create_symlink(t.path / "real", t.path / "via");
+  auto blob = write_file(t.path / "blob", build_tar({{'d', "d", "", 0755}, {'f', "d/f", "x"}}, compression::gzip));
+  const auto cwd = fs::current_path();
+  auto r = run::unpack_layer(blob, t.path / "via/out");
+  INFO(r.error);
+  REQUIRE(r.ok());
+  CHECK(read_file(t.path / "real/out/d/f") == "x");
+  CHECK(fs::current_path() == cwd);
+}
+
+TEST_CASE("temporary trees of dead processes are swept, live ones kept", "[run][unpack]") {
+  temp_dir t;
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  REQUIRE(child > 0);
+  int status = 0;
+  ::waitpid(child, &status, 0); // reaped: that pid is dead
+  run::layer_cache cache(t.path / "cache");
+  const fs::path dead = t.path / "cache/tmp" / ("abcd." + std::to_string(child) + ".0");
+  const fs::path alive = t.path / "cache/tmp" / ("abcd." + std::to_string(::getppid()) + ".0");
+  fs::create_directories(dead / "sub");
+  fs::create_directories(alive);
+  CHECK(cache.sweep_stale() == 1);
+  CHECK(!fs::exists(dead));
+  CHECK(fs::exists(alive));
 }
