@@ -19,9 +19,9 @@ bool must_exist(const oci::descriptor& d) {
 class manifest_sink final : public body_handler {
 public:
   manifest_sink(registry_api& api, std::string repo, oci::reference ref, std::string content_type,
-                std::string authorization)
+                std::string authorization, std::optional<std::uint64_t> tag_seq)
       : api_(api), repo_(std::move(repo)), ref_(std::move(ref)), content_type_(std::move(content_type)),
-        authorization_(std::move(authorization)) {}
+        authorization_(std::move(authorization)), tag_seq_(tag_seq) {}
 
   bool on_data(const char* p, std::size_t n) override {
     if (body_.size() + n > api_.options().max_manifest_bytes) {
@@ -82,7 +82,7 @@ private:
       tag = ref_.tag();
       ev.tag = ref_.tag();
     }
-    auto update = st.put_manifest(repo_, dig, m, body_, tag);
+    auto update = st.put_manifest(repo_, dig, m, body_, tag, tag ? tag_seq_ : std::nullopt);
     if (tag) ev.tag_seq = update.seq;
     spdlog::info("stored manifest {}{}{} {} ({} bytes)", repo_, tag ? ":" : "", tag ? *tag : "", dig.str(),
                  body_.size());
@@ -100,6 +100,7 @@ private:
   std::string repo_;
   oci::reference ref_;
   std::string content_type_, authorization_;
+  std::optional<std::uint64_t> tag_seq_; // set by the gate (a cluster's sequence number)
   std::string body_;
   bool too_large_ = false;
 };
@@ -120,6 +121,9 @@ route_result manifests(registry_api& api, const request& req, const target& t) {
 
   if (req.method == "PUT") {
     if (auto no = api.gate(req, t.repo)) return route_result::answer(refusal_response(*no));
+    std::optional<std::uint64_t> tag_seq;
+    if (!ref->is_digest())
+      if (auto no = api.gate_tag(req, t.repo, ref->tag(), tag_seq)) return route_result::answer(refusal_response(*no));
     if (req.content_length && *req.content_length > api.options().max_manifest_bytes) {
       response r = error_response(error_code::size_invalid, "manifest too large", 413);
       r.close = true;
@@ -127,7 +131,8 @@ route_result manifests(registry_api& api, const request& req, const target& t) {
     }
     return route_result::stream(std::make_unique<manifest_sink>(api, t.repo, *ref,
                                                                 std::string(req.headers.get_or("Content-Type")),
-                                                                std::string(req.headers.get_or("Authorization"))));
+                                                                std::string(req.headers.get_or("Authorization")),
+                                                                tag_seq));
   }
 
   if (req.method == "DELETE") {

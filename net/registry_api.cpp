@@ -13,7 +13,14 @@ registry_api::registry_api(store::registry_store& store, std::shared_ptr<push_ga
 
 std::optional<refusal> registry_api::gate(const request& req, std::string_view repo) const {
   if (!gate_) return std::nullopt;
-  return gate_->check(write_attempt{req.method, repo, req.headers.get_or("Authorization")});
+  return gate_->check(write_attempt{req.method, repo, req.headers.get_or("Authorization"), req.target});
+}
+
+std::optional<refusal> registry_api::gate_tag(const request& req, std::string_view repo, std::string_view tag,
+                                              std::optional<std::uint64_t>& seq) const {
+  if (!gate_) return std::nullopt;
+  return gate_->check_tag(write_attempt{req.method, repo, req.headers.get_or("Authorization"), req.target}, tag,
+                          seq);
 }
 
 void registry_api::after_manifest_put(const manifest_put_event& ev, manifest_put_done done) const {

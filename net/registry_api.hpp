@@ -36,6 +36,7 @@ struct write_attempt {
   std::string_view method;        // "POST", "PATCH", "PUT", "DELETE"
   std::string_view repository;
   std::string_view authorization; // the Authorization header, possibly empty
+  std::string_view target;        // path and query exactly as sent (what node signatures cover)
 };
 
 class push_gate {
@@ -43,6 +44,14 @@ public:
   virtual ~push_gate() = default;
   /// nullopt: allowed.
   virtual std::optional<refusal> check(const write_attempt& w) = 0;
+  /// A manifest PUT by `tag`, after check() allowed it: may refuse the tag or
+  /// set the sequence number the tag gets (a cluster's master-assigned one);
+  /// `seq` left empty: the store's next.
+  virtual std::optional<refusal> check_tag(const write_attempt& w, std::string_view tag,
+                                           std::optional<std::uint64_t>& seq) {
+    (void)w, (void)tag, (void)seq;
+    return std::nullopt;
+  }
 };
 
 /// Lets every write through (single-node `serve`).
@@ -87,6 +96,8 @@ public:
   store::registry_store& store() { return store_; }
   const registry_api_options& options() const { return opts_; }
   std::optional<refusal> gate(const request& req, std::string_view repo) const;
+  std::optional<refusal> gate_tag(const request& req, std::string_view repo, std::string_view tag,
+                                  std::optional<std::uint64_t>& seq) const;
   void after_manifest_put(const manifest_put_event& ev, manifest_put_done done) const;
 
 private:

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -40,6 +41,15 @@ public:
   /// `endpoint` is "host:port" (or "host", port 80); "[v6]:port" works too.
   explicit registry_client(std::string endpoint);
 
+  /// Gives the Authorization header value for a write (POST, PUT, PATCH,
+  /// DELETE) about to be sent as `method target` (path and query exactly as
+  /// sent); an empty string sends none. Reads carry no Authorization.
+  using authorizer = std::function<std::string(std::string_view method, std::string_view target)>;
+  void set_authorizer(authorizer a) { authorizer_ = std::move(a); }
+
+  /// Receives a blob's bytes as they stream in.
+  using blob_sink = std::function<void(const char* data, std::size_t len)>;
+
   /// GET /v2/<repo>/manifests/<reference>, accepting OCI and Docker manifests
   /// and indexes. A digest reference is checked against the body.
   fetched_manifest get_manifest(std::string_view repo, std::string_view reference);
@@ -54,22 +64,36 @@ public:
   /// the digest matched). Follows redirects. Returns the byte count.
   std::uint64_t get_blob(std::string_view repo, const oci::digest& dig, const std::filesystem::path& dest);
 
+  /// GET /v2/<repo>/blobs/<digest> streamed into `sink` in 1 MiB pieces,
+  /// hashed on the way; throws registry_error if the bytes do not match the
+  /// digest (the sink has seen them: it must not trust them before this
+  /// returns). Returns the byte count.
+  std::uint64_t get_blob(std::string_view repo, const oci::digest& dig, const blob_sink& sink);
+
   /// HEAD /v2/<repo>/blobs/<digest>.
   bool has_blob(std::string_view repo, const oci::digest& dig);
+
+  /// POST then PUT ?digest=`dig` with the file's bytes streamed, for a file
+  /// whose digest is already known (a store's blob). Returns the bytes sent.
+  std::uint64_t push_blob(std::string_view repo, const oci::digest& dig, const std::filesystem::path& file);
 
   /// POST then PUT ?digest= with the file's bytes streamed; returns its digest.
   oci::digest push_blob(std::string_view repo, const std::filesystem::path& file);
 
   /// PUT /v2/<repo>/manifests/<reference>; returns the digest the registry
   /// reported (Docker-Content-Digest) or, failing that, our own.
+  /// `query` (without '?'), if non-empty, is appended to the target.
   oci::digest push_manifest(std::string_view repo, std::string_view reference, std::string_view body,
-                            std::string_view media_type);
+                            std::string_view media_type, std::string_view query = {});
 
   const std::string& host() const { return host_; }
   const std::string& port() const { return port_; }
 
 private:
+  std::string authorization_for(std::string_view method, std::string_view target) const;
+
   std::string host_, port_;
+  authorizer authorizer_;
 };
 
 } // namespace stowage::net

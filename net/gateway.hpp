@@ -1,0 +1,49 @@
+// The runtime's gateway (DESIGN §2 runtime, §3): the OCI Distribution API that
+// container engines on the host (skopeo, podman, ctr) talk to as to any
+// registry, over the runtime's local store (its image cache).
+//  - GET/HEAD of a manifest by a digest the cache holds: served from the cache.
+//    By tag (always: tags move) or by a digest the cache lacks: the runtime
+//    pulls through the cluster (runtime_port::pull: probe round, the chosen
+//    data manager sends the image into this very endpoint with a Stowage-Node
+//    signature), then the manifest is served from the cache. 404
+//    MANIFEST_UNKNOWN if the cluster does not know it, 503 UNAVAILABLE... as
+//    an OCI error if the pull failed. Blobs, tags lists, referrers: from the
+//    cache.
+//  - Pushes from local engines (open when `open_local_pushes`): blobs and the
+//    manifest are collected into the cache as they arrive; after the manifest
+//    is stored, runtime_port::push runs the push flow, and the client's PUT is
+//    answered 201 only once push_done is ok (>= min_copies durable), else an
+//    OCI error (503 with the reason).
+//  - Writes signed by data managers (scheduled pulls delivering an image) go
+//    into the cache and are acknowledged at once (they start no push).
+//  - POST /stowage/v1/probe: test packets (net/probe_receiver.hpp) -> `sink`.
+#pragma once
+
+#include "actors/ports.hpp"
+#include "config/directory.hpp"
+#include "net/http_types.hpp"
+#include "store/registry_store.hpp"
+
+#include <memory>
+
+namespace stowage::net {
+
+struct gateway_options {
+  /// Accept unsigned pushes (local container engines). Bind the gateway to
+  /// an address only the host's engines reach when this is on.
+  bool open_local_pushes = true;
+};
+
+class gateway final : public http_handler {
+public:
+  gateway(std::shared_ptr<store::registry_store> cache, std::shared_ptr<actors::runtime_port> runtime,
+          std::shared_ptr<const config::directory> dir, actors::packet_sink sink, gateway_options opts = {});
+  ~gateway() override;
+  route_result route(const request& req) override;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace stowage::net
