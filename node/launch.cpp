@@ -34,7 +34,9 @@ struct cluster_actor_config : caf::actor_system_config {
     set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
     set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});
     set("middleman.enable-automatic-connections", true);
-    set("logger.verbosity", caf::atom("quiet"));
+    // Our own logs (spdlog) say what happens; CAF's logger stays silent.
+    set("logger.file-verbosity", caf::atom("quiet"));
+    set("logger.console-verbosity", caf::atom("quiet"));
   }
 };
 

@@ -1,5 +1,7 @@
 #include "node/roles.hpp"
 
+#include "actors/protocol.hpp"
+
 #include <caf/actor_system.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/io/middleman.hpp>
@@ -29,6 +31,12 @@ void running_node::release() {
 running_node::~running_node() {
   stop_http();
   release();
+}
+
+actors::packet_sink packet_sink_to(const caf::actor& receiver) {
+  return [receiver](const actors::probe_arrival& a) {
+    caf::send_as(receiver, receiver, actors::test_packet{a.round, a.node, a.bytes, a.transfer_us});
+  };
 }
 
 void publish(caf::actor_system& sys, const caf::actor& actor, const config::node& n) {
