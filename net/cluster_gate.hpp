@@ -9,7 +9,8 @@
 //    manifest) present the same proof and are let through while the session
 //    is admitted, for the same repository, up to `session_grace` past the
 //    proof's expiry. A manifest PUT by tag must name the proof's tag, and the
-//    tag gets the proof's sequence number. Anything else: 401 UNAUTHORIZED
+//    tag gets the proof's sequence number; that PUT closes the session (a
+//    replay of the proof afterwards gets 401). Anything else: 401 UNAUTHORIZED
 //    with `WWW-Authenticate: Stowage-Proof realm="stowage"` (403 DENIED for
 //    out-of-scope proofs), and nothing is stored.
 //  - The master's spool accepts writes signed (Stowage-Node) by data managers
@@ -30,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -50,7 +52,7 @@ struct cluster_gate_options {
   std::set<config::role> node_writers;
   /// Unsigned writes allowed (the runtime gateway, for local container engines).
   bool open = false;
-  std::chrono::milliseconds session_grace = std::chrono::minutes(30);
+  std::chrono::milliseconds session_grace = std::chrono::minutes(10);
   std::function<std::int64_t()> now_ms; // unix ms; wall clock if empty
 };
 
@@ -66,8 +68,12 @@ private:
   std::optional<refusal> check_proof(const write_attempt& w, const actors::first_proof& p);
   std::int64_t now() const;
 
+  refusal unauthorized(std::string message) const;
+
   std::shared_ptr<const config::directory> dir_;
   cluster_gate_options opts_;
+  std::mutex mtx_;
+  std::set<std::string, std::less<>> closed_; // sessions whose tagged manifest went in
 };
 
 /// A data manager's gate: proofs only.

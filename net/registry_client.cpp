@@ -24,9 +24,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// Every network step gets this long before the request is abandoned: a hung
-// registry must not hang `stowage run` forever.
-constexpr auto step_timeout = std::chrono::seconds(60);
 
 struct url {
   std::string host, port, target;
@@ -68,13 +65,14 @@ std::string essence(std::string_view ct) {
 // operation with a deadline, run to completion on a private io_context.
 class connection {
 public:
-  explicit connection(const url& u) : host_header_(u.port == "80" ? u.host : u.host + ":" + u.port) {
+  connection(const url& u, std::chrono::milliseconds step_timeout)
+      : step_timeout_(step_timeout), host_header_(u.port == "80" ? u.host : u.host + ":" + u.port) {
     buffer_.reserve(64 * 1024);
     tcp::resolver resolver(ioc_);
     beast::error_code ec;
     auto endpoints = resolver.resolve(u.host, u.port, ec);
     if (ec) throw registry_error("cannot resolve " + u.host + ": " + ec.message());
-    stream_.expires_after(step_timeout);
+    stream_.expires_after(step_timeout_);
     ec = wait([&](auto h) { stream_.async_connect(endpoints, h); });
     if (ec) throw registry_error("cannot connect to " + host_header_ + ": " + ec.message());
   }
@@ -92,21 +90,21 @@ public:
 
   template <class Parser>
   void read_header(Parser& p) {
-    stream_.expires_after(step_timeout);
+    stream_.expires_after(step_timeout_);
     auto ec = wait([&](auto h) { http::async_read_header(stream_, buffer_, p, h); });
     if (ec) throw registry_error("no answer from " + host_header_ + ": " + ec.message());
   }
 
   template <class Parser>
   beast::error_code read_some(Parser& p) {
-    stream_.expires_after(step_timeout);
+    stream_.expires_after(step_timeout_);
     return wait([&](auto h) { http::async_read(stream_, buffer_, p, h); });
   }
 
   http::response<http::string_body> read_small(std::uint64_t limit = 16 << 20) {
     http::response_parser<http::string_body> p;
     p.body_limit(limit);
-    stream_.expires_after(step_timeout);
+    stream_.expires_after(step_timeout_);
     auto ec = wait([&](auto h) { http::async_read(stream_, buffer_, p, h); });
     if (ec) throw registry_error("bad answer from " + host_header_ + ": " + ec.message());
     return p.release();
@@ -122,6 +120,7 @@ private:
     return result;
   }
 
+  std::chrono::milliseconds step_timeout_;
   asio::io_context ioc_;
   beast::tcp_stream stream_{ioc_};
   beast::flat_buffer buffer_;
@@ -141,6 +140,10 @@ bool is_redirect(unsigned status) {
 
 } // namespace
 
+std::string registry_client::authorization_for(std::string_view method, std::string_view target) const {
+  return authorizer_ ? authorizer_(method, target) : std::string();
+}
+
 registry_client::registry_client(std::string endpoint) {
   std::tie(host_, port_) = split_endpoint(endpoint);
   if (host_.empty() || port_.empty()) throw registry_error("bad endpoint: " + endpoint);
@@ -149,7 +152,7 @@ registry_client::registry_client(std::string endpoint) {
 fetched_manifest registry_client::get_manifest(std::string_view repo, std::string_view reference) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/manifests/" + std::string(reference)};
   for (int hops = 0; hops < 5; ++hops) {
-    connection c(u);
+    connection c(u, timeout_);
     http::request<http::empty_body> req{http::verb::get, u.target, 11};
     req.set(http::field::accept, std::string(oci::media::oci_manifest) + ", " + std::string(oci::media::oci_index) +
                                      ", " + std::string(oci::media::docker_manifest) + ", " +
@@ -192,7 +195,7 @@ image_manifest registry_client::get_image_manifest(std::string_view repo, std::s
 }
 
 bool registry_client::has_blob(std::string_view repo, const oci::digest& dig) {
-  connection c(url{host_, port_, ""});
+  connection c(url{host_, port_, ""}, timeout_);
   http::request<http::empty_body> req{http::verb::head, "/v2/" + std::string(repo) + "/blobs/" + dig.str(), 11};
   c.send(req);
   http::response_parser<http::empty_body> p;
@@ -201,10 +204,10 @@ bool registry_client::has_blob(std::string_view repo, const oci::digest& dig) {
   return p.get().result() == http::status::ok;
 }
 
-std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest& dig, const fs::path& dest) {
+std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest& dig, const blob_sink& sink) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/blobs/" + dig.str()};
   for (int hops = 0; hops < 5; ++hops) {
-    connection c(u);
+    connection c(u, timeout_);
     http::request<http::empty_body> req{http::verb::get, u.target, 11};
     c.send(req);
     http::response_parser<http::buffer_body> p;
@@ -218,45 +221,50 @@ std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest
     if (status != 200)
       throw registry_error("blob " + dig.str() + ": HTTP " + std::to_string(status), static_cast<int>(status));
 
-    const fs::path part = dest.string() + ".part";
-    std::FILE* out = std::fopen(part.c_str(), "wb");
-    if (!out) throw registry_error("cannot write " + part.string());
     oci::sha256_hasher hasher;
     std::uint64_t total = 0;
     std::vector<char> chunk(1 << 20);
-    std::string failure;
     while (!p.is_done()) {
       p.get().body().data = chunk.data();
       p.get().body().size = chunk.size();
       auto ec = c.read_some(p);
       if (ec == http::error::need_buffer) ec = {};
-      if (ec) {
-        failure = "blob " + dig.str() + " cut off after " + std::to_string(total) + " bytes: " + ec.message();
-        break;
-      }
+      if (ec)
+        throw registry_error("blob " + dig.str() + " cut off after " + std::to_string(total) + " bytes: " + ec.message());
       std::size_t n = chunk.size() - p.get().body().size;
       hasher.update(chunk.data(), n);
       total += n;
-      if (n && std::fwrite(chunk.data(), 1, n, out) != n) {
-        failure = "cannot write " + part.string();
-        break;
-      }
+      if (n) sink(chunk.data(), n);
     }
-    if (std::fclose(out) != 0 && failure.empty()) failure = "cannot write " + part.string();
-    if (failure.empty()) {
-      auto got = hasher.finish();
-      if (got != dig) failure = "blob " + dig.str() + " arrived with digest " + got.str();
-    }
-    std::error_code ec;
-    if (!failure.empty()) {
-      fs::remove(part, ec);
-      throw registry_error(failure);
-    }
-    fs::rename(part, dest, ec);
-    if (ec) throw registry_error("cannot move blob into " + dest.string() + ": " + ec.message());
+    auto got = hasher.finish();
+    if (got != dig) throw registry_error("blob " + dig.str() + " arrived with digest " + got.str());
     return total;
   }
   throw registry_error("too many redirects for blob " + dig.str());
+}
+
+std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest& dig, const fs::path& dest) {
+  const fs::path part = dest.string() + ".part";
+  std::FILE* out = std::fopen(part.c_str(), "wb");
+  if (!out) throw registry_error("cannot write " + part.string());
+  std::uint64_t total = 0;
+  std::string failure;
+  try {
+    total = get_blob(repo, dig, [&](const char* data, std::size_t n) {
+      if (std::fwrite(data, 1, n, out) != n) throw registry_error("cannot write " + part.string());
+    });
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (std::fclose(out) != 0 && failure.empty()) failure = "cannot write " + part.string();
+  std::error_code ec;
+  if (!failure.empty()) {
+    fs::remove(part, ec);
+    throw registry_error(failure);
+  }
+  fs::rename(part, dest, ec);
+  if (ec) throw registry_error("cannot move blob into " + dest.string() + ": " + ec.message());
+  return total;
 }
 
 oci::digest registry_client::push_blob(std::string_view repo, const fs::path& file) {
@@ -273,12 +281,17 @@ oci::digest registry_client::push_blob(std::string_view repo, const fs::path& fi
   }
   const oci::digest dig = hasher.finish();
   if (has_blob(repo, dig)) return dig;
+  push_blob(repo, dig, file);
+  return dig;
+}
 
+std::uint64_t registry_client::push_blob(std::string_view repo, const oci::digest& dig, const fs::path& file) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/blobs/uploads/"};
   std::string location;
   {
-    connection c(u);
+    connection c(u, timeout_);
     http::request<http::empty_body> post{http::verb::post, u.target, 11};
+    if (auto a = authorization_for("POST", u.target); !a.empty()) post.set(http::field::authorization, a);
     c.send(post);
     auto res = c.read_small();
     if (res.result() != http::status::accepted)
@@ -288,25 +301,41 @@ oci::digest registry_client::push_blob(std::string_view repo, const fs::path& fi
   url put_url = follow(u, location);
   put_url.target += (put_url.target.find('?') == std::string::npos ? "?digest=" : "&digest=") + dig.str();
 
-  connection c(put_url);
+  connection c(put_url, timeout_);
   http::request<http::file_body> put{http::verb::put, put_url.target, 11};
   beast::error_code ec;
   put.body().open(file.c_str(), beast::file_mode::scan, ec);
   if (ec) throw registry_error("cannot read " + file.string() + ": " + ec.message());
+  const std::uint64_t size = put.body().size();
   put.set(http::field::content_type, "application/octet-stream");
+  if (auto a = authorization_for("PUT", put_url.target); !a.empty()) put.set(http::field::authorization, a);
   c.send(put);
   auto res = c.read_small();
   if (res.result() != http::status::created)
     throw registry_error("upload " + dig.str() + ": " + error_text(res), static_cast<int>(res.result_int()));
-  return dig;
+  return size;
+}
+
+int registry_client::post(std::string_view target, std::string body, std::string_view content_type) {
+  url u{host_, port_, std::string(target)};
+  connection c(u, timeout_);
+  http::request<http::string_body> req{http::verb::post, u.target, 11};
+  req.set(http::field::content_type, content_type);
+  if (auto a = authorization_for("POST", u.target); !a.empty()) req.set(http::field::authorization, a);
+  req.body() = std::move(body);
+  c.send(req);
+  auto res = c.read_small(64 * 1024);
+  return static_cast<int>(res.result_int());
 }
 
 oci::digest registry_client::push_manifest(std::string_view repo, std::string_view reference, std::string_view body,
-                                           std::string_view media_type) {
+                                           std::string_view media_type, std::string_view query) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/manifests/" + std::string(reference)};
-  connection c(u);
+  if (!query.empty()) u.target += "?" + std::string(query);
+  connection c(u, timeout_);
   http::request<http::string_body> put{http::verb::put, u.target, 11};
   put.set(http::field::content_type, media_type);
+  if (auto a = authorization_for("PUT", u.target); !a.empty()) put.set(http::field::authorization, a);
   put.body() = std::string(body);
   c.send(put);
   auto res = c.read_small();

@@ -9,6 +9,7 @@
 #include "oci/digest.hpp"
 #include "oci/manifest.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -46,6 +47,15 @@ public:
   /// sent); an empty string sends none. Reads carry no Authorization.
   using authorizer = std::function<std::string(std::string_view method, std::string_view target)>;
   void set_authorizer(authorizer a) { authorizer_ = std::move(a); }
+
+  /// How long any one network step (connect, send, each read) may take
+  /// before the request is abandoned: a hung peer must not hang the caller.
+  void set_timeout(std::chrono::milliseconds step_timeout) { timeout_ = step_timeout; }
+
+  /// POST `target` (path and query) with `body` on a fresh connection; returns
+  /// the HTTP status (the answer's body is read and dropped). Used for test
+  /// packets, which must measure the path rather than a warm socket.
+  int post(std::string_view target, std::string body, std::string_view content_type = "application/octet-stream");
 
   /// Receives a blob's bytes as they stream in.
   using blob_sink = std::function<void(const char* data, std::size_t len)>;
@@ -94,6 +104,7 @@ private:
 
   std::string host_, port_;
   authorizer authorizer_;
+  std::chrono::milliseconds timeout_{60000};
 };
 
 } // namespace stowage::net

@@ -1,0 +1,130 @@
+// The CAF side of actors/ports.hpp: each call spawns a short-lived hidden
+// event-based actor that sends one request and hands the answer (or the
+// error) to the callback, then quits. Hidden, so a request still waiting for
+// its timeout never holds up the actor system's shutdown.
+#include "actors/ports.hpp"
+
+#include "actors/protocol.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+namespace stowage::actors {
+
+namespace {
+
+template <class Answer, class Request, class OnAnswer, class OnError>
+void ask(caf::actor_system& sys, const caf::actor& target, std::chrono::milliseconds timeout, Request req,
+         OnAnswer on_answer, OnError on_error) {
+  if (!target) {
+    on_error(std::string("no such actor"));
+    return;
+  }
+  sys.spawn<caf::hidden>([target, timeout, req = std::move(req), on_answer = std::move(on_answer),
+                          on_error = std::move(on_error)](caf::event_based_actor* self) mutable -> caf::behavior {
+    self->request(target, timeout, std::move(req))
+      .then(
+        [self, on_answer](Answer& a) mutable {
+          on_answer(std::move(a));
+          self->quit();
+        },
+        [self, on_error](caf::error& e) mutable {
+          on_error(self->system().render(e));
+          self->quit();
+        });
+    // Stays alive for the answer above; nothing else is ever sent to it.
+    return {[](caf::ok_atom) {}};
+  });
+}
+
+class runtime_port_impl final : public runtime_port {
+public:
+  runtime_port_impl(caf::actor_system& sys, caf::actor rt, std::chrono::milliseconds timeout)
+      : sys_(sys), rt_(std::move(rt)), timeout_(timeout) {}
+
+  void pull(std::string repository, std::string reference, pull_fn done) override {
+    ask<pull_done>(
+      sys_, rt_, timeout_, pull_image{std::move(repository), std::move(reference)},
+      [done](pull_done d) {
+        runtime_pull_result r;
+        r.ok = d.ok;
+        r.error = std::move(d.error);
+        // The master says "unknown image …" when no data manager holds it.
+        r.not_found = !d.ok && r.error.starts_with("unknown image");
+        r.digest = std::move(d.digest);
+        r.target = std::move(d.target);
+        done(std::move(r));
+      },
+      [done](std::string error) { done(runtime_pull_result{false, false, std::move(error), {}, {}}); });
+  }
+
+  void push(std::string repository, std::string tag, std::string digest, push_fn done) override {
+    ask<push_done>(
+      sys_, rt_, timeout_, push_image{std::move(repository), std::move(tag), std::move(digest)},
+      [done](push_done d) {
+        runtime_push_result r;
+        r.ok = d.ok;
+        r.error = std::move(d.error);
+        r.target = std::move(d.target);
+        r.copies = d.ack.copies;
+        done(std::move(r));
+      },
+      [done](std::string error) { done(runtime_push_result{false, std::move(error), {}, 0}); });
+  }
+
+private:
+  caf::actor_system& sys_;
+  caf::actor rt_;
+  std::chrono::milliseconds timeout_;
+};
+
+class master_port_impl final : public master_port {
+public:
+  master_port_impl(caf::actor_system& sys, caf::actor m, std::chrono::milliseconds timeout)
+      : sys_(sys), m_(std::move(m)), timeout_(timeout) {}
+
+  void nodes(answer_fn<node_record> done) override {
+    ask<nodes_answer>(sys_, m_, timeout_, nodes_query{}, [done](nodes_answer a) { done(std::move(a.nodes)); },
+                      [done](std::string) { done(std::nullopt); });
+  }
+  void images(answer_fn<image_record> done) override {
+    ask<images_answer>(sys_, m_, timeout_, images_query{}, [done](images_answer a) { done(std::move(a.images)); },
+                       [done](std::string) { done(std::nullopt); });
+  }
+  void decisions(std::uint32_t limit, answer_fn<decision> done) override {
+    ask<decisions_answer>(sys_, m_, timeout_, decisions_query{limit},
+                          [done](decisions_answer a) { done(std::move(a.decisions)); },
+                          [done](std::string) { done(std::nullopt); });
+  }
+  void handoffs(answer_fn<handoff_record> done) override {
+    ask<handoffs_answer>(sys_, m_, timeout_, handoffs_query{},
+                         [done](handoffs_answer a) { done(std::move(a.handoffs)); },
+                         [done](std::string) { done(std::nullopt); });
+  }
+
+private:
+  caf::actor_system& sys_;
+  caf::actor m_;
+  std::chrono::milliseconds timeout_;
+};
+
+} // namespace
+
+std::shared_ptr<runtime_port> make_runtime_port(caf::actor_system& sys, const caf::actor& runtime,
+                                                std::chrono::milliseconds timeout) {
+  return std::make_shared<runtime_port_impl>(sys, runtime, timeout);
+}
+
+std::shared_ptr<master_port> make_master_port(caf::actor_system& sys, const caf::actor& master,
+                                              std::chrono::milliseconds timeout) {
+  return std::make_shared<master_port_impl>(sys, master, timeout);
+}
+
+packet_sink make_packet_sink(const caf::actor& receiver) {
+  return [receiver](const probe_arrival& a) {
+    caf::anon_send(receiver, test_packet{a.round, a.node, a.bytes, a.transfer_us});
+  };
+}
+
+} // namespace stowage::actors

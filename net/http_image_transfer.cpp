@@ -1,0 +1,208 @@
+#include "net/http_image_transfer.hpp"
+
+#include "config/node_auth.hpp"
+#include "net/registry_client.hpp"
+#include "net/worker_pool.hpp"
+#include "oci/manifest.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace stowage::net {
+
+namespace {
+
+/// Layers clients never push (foreign / non-distributable) may be absent.
+bool optional_layer(const oci::descriptor& d) {
+  return d.media_type.find("foreign") != std::string::npos ||
+         d.media_type.find("nondistributable") != std::string::npos;
+}
+
+std::vector<oci::descriptor> blobs_of(const oci::manifest& m) {
+  std::vector<oci::descriptor> out;
+  if (m.config) out.push_back(*m.config);
+  out.insert(out.end(), m.layers.begin(), m.layers.end());
+  return out;
+}
+
+oci::manifest parse_or_throw(const std::string& body, const std::string& media_type, const oci::digest& d) {
+  auto r = oci::parse_manifest(body, media_type);
+  if (!r.value) throw registry_error("manifest " + d.str() + " is invalid: " + r.error.message);
+  return std::move(*r.value);
+}
+
+constexpr int max_depth = 4; // index -> manifest is 1; deeper nesting is refused
+
+// ---- to == self: pull from the source's OCI endpoint into the local store ------
+class puller {
+public:
+  puller(registry_client& c, store::registry_store& local, const std::string& repo)
+      : c_(c), local_(local), repo_(repo) {}
+
+  void manifest(const oci::digest& d, std::optional<std::string_view> tag, std::optional<std::uint64_t> seq,
+                int depth = 0) {
+    if (depth > max_depth) throw registry_error("manifest " + d.str() + " nests too deep");
+    auto m = c_.get_manifest(repo_, d.str()); // verified against d
+    auto parsed = parse_or_throw(m.body, m.media_type, d);
+    for (const auto& child : parsed.manifests)
+      if (!local_.manifest(repo_, oci::reference{child.dig})) manifest(child.dig, std::nullopt, std::nullopt, depth + 1);
+    for (const auto& b : blobs_of(parsed)) blob(b);
+    local_.put_manifest(repo_, d, parsed, m.body, tag, seq);
+    bytes += m.body.size();
+  }
+
+  std::uint64_t bytes = 0;
+
+private:
+  void blob(const oci::descriptor& desc) {
+    if (local_.blob(repo_, desc.dig) || local_.mount_blob(repo_, desc.dig)) return;
+    auto up = local_.begin_upload(repo_);
+    try {
+      auto w = local_.append(repo_, up.id);
+      if (!w) throw store::store_error("upload session vanished");
+      std::uint64_t n = 0;
+      try {
+        n = c_.get_blob(repo_, desc.dig, [&](const char* p, std::size_t len) { w->write(p, len); });
+      } catch (const registry_error& e) {
+        if (e.status == 404 && optional_layer(desc)) {
+          w.reset();
+          local_.cancel_upload(repo_, up.id);
+          return;
+        }
+        throw;
+      }
+      w->finish();
+      w.reset();
+      auto st = local_.commit_upload(repo_, up.id, desc.dig, desc.size);
+      if (st != store::commit_status::ok)
+        throw registry_error("blob " + desc.dig.str() + " failed verification on arrival");
+      bytes += n;
+    } catch (...) {
+      local_.cancel_upload(repo_, up.id);
+      throw;
+    }
+  }
+
+  registry_client& c_;
+  store::registry_store& local_;
+  const std::string& repo_;
+};
+
+// ---- from == self: push from the local store to the receiver's OCI endpoint ----
+class pusher {
+public:
+  pusher(registry_client& c, const store::registry_store& local, const std::string& repo)
+      : c_(c), local_(local), repo_(repo) {}
+
+  void manifest(const oci::digest& d, const std::string& tag, std::string_view query, int depth = 0) {
+    if (depth > max_depth) throw registry_error("manifest " + d.str() + " nests too deep");
+    auto info = local_.manifest(repo_, oci::reference{d});
+    if (!info) throw registry_error("manifest " + d.str() + " is not in the local store", 404);
+    auto body = local_.read_manifest(*info);
+    if (oci::sha256_of(body) != d) throw registry_error("local manifest " + d.str() + " does not match its digest");
+    auto parsed = parse_or_throw(body, info->media_type, d);
+    for (const auto& child : parsed.manifests) manifest(child.dig, {}, {}, depth + 1);
+    for (const auto& b : blobs_of(parsed)) blob(b);
+    c_.push_manifest(repo_, tag.empty() ? d.str() : tag, body, info->media_type, query);
+    bytes += body.size();
+  }
+
+  std::uint64_t bytes = 0;
+
+private:
+  void blob(const oci::descriptor& desc) {
+    if (c_.has_blob(repo_, desc.dig)) return;
+    auto info = local_.blob(repo_, desc.dig);
+    if (!info) {
+      if (optional_layer(desc)) return;
+      throw registry_error("blob " + desc.dig.str() + " is not in the local store", 404);
+    }
+    bytes += c_.push_blob(repo_, desc.dig, info->path);
+  }
+
+  registry_client& c_;
+  const store::registry_store& local_;
+  const std::string& repo_;
+};
+
+} // namespace
+
+struct http_image_transfer::impl {
+  std::string self;
+  std::shared_ptr<const config::directory> dir;
+  config::identity id;
+  std::shared_ptr<store::registry_store> local;
+  worker_pool pool;
+
+  impl(std::string s, std::shared_ptr<const config::directory> d, config::identity i,
+       std::shared_ptr<store::registry_store> l, unsigned threads)
+      : self(std::move(s)), dir(std::move(d)), id(std::move(i)), local(std::move(l)), pool(threads) {}
+
+  std::string endpoint_of(const std::string& node) const {
+    auto ep = dir->http_of(node);
+    if (!ep) throw registry_error("unknown node " + node);
+    return *ep;
+  }
+
+  actors::transfer_result run(const actors::transfer_order& o) {
+    auto d = oci::digest::parse(o.digest);
+    if (!d) return {false, "invalid digest " + o.digest, 400, 0};
+    if (o.to == self) {
+      registry_client c(endpoint_of(o.from));
+      puller p(c, *local, o.repository);
+      std::optional<std::string_view> tag;
+      if (!o.tag.empty()) tag = o.tag;
+      p.manifest(*d, tag, tag ? o.seq : std::nullopt);
+      return {true, {}, 0, p.bytes};
+    }
+    if (o.from == self) {
+      registry_client c(endpoint_of(o.to));
+      if (!o.proof.empty()) {
+        c.set_authorizer([proof = "Stowage-Proof " + o.proof](std::string_view, std::string_view) { return proof; });
+      } else {
+        c.set_authorizer([this](std::string_view method, std::string_view target) {
+          return config::node_authorization(id, self, method, target, config::unix_time_ms());
+        });
+      }
+      // Node-signed tag writes keep the master's sequence number; proof
+      // pushes get theirs from the proof on the receiving side.
+      std::string query;
+      if (!o.tag.empty() && o.seq && o.proof.empty()) query = "seq=" + std::to_string(*o.seq);
+      pusher p(c, *local, o.repository);
+      p.manifest(*d, o.tag, query);
+      return {true, {}, 0, p.bytes};
+    }
+    return {false, "neither end of the transfer is " + self, 0, 0};
+  }
+};
+
+http_image_transfer::http_image_transfer(std::string self, std::shared_ptr<const config::directory> dir,
+                                         config::identity id, std::shared_ptr<store::registry_store> local,
+                                         http_transfer_options opts)
+    : impl_(std::make_unique<impl>(std::move(self), std::move(dir), std::move(id), std::move(local), opts.threads)) {}
+
+http_image_transfer::~http_image_transfer() = default;
+
+actors::transfer_result http_image_transfer::copy_now(const actors::transfer_order& order) {
+  actors::transfer_result r;
+  try {
+    r = impl_->run(order);
+  } catch (const registry_error& e) {
+    r = {false, e.what(), e.status, 0};
+  } catch (const std::exception& e) {
+    r = {false, e.what(), 500, 0};
+  }
+  if (r.ok)
+    spdlog::debug("{}: copied {}@{} {} -> {} ({} bytes)", impl_->self, order.repository, order.digest, order.from,
+                  order.to, r.bytes);
+  else
+    spdlog::warn("{}: copy of {}@{} {} -> {} failed: {}", impl_->self, order.repository, order.digest, order.from,
+                 order.to, r.error);
+  return r;
+}
+
+void http_image_transfer::copy(actors::transfer_order order, done_fn done) {
+  auto job = [this, order = std::move(order), done]() { done(copy_now(order)); };
+  if (!impl_->pool.post(job)) done({false, "the data plane is shutting down", 0, 0});
+}
+
+} // namespace stowage::net

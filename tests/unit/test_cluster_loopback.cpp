@@ -1,0 +1,189 @@
+// The cluster over real sockets in one process (cluster_loopback_fixture.hpp):
+// pushes and pulls through the runtime's gateway with the real registry
+// client, the push gate of the data managers, the master's HTTP, handoffs.
+#include "cluster_loopback_fixture.hpp"
+
+#include "net/registry_client.hpp"
+
+using namespace stowage;
+using namespace stowage::test;
+
+namespace {
+
+const std::string manifest_type = "application/vnd.oci.image.manifest.v1+json";
+
+/// The newest decision of `kind` about `reference`, if any.
+std::optional<sa::decision> decision_for(loopback_cluster& c, const std::string& kind, const std::string& reference) {
+  for (const auto& d : c.decisions())
+    if (d.kind == kind && d.reference == reference) return d;
+  return std::nullopt;
+}
+
+int measured(const sa::decision& d) {
+  int n = 0;
+  for (const auto& c : d.candidates) n += c.ok ? 1 : 0;
+  return n;
+}
+
+std::string http_get(net::http_handler& h, const std::string& target) {
+  net::request req;
+  req.method = "GET";
+  REQUIRE(req.set_target(target));
+  auto r = net::serve_in_memory(h, std::move(req));
+  REQUIRE(r.status == 200);
+  return r.body;
+}
+
+} // namespace
+
+TEST_CASE("a push through the gateway lands on every data manager before the client's PUT is answered",
+          "[cluster]") {
+  loopback_cluster c;
+  auto img = make_image(c.root / "client", "push", 3 * 1024 * 1024 + 17);
+  net::registry_client client(c.gateway.endpoint());
+  client.push_blob("lib/app", img.config);
+  client.push_blob("lib/app", img.layer);
+  auto d = client.push_manifest("lib/app", "v1", img.manifest, manifest_type);
+  CHECK(d == img.digest);
+  // Answered only once the image is durable on min_copies data managers.
+  CHECK(c.holders("lib/app", img.digest) >= 2);
+  REQUIRE(eventually([&] { return c.holders("lib/app", img.digest) == 3; }));
+  for (auto& [name, dm] : c.dms) {
+    auto b = dm.store->blob("lib/app", oci::sha256_of(img.layer_bytes));
+    REQUIRE(b);
+    CHECK(read_file(b->path) == img.layer_bytes);
+    CHECK(dm.store->tag_seq("lib/app", "v1") == 1u);
+  }
+
+  // The master saw it: catalog, a push decision over measured candidates.
+  REQUIRE(eventually([&] {
+    for (const auto& i : c.images())
+      if (i.repository == "lib/app" && i.tag == "v1" && i.replicas.size() == 3) return true;
+    return false;
+  }));
+  auto push = decision_for(c, "push", "lib/app:v1");
+  REQUIRE(push);
+  CHECK(measured(*push) >= 2);
+  CHECK_FALSE(push->chosen.empty());
+
+  // The master's HTTP answers in the shapes of DESIGN §6.
+  auto images = nlohmann::json::parse(http_get(*c.master_http.handler, "/api/v1/images"));
+  REQUIRE(images.size() == 1);
+  CHECK(images[0]["digest"] == img.digest.str());
+  CHECK(images[0]["replicas"].size() == 3);
+  auto decisions = nlohmann::json::parse(http_get(*c.master_http.handler, "/api/v1/decisions?limit=1"));
+  REQUIRE(decisions.size() == 1);
+  CHECK(decisions[0]["kind"] == "push");
+  auto nodes = nlohmann::json::parse(http_get(*c.master_http.handler, "/api/v1/nodes"));
+  CHECK(nodes.size() == 5);
+  auto metrics = http_get(*c.master_http.handler, "/metrics");
+  CHECK(metrics.find("stowage_nodes{role=\"data\",state=\"up\"} 3") != std::string::npos);
+  CHECK(metrics.find("stowage_images 1") != std::string::npos);
+  CHECK(http_get(*c.master_http.handler, "/healthz") == "ok\n");
+}
+
+TEST_CASE("a pull by tag through the gateway is scheduled over measured candidates", "[cluster]") {
+  image_files img;
+  loopback_cluster c([&](loopback_cluster& c) {
+    img = make_image(c.root / "seed", "seed", 2 * 1024 * 1024 + 5);
+    for (auto& [name, dm] : c.dms) seed(*dm.store, "lib/seed", "v1", img, 1);
+  });
+  CHECK_FALSE(c.rt_store->manifest("lib/seed", oci::reference{img.digest}));
+  net::registry_client client(c.gateway.endpoint());
+  auto m = client.get_manifest("lib/seed", "v1");
+  CHECK(m.body == img.manifest);
+  CHECK(m.dig == img.digest);
+  auto out = c.root / "client" / "layer";
+  std::filesystem::create_directories(out.parent_path());
+  client.get_blob("lib/seed", oci::sha256_of(img.layer_bytes), out);
+  CHECK(read_file(out) == img.layer_bytes);
+  CHECK(c.rt_store->manifest("lib/seed", oci::reference{img.digest})); // in the runtime's cache
+
+  auto pull = decision_for(c, "pull", "lib/seed:v1");
+  REQUIRE(pull);
+  CHECK(pull->candidates.size() == 3);
+  CHECK(measured(*pull) >= 2);
+  CHECK_FALSE(pull->chosen.empty());
+
+  // By digest, now cached: served without asking the cluster again.
+  auto before = c.decisions().size();
+  CHECK(client.get_manifest("lib/seed", img.digest.str()).body == img.manifest);
+  CHECK(c.decisions().size() == before);
+
+  // Unknown to the cluster: 404.
+  try {
+    client.get_manifest("lib/seed", "nope");
+    FAIL("an unknown tag was served");
+  } catch (const net::registry_error& e) {
+    CHECK(e.status == 404);
+  }
+}
+
+TEST_CASE("data managers refuse pushes without a valid proof over HTTP", "[cluster]") {
+  loopback_cluster c;
+  auto img = make_image(c.root / "client", "direct", 1000);
+  auto& dm1 = c.dms.at("dm1");
+  net::registry_client direct(dm1.http.endpoint());
+
+  SECTION("no proof: 401, OCI body, WWW-Authenticate") {
+    try {
+      direct.push_blob("lib/app", img.layer);
+      FAIL("an unauthenticated push was accepted");
+    } catch (const net::registry_error& e) {
+      CHECK(e.status == 401);
+      CHECK(std::string(e.what()).find("\"code\":\"UNAUTHORIZED\"") != std::string::npos);
+    }
+    net::request req;
+    req.method = "POST";
+    REQUIRE(req.set_target("/v2/lib/app/blobs/uploads/"));
+    auto r = net::serve_in_memory(*dm1.http.handler, std::move(req));
+    CHECK(r.status == 401);
+    CHECK(r.headers.get_or("WWW-Authenticate") == "Stowage-Proof realm=\"stowage\"");
+  }
+  SECTION("a forged proof: 401") {
+    auto impostor = config::identity::generate();
+    auto pair = sa::issue_proofs(impostor, {"", "lib/app", "v1", 1, "rt1", "dm1", sa::unix_now_ms() + 60'000});
+    direct.set_authorizer([p = "Stowage-Proof " + sa::encode(pair.first)](auto, auto) { return p; });
+    try {
+      direct.push_blob("lib/app", img.layer);
+      FAIL("a forged proof was accepted");
+    } catch (const net::registry_error& e) {
+      CHECK(e.status == 401);
+    }
+  }
+  SECTION("a node signature of the runtime: 401") {
+    direct.set_authorizer([&](std::string_view method, std::string_view target) {
+      return config::node_authorization(c.rt_id, "rt1", method, target, config::unix_time_ms());
+    });
+    try {
+      direct.push_blob("lib/app", img.layer);
+      FAIL("a node-signed push was accepted");
+    } catch (const net::registry_error& e) {
+      CHECK(e.status == 401);
+    }
+  }
+  CHECK(dm1.store->repositories().empty());
+}
+
+TEST_CASE("with a data manager down, a push is handed off through the master's spool and delivered later",
+          "[cluster]") {
+  loopback_cluster c;
+  c.kill_data_manager("dm3");
+  REQUIRE(eventually([&] { return c.up_nodes() == 4; }));
+  auto img = make_image(c.root / "client", "handoff", 100 * 1024);
+  net::registry_client client(c.gateway.endpoint());
+  client.push_blob("lib/app", img.config);
+  client.push_blob("lib/app", img.layer);
+  client.push_manifest("lib/app", "v2", img.manifest, manifest_type);
+  CHECK(c.holders("lib/app", img.digest) == 2);
+  CHECK(c.spool->manifest("lib/app", oci::reference{img.digest})); // over HTTP, signed by the target
+  auto h = c.handoffs();
+  REQUIRE(h.size() == 1);
+  CHECK(h[0].node == "dm3");
+  CHECK(h[0].digest == img.digest.str());
+
+  c.restart_data_manager("dm3");
+  REQUIRE(eventually([&] { return c.holders("lib/app", img.digest) == 3; }));
+  CHECK(c.dms.at("dm3").store->tag_seq("lib/app", "v2") == 1u);
+  REQUIRE(eventually([&] { return c.handoffs().empty(); }));
+}
