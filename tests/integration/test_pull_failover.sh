@@ -40,8 +40,18 @@ while [ -z "$victim" ]; do
     jq -r --argjson s "$seen" 'map(select(.id > $s and .kind == "pull" and .chosen != "")) | last | .chosen // empty')
   [ -n "$victim" ] || sleep 0.02
 done
+# Kill it once image bytes are streaming into rt1's cache (>= 4 MiB arrived),
+# well before the whole image is there.
+cache_bytes() { du -sb "$WORK/cluster/rt1/cache" | cut -f1; }
+start_bytes=$(cache_bytes)
+until (($(cache_bytes) - start_bytes >= 4 * 1024 * 1024)); do
+  kill -0 "$puller" 2>/dev/null || fail "the pull ended before $victim could be killed mid-transfer (image too small?)"
+  ((SECONDS < deadline)) || fail "no image data arrived from $victim"
+  sleep 0.01
+done
 kill9 "$victim"
-echo "ok: killed $victim, the chosen data manager, during the pull"
+moved=$(($(cache_bytes) - start_bytes))
+echo "ok: killed $victim, the chosen data manager, $((moved / 1024 / 1024)) MiB into the $MIB MiB transfer"
 
 wait "$puller" || { cat "$WORK/skopeo-pull.log" >&2; fail "the pull did not complete after $victim died"; }
 same_blobs "$WORK/src" "$WORK/back" "$digest"
@@ -51,6 +61,6 @@ curl -fsS "$MASTER/api/v1/decisions?limit=10" |
   jq -e --argjson s "$seen" --arg v "$victim" \
     'any(.[]; .id > $s and .kind == "pull" and .chosen != "" and .chosen != $v)' >/dev/null ||
   fail "no second pull decision chose another holder than $victim"
-grep -q "asking again\|failed" "$WORK/rt1.log" || true
+grep -q "rt1: pull from $victim failed" "$WORK/rt1.log" || fail "rt1 did not log the failed transfer from $victim"
 echo "ok: the master picked another holder after $victim died"
 echo PASS
