@@ -28,6 +28,15 @@ echo "ok: skopeo pulled it back byte-identical; a pull decision was logged"
 podman_pull test/img:v1 "$digest"
 echo "ok: podman pulled $digest through the gateway"
 
+# A data manager of the cluster refuses writes without a proof, and stores nothing.
+expect 401 UNAUTHORIZED POST "http://$(dm_http dm1)/v2/evil/img/blobs/uploads/"
+header WWW-Authenticate | grep -q '^Stowage-Proof realm="stowage"' || fail "no WWW-Authenticate: Stowage-Proof on the 401"
+echo '{}' >"$WORK/evil.json"
+expect 401 UNAUTHORIZED PUT "http://$(dm_http dm1)/v2/evil/img/manifests/v1" \
+  -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @"$WORK/evil.json"
+expect 404 NAME_UNKNOWN GET "http://$(dm_http dm1)/v2/evil/img/tags/list"
+echo "ok: dm1 refuses pushes without a proof (401, OCI error, WWW-Authenticate) and stores nothing"
+
 # An impostor: dm2's name and addresses, but a fresh identity (its own data
 # directory) and other ports. The master refuses its join.
 sed -e "s|$WORK/cluster/dm2|$WORK/impostor|" \
