@@ -60,7 +60,9 @@ std::optional<refusal> cluster_gate::check(const write_attempt& w) {
     if (!p) return unauthorized("malformed proof");
     return check_proof(w, *p);
   }
-  if (config::is_node_authorization(w.authorization)) {
+  // Nodes that may not write here at all (a data manager takes proofs only)
+  // get the same 401 as anyone without credentials.
+  if (!opts_.node_writers.empty() && config::is_node_authorization(w.authorization)) {
     auto r = config::verify_node_authorization(*dir_, w.authorization, w.method, w.target, now());
     if (!r.ok()) return unauthorized(std::string(config::node_auth_text(r.status)));
     if (!opts_.node_writers.contains(r.node->role)) return denied("node " + r.node->name + " may not write here");

@@ -18,11 +18,11 @@ struct cluster_keys {
   config::identity master = config::identity::generate();
   config::identity dm1 = config::identity::generate();
   config::identity rt1 = config::identity::generate();
-  std::shared_ptr<config::directory> dir = std::make_shared<config::directory>();
+  std::shared_ptr<config::directory> nodes = std::make_shared<config::directory>();
   cluster_keys() {
-    dir->add({"master", config::role::master, "127.0.0.1:1", master.public_key_hex()});
-    dir->add({"dm1", config::role::data, "127.0.0.1:2", dm1.public_key_hex()});
-    dir->add({"rt1", config::role::runtime, "127.0.0.1:3", rt1.public_key_hex()});
+    nodes->add({"master", config::role::master, "127.0.0.1:1", master.public_key_hex()});
+    nodes->add({"dm1", config::role::data, "127.0.0.1:2", dm1.public_key_hex()});
+    nodes->add({"rt1", config::role::runtime, "127.0.0.1:3", rt1.public_key_hex()});
   }
 };
 
@@ -37,7 +37,7 @@ struct data_manager_fixture : api_fixture, cluster_keys {
     o.guard = guard;
     o.master_key = master.public_key();
     o.now_ms = [this] { return now; };
-    gate = std::make_shared<net::cluster_gate>(dir, o);
+    gate = std::make_shared<net::cluster_gate>(nodes, o);
     rebuild();
   }
   ~data_manager_fixture() {
@@ -123,7 +123,7 @@ TEST_CASE_METHOD(data_manager_fixture, "a proof admits one whole push, then neve
 TEST_CASE("the spool takes only data managers' signed writes, with their sequence numbers", "[unit][cluster]") {
   api_fixture f;
   cluster_keys k;
-  f.gate = net::spool_gate(k.dir);
+  f.gate = net::spool_gate(k.nodes);
   f.rebuild();
   std::string data = "handed off";
   auto d = oci::sha256_of(data);
@@ -159,7 +159,7 @@ TEST_CASE("the spool takes only data managers' signed writes, with their sequenc
 TEST_CASE("the gateway takes local pushes and signed deliveries, not bad signatures", "[unit][cluster]") {
   api_fixture f;
   cluster_keys k;
-  f.gate = net::gateway_gate(k.dir, true);
+  f.gate = net::gateway_gate(k.nodes, true);
   f.rebuild();
   CHECK(f.call("POST", "/v2/lib/app/blobs/uploads/?digest=" + oci::sha256_of("a").str(), "a").status == 201);
   auto t = "/v2/lib/app/blobs/uploads/?digest=" + oci::sha256_of("b").str();
@@ -169,7 +169,7 @@ TEST_CASE("the gateway takes local pushes and signed deliveries, not bad signatu
   CHECK(f.call("POST", t, "b", {{"Authorization", good}}).status == 201);
 
   api_fixture closed;
-  closed.gate = net::gateway_gate(k.dir, false);
+  closed.gate = net::gateway_gate(k.nodes, false);
   closed.rebuild();
   CHECK(closed.call("POST", "/v2/lib/app/blobs/uploads/").status == 401);
 }

@@ -3,6 +3,7 @@
 // client, the push gate of the data managers, the master's HTTP, handoffs.
 #include "cluster_loopback_fixture.hpp"
 
+#include "config/node_auth.hpp"
 #include "net/registry_client.hpp"
 
 using namespace stowage;

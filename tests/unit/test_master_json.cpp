@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 using namespace stowage;
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 std::vector<std::string> keys_of(const json& o) {
