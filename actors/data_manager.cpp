@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include <functional>
+#include <optional>
 #include <map>
 
 namespace stowage::actors {
@@ -28,6 +29,8 @@ struct dm_state {
   std::map<std::string, std::vector<peer_ref>> peers;   // session -> peers told to expect it
   std::map<std::uint64_t, std::function<void(const transfer_done&)>> transfers;
   std::uint64_t next_transfer = 1;
+  std::uint64_t free_cached = 0;
+  std::optional<caf::actor_clock::time_point> free_checked;
   static inline const char* name = "stowage.data_manager";
 };
 using dm_actor = caf::stateful_actor<dm_state>;
@@ -70,11 +73,23 @@ void join(dm_actor* self) {
                      st.cfg.settings.probe_timeout * 5});
 }
 
+// Free space changes slowly next to probe rounds: ask the file system at most
+// once a second instead of once per test request.
+std::uint64_t free_bytes(dm_actor* self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  if (!st.free_checked || now - *st.free_checked > std::chrono::seconds(1)) {
+    st.free_cached = st.cfg.store->free_bytes();
+    st.free_checked = now;
+  }
+  return st.free_cached;
+}
+
 test_request_answer send_packet(dm_actor* self, std::uint64_t round, const std::string& receiver,
                                 std::uint64_t bytes) {
   auto& st = self->state;
   st.cfg.probes->send_test_packet(st.cfg.name, receiver, round, bytes);
-  return {st.cfg.name, st.cfg.store->free_bytes(), st.in_flight};
+  return {round, st.cfg.name, free_bytes(self), st.in_flight};
 }
 
 // ---- push: replication, handoff and the acknowledgement -----------------------
@@ -160,6 +175,7 @@ void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promi
     rp.deliver(push_ack{false, "the image is not stored here", 0, {}, {}});
     return;
   }
+  st.cfg.guard->close(c.session); // single use: no more data and no second commit with it
   ++st.in_flight;
   auto rr = std::make_shared<replication_round>();
   rr->scope = *scope;

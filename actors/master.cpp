@@ -130,9 +130,11 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
     [self](storage_request& r) {
       handle_storage(self, r, self->make_response_promise<first_proof_message>());
     },
+    [self](test_round_ready& r) { round_ready(self, r); },
+    [self](test_request_answer& a) { record_answer(self, a); },
     [self](test_result& r) { record_result(self, r); },
     [self](test_packet& p) { record_packet(self, p); },
-    [self](round_deadline& d) { finish_round(self, d.round); },
+    [self](round_deadline&) { sweep_rounds(self); },
     [self](replication_failure& f) -> handoff_accepted { return handle_replication_failure(self, f); },
     [self](image_stored& s) {
       auto& st = self->state;

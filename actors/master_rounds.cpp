@@ -15,49 +15,52 @@ namespace {
 void send_test_requests(master_actor* self, std::uint64_t id) {
   auto& st = self->state;
   auto& r = st.rounds.at(id);
+  auto bytes = st.cfg.settings.probe_bytes;
   for (const auto& node : r.candidates) {
     auto i = st.nodes.find(node);
     if (i == st.nodes.end() || !i->second.handle) {
       r.results[node] = {node, 0, 0, false};
       continue;
     }
-    auto on_answer = [self, id](test_request_answer& a) {
-      auto it = self->state.rounds.find(id);
-      if (it == self->state.rounds.end())
-        return;
-      it->second.load[a.node] = {a.in_flight, a.free_bytes};
-      if (auto n = self->state.nodes.find(a.node); n != self->state.nodes.end()) {
-        n->second.free_bytes = a.free_bytes;
-        it->second.load[a.node].in_flight = std::max(a.in_flight, n->second.in_flight);
-      }
-    };
-    auto on_error = [self, id, node](caf::error&) {
-      auto it = self->state.rounds.find(id);
-      if (it == self->state.rounds.end())
-        return;
-      it->second.results[node] = {node, 0, 0, false};
-      if (it->second.results.size() == it->second.candidates.size())
-        finish_round(self, id);
-    };
-    auto timeout = st.cfg.settings.probe_timeout;
     auto& h = i->second.handle;
     switch (r.phase) {
-      case 1:
-        self->request(h, timeout, first_test_request{id, r.receiver, st.cfg.settings.probe_bytes})
-          .then(on_answer, on_error);
-        break;
-      case 2:
-        self->request(h, timeout, second_test_request{id, r.receiver, st.cfg.settings.probe_bytes})
-          .then(on_answer, on_error);
-        break;
-      default:
-        self->request(h, timeout, third_test_request{id, r.receiver, st.cfg.settings.probe_bytes})
-          .then(on_answer, on_error);
+      case 1: self->send(h, first_test_request{id, r.receiver, bytes}); break;
+      case 2: self->send(h, second_test_request{id, r.receiver, bytes}); break;
+      default: self->send(h, third_test_request{id, r.receiver, bytes});
     }
   }
+  if (r.results.size() == r.candidates.size())
+    finish_round(self, id); // nobody to wait for
+}
+
+void arm_sweep(master_actor* self) {
+  auto& st = self->state;
+  if (st.rounds.empty())
+    return;
+  auto earliest = st.rounds.begin()->second.deadline;
+  for (const auto& [id, r] : st.rounds)
+    earliest = std::min(earliest, r.deadline);
+  if (st.sweep_at && *st.sweep_at <= earliest)
+    return; // an earlier wake-up is pending; it re-arms for this one
+  st.sweep_at = earliest;
+  auto now = self->clock().now();
+  self->delayed_send(self, earliest > now ? earliest - now : caf::actor_clock::duration_type{0}, round_deadline{});
 }
 
 } // namespace
+
+void sweep_rounds(master_actor* self) {
+  auto& st = self->state;
+  st.sweep_at.reset();
+  auto now = self->clock().now();
+  std::vector<std::uint64_t> due;
+  for (const auto& [id, r] : st.rounds)
+    if (r.deadline <= now)
+      due.push_back(id);
+  for (auto id : due)
+    finish_round(self, id);
+  arm_sweep(self);
+}
 
 bool is_up_data(master_actor* self, const std::string& node) {
   auto i = self->state.nodes.find(node);
@@ -99,7 +102,9 @@ void start_round(master_actor* self, int phase, const std::string& receiver,
   auto timeout = st.cfg.settings.probe_timeout;
   if (phase == 3) {
     // The master receives third-test packets itself.
-    self->delayed_send(self, timeout, round_deadline{id});
+    r.deadline = r.start + timeout;
+    arm_sweep(self);
+    r.requested = true;
     send_test_requests(self, id);
     return;
   }
@@ -112,13 +117,29 @@ void start_round(master_actor* self, int phase, const std::string& receiver,
     std::chrono::duration_cast<std::chrono::microseconds>(timeout).count());
   // The runtime reports at its deadline; the master waits twice as long for
   // that report before it counts every candidate as failed.
-  self->delayed_send(self, timeout * 2, round_deadline{id});
-  self->request(rt->second.handle, timeout, test_round_start{id, r.candidates, deadline_us})
-    .then([self, id](test_round_ready&) {
-            if (self->state.rounds.count(id))
-              send_test_requests(self, id);
-          },
-          [self, id](caf::error&) { finish_round(self, id); });
+  r.deadline = r.start + timeout * 2;
+  arm_sweep(self);
+  self->send(rt->second.handle, test_round_start{id, r.candidates, deadline_us});
+}
+
+void round_ready(master_actor* self, const test_round_ready& ready) {
+  auto it = self->state.rounds.find(ready.round);
+  if (it != self->state.rounds.end() && !it->second.requested) {
+    it->second.requested = true;
+    send_test_requests(self, ready.round);
+  }
+}
+
+void record_answer(master_actor* self, const test_request_answer& a) {
+  auto it = self->state.rounds.find(a.round);
+  if (it == self->state.rounds.end())
+    return;
+  auto& load = it->second.load[a.node];
+  load = {a.in_flight, a.free_bytes};
+  if (auto n = self->state.nodes.find(a.node); n != self->state.nodes.end()) {
+    n->second.free_bytes = a.free_bytes;
+    load.in_flight = std::max(a.in_flight, n->second.in_flight);
+  }
 }
 
 void record_packet(master_actor* self, const test_packet& p) {

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -38,6 +39,8 @@ struct round_state {
   std::map<std::string, candidate_result> results;
   std::map<std::string, node_load> load;
   caf::actor_clock::time_point start;
+  caf::actor_clock::time_point deadline;
+  bool requested = false; // test requests sent
   round_done then;
 };
 
@@ -62,15 +65,20 @@ struct master_state {
   std::uint64_t next_pull = 1;
   std::set<std::string> delivering; // nodes with a third test or delivery under way
   std::map<std::string, std::string> challenges; // node name -> the nonce it must sign (single use)
+  std::optional<caf::actor_clock::time_point> sweep_at; // pending round_deadline wake-up
   static inline const char* name = "stowage.master";
 };
 
 // master_rounds.cpp
 void start_round(master_actor* self, int phase, const std::string& receiver,
                  std::vector<std::string> candidates, round_done then);
+void round_ready(master_actor* self, const test_round_ready& ready);
+void record_answer(master_actor* self, const test_request_answer& a);
 void record_packet(master_actor* self, const test_packet& p);
 void record_result(master_actor* self, const test_result& r);
 void finish_round(master_actor* self, std::uint64_t round);
+/// Finishes every round past its deadline and re-arms the wake-up.
+void sweep_rounds(master_actor* self);
 /// Up data managers among `names`, at most probe_fanout (at least two where two exist).
 std::vector<std::string> pick_candidates(master_actor* self, std::vector<std::string> names,
                                          const std::string& exclude);

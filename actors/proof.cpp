@@ -264,15 +264,29 @@ proof_guard::admission proof_guard::admit(const first_proof& first, std::string_
     return out;
   }
   out.scope = i->second.scope;
-  admitted_[out.scope.session] = out.scope;
+  admitted_[out.scope.session] = i->second;
   expected_.erase(i);
   return out;
+}
+
+verdict proof_guard::resume(const first_proof& first, std::string_view repository, std::string_view runtime) {
+  std::lock_guard lock(mtx_);
+  auto i = admitted_.find(first.scope.session);
+  if (i == admitted_.end())
+    return used_.contains(first.scope.session) ? verdict::replayed : verdict::unknown_session;
+  return check_pair(master_pk_, first, i->second, repository, runtime, self_, now_());
+}
+
+void proof_guard::close(std::string_view session) {
+  std::lock_guard lock(mtx_);
+  if (auto i = admitted_.find(session); i != admitted_.end())
+    admitted_.erase(i);
 }
 
 std::optional<proof_scope> proof_guard::admitted(std::string_view session) const {
   std::lock_guard lock(mtx_);
   if (auto i = admitted_.find(session); i != admitted_.end())
-    return i->second;
+    return i->second.scope;
   return std::nullopt;
 }
 

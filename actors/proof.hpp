@@ -120,7 +120,15 @@ public:
   /// session is consumed durably and can never be admitted again.
   admission admit(const first_proof& first, std::string_view repository, std::string_view runtime);
 
-  /// The scope of a session admitted before (push_commit checks it).
+  /// A push over HTTP is many requests (blob uploads, then the manifest):
+  /// the first one is admitted with `admit`, the following ones carry the
+  /// same first proof and are let through by `resume` while the session is
+  /// open — same secret, same scope, not expired. Never admits a session
+  /// that `admit` did not.
+  verdict resume(const first_proof& first, std::string_view repository, std::string_view runtime);
+  /// Ends an admitted session (after push_commit): nothing more gets in with it.
+  void close(std::string_view session);
+  /// The scope of an admitted, still open session (push_commit checks it).
   std::optional<proof_scope> admitted(std::string_view session) const;
 
   const std::string& self_name() const { return self_; }
@@ -131,7 +139,7 @@ private:
   clock_fn now_;
   mutable std::mutex mtx_;
   std::map<std::string, second_proof> expected_;
-  std::map<std::string, proof_scope, std::less<>> admitted_;
+  std::map<std::string, second_proof, std::less<>> admitted_; // open sessions
   used_sessions used_;
 };
 

@@ -111,7 +111,9 @@ STOWAGE_INSPECT(connect_master, x.master)
 // ---- probe rounds -----------------------------------------------------------
 
 /// Master -> data manager: send a test packet of `bytes` to `receiver` for
-/// round `round`, over the data plane. Answer: test_request_answer.
+/// round `round`, over the data plane. Answer: test_request_answer (sent as
+/// plain messages: the round's deadline, not a request timeout, decides
+/// who failed).
 #define STOWAGE_TEST_REQUEST(T)                                                                   \
   struct T {                                                                                      \
     std::uint64_t round = 0;                                                                      \
@@ -127,16 +129,19 @@ STOWAGE_TEST_REQUEST(third_test_request)  // handoff retry: packet to the master
 
 /// The data manager's answer: the packet is on its way; its load and room.
 struct test_request_answer {
+  std::uint64_t round = 0;
   std::string node;
   std::uint64_t free_bytes = 0;
   std::uint32_t in_flight = 0;
   friend bool operator==(const test_request_answer&, const test_request_answer&) = default;
 };
-STOWAGE_INSPECT(test_request_answer, x.node, x.free_bytes, x.in_flight)
+STOWAGE_INSPECT(test_request_answer, x.round, x.node, x.free_bytes, x.in_flight)
 
 /// Master -> runtime: a round starts now; expect packets from `candidates`
 /// within `deadline_us`. Answer: test_round_ready (then the master sends
-/// the test requests, so no packet can beat the round's start).
+/// the test requests, so no packet can beat the round's start). Plain
+/// messages too: a runtime that does not answer fails the round at its
+/// deadline.
 struct test_round_start {
   std::uint64_t round = 0;
   std::vector<std::string> candidates;
@@ -489,8 +494,10 @@ struct transfer_done {
 };
 STOWAGE_INSPECT(transfer_done, x.id, x.ok, x.error, x.status, x.bytes)
 
+/// Wakes an actor at the earliest deadline of its open probe rounds: one
+/// timer for all rounds in flight instead of one per round.
 struct round_deadline {
-  std::uint64_t round = 0;
+  std::uint64_t round = 0; // unused; kept for logs
   friend bool operator==(const round_deadline&, const round_deadline&) = default;
 };
 STOWAGE_INSPECT(round_deadline, x.round)

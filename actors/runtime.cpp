@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace stowage::actors {
@@ -33,6 +34,7 @@ struct rt_state {
   runtime_config cfg;
   caf::actor master;
   std::map<std::uint64_t, measured_round> rounds;
+  std::optional<caf::actor_clock::time_point> sweep_at; // pending round_deadline wake-up
   std::map<std::uint64_t, std::function<void(const transfer_done&)>> transfers;
   std::uint64_t next_transfer = 1;
   static inline const char* name = "stowage.runtime";
@@ -89,6 +91,34 @@ void measure(rt_actor* self, const test_packet& p) {
     report(self, p.round);
 }
 
+// One wake-up at the earliest open deadline serves every round in flight.
+void arm_sweep(rt_actor* self) {
+  auto& st = self->state;
+  if (st.rounds.empty())
+    return;
+  auto earliest = st.rounds.begin()->second.start + st.rounds.begin()->second.deadline;
+  for (const auto& [id, r] : st.rounds)
+    earliest = std::min(earliest, r.start + r.deadline);
+  if (st.sweep_at && *st.sweep_at <= earliest)
+    return;
+  st.sweep_at = earliest;
+  auto now = self->clock().now();
+  self->delayed_send(self, earliest > now ? earliest - now : caf::actor_clock::duration_type{0}, round_deadline{});
+}
+
+void sweep(rt_actor* self) {
+  auto& st = self->state;
+  st.sweep_at.reset();
+  auto now = self->clock().now();
+  std::vector<std::uint64_t> due;
+  for (const auto& [id, r] : st.rounds)
+    if (r.start + r.deadline <= now)
+      due.push_back(id);
+  for (auto id : due)
+    report(self, id);
+  arm_sweep(self);
+}
+
 // ---- pull ---------------------------------------------------------------------
 
 void pull_attempt(rt_actor* self, pull_image p, std::uint64_t retry_of, std::string failed,
@@ -104,8 +134,10 @@ void pull_attempt(rt_actor* self, pull_image p, std::uint64_t retry_of, std::str
       [self, p, attempt, rp](pull_answer& a) mutable {
         auto& st = self->state;
         if (a.ok) {
-          // The copy verified every blob on arrival; check the whole image is here.
-          if (image_size(*st.cfg.store, p.repository, a.digest)) {
+          // The copy verified every blob on arrival and stores a manifest
+          // only after everything it references; check that it is here.
+          auto dig = oci::digest::parse(a.digest);
+          if (dig && st.cfg.store->manifest(p.repository, oci::reference{*dig})) {
             rp.deliver(pull_done{true, {}, a.digest, a.target, attempt});
             return;
           }
@@ -188,11 +220,11 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
       r.deadline = std::chrono::microseconds(s.deadline_us);
       r.candidates = s.candidates;
       r.master = caf::actor_cast<caf::actor>(self->current_sender());
-      self->delayed_send(self, r.deadline, round_deadline{s.round});
+      arm_sweep(self);
       return {s.round};
     },
     [self](test_packet& p) { measure(self, p); },
-    [self](round_deadline& d) { report(self, d.round); },
+    [self](round_deadline&) { sweep(self); },
     [self](pull_image& p) {
       pull_attempt(self, p, 0, {}, 1, self->make_response_promise<pull_done>());
     },

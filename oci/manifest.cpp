@@ -118,7 +118,8 @@ descriptor descriptor_of(const json& d, const std::string& where) {
     for (auto& u : *urls)
       if (!u.is_string()) throw invalid{prefix + "urls must hold strings"};
   }
-  if (const json* data = field(d, "data"); data && !data->is_string())
+  // Go clients marshal an empty byte slice as "data": null.
+  if (const json* data = field(d, "data"); data && !data->is_string() && !data->is_null())
     throw invalid{prefix + "data must be a base64 string"};
   if (const json* p = field(d, "platform")) {
     if (!p->is_object()) throw invalid{prefix + "platform must be an object"};

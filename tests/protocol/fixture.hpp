@@ -10,6 +10,7 @@
 #include "actors/master.hpp"
 #include "actors/protocol.hpp"
 #include "actors/runtime.hpp"
+#include "actors/sample_image.hpp"
 #include "actors/sim_network.hpp"
 #include "oci/manifest.hpp"
 
@@ -23,7 +24,6 @@
 #include <filesystem>
 #include <map>
 #include <optional>
-#include <random>
 #include <string>
 
 namespace stowage::test {
@@ -212,34 +212,7 @@ public:
   /// `seq`; returns the manifest digest.
   static std::string make_image(store::registry_store& s, const std::string& repo, const std::string& tag,
                                 std::size_t layer_bytes, unsigned seed, std::uint64_t seq = 1) {
-    std::mt19937 rng(seed);
-    std::string layer(layer_bytes, '\0');
-    for (auto& c : layer)
-      c = static_cast<char>(rng());
-    std::string cfg = R"({"architecture":"amd64","os":"linux","seed":)" + std::to_string(seed) + "}";
-    auto put_blob = [&](const std::string& data) {
-      auto d = oci::sha256_of(data);
-      auto up = s.begin_upload(repo);
-      auto w = s.append(repo, up.id);
-      w->write(data.data(), data.size());
-      w->finish();
-      w.reset();
-      REQUIRE(s.commit_upload(repo, up.id, d, data.size()) == store::commit_status::ok);
-      return d;
-    };
-    auto cd = put_blob(cfg);
-    auto ld = put_blob(layer);
-    std::string body = std::string(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)")
-                       + R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" + cd.str()
-                       + R"(","size":)" + std::to_string(cfg.size()) + "},"
-                       + R"("layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" + ld.str()
-                       + R"(","size":)" + std::to_string(layer.size()) + "}]}";
-    auto parsed = oci::parse_manifest(body, "application/vnd.oci.image.manifest.v1+json");
-    REQUIRE(parsed.value);
-    auto md = oci::sha256_of(body);
-    s.put_manifest(repo, md, *parsed.value, body, tag.empty() ? std::nullopt : std::optional<std::string_view>(tag),
-                   seq);
-    return md.str();
+    return sa::store_sample_image(s, repo, tag, layer_bytes, seed, seq);
   }
 
   static bool holds(const store::registry_store& s, const std::string& repo, const std::string& digest) {

@@ -32,13 +32,11 @@ TEST_CASE_METHOD(push_cluster, "a push issues both proofs and the pre-receives, 
   CHECK(done.seq == 1);
   CHECK(done.ack.copies == 4);
   CHECK(done.ack.handed_off.empty());
-  // The second proof reached the target and admitted exactly this push.
-  auto scope = dms["dm1"].guard->admitted(done.session);
-  REQUIRE(scope);
-  CHECK(scope->repository == repo);
-  CHECK(scope->runtime == "rt1");
-  CHECK(scope->target == "dm1");
-  CHECK(scope->tag == "latest");
+  // The second proof reached the target and admitted exactly this push;
+  // the commit closed the session.
+  CHECK_FALSE(dms["dm1"].guard->admitted(done.session));
+  auto again_commit = ask<sa::push_ack>(dms["dm1"].actor, sa::push_commit{done.session, repo, digest});
+  CHECK_FALSE(again_commit.ok);
   // Every peer was told to expect it (replication is refused otherwise) and stored it.
   for (auto& [name, d] : dms) {
     CHECK(holds(*d.store, repo, digest));

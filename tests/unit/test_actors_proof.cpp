@@ -106,3 +106,22 @@ TEST_CASE("an expired or out-of-scope proof is not consumed", "[unit][proof]") {
   CHECK(guard.admit(pair.first, "lib/app", "rt1").result == verdict::expired);
   CHECK(verdict_http_status(verdict::expired) == 401);
 }
+
+TEST_CASE("an admitted session stays open for the rest of its push until closed", "[unit][proof]") {
+  tmpdir dir;
+  auto master = config::identity::generate();
+  std::int64_t now = 1000;
+  proof_guard guard("dm1", master.public_key(), dir.path, [&] { return now; });
+  auto pair = issue_proofs(master, scope_for(5000));
+  CHECK(guard.resume(pair.first, "lib/app", "rt1") == verdict::unknown_session);
+  REQUIRE(guard.expect(pair.second) == verdict::ok);
+  REQUIRE(guard.admit(pair.first, "lib/app", "rt1").result == verdict::ok);
+  CHECK(guard.resume(pair.first, "lib/app", "rt1") == verdict::ok);
+  CHECK(guard.resume(pair.first, "lib/other", "rt1") == verdict::wrong_scope);
+  auto wrong = pair.first;
+  wrong.secret[0] = wrong.secret[0] == 'f' ? 'e' : 'f';
+  CHECK(guard.resume(wrong, "lib/app", "rt1") == verdict::forged);
+  guard.close(pair.first.scope.session);
+  CHECK_FALSE(guard.admitted(pair.first.scope.session));
+  CHECK(guard.resume(pair.first, "lib/app", "rt1") == verdict::replayed);
+}

@@ -354,3 +354,11 @@ TEST_CASE("conformance-suite shaped bodies", "[oci][manifest]") {
   img["config"]["data"] = json::object();
   check_invalid(img);
 }
+
+TEST_CASE("descriptor data: null as Go marshals an empty slice", "[oci][manifest]") {
+  auto j = oci_image();
+  j["config"]["data"] = nullptr;
+  CHECK(parse(j, media::oci_manifest).value);
+  j["config"]["data"] = 42;
+  check_invalid(j, media::oci_manifest);
+}

@@ -8,9 +8,11 @@
 
 #include <csignal>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -73,14 +75,21 @@ TEST_CASE("kill -9 at arbitrary moments loses nothing acknowledged", "[store]") 
       child_loop(dir.path, fds[1], start);
     }
     ::close(fds[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(150 + 70 * round));
+    // Let a few commits through (however slow the build), then kill at a
+    // moment that varies by round: mid-write, mid-commit or between.
+    std::string acked;
+    char buf[4096];
+    ssize_t n;
+    const auto wanted = static_cast<std::size_t>(2 + 2 * round);
+    pollfd pfd{fds[0], POLLIN, 0};
+    while (static_cast<std::size_t>(std::count(acked.begin(), acked.end(), '\n')) < wanted &&
+           ::poll(&pfd, 1, 60000) > 0 && (n = ::read(fds[0], buf, sizeof buf)) > 0)
+      acked.append(buf, static_cast<std::size_t>(n));
+    std::this_thread::sleep_for(std::chrono::milliseconds(7 + 13 * round));
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
     REQUIRE(WIFSIGNALED(status));
-    std::string acked;
-    char buf[4096];
-    ssize_t n;
     while ((n = ::read(fds[0], buf, sizeof buf)) > 0)
       acked.append(buf, static_cast<std::size_t>(n));
     ::close(fds[0]);
