@@ -226,6 +226,8 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
   join(self);
   return {
     [self](connect_master& c) {
+      if (self->current_sender() == self->ctrl() && c.master != self->state.master)
+        return; // a join retry for a master that was replaced meanwhile
       if (self->state.cfg.links && c.master != self->state.master)
         self->state.cfg.links->clear_master(); // trusted again once it proves its key
       self->state.master = c.master;

@@ -11,6 +11,15 @@ namespace stowage::actors {
 
 namespace {
 
+// A join that failed (master busy, link dropped, refused) is tried again a
+// little later; a retry for a master that was replaced meanwhile is dropped
+// by the actor (connect_master from itself for another master).
+constexpr auto join_retry = std::chrono::seconds(3);
+
+void retry_later(caf::event_based_actor* self, const join_params& p) {
+  self->delayed_send(self, join_retry, connect_master{p.master});
+}
+
 void send_join(caf::event_based_actor* self, std::shared_ptr<join_params> p) {
   auto name = p->request.name;
   self->request(p->master, p->timeout, p->request)
@@ -21,7 +30,9 @@ void send_join(caf::event_based_actor* self, std::shared_ptr<join_params> p) {
         spdlog::info("{}: joined {}{}", p->request.name, a.master, p->identity ? " (signed handshake)" : "");
       },
       [self, p](caf::error& e) {
-        spdlog::warn("{}: join failed: {}", p->request.name, self->system().render(e));
+        spdlog::warn("{}: join failed: {}; trying again in {} s", p->request.name, self->system().render(e),
+                     join_retry.count());
+        retry_later(self, *p);
       });
 }
 
@@ -46,6 +57,7 @@ void join_master(caf::event_based_actor* self, join_params params) {
           spdlog::error("{}: the master at the other end of the link did not prove the key of the cluster "
                         "file (master_public_key {}); not joining",
                         name, p->master_public_key.empty() ? "is empty" : p->master_public_key.substr(0, 16) + "…");
+          retry_later(self, *p);
           return;
         }
         p->request.nonce = c.nonce;
@@ -53,7 +65,9 @@ void join_master(caf::event_based_actor* self, join_params params) {
         send_join(self, p);
       },
       [self, p](caf::error& e) {
-        spdlog::warn("{}: join challenge failed: {}", p->request.name, self->system().render(e));
+        spdlog::warn("{}: join challenge failed: {}; trying again in {} s", p->request.name,
+                     self->system().render(e), join_retry.count());
+        retry_later(self, *p);
       });
 }
 

@@ -209,6 +209,8 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
   join(self);
   return {
     [self](connect_master& c) {
+      if (self->current_sender() == self->ctrl() && c.master != self->state.master)
+        return; // a join retry for a master that was replaced meanwhile
       if (self->state.cfg.links && c.master != self->state.master)
         self->state.cfg.links->clear_master(); // trusted again once it proves its key
       self->state.master = c.master;
