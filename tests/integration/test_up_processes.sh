@@ -47,4 +47,16 @@ start_node "$WORK/impostor.toml" dm2 impostor
 wait_until 20 "the master refusing the impostor" grep -q "refused the join of dm2" "$WORK/master.log"
 node_is dm2 up || fail "the real dm2 lost its place to the impostor"
 echo "ok: a process with the wrong key is refused"
+
+# A hung master (SIGSTOP) is noticed through the middleman heartbeat; once it
+# runs again the nodes link and join again on their own.
+kill -STOP "${PIDS[master]}"
+wait_until 15 "dm1 noticing the hung master" grep -q "dm1: lost the link to the master" "$WORK/dm1.log"
+kill -CONT "${PIDS[master]}"
+joins_of_dm1() { (($(grep -c "dm1: joined master" "$WORK/dm1.log") >= 2)); }
+wait_until 30 "dm1 joining again" joins_of_dm1
+wait_until 30 "every node joined again" all_joined dm1 dm2 dm3 rt1
+pull_image_to test/img:v1 "$WORK/again"
+same_blobs "$WORK/src" "$WORK/again" "$digest"
+echo "ok: a hung master is noticed; after it resumes the nodes re-join and pulls work"
 echo PASS
