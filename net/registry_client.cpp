@@ -249,10 +249,14 @@ std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest
   if (!out) throw registry_error("cannot write " + part.string());
   std::uint64_t total = 0;
   std::string failure;
+  int status = 0;
   try {
     total = get_blob(repo, dig, [&](const char* data, std::size_t n) {
       if (std::fwrite(data, 1, n, out) != n) throw registry_error("cannot write " + part.string());
     });
+  } catch (const registry_error& e) {
+    failure = e.what();
+    status = e.status;
   } catch (const std::exception& e) {
     failure = e.what();
   }
@@ -260,7 +264,7 @@ std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest
   std::error_code ec;
   if (!failure.empty()) {
     fs::remove(part, ec);
-    throw registry_error(failure);
+    throw registry_error(failure, status);
   }
   fs::rename(part, dest, ec);
   if (ec) throw registry_error("cannot move blob into " + dest.string() + ": " + ec.message());

@@ -235,20 +235,25 @@ public:
 
   ~loopback_cluster() {
     // HTTP first (no new work), then the actors, then the data plane's threads.
+    spdlog::debug("teardown: http");
     master_http.stop();
     gateway.stop();
     for (auto& [name, d] : dms) d.http.stop();
+    spdlog::debug("teardown: actors");
     for (auto& [name, d] : dms) caf::anon_send_exit(d.actor, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(runtime, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(master, caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();
+    spdlog::debug("teardown: data plane");
     rt_transfer.reset();
     for (auto& [name, d] : dms) {
       d.transfer.reset();
       d.probes.reset();
     }
+    spdlog::debug("teardown: files");
     std::error_code ec;
     std::filesystem::remove_all(root, ec);
+    spdlog::debug("teardown: done");
   }
 
   // ---- master queries, synchronously -------------------------------------------

@@ -1,0 +1,124 @@
+// The gateway and the probe receiver without sockets or actors: a scripted
+// runtime_port stands in for the runtime actor.
+#include "registry_api_fixture.hpp"
+
+#include "config/node_auth.hpp"
+#include "net/gateway.hpp"
+#include "net/probe_receiver.hpp"
+
+using namespace stowage;
+using stowage::test::api_fixture;
+
+namespace {
+
+const std::string manifest_type = "application/vnd.oci.image.manifest.v1+json";
+
+struct scripted_runtime final : actors::runtime_port {
+  std::function<void(const std::string&, const std::string&, pull_fn)> on_pull;
+  actors::runtime_push_result push_answer;
+  std::vector<std::string> pushes;
+  void pull(std::string repository, std::string reference, pull_fn done) override {
+    on_pull(repository, reference, std::move(done));
+  }
+  void push(std::string repository, std::string tag, std::string digest, push_fn done) override {
+    pushes.push_back(repository + ":" + tag + "@" + digest);
+    done(push_answer);
+  }
+};
+
+struct gateway_fixture : api_fixture {
+  config::identity dm1 = config::identity::generate();
+  std::shared_ptr<config::directory> nodes = std::make_shared<config::directory>();
+  std::shared_ptr<scripted_runtime> rt = std::make_shared<scripted_runtime>();
+  std::vector<actors::probe_arrival> packets;
+  std::shared_ptr<store::registry_store> cache{st.get(), [](store::registry_store*) {}};
+  std::unique_ptr<net::gateway> gw;
+
+  gateway_fixture() {
+    nodes->add({"dm1", config::role::data, "127.0.0.1:2", dm1.public_key_hex()});
+    gw = std::make_unique<net::gateway>(cache, rt, nodes, [this](const actors::probe_arrival& a) { packets.push_back(a); });
+  }
+  net::response gcall(std::string method, std::string target, std::string_view body = {},
+                      std::vector<std::pair<std::string, std::string>> headers = {}) {
+    net::request req;
+    req.method = std::move(method);
+    REQUIRE(req.set_target(target));
+    for (auto& [k, v] : headers) req.headers.add(k, v);
+    if (!body.empty()) req.content_length = body.size();
+    return net::serve_in_memory(*gw, std::move(req), body);
+  }
+  std::string push_manifest_body() {
+    std::string config = R"({"os":"linux"})";
+    std::string layer = "layer";
+    REQUIRE(gcall("POST", "/v2/lib/app/blobs/uploads/?digest=" + oci::sha256_of(config).str(), config).status == 201);
+    REQUIRE(gcall("POST", "/v2/lib/app/blobs/uploads/?digest=" + oci::sha256_of(layer).str(), layer).status == 201);
+    return image_manifest(oci::sha256_of(config), config.size(), {{oci::sha256_of(layer), layer.size()}});
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(gateway_fixture, "a local push is answered 201 only when the cluster holds it", "[unit][cluster]") {
+  auto m = push_manifest_body();
+  rt->push_answer = {false, "only 1 durable copies, 2 required", "dm1", 1};
+  auto refused = gcall("PUT", "/v2/lib/app/manifests/v1", m, {{"Content-Type", manifest_type}});
+  CHECK(refused.status == 503);
+  CHECK(refused.body.find("only 1 durable copies") != std::string::npos);
+  rt->push_answer = {true, {}, "dm1", 3};
+  auto ok = gcall("PUT", "/v2/lib/app/manifests/v1", m, {{"Content-Type", manifest_type}});
+  CHECK(ok.status == 201);
+  REQUIRE(rt->pushes.size() == 2);
+  CHECK(rt->pushes[1] == "lib/app:v1@" + oci::sha256_of(m).str());
+
+  // A delivery signed by a data manager goes into the cache without a push.
+  auto target = "/v2/lib/app/manifests/" + oci::sha256_of(m).str();
+  auto sig = config::node_authorization(dm1, "dm1", "PUT", target, config::unix_time_ms());
+  CHECK(gcall("PUT", target, m, {{"Content-Type", manifest_type}, {"Authorization", sig}}).status == 201);
+  CHECK(rt->pushes.size() == 2);
+}
+
+TEST_CASE_METHOD(gateway_fixture, "a pull by tag asks the cluster, then serves from the cache", "[unit][cluster]") {
+  auto m = push_manifest_body();
+  rt->push_answer = {true, {}, "dm1", 3};
+  auto d = oci::sha256_of(m);
+  // Stored by digest only: the tag must come from the cluster.
+  REQUIRE(gcall("PUT", "/v2/lib/app/manifests/" + d.str(), m, {{"Content-Type", manifest_type}}).status == 201);
+  std::vector<std::string> asked;
+  rt->on_pull = [&](const std::string& repo, const std::string& ref, auto done) {
+    asked.push_back(repo + ":" + ref);
+    if (ref == "v1") done({true, false, {}, d.str(), "dm1"});
+    else if (ref == "gone") done({false, true, "unknown image lib/app:gone", {}, {}});
+    else done({false, false, "no holder answered the probe in time", {}, {}});
+  };
+  auto r = gcall("GET", "/v2/lib/app/manifests/v1");
+  CHECK(r.status == 200);
+  CHECK(body_of(r) == m);
+  CHECK(r.headers.get_or("Docker-Content-Digest") == d.str());
+  CHECK(gcall("HEAD", "/v2/lib/app/manifests/v1").status == 200);
+  CHECK(gcall("GET", "/v2/lib/app/manifests/gone").status == 404);
+  CHECK(gcall("GET", "/v2/lib/app/manifests/busy").status == 503);
+  CHECK(gcall("GET", "/v2/lib/app/manifests/" + d.str()).status == 200); // cached digest: no pull
+  CHECK(asked == std::vector<std::string>{"lib/app:v1", "lib/app:v1", "lib/app:gone", "lib/app:busy"});
+}
+
+TEST_CASE_METHOD(gateway_fixture, "test packets are verified and measured", "[unit][cluster]") {
+  std::string packet(64 * 1024, 'x');
+  auto target = std::string("/stowage/v1/probe?round=9&from=dm1");
+  auto sig = config::node_authorization(dm1, "dm1", "POST", target, config::unix_time_ms());
+  CHECK(gcall("POST", target, packet).status == 401);
+  auto other = config::identity::generate();
+  CHECK(gcall("POST", target, packet,
+              {{"Authorization", config::node_authorization(other, "dm1", "POST", target, config::unix_time_ms())}})
+          .status == 401);
+  auto wrong_from = std::string("/stowage/v1/probe?round=9&from=dm2");
+  CHECK(gcall("POST", wrong_from, packet,
+              {{"Authorization", config::node_authorization(dm1, "dm1", "POST", wrong_from, config::unix_time_ms())}})
+          .status == 403);
+  CHECK(packets.empty());
+  CHECK(gcall("POST", target, packet, {{"Authorization", sig}}).status == 204);
+  REQUIRE(packets.size() == 1);
+  CHECK(packets[0].round == 9);
+  CHECK(packets[0].node == "dm1");
+  CHECK(packets[0].bytes == packet.size());
+  CHECK(gcall("GET", target).status == 405);
+}
