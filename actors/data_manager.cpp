@@ -1,9 +1,12 @@
 #include "actors/data_manager.hpp"
 
 #include "actors/image_copy.hpp"
+#include "actors/join.hpp"
+#include "actors/link_guard.hpp"
 #include "actors/protocol.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -37,7 +40,7 @@ void start_transfer(dm_actor* self, transfer_order order, std::function<void(con
   self->state.transfers[id] = std::move(then);
   auto me = caf::actor_cast<caf::actor>(self);
   self->state.cfg.transfer->copy(std::move(order), [me, id](transfer_result r) {
-    caf::anon_send(me, transfer_done{id, r.ok, std::move(r.error), r.status, r.bytes});
+    caf::send_as(me, me, transfer_done{id, r.ok, std::move(r.error), r.status, r.bytes});
   });
 }
 
@@ -65,12 +68,9 @@ void join(dm_actor* self) {
   if (!st.master)
     return;
   join_request j{st.cfg.name, "data", st.cfg.public_key, st.cfg.http, st.cfg.store->free_bytes(),
-                 inventory(*st.cfg.store)};
-  self->request(st.master, st.cfg.settings.probe_timeout * 5, std::move(j))
-    .then([self](join_answer& a) { spdlog::info("{}: joined {}", self->state.cfg.name, a.master); },
-          [self](caf::error& e) {
-            spdlog::warn("{}: join failed: {}", self->state.cfg.name, self->system().render(e));
-          });
+                 inventory(*st.cfg.store), {}, {}};
+  join_master(self, {st.master, std::move(j), st.cfg.identity, st.cfg.settings.master_public_key, st.cfg.links,
+                     st.cfg.settings.probe_timeout * 5});
 }
 
 // Free space changes slowly next to probe rounds: ask the file system at most
@@ -226,6 +226,10 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
   join(self);
   return {
     [self](connect_master& c) {
+      if (self->current_sender() == self->ctrl() && c.master != self->state.master)
+        return; // a join retry for a master that was replaced meanwhile
+      if (self->state.cfg.links && c.master != self->state.master)
+        self->state.cfg.links->clear_master(); // trusted again once it proves its key
       self->state.master = c.master;
       join(self);
     },
@@ -288,7 +292,14 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
 } // namespace
 
 caf::actor spawn_data_manager(caf::actor_system& sys, data_manager_config cfg, caf::actor master) {
-  return sys.spawn(data_manager_behavior, std::move(cfg), std::move(master));
+  return sys.spawn(
+    [](dm_actor* self, data_manager_config cfg, caf::actor master) {
+      auto links = cfg.links;
+      auto name = cfg.name;
+      return guard_links(self, std::move(name), std::move(links),
+                         data_manager_behavior(self, std::move(cfg), std::move(master)));
+    },
+    std::move(cfg), std::move(master));
 }
 
 } // namespace stowage::actors

@@ -20,15 +20,19 @@
 #include "actors/data_plane.hpp"
 #include "actors/proof.hpp"
 #include "config/cluster_config.hpp"
+#include "config/identity.hpp"
 #include "store/registry_store.hpp"
 
 #include <caf/fwd.hpp>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace stowage::actors {
+
+class link_membership;
 
 struct data_manager_config {
   std::string name;             // its node name (unique)
@@ -42,6 +46,10 @@ struct data_manager_config {
   std::shared_ptr<probe_sender> probes;
   std::shared_ptr<image_transfer> transfer;
   std::chrono::milliseconds request_timeout{10 * 60 * 1000}; // replication and handoff, across nodes
+  /// Signs the join (protocol.hpp join handshake); empty: unsigned join (tests).
+  std::optional<config::identity> identity;
+  /// Set: the actor runs behind a link guard (link_guard.hpp); null: none.
+  std::shared_ptr<link_membership> links;
 };
 
 /// Spawns a data manager; with a valid `master` it joins at once.

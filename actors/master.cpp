@@ -3,9 +3,13 @@
 // master_rounds.cpp, handoffs in master_handoff.cpp.
 #include "actors/master_state.hpp"
 
+#include "actors/link_guard.hpp"
+
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/sec.hpp>
 #include <caf/system_messages.hpp>
+#include <caf/type_erased_tuple.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -14,6 +18,44 @@ namespace stowage::actors {
 namespace {
 
 using namespace detail;
+
+// Tells every joined node which processes are members, and keeps the
+// master's own link guard in step.
+void publish_roster(master_actor* self) {
+  auto& st = self->state;
+  if (!st.cfg.links)
+    return;
+  std::set<caf::node_id> procs;
+  for (const auto& [name, n] : st.nodes)
+    if (n.handle && n.rec.up)
+      procs.insert(n.handle.node());
+  roster r{{procs.begin(), procs.end()}};
+  st.cfg.links->set_members(r.members);
+  for (const auto& [name, n] : st.nodes)
+    if (n.handle && n.rec.up && n.handle.node() != self->node())
+      self->send(n.handle, r);
+}
+
+// Empty if the join may go ahead; else why not. Without a directory (one
+// process, tests) joins are not signed.
+std::string check_join(master_actor* self, const join_request& j) {
+  auto& st = self->state;
+  if (st.cfg.directory.empty())
+    return {};
+  auto known = st.cfg.directory.find(j.name);
+  if (known == st.cfg.directory.end())
+    return "no node named " + j.name + " in the cluster file";
+  if (known->second.role != j.role)
+    return j.name + " is a " + known->second.role + " node in the cluster file, not " + j.role;
+  auto challenge = st.challenges.find(j.name);
+  if (challenge == st.challenges.end() || j.nonce.empty() || challenge->second != j.nonce)
+    return "no challenge was issued for this join";
+  st.challenges.erase(challenge); // single use, whatever the outcome
+  auto sig = config::from_hex(j.signature);
+  if (!sig || !config::identity::verify(known->second.public_key, join_bytes(j), *sig))
+    return "the join of " + j.name + " is not signed with its key from the cluster file";
+  return {};
+}
 
 caf::behavior master_behavior(master_actor* self, master_config cfg) {
   auto& st = self->state;
@@ -40,12 +82,24 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
         fail_pulls_on(self, name, "target " + name + " went down");
       }
     }
+    publish_roster(self);
   });
   self->delayed_send(self, st.cfg.settings.retry_interval, retry_tick{});
 
   return {
-    [self](join_request& j) -> join_answer {
+    [self](join_challenge_request& r) -> join_challenge {
       auto& st = self->state;
+      auto nonce = config::to_hex(config::random_bytes(32));
+      st.challenges[r.name] = nonce;
+      auto sig = st.cfg.identity->sign(join_challenge_bytes(r.name, r.nonce, nonce));
+      return {nonce, config::to_hex(sig)};
+    },
+    [self](join_request& j) -> caf::result<join_answer> {
+      auto& st = self->state;
+      if (auto why = check_join(self, j); !why.empty()) {
+        spdlog::warn("{}: refused the join of {}: {}", st.cfg.name, j.name, why);
+        return caf::make_error(caf::sec::invalid_argument, why);
+      }
       auto handle = caf::actor_cast<caf::actor>(self->current_sender());
       auto& n = st.nodes[j.name];
       n.rec = {j.name, j.role, true, j.http, j.public_key};
@@ -61,8 +115,14 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
           st.handoffs->remove(item.repository, item.digest, j.name);
         }
       }
-      spdlog::info("{}: {} joined as {} ({} images)", st.cfg.name, j.name, j.role, j.inventory.size());
-      return {st.cfg.name, st.cfg.identity->public_key_hex()};
+      spdlog::info("{}: {} joined as {} ({} images{})", st.cfg.name, j.name, j.role, j.inventory.size(),
+                   st.cfg.directory.empty() ? "" : ", signature checked");
+      // The answer first, then the roster: the joining node trusts the
+      // master's process only once it has the answer (same link, in order).
+      auto rp = self->make_response_promise<join_answer>();
+      rp.deliver(join_answer{st.cfg.name, st.cfg.identity->public_key_hex()});
+      publish_roster(self);
+      return rp;
     },
     [self](pull_request& r) {
       handle_pull(self, r, self->make_response_promise<pull_answer>());
@@ -102,7 +162,15 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
 } // namespace
 
 caf::actor spawn_master(caf::actor_system& sys, master_config cfg) {
-  return sys.spawn(master_behavior, std::move(cfg));
+  return sys.spawn([](master_actor* self, master_config cfg) {
+    auto links = cfg.links;
+    auto name = cfg.name;
+    // Anyone may ask to join; everything else needs a joined sender.
+    auto open = [](const caf::type_erased_tuple& xs) {
+      return xs.match_elements<join_challenge_request>() || xs.match_elements<join_request>();
+    };
+    return guard_links(self, std::move(name), std::move(links), master_behavior(self, std::move(cfg)), open);
+  }, std::move(cfg));
 }
 
 } // namespace stowage::actors

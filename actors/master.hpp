@@ -20,6 +20,8 @@
 
 #include <caf/fwd.hpp>
 
+#include <map>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -29,6 +31,14 @@
 #include <string>
 
 namespace stowage::actors {
+
+class link_membership;
+
+/// A node of the cluster file as the master checks joins against it.
+struct known_node {
+  std::string role;       // "data" | "runtime"
+  std::string public_key; // hex Ed25519
+};
 
 struct master_config {
   std::string name = "master";     // its node name (data-plane receiver of third tests)
@@ -42,6 +52,13 @@ struct master_config {
   std::function<std::int64_t()> unix_ms; // proof expiry clock; wall clock if empty
   std::chrono::milliseconds transfer_timeout{10 * 60 * 1000}; // one image transfer, across nodes
   std::size_t decision_capacity = 1000;
+  /// The cluster file's nodes and keys. Empty: joins are not signed (one
+  /// process, deterministic tests). Otherwise a join is admitted only with
+  /// the named node's signature over a challenge of this master.
+  std::map<std::string, known_node> directory;
+  /// Set: the master runs behind a link guard (link_guard.hpp) and keeps the
+  /// joined processes in it; null: no guard (one process, tests).
+  std::shared_ptr<link_membership> links;
 };
 
 /// Spawns the master; it reloads pending handoffs from `cfg.dir` and runs a

@@ -64,6 +64,7 @@ struct master_state {
   std::map<std::uint64_t, pending_pull> pulls;
   std::uint64_t next_pull = 1;
   std::set<std::string> delivering; // nodes with a third test or delivery under way
+  std::map<std::string, std::string> challenges; // node name -> the nonce it must sign (single use)
   std::optional<caf::actor_clock::time_point> sweep_at; // pending round_deadline wake-up
   static inline const char* name = "stowage.master";
 };

@@ -4,6 +4,15 @@
 
 namespace stowage::actors {
 
+std::string join_challenge_bytes(const std::string& name, const std::string& node_nonce,
+                                 const std::string& master_nonce) {
+  return "stowage-join-challenge/1\n" + name + "\n" + node_nonce + "\n" + master_nonce;
+}
+
+std::string join_bytes(const join_request& j) {
+  return "stowage-join/1\n" + j.name + "\n" + j.role + "\n" + j.public_key + "\n" + j.http + "\n" + j.nonce;
+}
+
 void add_protocol_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<candidate_result>("stowage::candidate_result");
   cfg.add_message_type<decision>("stowage::decision");
@@ -12,7 +21,10 @@ void add_protocol_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<handoff_record>("stowage::handoff_record");
   cfg.add_message_type<inventory_item>("stowage::inventory_item");
   cfg.add_message_type<proof_scope>("stowage::proof_scope");
+  cfg.add_message_type<join_challenge_request>("stowage::join_challenge_request");
+  cfg.add_message_type<join_challenge>("stowage::join_challenge");
   cfg.add_message_type<join_request>("stowage::join_request");
+  cfg.add_message_type<roster>("stowage::roster");
   cfg.add_message_type<join_answer>("stowage::join_answer");
   cfg.add_message_type<connect_master>("stowage::connect_master");
   cfg.add_message_type<test_request_answer>("stowage::test_request_answer");

@@ -11,6 +11,7 @@
 
 #include <caf/actor.hpp>
 #include <caf/meta/type_name.hpp>
+#include <caf/node_id.hpp>
 
 #include <cstdint>
 #include <string>
@@ -39,8 +40,30 @@ STOWAGE_INSPECT(proof_scope, x.session, x.repository, x.tag, x.seq, x.runtime, x
 
 // ---- membership -------------------------------------------------------------
 
+/// Before joining, a node with an identity asks the master for a challenge,
+/// sending its own random `nonce` (answer: join_challenge). The master
+/// answers with a fresh nonce of its own and its signature over both
+/// (join_challenge_bytes), so the node knows it talks to the master of its
+/// cluster file before it acts on anything the master sends.
+struct join_challenge_request {
+  std::string name;
+  std::string nonce; // hex, random, chosen by the joining node
+  friend bool operator==(const join_challenge_request&, const join_challenge_request&) = default;
+};
+STOWAGE_INSPECT(join_challenge_request, x.name, x.nonce)
+
+struct join_challenge {
+  std::string nonce;     // hex, random, single use: the joining node signs it
+  std::string signature; // hex Ed25519 of the master over join_challenge_bytes
+  friend bool operator==(const join_challenge&, const join_challenge&) = default;
+};
+STOWAGE_INSPECT(join_challenge, x.nonce, x.signature)
+
 /// A node joins the master with its identity (answer: join_answer). The
 /// master monitors the sender; its death takes it out of every candidate set.
+/// With a directory of keys (a real cluster) the master admits the join only
+/// if `signature` is the named node's signature over join_bytes, with
+/// `nonce` the challenge it issued to this name (single use).
 struct join_request {
   std::string name;
   std::string role; // "data" | "runtime"
@@ -48,9 +71,27 @@ struct join_request {
   std::string http;       // host:port of its data-plane endpoint
   std::uint64_t free_bytes = 0;
   std::vector<inventory_item> inventory; // images a data manager holds
+  std::string nonce;      // the master's challenge (empty when unsigned)
+  std::string signature;  // hex Ed25519 of the node over join_bytes
   friend bool operator==(const join_request&, const join_request&) = default;
 };
-STOWAGE_INSPECT(join_request, x.name, x.role, x.public_key, x.http, x.free_bytes, x.inventory)
+STOWAGE_INSPECT(join_request, x.name, x.role, x.public_key, x.http, x.free_bytes, x.inventory, x.nonce,
+                x.signature)
+
+/// The bytes the two join signatures cover (versioned, newline-separated).
+std::string join_challenge_bytes(const std::string& name, const std::string& node_nonce,
+                                 const std::string& master_nonce);
+std::string join_bytes(const join_request& j);
+
+/// Master -> every joined node, whenever membership changes: the CAF nodes
+/// (processes) of the nodes that joined with a valid signature. Link guards
+/// (link_guard.hpp) act only on messages from these, their own process and
+/// the master's.
+struct roster {
+  std::vector<caf::node_id> members;
+  friend bool operator==(const roster&, const roster&) = default;
+};
+STOWAGE_INSPECT(roster, x.members)
 
 struct join_answer {
   std::string master;

@@ -13,15 +13,19 @@
 
 #include "actors/data_plane.hpp"
 #include "config/cluster_config.hpp"
+#include "config/identity.hpp"
 #include "store/registry_store.hpp"
 
 #include <caf/fwd.hpp>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace stowage::actors {
+
+class link_membership;
 
 struct runtime_config {
   std::string name;
@@ -32,6 +36,10 @@ struct runtime_config {
   std::shared_ptr<image_transfer> transfer;
   std::chrono::milliseconds request_timeout{10 * 60 * 1000}; // a whole pull or push step, across nodes
   std::uint32_t max_attempts = 4; // targets tried per pull or push
+  /// Signs the join (protocol.hpp join handshake); empty: unsigned join (tests).
+  std::optional<config::identity> identity;
+  /// Set: the actor runs behind a link guard (link_guard.hpp); null: none.
+  std::shared_ptr<link_membership> links;
 };
 
 caf::actor spawn_runtime(caf::actor_system& sys, runtime_config cfg, caf::actor master);

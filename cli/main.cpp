@@ -5,6 +5,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   stowage::cli::add_serve(app);
   stowage::cli::add_run(app);
+  stowage::cli::add_dev(app);
+  stowage::cli::add_up(app);
   // further subcommands register here
   CLI11_PARSE(app, argc, argv);
   return 0;

@@ -182,6 +182,10 @@ located_node read_node(const error_sink& err, const toml::table& t) {
       if (d.empty()) err.fail(value, "data must name a directory");
       out.node.data = d;
       has_data = true;
+    } else if (k == "public_key") {
+      out.node.public_key = string_of(err, value, k);
+      if (!out.node.public_key.empty() && (out.node.public_key.size() != 64 || !is_hex(out.node.public_key)))
+        err.fail(value, "public_key must be 64 hex digits (the node's identity.pub) or empty");
     } else {
       err.fail(value, "unknown key " + in_quotes(k) + " in [[node]]");
     }
@@ -394,6 +398,7 @@ std::string to_toml(const cluster& c) {
         << "http_port = " << n.http_port << "\n"
         << "actor_port = " << n.actor_port << "\n"
         << "data = " << toml_string(n.data.string()) << "\n";
+    if (!n.public_key.empty()) out << "public_key = " << toml_string(n.public_key) << "\n";
   }
   return out.str();
 }

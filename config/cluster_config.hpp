@@ -33,6 +33,7 @@ struct node {
   std::uint16_t http_port = 0;   // OCI API (data, runtime gateway) or admin API (master)
   std::uint16_t actor_port = 0;  // CAF middleman
   std::filesystem::path data;    // its directory
+  std::string public_key;        // hex Ed25519 of its identity (the trust root); empty in dev
 
   bool operator==(const node&) const = default;
 };

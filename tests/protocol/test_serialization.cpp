@@ -40,7 +40,10 @@ TEST_CASE_METHOD(cluster_fixture, "every protocol message survives serialization
     auto v = __VA_ARGS__;                                                                                              \
     CHECK(round_trip(sys, v) == v);                                                                                    \
   } while (false)
-  RT(sa::join_request{"dm1", "data", "ab", "h:1", 7, {item}});
+  RT(sa::join_request{"dm1", "data", "ab", "h:1", 7, {item}, "n0", "s1"});
+  RT(sa::join_challenge_request{"dm1", "n1"});
+  RT(sa::join_challenge{"n2", "s2"});
+  RT(sa::roster{{sys.node()}});
   RT(sa::join_answer{"master", "cd"});
   RT(sa::connect_master{actor});
   RT(sa::first_test_request{1, "rt1", 256});

@@ -141,6 +141,7 @@ TEST_CASE("every error is one line: file:line: what is wrong", "[config]") {
       {"[cluster]\nprobe_bytes = -5\n" + good_nodes, "c.toml:2: ", "probe_bytes = -5 is out of range"},
       {"[cluster]\nprobe_timeout_ms = 1.5\n" + good_nodes, "c.toml:2: ", "probe_timeout_ms must be an integer, not a float"},
       {"[cluster]\nmaster_public_key = \"abc\"\n" + good_nodes, "c.toml:2: ", "master_public_key must be 64 hex digits"},
+      {good_nodes + "public_key = \"xyz\"\n", "c.toml:", "public_key must be 64 hex digits"},
       {"[cluster]\nprobe_size = 5\n" + good_nodes, "c.toml:2: ", "unknown key \"probe_size\" in [cluster]"},
       {"nodes = 3\n" + good_nodes, "c.toml:1: ", "unknown top-level key \"nodes\""},
       {"node = 3\n", "c.toml:1: ", "node must be an array of tables"},
@@ -202,6 +203,7 @@ TEST_CASE("to_toml round-trips through load", "[config]") {
   c.settings.master_public_key = std::string(64, 'a');
   c.nodes[1].host = "10.1.2.3";
   c.nodes[2].data = tmp.path / "odd \"name\" \\ with\ttab";
+  c.nodes[3].public_key = std::string(64, 'b');
 
   const auto file = tmp.path / "cluster.toml";
   std::ofstream(file) << to_toml(c);

@@ -1,0 +1,33 @@
+// Internal: how a data manager or runtime joins its master. With an identity
+// the join is the signed handshake of protocol.hpp (challenge, then a signed
+// join_request), and the node trusts the master's process only after the
+// master's signature over its nonce checked out against the cluster file's
+// master_public_key.
+#pragma once
+
+#include "actors/protocol.hpp"
+#include "config/identity.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace stowage::actors {
+
+class link_membership;
+
+struct join_params {
+  caf::actor master;
+  join_request request;
+  std::optional<config::identity> identity;    // empty: unsigned join (tests)
+  std::string master_public_key;               // hex; checked when signing
+  std::shared_ptr<link_membership> links;      // the node's link guard, if any
+  std::chrono::milliseconds timeout{10000};
+};
+
+void join_master(caf::event_based_actor* self, join_params p);
+
+} // namespace stowage::actors

@@ -1,0 +1,67 @@
+// `stowage dev [--data DIR] [--data-managers N] [--port-base P] [--print-config]`:
+// a whole cluster in one process (DESIGN §6): rt1's gateway on P, the
+// master's HTTP on P+1, data managers on P+11.., middleman ports P+100,
+// P+110+i, P+150. Identities and data live under DIR, so a restart on the
+// same DIR keeps the images. --print-config prints the same cluster as a
+// cluster file (with every node's public key, created first) and exits.
+#include "cli/commands.hpp"
+#include "cli/logging.hpp"
+#include "config/cluster_config.hpp"
+#include "node/launch.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+namespace stowage::cli {
+namespace {
+
+struct dev_options {
+  std::string data = "./stowage-data";
+  std::uint32_t data_managers = 3;
+  std::uint32_t port_base = 5000;
+  bool print_config = false;
+  std::string log_level = "info";
+  unsigned threads = 2;
+};
+
+int run_dev(const dev_options& o) {
+  setup_logging("dev", o.log_level);
+  config::cluster c;
+  try {
+    if (o.port_base > 65535)
+      throw std::runtime_error("--port-base must be at most 65385, not " + std::to_string(o.port_base));
+    c = config::dev_cluster(o.data, o.data_managers, static_cast<std::uint16_t>(o.port_base));
+    node::fill_identities(c);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  }
+  if (o.print_config) {
+    std::cout << config::to_toml(c) << std::flush;
+    return 0;
+  }
+  node::launch_options lo;
+  lo.cluster = std::move(c);
+  lo.http_threads = o.threads;
+  return node::run(lo);
+}
+
+} // namespace
+
+void add_dev(CLI::App& app) {
+  auto o = std::make_shared<dev_options>();
+  auto* cmd = app.add_subcommand("dev", "Run a whole cluster (master, data managers, runtime rt1) in one process");
+  cmd->add_option("--data", o->data, "Directory of every node's data (DIR/master, DIR/dm1, ...)")
+    ->capture_default_str();
+  cmd->add_option("--data-managers", o->data_managers, "Number of data managers")->capture_default_str();
+  cmd->add_option("--port-base", o->port_base, "Gateway port P; master P+1, data managers P+11..")
+    ->capture_default_str();
+  cmd->add_flag("--print-config", o->print_config,
+                "Print the same cluster as a cluster file (for stowage up) and exit");
+  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")->capture_default_str();
+  cmd->add_option("--http-threads", o->threads, "HTTP threads per node")->capture_default_str();
+  cmd->callback([o] { std::exit(run_dev(*o)); });
+}
+
+} // namespace stowage::cli

@@ -1,0 +1,170 @@
+// Starting and stopping the nodes of one process (`stowage dev`, `stowage up`).
+#include "node/launch.hpp"
+
+#include "actors/link_guard.hpp"
+#include "actors/protocol.hpp"
+#include "node/master_link.hpp"
+#include "node/roles.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/timespan.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <map>
+#include <pthread.h>
+#include <set>
+#include <stdexcept>
+
+namespace stowage::node {
+
+namespace {
+
+// Every process of a cluster runs the middleman, even with all nodes in one
+// process, so `dev` and `up` are the same code. The heartbeat and the
+// connection timeout make a dead or hung peer visible (down_msg) within
+// ~2 s; without them a SIGSTOPped node is never noticed.
+struct cluster_actor_config : caf::actor_system_config {
+  cluster_actor_config() {
+    load<caf::io::middleman>();
+    actors::add_protocol_types(*this);
+    set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
+    set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});
+    set("middleman.enable-automatic-connections", true);
+    // Our own logs (spdlog) say what happens; CAF's logger stays silent.
+    set("logger.file-verbosity", caf::atom("quiet"));
+    set("logger.console-verbosity", caf::atom("quiet"));
+  }
+};
+
+// Public keys by node name: the cluster file's public_key, else the
+// identity.pub in the node's data directory (nodes sharing a host).
+std::map<std::string, std::string> known_keys(const config::cluster& c) {
+  std::map<std::string, std::string> keys;
+  for (const auto& n : c.nodes) {
+    if (!n.public_key.empty())
+      keys[n.name] = n.public_key;
+    else if (auto pk = config::stored_public_key(n.data))
+      keys[n.name] = config::to_hex(*pk);
+  }
+  return keys;
+}
+
+} // namespace
+
+void fill_identities(config::cluster& c) {
+  for (auto& n : c.nodes)
+    if (n.public_key.empty())
+      n.public_key = config::identity::load_or_create(n.data).public_key_hex();
+  if (c.settings.master_public_key.empty() && c.master())
+    c.settings.master_public_key = c.master()->public_key;
+}
+
+int run(const launch_options& opts) {
+  const auto& c = opts.cluster;
+  // The stop signals are blocked in every thread; this one waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::vector<const config::node*> here;
+  if (opts.names.empty()) {
+    for (const auto& n : c.nodes)
+      here.push_back(&n);
+  } else {
+    for (const auto& name : opts.names) {
+      const auto* n = c.find(name);
+      if (!n) {
+        spdlog::error("no node named '{}' in the cluster file", name);
+        return 2;
+      }
+      here.push_back(n);
+    }
+  }
+
+  // Identities first: every local node's key pair, checked against the file.
+  std::map<std::string, config::identity> ids;
+  try {
+    for (const auto* n : here) {
+      auto id = config::identity::load_or_create(n->data);
+      if (!n->public_key.empty() && n->public_key != id.public_key_hex()) {
+        spdlog::error("{}: the identity in {} ({}) is not the public_key of the cluster file ({})", n->name,
+                      n->data.string(), id.public_key_hex(), n->public_key);
+        return 1;
+      }
+      ids.emplace(n->name, id);
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+  auto keys = known_keys(c);
+  const auto* master_node = c.master();
+  std::string master_key = c.settings.master_public_key;
+  if (master_key.empty() && keys.count(master_node->name))
+    master_key = keys[master_node->name];
+  if (!master_key.empty() && keys.count(master_node->name) && keys[master_node->name] != master_key) {
+    spdlog::error("master_public_key of the cluster file is not the master's key ({})", keys[master_node->name]);
+    return 1;
+  }
+
+  cluster_actor_config cfg;
+  caf::actor_system sys{cfg};
+  node_env env{sys, c, std::make_shared<const config::directory>(config::directory::from_cluster(c, keys)),
+               std::make_shared<actors::link_membership>(), master_key, opts.http_threads};
+
+  std::vector<std::unique_ptr<running_node>> nodes;
+  std::unique_ptr<master_link> link;
+  int code = 0;
+  try {
+    caf::actor master;
+    for (const auto* n : here)
+      if (n->role == config::role::master) {
+        nodes.push_back(start_master(env, *n, ids.at(n->name)));
+        master = nodes.back()->actor;
+      }
+    std::vector<caf::actor> to_link;
+    for (const auto* n : here) {
+      if (n->role == config::role::data)
+        nodes.push_back(start_data(env, *n, ids.at(n->name), master));
+      else if (n->role == config::role::runtime)
+        nodes.push_back(start_runtime(env, *n, ids.at(n->name), master));
+      else
+        continue;
+      to_link.push_back(nodes.back()->actor);
+    }
+    if (!master && !to_link.empty()) {
+      std::string who;
+      for (const auto* n : here)
+        who += (who.empty() ? "" : ",") + n->name;
+      link = std::make_unique<master_link>(sys, master_node->host, master_node->actor_port, to_link, who);
+    }
+    std::string names;
+    for (const auto& n : nodes)
+      names += (names.empty() ? "" : " ") + n->name;
+    spdlog::info("running {} (Ctrl-C or SIGTERM stops)", names);
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    spdlog::info("signal {}: stopping", sig);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    code = 1;
+  }
+  // HTTP first (no new work), then the link, then the actors and what they own.
+  for (auto& n : nodes)
+    n->stop_http();
+  if (link)
+    link->stop();
+  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it)
+    (*it)->release();
+  nodes.clear();
+  spdlog::info("stopped");
+  return code;
+}
+
+} // namespace stowage::node

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `stowage dev` (the whole cluster in one process), driven by real clients
+# through the runtime gateway: skopeo pushes a generated image; within
+# seconds the master lists it on all three data managers and shows a push
+# decision over >= 2 measured candidates; skopeo pulls it back byte-identical
+# and a pull decision is logged; podman pulls it too. Then the cluster is
+# stopped and started again on the same directory: the images are still
+# there and pull again.
+STOWAGE=${1:?usage: $0 path/to/stowage}
+source "$(dirname "$0")/cluster_lib.sh"
+
+start_dev "$WORK/data"
+echo "ok: stowage dev up on port base $P"
+
+digest=$(make_oci_layout "$WORK/src" v1 3 4)
+push_image "$WORK/src" v1 test/img:v1
+echo "ok: skopeo pushed $digest through the gateway"
+
+wait_until 20 "test/img:v1 on dm1, dm2 and dm3" replicas_are test/img v1 dm1,dm2,dm3
+echo "ok: /api/v1/images shows replicas dm1,dm2,dm3"
+wait_until 5 "a push decision over >= 2 measured candidates" has_push_decision test/img:v1
+curl -fsS "$MASTER/api/v1/decisions?limit=1" | jq -c '.[0]'
+
+before=$(pull_decisions test/img:v1)
+pull_image_to test/img:v1 "$WORK/back"
+same_blobs "$WORK/src" "$WORK/back" "$digest"
+echo "ok: skopeo pulled it back byte-identical"
+after=$(pull_decisions test/img:v1)
+((after > before)) || fail "no pull decision was logged for test/img:v1 ($before before, $after after)"
+echo "ok: a pull decision was logged"
+
+podman_pull test/img:v1 "$digest"
+echo "ok: podman pulled $digest through the gateway"
+
+# The same directory after a restart: identities, stores and the catalog survive.
+stop_pid dev
+start_dev "$WORK/data"
+wait_until 20 "test/img:v1 on dm1, dm2 and dm3 after the restart" replicas_are test/img v1 dm1,dm2,dm3
+rm -rf "$WORK/back"
+pull_image_to test/img:v1 "$WORK/back"
+same_blobs "$WORK/src" "$WORK/back" "$digest"
+echo "ok: after a restart on the same --data the image is still there and pulls"
+stop_pid dev
+grep -q "rt1: " "$WORK/dev.log" && grep -q "master: " "$WORK/dev.log" || fail "log lines do not name their node"
+echo PASS

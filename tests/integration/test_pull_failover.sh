@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A data manager killed in the middle of a pull: the pull still completes from
+# another holder. Five processes; a big image (so its transfer to the runtime
+# takes a while), pulled through the gateway; as soon as the master logs the
+# pull decision its chosen data manager is killed (-9) while it streams the
+# image into the runtime's cache. The client's pull still succeeds,
+# byte-identical, and the master logged a second pull decision with another
+# target.
+STOWAGE=${1:?usage: $0 path/to/stowage}
+source "$(dirname "$0")/cluster_lib.sh"
+
+MIB=${FAILOVER_MIB:-192}
+write_cluster_file "$WORK/cluster" "$WORK/cluster.toml"
+start_up_cluster "$WORK/cluster.toml"
+
+digest=$(make_oci_layout "$WORK/src" v1 2 $((MIB / 2)))
+push_image "$WORK/src" v1 big/img:v1
+wait_until 60 "big/img:v1 on dm1, dm2 and dm3" replicas_are big/img v1 dm1,dm2,dm3
+echo "ok: pushed a $MIB MiB image, replicated to three data managers"
+
+# The runtime's cache holds the image since the push: a pull by tag still
+# runs the scheduling flow, but the cache would make the transfer instant.
+# Restart rt1 on an empty cache so the image really has to come over.
+stop_pid rt1
+rm -rf "$WORK/cluster/rt1/cache"
+start_node "$WORK/cluster.toml" rt1
+wait_until 30 "rt1 back" all_joined rt1
+wait_until 10 "the gateway answering" healthy
+
+seen=$(curl -fsS "$MASTER/api/v1/decisions?limit=1" | jq '.[0].id // 0')
+"${SKOPEO[@]}" copy --quiet --src-tls-verify=false "docker://$GW/big/img:v1" "oci:$WORK/back:back" \
+  >"$WORK/skopeo-pull.log" 2>&1 &
+puller=$!
+
+victim=""
+deadline=$((SECONDS + 60))
+while [ -z "$victim" ]; do
+  ((SECONDS < deadline)) || fail "no pull decision within 60s"
+  victim=$(curl -fsS "$MASTER/api/v1/decisions?limit=5" |
+    jq -r --argjson s "$seen" 'map(select(.id > $s and .kind == "pull" and .chosen != "")) | last | .chosen // empty')
+  [ -n "$victim" ] || sleep 0.02
+done
+# Kill it once image bytes are streaming into rt1's cache (>= 4 MiB arrived),
+# well before the whole image is there.
+cache_bytes() { du -sb "$WORK/cluster/rt1/cache" | cut -f1; }
+start_bytes=$(cache_bytes)
+until (($(cache_bytes) - start_bytes >= 4 * 1024 * 1024)); do
+  kill -0 "$puller" 2>/dev/null || fail "the pull ended before $victim could be killed mid-transfer (image too small?)"
+  ((SECONDS < deadline)) || fail "no image data arrived from $victim"
+  sleep 0.01
+done
+kill9 "$victim"
+moved=$(($(cache_bytes) - start_bytes))
+echo "ok: killed $victim, the chosen data manager, $((moved / 1024 / 1024)) MiB into the $MIB MiB transfer"
+
+wait "$puller" || { cat "$WORK/skopeo-pull.log" >&2; fail "the pull did not complete after $victim died"; }
+same_blobs "$WORK/src" "$WORK/back" "$digest"
+echo "ok: the pull completed byte-identical"
+
+curl -fsS "$MASTER/api/v1/decisions?limit=10" |
+  jq -e --argjson s "$seen" --arg v "$victim" \
+    'any(.[]; .id > $s and .kind == "pull" and .chosen != "" and .chosen != $v)' >/dev/null ||
+  fail "no second pull decision chose another holder than $victim"
+grep -q "rt1: pull from $victim failed" "$WORK/rt1.log" || fail "rt1 did not log the failed transfer from $victim"
+echo "ok: the master picked another holder after $victim died"
+echo PASS

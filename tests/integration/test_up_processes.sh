@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The cluster of `stowage dev --print-config` as five processes (`stowage up
+# --config FILE --node NAME`), linked over the CAF middleman with signed
+# joins: the same push and pulls as test_dev_push_pull.sh. Then a process
+# that is not in the cluster file (its own identity) tries to join and is
+# refused.
+STOWAGE=${1:?usage: $0 path/to/stowage}
+source "$(dirname "$0")/cluster_lib.sh"
+
+write_cluster_file "$WORK/cluster" "$WORK/cluster.toml"
+start_up_cluster "$WORK/cluster.toml"
+grep -q "signature checked" "$WORK/master.log" || fail "the master did not check join signatures"
+echo "ok: five processes joined the master with signed handshakes"
+
+digest=$(make_oci_layout "$WORK/src" v1 3 4)
+push_image "$WORK/src" v1 test/img:v1
+echo "ok: skopeo pushed $digest through the gateway"
+wait_until 20 "test/img:v1 on dm1, dm2 and dm3" replicas_are test/img v1 dm1,dm2,dm3
+wait_until 5 "a push decision over >= 2 measured candidates" has_push_decision test/img:v1
+echo "ok: replicated to dm1,dm2,dm3 after a measured push decision"
+
+before=$(pull_decisions test/img:v1)
+pull_image_to test/img:v1 "$WORK/back"
+same_blobs "$WORK/src" "$WORK/back" "$digest"
+after=$(pull_decisions test/img:v1)
+((after > before)) || fail "no pull decision was logged for test/img:v1"
+echo "ok: skopeo pulled it back byte-identical; a pull decision was logged"
+podman_pull test/img:v1 "$digest"
+echo "ok: podman pulled $digest through the gateway"
+
+# A data manager of the cluster refuses writes without a proof, and stores nothing.
+expect 401 UNAUTHORIZED POST "http://$(dm_http dm1)/v2/evil/img/blobs/uploads/"
+header WWW-Authenticate | grep -q '^Stowage-Proof realm="stowage"' || fail "no WWW-Authenticate: Stowage-Proof on the 401"
+echo '{}' >"$WORK/evil.json"
+expect 401 UNAUTHORIZED PUT "http://$(dm_http dm1)/v2/evil/img/manifests/v1" \
+  -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @"$WORK/evil.json"
+expect 404 NAME_UNKNOWN GET "http://$(dm_http dm1)/v2/evil/img/tags/list"
+echo "ok: dm1 refuses pushes without a proof (401, OCI error, WWW-Authenticate) and stores nothing"
+
+# An impostor: dm2's name and addresses, but a fresh identity (its own data
+# directory) and other ports. The master refuses its join.
+sed -e "s|$WORK/cluster/dm2|$WORK/impostor|" \
+    -e "s/^http_port = $((P + 12))$/http_port = $((P + 19))/" \
+    -e "s/^actor_port = $((P + 112))$/actor_port = $((P + 119))/" \
+    -e '/^name = "dm2"/,/^public_key/{/^public_key/d}' "$WORK/cluster.toml" >"$WORK/impostor.toml"
+start_node "$WORK/impostor.toml" dm2 impostor
+wait_until 20 "the master refusing the impostor" grep -q "refused the join of dm2" "$WORK/master.log"
+node_is dm2 up || fail "the real dm2 lost its place to the impostor"
+echo "ok: a process with the wrong key is refused"
+
+# A hung master (SIGSTOP) is noticed through the middleman heartbeat; once it
+# runs again the nodes link and join again on their own.
+kill -STOP "${PIDS[master]}"
+wait_until 15 "dm1 noticing the hung master" grep -q "dm1: lost the link to the master" "$WORK/dm1.log"
+kill -CONT "${PIDS[master]}"
+joins_of_dm1() { (($(grep -c "dm1: joined master" "$WORK/dm1.log") >= 2)); }
+wait_until 30 "dm1 joining again" joins_of_dm1
+wait_until 30 "every node joined again" all_joined dm1 dm2 dm3 rt1
+pull_image_to test/img:v1 "$WORK/again"
+same_blobs "$WORK/src" "$WORK/again" "$digest"
+echo "ok: a hung master is noticed; after it resumes the nodes re-join and pulls work"
+echo PASS
