@@ -1,57 +1,42 @@
-# Shared by test_run_container.sh and test_engines.sh: a registry endpoint to
-# pull from, and a tiny busybox-static image built here (no download) as an
-# OCI layout, pushed with skopeo.
-#
-# The endpoint is one variable: ENDPOINT (HOST:PORT). Unless the caller set it,
-# a `stowage serve` is started on a free port; once the runtime gateway exists,
-# point ENDPOINT at it instead.
+# Shared by test_run_container.sh and test_engines.sh: a `stowage dev`
+# cluster of our own (fresh --data under $WORK, a free --port-base), whose
+# runtime gateway is the endpoint everything pulls from (ENDPOINT, HOST:PORT),
+# and a tiny busybox-static image built here (no download) as an OCI layout,
+# pushed with skopeo through that gateway.
 set -euo pipefail
 
 STOWAGE=${1:?usage: $0 path/to/stowage}
-STOWAGE=$(readlink -f "$STOWAGE")
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/stowage-run-it.XXXXXX")
-SERVER_PID=""
+# cluster_lib.sh: WORK, fail, free_port, the port base P, GW, MASTER,
+# start_dev, wait_until, pull_decisions, SKOPEO and the cleanup of the cluster.
+source "$(dirname "${BASH_SOURCE[0]}")/cluster_lib.sh"
 CLEANUP_HOOKS=()
 
+# Ours runs first (engines, containers and their mounts live under $WORK and
+# may use the cluster), then the cluster's: stop the nodes, remove $WORK.
+eval "cluster_cleanup() $(declare -f cleanup | tail -n +2)"
 cleanup() {
   set +e
   local hook
   for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook" || true; done
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
   # Overlay mounts of containers that a failed check left behind.
   grep " $WORK/" /proc/mounts | cut -d' ' -f2 | sort -r | while read -r m; do umount -l "$m" || true; done
-  rm -rf "$WORK"
+  cluster_cleanup
 }
-trap cleanup EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (runc, overlay mounts, owners in layers)"
-for tool in runc skopeo busybox tar gzip zstd sha256sum curl python3; do
+for tool in runc skopeo busybox tar gzip zstd sha256sum curl jq python3; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
 done
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
+# start_endpoint: the dev cluster (master, dm1..dm3, rt1) in one process;
+# ENDPOINT is rt1's gateway.
+CLUSTER_DATA="$WORK/cluster"
 start_endpoint() {
-  if [ -n "${ENDPOINT:-}" ]; then return 0; fi
-  local port
-  port=$(free_port)
-  "$STOWAGE" serve --data "$WORK/registry" --listen "127.0.0.1:$port" >>"$WORK/server.log" 2>&1 &
-  SERVER_PID=$!
-  ENDPOINT="127.0.0.1:$port"
-  for _ in $(seq 1 100); do
-    if curl -sf -o /dev/null "http://$ENDPOINT/v2/"; then return 0; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; fail "stowage serve exited"; }
-    sleep 0.1
-  done
-  fail "stowage serve did not come up on $ENDPOINT"
+  start_dev "$CLUSTER_DATA"
+  ENDPOINT=$GW
+  ok "stowage dev up on port base $P; gateway $ENDPOINT, master $MASTER"
 }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
@@ -135,8 +120,9 @@ build_busybox_image() {
     "$WORK/l2.tar.zst:application/vnd.oci.image.layer.v1.tar+zstd:$diff2"
 }
 
-# push_layout LAYOUT TAG REPO:TAG: skopeo copy into the endpoint over plain HTTP.
+# push_layout LAYOUT TAG REPO:TAG: skopeo copy through the gateway over plain
+# HTTP (the runtime runs the push flow; 201 only once the image is durable).
 push_layout() {
-  skopeo copy --quiet --dest-tls-verify=false "oci:$1:$2" "docker://$ENDPOINT/$3" >"$WORK/skopeo.log" 2>&1 ||
+  "${SKOPEO[@]}" copy --quiet --dest-tls-verify=false "oci:$1:$2" "docker://$ENDPOINT/$3" >"$WORK/skopeo.log" 2>&1 ||
     { cat "$WORK/skopeo.log" >&2; fail "skopeo copy to $ENDPOINT/$3"; }
 }

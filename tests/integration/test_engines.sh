@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Real container engines pull and run the busybox-static image from the
-# endpoint: podman (runc, ulimits 1024, no network: what this host allows) and
+# Real container engines pull and run the busybox-static image through the
+# runtime gateway of a `stowage dev` cluster started here (pushed there with
+# skopeo; every pull by tag goes through the cluster's pull flow): podman (runc, ulimits 1024, no network: what this host allows) and
 # containerd's ctr against a containerd started here with its own state.
-# usage: test_engines.sh path/to/stowage   (as root; ENDPOINT=HOST:PORT to use another registry)
+# usage: test_engines.sh path/to/stowage   (as root)
 source "$(dirname "$0")/run_lib.sh"
 for tool in podman containerd ctr; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/install-deps.sh)"
@@ -11,7 +12,7 @@ done
 start_endpoint
 build_busybox_image "$WORK/image"
 push_layout "$WORK/image" test busybox:test
-ok "image pushed to $ENDPOINT"
+ok "image pushed through the gateway $ENDPOINT"
 IMAGE="$ENDPOINT/busybox:test"
 EXPECT="$(printf 'hello\nhello-from-config\n/srv/app\nhidden')"
 PROBE='echo hello; echo "$GREETING"; pwd; if [ -e /etc/doomed ]; then echo present; else echo hidden; fi'
@@ -42,8 +43,11 @@ export CONTAINERS_CONF="$P/containers.conf" CONTAINERS_STORAGE_CONF="$P/storage.
 pod() { podman --root "$P/root" --runroot "$P/runroot" --storage-driver vfs "$@"; }
 CLEANUP_HOOKS+=("pod rm -af >/dev/null 2>&1; pod rmi -af >/dev/null 2>&1")
 
+before=$(pull_decisions busybox:test)
 pod pull --quiet --tls-verify=false "$IMAGE" >"$P/pull.log" 2>&1 || { cat "$P/pull.log" >&2; fail "podman pull"; }
-ok "podman pull $IMAGE"
+after=$(pull_decisions busybox:test)
+((after > before)) || fail "podman's pull logged no pull decision ($before before, $after after)"
+ok "podman pull $IMAGE (the master logged a pull decision)"
 out=$(pod run --rm --network none "$IMAGE" /bin/sh -c "$PROBE" 2>"$P/run.err") ||
   { cat "$P/run.err" >&2; fail "podman run"; }
 [ "$out" = "$EXPECT" ] || { cat "$P/run.err" >&2; fail "podman run printed '$out'"; }
@@ -81,8 +85,11 @@ done
 c version >/dev/null 2>&1 || { cat "$C/containerd.log" >&2; fail "containerd did not come up"; }
 ok "containerd up on $C/containerd.sock"
 
+before=$(pull_decisions busybox:test)
 c images pull --plain-http "$IMAGE" >"$C/pull.log" 2>&1 || { cat "$C/pull.log" >&2; fail "ctr images pull"; }
-ok "ctr images pull --plain-http $IMAGE"
+after=$(pull_decisions busybox:test)
+((after > before)) || fail "ctr's pull logged no pull decision ($before before, $after after)"
+ok "ctr images pull --plain-http $IMAGE (the master logged a pull decision)"
 out=$(c run --rm "$IMAGE" "probe-$$" /bin/sh -c "$PROBE" 2>"$C/run.err") ||
   { cat "$C/run.err" "$C/containerd.log" >&2; fail "ctr run"; }
 [ "$out" = "$EXPECT" ] || { cat "$C/run.err" >&2; fail "ctr run printed '$out'"; }

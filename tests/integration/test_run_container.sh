@@ -1,23 +1,47 @@
 #!/usr/bin/env bash
-# `stowage run`: a busybox-static image built here is pushed to the endpoint
-# and run with runc. Output and exit code pass through, env and working
+# `stowage run`: a busybox-static image built here is pushed with skopeo
+# through the runtime gateway of a `stowage dev` cluster started here, and run
+# with runc; the pull goes through the cluster (the master logs a pull
+# decision for it). Output and exit code pass through, env and working
 # directory come from the image config, a whiteout hides a lower file, the
 # layer cache is shared, --rm cleans up, and hostile layers are refused with
 # nothing written outside the rootfs.
-# usage: test_run_container.sh path/to/stowage   (as root; ENDPOINT=HOST:PORT to use another registry)
+# usage: test_run_container.sh path/to/stowage   (as root)
 source "$(dirname "$0")/run_lib.sh"
 
 start_endpoint
 build_busybox_image "$WORK/image"
 push_layout "$WORK/image" test busybox:test
-ok "image pushed to $ENDPOINT"
+ok "image pushed through the gateway $ENDPOINT"
 
 DATA="$WORK/run-data"
 srun() { "$STOWAGE" run --runtime "$ENDPOINT" --data "$DATA" "$@"; }
 
+before=$(pull_decisions busybox:test)
 out=$(srun --rm busybox:test -- /bin/echo hello)
 [ "$out" = hello ] || fail "echo printed '$out'"
 ok "stowage run … -- /bin/echo hello prints hello"
+after=$(pull_decisions busybox:test)
+((after > before)) || fail "no pull decision logged for the run of busybox:test ($before before, $after after)"
+curl -fsS "$MASTER/api/v1/decisions?limit=100" |
+  jq -e '[.[] | select(.kind == "pull" and .reference == "busybox:test")][0]
+         | .chosen != "" and (.candidates | length) >= 1' >/dev/null ||
+  fail "the pull decision names no target: $(curl -fsS "$MASTER/api/v1/decisions?limit=1")"
+ok "the master logged a pull decision for it: $(curl -fsS "$MASTER/api/v1/decisions?limit=100" |
+  jq -c '[.[] | select(.kind == "pull" and .reference == "busybox:test")][0] | {kind, reference, chosen, candidates: [.candidates[].node]}')"
+
+# Without --runtime the endpoint is the dev cluster's gateway, 127.0.0.1:5000
+# (stowage dev's default port base): with nothing there the run fails cleanly.
+if ! curl -s -o /dev/null --max-time 2 http://127.0.0.1:5000/v2/; then
+  set +e
+  "$STOWAGE" run --data "$DATA" --rm busybox:test -- /bin/true 2>"$WORK/stderr"
+  rc=$?
+  set -e
+  [ "$rc" = 125 ] && grep -q "127.0.0.1:5000" "$WORK/stderr" || fail "default --runtime: exit $rc, $(cat "$WORK/stderr")"
+  ok "the default --runtime is 127.0.0.1:5000: $(head -1 "$WORK/stderr")"
+else
+  echo "skip: 127.0.0.1:5000 answers here, so the default --runtime is not checked"
+fi
 
 set +e
 srun --rm busybox:test -- /bin/sh -c 'exit 7'
@@ -68,39 +92,15 @@ out=$(srun --rm busybox:user -- /bin/sh -c 'echo $(id -u):$(id -g)')
 [ "$out" = "33:50" ] || fail "User www:staff ran as '$out'"
 ok "User from the image config applies (www:staff -> 33:50)"
 
-# With a cluster file, the runtime node gives the endpoint and the data directory.
-cat >"$WORK/cluster.toml" <<TOML
-[cluster]
-min_copies = 1
-
-[[node]]
-name = "master"
-role = "master"
-host = "127.0.0.1"
-http_port = $(free_port)
-actor_port = $(free_port)
-data = "$WORK/master"
-
-[[node]]
-name = "dm1"
-role = "data"
-host = "127.0.0.1"
-http_port = $(free_port)
-actor_port = $(free_port)
-data = "$WORK/dm1"
-
-[[node]]
-name = "rt1"
-role = "runtime"
-host = "${ENDPOINT%:*}"
-http_port = ${ENDPOINT##*:}
-actor_port = $(free_port)
-data = "$WORK/rt1"
-TOML
+# With a cluster file (the one `stowage dev --print-config` writes for this
+# cluster), the runtime node gives the endpoint and the data directory.
+write_cluster_file "$CLUSTER_DATA" "$WORK/cluster.toml"
+rt1_data=$(awk '/^name = "rt1"/{f=1} f && /^data = /{gsub(/^data = "|"$/, ""); print; exit}' "$WORK/cluster.toml")
+[ -n "$rt1_data" ] || fail "no rt1 data line in the cluster file"
 out=$("$STOWAGE" run --config "$WORK/cluster.toml" --rm busybox:test -- /bin/echo via-cluster-file) ||
   fail "stowage run --config failed"
 [ "$out" = via-cluster-file ] || fail "--config run printed '$out'"
-[ "$(ls "$WORK/rt1/run/layers/sha256" | wc -l)" = 2 ] || fail "--config did not use the runtime node's data dir"
+[ "$(ls "$rt1_data/run/layers/sha256" | wc -l)" = 2 ] || fail "--config did not use the runtime node's data dir"
 ok "--config takes the runtime node's endpoint and data directory"
 
 # A tampered digest reference is refused.
