@@ -82,3 +82,75 @@ seconds() {
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+# ---- `stowage dev` (the gateway benchmarks) ------------------------------------
+
+# free_port_base: a port base P for `stowage dev --port-base P` with every port
+# it binds free (P, P+1, P+11..P+19, P+100, P+111..P+119, P+150).
+free_port_base() {
+  local base=$((20000 + ($$ % 240) * 160)) tries
+  for tries in $(seq 1 40); do
+    if python3 - "$base" <<'PY'
+import socket, sys
+b = int(sys.argv[1])
+for off in [0, 1, *range(11, 20), 100, *range(111, 120), 150]:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", b + off))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()
+PY
+    then echo "$base"; return 0; fi
+    base=$((base + 160)); ((base > 60000)) && base=20000
+  done
+  echo "no free port range found" >&2; return 1
+}
+
+# start_dev STOWAGE DATA PORT_BASE LOG: `stowage dev` in the background, sets
+# DEV_PID, returns once the gateway answers and dm1..dm3 and rt1 are up.
+start_dev() {
+  local stowage=$1 data=$2 p=$3 log=$4 i
+  "$stowage" dev --data "$data" --port-base "$p" --log-level warn >>"$log" 2>&1 &
+  DEV_PID=$!
+  wait_http "http://127.0.0.1:$p/v2/" 60
+  for ((i = 0; i < 300; i++)); do
+    [ "$(curl -fsS "http://127.0.0.1:$((p + 1))/api/v1/nodes" 2>/dev/null |
+      jq '[.[] | select(.state == "up" and (.name | test("^(dm[123]|rt1)$")))] | length')" = 4 ] && return 0
+    sleep 0.1
+  done
+  echo "stowage dev: not every node joined within 30 s" >&2; return 1
+}
+
+stop_dev() { # SIGTERM, then wait for the exit
+  kill -TERM "$DEV_PID" 2>/dev/null || return 0
+  wait "$DEV_PID" 2>/dev/null || true
+  DEV_PID=
+}
+
+# probe_overhead MASTER_URL PROBE_BYTES JQ_FILTER: over every measured (ok)
+# candidate of the decisions JQ_FILTER selects, the time a probe round spends
+# beyond moving the packet's bytes, in µs:
+#   overhead = arrival_us − probe_bytes × 10⁶ / throughput_bps
+# arrival_us is the runtime's clock from the round's start (test_round_start
+# reaching the runtime) to the packet's last byte being reported to it;
+# throughput_bps = probe_bytes × 10⁶ / transfer_us, transfer_us being the time
+# from the probe request's header to its last body byte at the receiver. So the
+# difference is the control path: the runtime's ready answer, the master's test
+# request to the data manager, the data manager's connect and signed request,
+# and the receiver handing the arrival to the runtime actor.
+probe_overhead() {
+  local master=$1 bytes=$2 filter=$3
+  curl -fsS "$master/api/v1/decisions?limit=1000" | jq -r --argjson b "$bytes" \
+    ".[] | select($filter) | .candidates[] | select(.ok and .throughput_bps > 0)
+     | \"\(.arrival_us) \(\$b * 1000000 / .throughput_bps)\"" |
+    awk '{ o[NR] = $1 - $2; a[NR] = $1; t[NR] = $2 }
+      function sort(v, n,   i, j, x) { for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j+1] = v[j]; v[j+1] = x } }
+      function pct(v, n, p,   k) { k = int(n * p / 100 + 0.999999); return v[k < 1 ? 1 : k] } # nearest rank, v sorted
+      END {
+        if (NR == 0) { print "no measured candidates"; exit 1 }
+        sort(o, NR); sort(a, NR); sort(t, NR)
+        printf "%d candidates: overhead p50 %.0f us, p95 %.0f us (arrival p50 %.0f us, payload p50 %.0f us)\n",
+          NR, pct(o, NR, 50), pct(o, NR, 95), pct(a, NR, 50), pct(t, NR, 50) }'
+}
