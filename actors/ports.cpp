@@ -123,7 +123,7 @@ std::shared_ptr<master_port> make_master_port(caf::actor_system& sys, const caf:
 
 packet_sink make_packet_sink(const caf::actor& receiver) {
   return [receiver](const probe_arrival& a) {
-    caf::anon_send(receiver, test_packet{a.round, a.node, a.bytes, a.transfer_us});
+    caf::send_as(receiver, receiver, test_packet{a.round, a.node, a.bytes, a.transfer_us});
   };
 }
 

@@ -95,7 +95,9 @@ struct probe_arrival {
 /// Hands arrivals to the receiving actor (runtime, or master for third tests).
 using packet_sink = std::function<void(const probe_arrival&)>;
 
-/// A sink that sends test_packet{...} to `receiver` (fire and forget).
+/// A sink that sends test_packet{...} to `receiver` (fire and forget), as
+/// `receiver` itself: link guards refuse anonymous messages, and this one
+/// comes from this very process.
 packet_sink make_packet_sink(const caf::actor& receiver);
 
 } // namespace stowage::actors

@@ -42,7 +42,7 @@ std::unique_ptr<running_node> start_master(node_env& env, const config::node& n,
   out->actor = actors::spawn_master(env.sys, std::move(cfg));
 
   auto handler = std::make_shared<net::master_http>(actors::make_master_port(env.sys, out->actor), spool, env.dir,
-                                                    packet_sink_to(out->actor));
+                                                    actors::make_packet_sink(out->actor));
   out->parts.push_back(handler);
   net::http_server_options hopts;
   hopts.host = n.host;

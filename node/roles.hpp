@@ -55,11 +55,6 @@ std::unique_ptr<running_node> start_data(node_env& env, const config::node& n, c
 std::unique_ptr<running_node> start_runtime(node_env& env, const config::node& n, const config::identity& id,
                                             caf::actor master);
 
-/// Hands test packets that arrived on the data plane to `receiver`, sent
-/// as `receiver` itself: link guards refuse anonymous messages, and this one
-/// comes from this very process.
-actors::packet_sink packet_sink_to(const caf::actor& receiver);
-
 /// Publishes `actor` on the node's middleman port (its host, port reused).
 void publish(caf::actor_system& sys, const caf::actor& actor, const config::node& n);
 

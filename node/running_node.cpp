@@ -33,12 +33,6 @@ running_node::~running_node() {
   release();
 }
 
-actors::packet_sink packet_sink_to(const caf::actor& receiver) {
-  return [receiver](const actors::probe_arrival& a) {
-    caf::send_as(receiver, receiver, actors::test_packet{a.round, a.node, a.bytes, a.transfer_us});
-  };
-}
-
 void publish(caf::actor_system& sys, const caf::actor& actor, const config::node& n) {
   auto port = sys.middleman().publish(actor, n.actor_port, n.host.c_str(), true);
   if (!port)

@@ -39,7 +39,7 @@ std::unique_ptr<running_node> start_runtime(node_env& env, const config::node& n
   out->actor = actors::spawn_runtime(env.sys, std::move(cfg), std::move(master));
 
   auto gw = std::make_shared<net::gateway>(cache, actors::make_runtime_port(env.sys, out->actor), env.dir,
-                                           packet_sink_to(out->actor));
+                                           actors::make_packet_sink(out->actor));
   out->parts.push_back(gw);
   net::http_server_options hopts;
   hopts.host = n.host;
