@@ -4,6 +4,7 @@
 #include "actors/join.hpp"
 #include "actors/link_guard.hpp"
 #include "actors/protocol.hpp"
+#include "actors/transfer_book.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -27,21 +28,15 @@ struct dm_state {
   std::uint32_t in_flight = 0;
   std::map<std::string, pre_receive> expected;          // session -> what to expect
   std::map<std::string, std::vector<peer_ref>> peers;   // session -> peers told to expect it
-  std::map<std::uint64_t, std::function<void(const transfer_done&)>> transfers;
-  std::uint64_t next_transfer = 1;
+  transfer_book transfers;
   std::uint64_t free_cached = 0;
   std::optional<caf::actor_clock::time_point> free_checked;
   static inline const char* name = "stowage.data_manager";
 };
 using dm_actor = caf::stateful_actor<dm_state>;
 
-void start_transfer(dm_actor* self, transfer_order order, std::function<void(const transfer_done&)> then) {
-  auto id = self->state.next_transfer++;
-  self->state.transfers[id] = std::move(then);
-  auto me = caf::actor_cast<caf::actor>(self);
-  self->state.cfg.transfer->copy(std::move(order), [me, id](transfer_result r) {
-    caf::send_as(me, me, transfer_done{id, r.ok, std::move(r.error), r.status, r.bytes});
-  });
+void start_transfer(dm_actor* self, transfer_order order, transfer_book::then_fn then) {
+  self->state.transfers.start(self, *self->state.cfg.transfer, std::move(order), std::move(then));
 }
 
 std::vector<inventory_item> inventory(const store::registry_store& s) {
@@ -278,14 +273,7 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
         rp.deliver(delivery_answer{self->state.cfg.name, ok, std::move(error)});
       });
     },
-    [self](transfer_done& d) {
-      auto i = self->state.transfers.find(d.id);
-      if (i == self->state.transfers.end())
-        return;
-      auto then = std::move(i->second);
-      self->state.transfers.erase(i);
-      then(d);
-    },
+    [self](transfer_done& d) { self->state.transfers.finish(d); },
   };
 }
 

@@ -4,6 +4,7 @@
 #include "actors/join.hpp"
 #include "actors/link_guard.hpp"
 #include "actors/protocol.hpp"
+#include "actors/transfer_book.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -35,19 +36,13 @@ struct rt_state {
   caf::actor master;
   std::map<std::uint64_t, measured_round> rounds;
   std::optional<caf::actor_clock::time_point> sweep_at; // pending round_deadline wake-up
-  std::map<std::uint64_t, std::function<void(const transfer_done&)>> transfers;
-  std::uint64_t next_transfer = 1;
+  transfer_book transfers;
   static inline const char* name = "stowage.runtime";
 };
 using rt_actor = caf::stateful_actor<rt_state>;
 
-void start_transfer(rt_actor* self, transfer_order order, std::function<void(const transfer_done&)> then) {
-  auto id = self->state.next_transfer++;
-  self->state.transfers[id] = std::move(then);
-  auto me = caf::actor_cast<caf::actor>(self);
-  self->state.cfg.transfer->copy(std::move(order), [me, id](transfer_result r) {
-    caf::send_as(me, me, transfer_done{id, r.ok, std::move(r.error), r.status, r.bytes});
-  });
+void start_transfer(rt_actor* self, transfer_order order, transfer_book::then_fn then) {
+  self->state.transfers.start(self, *self->state.cfg.transfer, std::move(order), std::move(then));
 }
 
 void join(rt_actor* self) {
@@ -239,14 +234,7 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
       }
       push_attempt(self, p, *size, 0, {}, 1, rp);
     },
-    [self](transfer_done& d) {
-      auto i = self->state.transfers.find(d.id);
-      if (i == self->state.transfers.end())
-        return;
-      auto then = std::move(i->second);
-      self->state.transfers.erase(i);
-      then(d);
-    },
+    [self](transfer_done& d) { self->state.transfers.finish(d); },
   };
 }
 
