@@ -57,22 +57,6 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   }
 };
 
-namespace {
-
-/// A GET/HEAD has no body: on_end runs at once and starts the work.
-class deferred_answer final : public body_handler {
-public:
-  explicit deferred_answer(std::function<void(responder)> start) : start_(std::move(start)) {}
-  bool on_data(const char*, std::size_t) override { return true; }
-  void on_end(bool complete, responder respond) override {
-    if (complete) start_(std::move(respond));
-  }
-
-private:
-  std::function<void(responder)> start_;
-};
-
-} // namespace
 
 gateway::gateway(std::shared_ptr<store::registry_store> cache, std::shared_ptr<actors::runtime_port> runtime,
                  std::shared_ptr<const config::directory> dir, actors::packet_sink sink, gateway_options opts)

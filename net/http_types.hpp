@@ -96,6 +96,20 @@ public:
   virtual void on_end(bool complete, responder respond) = 0;
 };
 
+/// For requests without a body whose answer comes later (from an actor):
+/// on_end runs at once and hands the responder to `start`.
+class deferred_answer final : public body_handler {
+public:
+  explicit deferred_answer(std::function<void(responder)> start) : start_(std::move(start)) {}
+  bool on_data(const char*, std::size_t) override { return true; }
+  void on_end(bool complete, responder respond) override {
+    if (complete) start_(std::move(respond));
+  }
+
+private:
+  std::function<void(responder)> start_;
+};
+
 struct route_result {
   std::optional<response> reply;        // answer now, without reading a body
   std::unique_ptr<body_handler> body;   // or read the body into this

@@ -84,18 +84,6 @@ response unavailable() {
   return text(503, R"({"error":"the master did not answer in time"})", "application/json");
 }
 
-/// A GET has no body: on_end runs at once and starts the query.
-class deferred_answer final : public body_handler {
-public:
-  explicit deferred_answer(std::function<void(responder)> start) : start_(std::move(start)) {}
-  bool on_data(const char*, std::size_t) override { return true; }
-  void on_end(bool complete, responder respond) override {
-    if (complete) start_(std::move(respond));
-  }
-
-private:
-  std::function<void(responder)> start_;
-};
 
 route_result later(std::function<void(responder)> start) {
   return route_result::stream(std::make_unique<deferred_answer>(std::move(start)));
