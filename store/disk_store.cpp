@@ -200,7 +200,7 @@ public:
     if (!claim)
       return nullptr;
     auto path = files_.upload_path(id);
-    auto fd = fileio::open_file(path, O_WRONLY | O_APPEND);
+    auto fd = fileio::open_file(path, O_RDWR);
     auto on_disk = fileio::fd_size(fd.get(), path);
     if (on_disk < claim->size)
       throw store_error("upload file shorter than recorded: " + path.string());

@@ -2,7 +2,12 @@
 
 #include "store/registry_store.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <system_error>
+#include <new>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -125,31 +130,189 @@ oci::digest hash_fd(int fd, std::uint64_t size, const fs::path& p) {
   return h.finish();
 }
 
-buffered_appender::buffered_appender(unique_fd fd, fs::path p, std::uint64_t offset)
-    : fd_(std::move(fd)), path_(std::move(p)), end_(offset), wb_start_(offset) {}
+namespace {
 
-void buffered_appender::append(const void* data, std::size_t len) {
-  if (used_ + len > buffer_size)
-    flush();
-  if (used_ == 0 && len >= direct_min) { // large pieces skip the copy
-    write_through(data, len);
+/// Switches a descriptor to O_DIRECT (and off O_APPEND, which would make
+/// pwrite ignore its offset). False where the file system refuses.
+bool try_direct(int fd) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0)
+    return false;
+  return ::fcntl(fd, F_SETFL, (flags & ~O_APPEND) | O_DIRECT) == 0;
+}
+
+void pwrite_all(int fd, const char* data, std::size_t len, std::uint64_t off, const fs::path& p) {
+  while (len > 0) {
+    ssize_t n = ::pwrite(fd, data, len, static_cast<off_t>(off));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      throw_errno("write", p);
+    }
+    data += n;
+    off += static_cast<std::uint64_t>(n);
+    len -= static_cast<std::size_t>(n);
+  }
+}
+
+} // namespace
+
+void buffered_appender::free_aligned::operator()(char* p) const { std::free(p); }
+
+buffered_appender::buffered_appender(unique_fd fd, fs::path p, std::uint64_t offset, mode m)
+    : fd_(std::move(fd)), path_(std::move(p)), end_(offset), wb_start_(offset) {
+  direct_ = m == mode::direct_if_possible && try_direct(fd_.get());
+  if (!direct_)
+    return;
+  buf_.reset(static_cast<char*>(std::aligned_alloc(block, buffer_size)));
+  if (!buf_)
+    throw std::bad_alloc();
+  // Appending mid-block: the block's existing bytes are rewritten with the new ones.
+  buf_off_ = offset & ~std::uint64_t(block - 1);
+  sync_from_ = buf_off_;
+  used_ = static_cast<std::size_t>(offset - buf_off_);
+  if (used_ == 0)
+    return;
+  ssize_t n;
+  do {
+    n = ::pread(fd_.get(), buf_.get(), block, static_cast<off_t>(buf_off_));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EINVAL) { // O_DIRECT accepted, then refused
+    buf_off_ = offset;
+    used_ = 0;
+    leave_direct();
     return;
   }
-  if (buf_.empty())
-    buf_.resize(buffer_size); // allocated on first small write only
-  std::memcpy(buf_.data() + used_, data, len);
+  if (n < 0)
+    throw_errno("read", path_);
+  if (static_cast<std::size_t>(n) < used_)
+    throw store_error("unexpected end of file " + path_.string());
+}
+
+void buffered_appender::leave_direct() {
+  int flags = ::fcntl(fd_.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags & ~O_DIRECT) != 0)
+    throw_errno("fcntl", path_);
+  direct_ = false;
+  // The buffer's bytes start at buf_off_: that is where the buffered path's
+  // next flush puts them.
+  end_ = wb_start_ = buf_off_;
+}
+
+void buffered_appender::append(const void* data, std::size_t len) {
+  auto* c = static_cast<const char*>(data);
+  if (direct_) {
+    fresh_ = fresh_ || len > 0;
+    while (len > 0) {
+      std::size_t n = std::min(len, buffer_size - used_);
+      std::memcpy(buf_.get() + used_, c, n);
+      used_ += n;
+      c += n;
+      len -= n;
+      if (used_ == buffer_size) {
+        write_direct(buffer_size);
+        if (!direct_)
+          break; // the rest goes the buffered way
+      }
+    }
+    if (len == 0)
+      return;
+  }
+  if (used_ + len > buffer_size)
+    write_pending();
+  if (used_ == 0 && len >= direct_min) { // large pieces skip the copy
+    write_through(c, len);
+    return;
+  }
+  if (!buf_)
+    buf_.reset(static_cast<char*>(std::aligned_alloc(block, buffer_size))); // on first small write only
+  if (!buf_)
+    throw std::bad_alloc();
+  std::memcpy(buf_.get() + used_, c, len);
   used_ += len;
 }
 
+void buffered_appender::write_direct(std::size_t len) {
+  try {
+    pwrite_all(fd_.get(), buf_.get(), len, buf_off_, path_);
+  } catch (const store_error&) {
+    if (errno != EINVAL)
+      throw;
+    leave_direct(); // the buffer is still whole: flush() writes it the buffered way
+    return;
+  }
+  if (len == buffer_size) {
+    buf_off_ += buffer_size;
+    used_ = 0;
+    if (buf_off_ - sync_from_ >= sync_every)
+      start_background_sync();
+  }
+}
+
+void buffered_appender::start_background_sync() {
+  if (sync_.valid()) {
+    if (sync_.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+      return; // the last one is still running: the next threshold tries again
+    check_background_sync();
+  }
+  try {
+    sync_ = std::async(std::launch::async, [fd = fd_.get()] { return ::fdatasync(fd) == 0 ? 0 : errno; });
+    sync_from_ = buf_off_;
+  } catch (const std::system_error&) {
+    // No thread to spare: the commit's fsync does all of it.
+  }
+}
+
+void buffered_appender::check_background_sync() {
+  if (!sync_.valid())
+    return;
+  // A failure must not pass unseen: the kernel reports a writeback error to
+  // one fsync per open file, and this one shares the file with the commit's.
+  if (int e = sync_.get()) {
+    errno = e;
+    throw_errno("fdatasync", path_);
+  }
+}
+
 void buffered_appender::flush() {
+  write_pending();
+  check_background_sync();
+}
+
+void buffered_appender::write_pending() {
   if (used_ == 0)
     return;
-  write_through(buf_.data(), used_);
+  if (direct_) {
+    if (!fresh_)
+      return; // only the block's old bytes, already in the file
+    fresh_ = false;
+    // Whole blocks, the last one padded with zeros, then the file cut back.
+    std::size_t padded = (used_ + block - 1) & ~(block - 1);
+    std::memset(buf_.get() + used_, 0, padded - used_);
+    write_direct(padded);
+    if (direct_) {
+      std::uint64_t end = buf_off_ + used_;
+      if (padded != used_ && ::ftruncate(fd_.get(), static_cast<off_t>(end)) != 0)
+        throw_errno("ftruncate", path_);
+      // Keep the partial block: the next append completes and rewrites it.
+      std::size_t keep_from = used_ & ~(block - 1);
+      std::memmove(buf_.get(), buf_.get() + keep_from, used_ - keep_from);
+      buf_off_ += keep_from;
+      used_ -= keep_from;
+      return;
+    }
+  }
+  pwrite_all(fd_.get(), buf_.get(), used_, end_, path_);
+  advance(used_);
   used_ = 0;
 }
 
 void buffered_appender::write_through(const void* data, std::size_t len) {
-  write_all(fd_.get(), data, len, path_);
+  pwrite_all(fd_.get(), static_cast<const char*>(data), len, end_, path_);
+  advance(len);
+}
+
+void buffered_appender::advance(std::size_t len) {
   end_ += len;
   if (end_ - wb_start_ >= writeback_every) {
     // Start writeback of the pages just written without waiting for it. Only

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <future>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -56,32 +58,67 @@ void remove_quietly(const fs::path& p) noexcept;
 /// SHA-256 of the first `size` bytes of `fd`, read in fixed chunks.
 oci::digest hash_fd(int fd, std::uint64_t size, const fs::path& p);
 
-/// Appends to a file through a large buffer, issuing few ::write calls.
-/// Pieces of a quarter buffer or more skip the buffer (no extra copy). Every
-/// `writeback_every` bytes it asks the kernel to start writing the new pages
-/// to disk (sync_file_range, not waiting), so the fsync at commit only waits
-/// for the tail instead of the whole file.
+/// Appends to a file through a large buffer, issuing few writes.
+///
+/// Where the file system allows it the data goes to disk with O_DIRECT from a
+/// block-aligned buffer, bypassing the page cache: on this project's machines
+/// a buffered write() of a new file costs ~3 ms of CPU per MiB (page-cache
+/// allocation), a direct one ~0.4 ms, and the commit's fsync is left with
+/// the device's flush only. Every `sync_every` bytes an fdatasync runs in the
+/// background, so that flush is mostly done when the commit's fsync comes
+/// (64 MiB: 47 ms at commit without, ~0 with). The last partial block is
+/// written padded, the file cut back to its real size, and kept in the
+/// buffer so a later append rewrites it.
+///
+/// Elsewhere (tmpfs, some network file systems) it falls back to buffered
+/// writes; pieces of a quarter buffer or more then skip the buffer, and every
+/// `writeback_every` bytes the kernel is asked to start writing the new pages
+/// (sync_file_range, not waiting), so the commit's fsync waits for the tail
+/// only. Either way the commit's fsync stays the durability point.
 class buffered_appender {
 public:
   static constexpr std::size_t buffer_size = 1 << 20;
   static constexpr std::size_t direct_min = buffer_size / 4;
+  static constexpr std::size_t block = 4096;
   static constexpr std::uint64_t writeback_every = 8 << 20;
+  static constexpr std::uint64_t sync_every = 16 << 20;
+  enum class mode { direct_if_possible, buffered };
   /// `offset`: the file's size when appending starts (where new bytes land).
-  buffered_appender(unique_fd fd, fs::path p, std::uint64_t offset = 0);
+  /// The descriptor must be open for reading and writing.
+  buffered_appender(unique_fd fd, fs::path p, std::uint64_t offset = 0, mode m = mode::direct_if_possible);
   void append(const void* data, std::size_t len);
+  /// Everything appended so far is in the file, which has exactly that size.
   void flush();
+  bool direct() const { return direct_; }
   int fd() const { return fd_.get(); }
   const fs::path& path() const { return path_; }
 
 private:
+  struct free_aligned {
+    void operator()(char* p) const;
+  };
   void write_through(const void* data, std::size_t len);
+  void write_direct(std::size_t len);
+  void write_pending();
+  void start_background_sync();
+  /// Collects the background fdatasync, if any; throws store_error if it failed.
+  void check_background_sync();
+  void advance(std::size_t len);
+  void leave_direct();
 
   unique_fd fd_;
   fs::path path_;
-  std::vector<char> buf_;
+  bool direct_ = false;
+  std::unique_ptr<char[], free_aligned> buf_;
   std::size_t used_ = 0;
-  std::uint64_t end_ = 0;       // file offset after everything written so far
-  std::uint64_t wb_start_ = 0;  // first byte not yet handed to writeback
+  std::uint64_t end_ = 0;       // buffered: file offset after everything written so far
+  std::uint64_t wb_start_ = 0;  // buffered: first byte not yet handed to writeback
+  std::uint64_t buf_off_ = 0;   // direct: the file offset of buf_[0], block-aligned
+  bool fresh_ = false;          // direct: the buffer holds bytes not yet in the file
+  std::uint64_t sync_from_ = 0; // direct: bytes before this were covered by a background sync
+  /// The background fdatasync (errno or 0). Declared after fd_: destroyed,
+  /// hence waited for, before the descriptor closes.
+  std::future<int> sync_;
 };
 
 } // namespace stowage::store::fileio

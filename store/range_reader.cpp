@@ -1,0 +1,95 @@
+#include "store/range_reader.hpp"
+
+#include "store/registry_store.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <new>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace stowage::store {
+
+namespace {
+constexpr std::size_t block = fileio::buffered_appender::block;
+}
+
+void range_reader::free_aligned::operator()(char* p) const { std::free(p); }
+
+namespace {
+
+/// Whether the page holding `offset` is in the page cache (mincore on a
+/// one-page mapping); false when that cannot be told.
+bool page_cached(int fd, std::uint64_t offset) {
+  static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  std::uint64_t start = offset / page * page;
+  void* m = ::mmap(nullptr, page, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(start));
+  if (m == MAP_FAILED)
+    return false;
+  unsigned char resident = 0;
+  bool cached = ::mincore(m, page, &resident) == 0 && (resident & 1);
+  ::munmap(m, page);
+  return cached;
+}
+
+} // namespace
+
+range_reader::range_reader(const std::filesystem::path& p, std::uint64_t offset, std::uint64_t length)
+    : path_(p), fd_(fileio::open_file(p, O_RDONLY)), off_(offset), left_(length) {
+  // One block more than a piece: a direct read starts at the block boundary
+  // before the offset.
+  buf_.reset(static_cast<char*>(std::aligned_alloc(block, piece_size + block)));
+  if (!buf_)
+    throw std::bad_alloc();
+  // Decided once: probing each piece (preadv2 with RWF_NOWAIT) was tried and
+  // starts readahead, which fills the cache anyway.
+  if (length > 0 && !page_cached(fd_.get(), offset)) {
+    int fd = ::open(p.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+    if (fd >= 0)
+      direct_ = fileio::unique_fd(fd);
+  }
+}
+
+std::string_view range_reader::next() {
+  if (left_ == 0)
+    return {};
+  auto want = static_cast<std::size_t>(std::min<std::uint64_t>(left_, piece_size));
+  auto piece = direct_ ? read_direct(want) : read_buffered(want);
+  if (piece.empty())
+    throw store_error("unexpected end of file " + path_.string());
+  off_ += piece.size();
+  left_ -= piece.size();
+  return piece;
+}
+
+std::string_view range_reader::read_buffered(std::size_t want) {
+  ssize_t n;
+  do {
+    n = ::pread(fd_.get(), buf_.get(), want, static_cast<off_t>(off_));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0)
+    fileio::throw_errno("read", path_);
+  return {buf_.get(), static_cast<std::size_t>(n)};
+}
+
+std::string_view range_reader::read_direct(std::size_t want) {
+  std::uint64_t start = off_ & ~std::uint64_t(block - 1);
+  auto head = static_cast<std::size_t>(off_ - start);
+  std::size_t len = (head + want + block - 1) & ~(block - 1);
+  ssize_t n;
+  do {
+    n = ::pread(direct_.get(), buf_.get(), len, static_cast<off_t>(start));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EINVAL) {
+    direct_ = {}; // O_DIRECT accepted at open, refused on read: buffered from now on
+    return read_buffered(want);
+  }
+  if (n < 0)
+    fileio::throw_errno("read", path_);
+  if (static_cast<std::size_t>(n) <= head)
+    return {};
+  return {buf_.get() + head, std::min(want, static_cast<std::size_t>(n) - head)};
+}
+
+} // namespace stowage::store

@@ -1,0 +1,140 @@
+// The file primitives under uploads and downloads. Appender: whatever the
+// piece sizes, resume offsets and I/O mode (O_DIRECT where the file system
+// takes it, buffered elsewhere), the file holds exactly the bytes appended.
+// Range reader: any range, from the page cache or not, comes back exact.
+#include "store/file_io.hpp"
+#include "store/range_reader.hpp"
+#include "store/registry_store.hpp"
+#include "store_test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+
+#include <random>
+
+using namespace stowage::store;
+using store_test::slurp;
+using store_test::temp_dir;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+/// Appends `data` in pieces of the given sizes (cycled), in `sessions`
+/// appenders, each reopening the file at its current size as an upload does.
+void append_in_sessions(const fs::path& p, const std::string& data, std::vector<std::size_t> pieces,
+                        int sessions, bool* saw_direct = nullptr) {
+  fileio::open_file(p, O_WRONLY | O_CREAT | O_TRUNC);
+  std::size_t pos = 0, k = 0;
+  for (int s = 0; s < sessions; ++s) {
+    std::size_t stop = s + 1 == sessions ? data.size() : data.size() * std::size_t(s + 1) / std::size_t(sessions);
+    auto fd = fileio::open_file(p, O_RDWR);
+    fileio::buffered_appender out(std::move(fd), p, pos);
+    if (saw_direct && out.direct()) *saw_direct = true;
+    while (pos < stop) {
+      std::size_t n = std::min(pieces[k++ % pieces.size()], stop - pos);
+      out.append(data.data() + pos, n);
+      pos += n;
+    }
+    out.flush();
+    REQUIRE(fs::file_size(p) == pos);
+  }
+}
+
+} // namespace
+
+TEST_CASE("the appender writes exactly the bytes appended", "[store][appender]") {
+  temp_dir d;
+  auto p = d.path / "upload";
+  auto data = random_bytes(5 * fileio::buffered_appender::buffer_size + 12345, 7);
+  bool direct = false;
+
+  SECTION("one session, odd piece sizes") {
+    append_in_sessions(p, data, {1, 4095, 4097, 65536, 300000, 1 << 20, 3 << 20}, 1, &direct);
+  }
+  SECTION("many sessions resuming mid-block") {
+    append_in_sessions(p, data, {777, 100003, 5000}, 9, &direct);
+  }
+  SECTION("flush twice, append after a flush") {
+    fileio::open_file(p, O_WRONLY | O_CREAT | O_TRUNC);
+    fileio::buffered_appender out(fileio::open_file(p, O_RDWR), p, 0);
+    direct = out.direct();
+    out.append(data.data(), 10);
+    out.flush();
+    out.flush();
+    REQUIRE(fs::file_size(p) == 10);
+    out.append(data.data() + 10, data.size() - 10);
+    out.flush();
+  }
+  REQUIRE(fs::file_size(p) == data.size());
+  REQUIRE(slurp(p) == data);
+  // Not a requirement (tmpfs may refuse O_DIRECT), but the report says which mode ran.
+  INFO("direct I/O: " << direct);
+}
+
+TEST_CASE("the appender's buffered mode writes exactly the bytes appended", "[store][appender]") {
+  // A descriptor the kernel will not switch to O_DIRECT forces the fallback.
+  temp_dir d;
+  auto p = d.path / "upload";
+  auto data = random_bytes(3 * fileio::buffered_appender::buffer_size + 99, 11);
+  fileio::open_file(p, O_WRONLY | O_CREAT | O_TRUNC);
+  std::size_t pos = 0;
+  for (std::size_t piece : {std::size_t(1) << 20, std::size_t(333), std::size_t(300000)}) {
+    fileio::buffered_appender out(fileio::open_file(p, O_RDWR), p, pos, fileio::buffered_appender::mode::buffered);
+    REQUIRE_FALSE(out.direct());
+    std::size_t stop = std::min(data.size(), pos + data.size() / 3 + 1);
+    while (pos < stop) {
+      std::size_t n = std::min(piece, stop - pos);
+      out.append(data.data() + pos, n);
+      pos += n;
+    }
+    out.flush();
+  }
+  REQUIRE(pos == data.size());
+  REQUIRE(slurp(p) == data);
+}
+
+TEST_CASE("the range reader returns exactly the range, cached or not", "[store][range_reader]") {
+  temp_dir d;
+  auto p = d.path / "blob";
+  auto data = random_bytes(3 * range_reader::piece_size + 5000, 3);
+  {
+    fileio::open_file(p, O_WRONLY | O_CREAT | O_TRUNC);
+    fileio::buffered_appender out(fileio::open_file(p, O_RDWR), p, 0);
+    out.append(data.data(), data.size());
+    out.flush();
+  }
+  auto read_range = [&](std::uint64_t off, std::uint64_t len) {
+    range_reader r(p, off, len);
+    std::string got;
+    for (auto piece = r.next(); !piece.empty(); piece = r.next()) {
+      CHECK(piece.size() <= range_reader::piece_size);
+      got += piece;
+    }
+    CHECK(r.left() == 0);
+    return got;
+  };
+  auto check_ranges = [&] {
+    for (auto [off, len] : std::vector<std::pair<std::uint64_t, std::uint64_t>>{
+             {0, data.size()}, {1, 10}, {4095, 4098}, {range_reader::piece_size - 1, range_reader::piece_size + 2},
+             {data.size() - 1, 1}, {12345, data.size() - 12345}, {0, 0}})
+      CHECK(read_range(off, len) == data.substr(off, len));
+  };
+  SECTION("not in the page cache (written with O_DIRECT where possible)") { check_ranges(); }
+  SECTION("in the page cache") {
+    (void)slurp(p);
+    check_ranges();
+  }
+  SECTION("a file shorter than the range is an error, not a short answer") {
+    range_reader r(p, data.size() - 10, 20);
+    CHECK(r.next().size() == 10);
+    CHECK_THROWS_AS(r.next(), store_error);
+  }
+}
