@@ -7,6 +7,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
 namespace stowage::net {
 
 namespace {
@@ -32,6 +38,36 @@ oci::manifest parse_or_throw(const std::string& body, const std::string& media_t
 
 constexpr int max_depth = 4; // index -> manifest is 1; deeper nesting is refused
 
+/// Blobs of one manifest move this many at a time, each on its own thread
+/// and connection: one stream alone leaves the receiver idle while the
+/// sender reads and the sender idle while the receiver hashes and writes.
+constexpr std::size_t blobs_at_once = 4;
+
+/// Runs `fn` on every item, up to `width` at once; once all have ended,
+/// rethrows the first failure (the others stop picking up new items).
+template <class T, class Fn>
+void for_each_concurrently(const std::vector<T>& items, std::size_t width, Fn fn) {
+  std::atomic<std::size_t> next{0};
+  std::mutex mu;
+  std::exception_ptr first;
+  auto work = [&] {
+    for (std::size_t i; (i = next++) < items.size();) {
+      try {
+        fn(items[i]);
+      } catch (...) {
+        std::lock_guard lock(mu);
+        if (!first) first = std::current_exception();
+        next = items.size();
+      }
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (std::size_t k = 1; k < std::min(width, items.size()); ++k) helpers.emplace_back(work);
+  work();
+  for (auto& t : helpers) t.join();
+  if (first) std::rethrow_exception(first);
+}
+
 // ---- to == self: pull from the source's OCI endpoint into the local store ------
 class puller {
 public:
@@ -45,12 +81,12 @@ public:
     auto parsed = parse_or_throw(m.body, m.media_type, d);
     for (const auto& child : parsed.manifests)
       if (!local_.manifest(repo_, oci::reference{child.dig})) manifest(child.dig, std::nullopt, std::nullopt, depth + 1);
-    for (const auto& b : blobs_of(parsed)) blob(b);
+    for_each_concurrently(blobs_of(parsed), blobs_at_once, [this](const oci::descriptor& b) { blob(b); });
     local_.put_manifest(repo_, d, parsed, m.body, tag, seq);
     bytes += m.body.size();
   }
 
-  std::uint64_t bytes = 0;
+  std::atomic<std::uint64_t> bytes = 0;
 
 private:
   void blob(const oci::descriptor& desc) {
@@ -61,7 +97,8 @@ private:
       if (!w) throw store::store_error("upload session vanished");
       std::uint64_t n = 0;
       try {
-        n = c_.get_blob(repo_, desc.dig, [&](const char* p, std::size_t len) { w->write(p, len); });
+        // The commit below verifies the digest (and the size).
+        n = c_.get_blob(repo_, desc.dig, [&](const char* p, std::size_t len) { w->write(p, len); }, desc.size, true);
       } catch (const registry_error& e) {
         if (e.status == 404 && optional_layer(desc)) {
           w.reset();
@@ -101,12 +138,12 @@ public:
     if (oci::sha256_of(body) != d) throw registry_error("local manifest " + d.str() + " does not match its digest");
     auto parsed = parse_or_throw(body, info->media_type, d);
     for (const auto& child : parsed.manifests) manifest(child.dig, {}, {}, depth + 1);
-    for (const auto& b : blobs_of(parsed)) blob(b);
+    for_each_concurrently(blobs_of(parsed), blobs_at_once, [this](const oci::descriptor& b) { blob(b); });
     c_.push_manifest(repo_, tag.empty() ? d.str() : tag, body, info->media_type, query);
     bytes += body.size();
   }
 
-  std::uint64_t bytes = 0;
+  std::atomic<std::uint64_t> bytes = 0;
 
 private:
   void blob(const oci::descriptor& desc) {

@@ -1,10 +1,14 @@
 #include "net/registry_client.hpp"
 
 #include "oci/media_types.hpp"
+#include "store/range_reader.hpp"
+#include "store/registry_store.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -88,6 +92,22 @@ public:
     if (ec) throw registry_error("cannot send to " + host_header_ + ": " + ec.message());
   }
 
+  /// Sends `req`'s header with Content-Length `size`, then the bytes `body`
+  /// yields, straight to the socket (Beast's file_body writes 4 KiB pieces).
+  void send_file(http::request<http::empty_body>& req, store::range_reader& body, std::uint64_t size) {
+    req.set(http::field::host, host_header_);
+    req.set(http::field::user_agent, "stowage");
+    req.content_length(size);
+    stream_.expires_after(step_timeout_);
+    http::request_serializer<http::empty_body> sr(req);
+    auto ec = wait([&](auto h) { http::async_write_header(stream_, sr, h); });
+    for (auto piece = body.next(); !ec && !piece.empty(); piece = body.next()) {
+      stream_.expires_after(step_timeout_);
+      ec = wait([&](auto h) { asio::async_write(stream_, asio::buffer(piece.data(), piece.size()), h); });
+    }
+    if (ec) throw registry_error("cannot send to " + host_header_ + ": " + ec.message());
+  }
+
   template <class Parser>
   void read_header(Parser& p) {
     stream_.expires_after(step_timeout_);
@@ -99,6 +119,40 @@ public:
   beast::error_code read_some(Parser& p) {
     stream_.expires_after(step_timeout_);
     return wait([&](auto h) { http::async_read(stream_, buffer_, p, h); });
+  }
+
+  /// Reads a body of `length` bytes straight from the socket into `chunk`
+  /// (after the bytes the header read already buffered), handing each piece
+  /// to `sink`; bypasses the parser's copy and its 64 KiB reads. The
+  /// connection is not reusable afterwards (it never is: one per request).
+  /// Returns the transport error that cut the body short, if any.
+  template <class Sink>
+  beast::error_code read_raw_body(std::uint64_t length, std::vector<char>& chunk, Sink&& sink) {
+    while (length > 0 && buffer_.size() > 0) {
+      auto n = static_cast<std::size_t>(std::min<std::uint64_t>({length, buffer_.size(), chunk.size()}));
+      asio::buffer_copy(asio::buffer(chunk.data(), n), buffer_.data(), n);
+      buffer_.consume(n);
+      length -= n;
+      sink(chunk.data(), n);
+    }
+    while (length > 0) {
+      auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, chunk.size()));
+      beast::error_code ec;
+      std::size_t got = 0;
+      stream_.expires_after(step_timeout_);
+      asio::async_read(stream_, asio::buffer(chunk.data(), want),
+                       asio::transfer_at_least(std::min<std::size_t>(want, 256 * 1024)),
+                       [&](beast::error_code e, std::size_t n) {
+                         ec = e;
+                         got = n;
+                       });
+      ioc_.restart();
+      ioc_.run();
+      length -= got;
+      if (got) sink(chunk.data(), got);
+      if (ec) return ec;
+    }
+    return {};
   }
 
   http::response<http::string_body> read_small(std::uint64_t limit = 16 << 20) {
@@ -205,7 +259,7 @@ bool registry_client::has_blob(std::string_view repo, const oci::digest& dig) {
 }
 
 std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest& dig, const blob_sink& sink,
-                                       std::uint64_t max_bytes) {
+                                       std::uint64_t max_bytes, bool sink_verifies) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/blobs/" + dig.str()};
   for (int hops = 0; hops < 5; ++hops) {
     connection c(u, timeout_);
@@ -228,21 +282,30 @@ std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest
     oci::sha256_hasher hasher;
     std::uint64_t total = 0;
     std::vector<char> chunk(1 << 20);
-    while (!p.is_done()) {
-      p.get().body().data = chunk.data();
-      p.get().body().size = chunk.size();
-      auto ec = c.read_some(p);
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec)
-        throw registry_error("blob " + dig.str() + " cut off after " + std::to_string(total) + " bytes: " + ec.message());
-      std::size_t n = chunk.size() - p.get().body().size;
-      hasher.update(chunk.data(), n);
+    auto take = [&](const char* data, std::size_t n) {
+      if (!sink_verifies) hasher.update(data, n);
       total += n;
       if (total > max_bytes)
         throw registry_error("blob " + dig.str() + " runs past the " + std::to_string(max_bytes) +
                              " bytes its descriptor says");
-      if (n) sink(chunk.data(), n);
+      if (n) sink(data, n);
+    };
+    if (auto len = p.content_length(); len && !p.chunked()) {
+      if (auto ec = c.read_raw_body(*len, chunk, take))
+        throw registry_error("blob " + dig.str() + " cut off after " + std::to_string(total) + " bytes: " + ec.message());
+    } else {
+      while (!p.is_done()) {
+        p.get().body().data = chunk.data();
+        p.get().body().size = chunk.size();
+        auto ec = c.read_some(p);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec)
+          throw registry_error("blob " + dig.str() + " cut off after " + std::to_string(total) + " bytes: " +
+                               ec.message());
+        take(chunk.data(), chunk.size() - p.get().body().size);
+      }
     }
+    if (sink_verifies) return total;
     auto got = hasher.finish();
     if (got != dig) throw registry_error("blob " + dig.str() + " arrived with digest " + got.str());
     return total;
@@ -313,15 +376,24 @@ std::uint64_t registry_client::push_blob(std::string_view repo, const oci::diges
   url put_url = follow(u, location);
   put_url.target += (put_url.target.find('?') == std::string::npos ? "?digest=" : "&digest=") + dig.str();
 
+  std::error_code fec;
+  const std::uint64_t size = fs::file_size(file, fec);
+  if (fec) throw registry_error("cannot read " + file.string() + ": " + fec.message());
+  std::optional<store::range_reader> body;
+  try {
+    body.emplace(file, 0, size);
+  } catch (const std::exception& e) {
+    throw registry_error(std::string("cannot read ") + e.what());
+  }
   connection c(put_url, timeout_);
-  http::request<http::file_body> put{http::verb::put, put_url.target, 11};
-  beast::error_code ec;
-  put.body().open(file.c_str(), beast::file_mode::scan, ec);
-  if (ec) throw registry_error("cannot read " + file.string() + ": " + ec.message());
-  const std::uint64_t size = put.body().size();
+  http::request<http::empty_body> put{http::verb::put, put_url.target, 11};
   put.set(http::field::content_type, "application/octet-stream");
   if (auto a = authorization_for("PUT", put_url.target); !a.empty()) put.set(http::field::authorization, a);
-  c.send(put);
+  try {
+    c.send_file(put, *body, size);
+  } catch (const store::store_error& e) {
+    throw registry_error(std::string("cannot read ") + e.what());
+  }
   auto res = c.read_small();
   if (res.result() != http::status::created)
     throw registry_error("upload " + dig.str() + ": " + error_text(res), static_cast<int>(res.result_int()));

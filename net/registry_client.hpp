@@ -81,8 +81,11 @@ public:
   /// hashed on the way; throws registry_error if the bytes do not match the
   /// digest (the sink has seen them: it must not trust them before this
   /// returns). Returns the byte count.
+  /// With `sink_verifies` the hashing is left to the sink (a store upload,
+  /// whose commit checks the digest): SHA-256 is the largest CPU cost of a
+  /// replication, and once is enough.
   std::uint64_t get_blob(std::string_view repo, const oci::digest& dig, const blob_sink& sink,
-                         std::uint64_t max_bytes = UINT64_MAX);
+                         std::uint64_t max_bytes = UINT64_MAX, bool sink_verifies = false);
 
   /// HEAD /v2/<repo>/blobs/<digest>.
   bool has_blob(std::string_view repo, const oci::digest& dig);
