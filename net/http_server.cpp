@@ -138,6 +138,9 @@ private:
       if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
           ec != beast::error::timeout && ec != asio::error::connection_reset && ec != asio::error::eof) {
         // A malformed request: say so and hang up.
+        spdlog::debug("{}: unreadable request: {}", st_.opts.name, ec.message());
+        started_ = std::chrono::steady_clock::now();
+        req_ = request{};
         response r;
         r.status = 400;
         r.body = "malformed request\n";
