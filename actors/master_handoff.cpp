@@ -3,6 +3,7 @@
 // requests to the missing data managers every retry_interval, and delivers
 // once one answers. Everything is reloaded after a restart.
 #include "actors/master_state.hpp"
+#include "store/image_removal.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -12,6 +13,26 @@
 namespace stowage::actors::detail {
 
 namespace {
+
+// Once no data manager is owed the image any more, its spooled copy has done
+// its job: the data managers it was kept for hold it now. It stays while
+// fewer than min_copies data managers hold it (then the spool is one of the
+// durable places the push was acknowledged with).
+void release_spooled(master_actor* self, const std::string& repository, const std::string& digest) {
+  auto& st = self->state;
+  for (const auto& h : st.handoffs->all())
+    if (h.repository == repository && h.digest == digest)
+      return;
+  if (st.images.holders(repository, digest).size() < st.cfg.settings.min_copies)
+    return;
+  auto dig = oci::digest::parse(digest);
+  try {
+    if (dig && store::remove_image(*st.spool, repository, *dig))
+      spdlog::info("{}: {}@{} delivered everywhere, removed from the spool", st.cfg.name, repository, digest);
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: could not remove {}@{} from the spool: {}", st.cfg.name, repository, digest, e.what());
+  }
+}
 
 void deliver_all(master_actor* self, const std::string& node) {
   auto& st = self->state;
@@ -35,6 +56,7 @@ void deliver_all(master_actor* self, const std::string& node) {
             spdlog::info("{}: delivered {}@{} to {}", st.cfg.name, h.repository, h.digest, h.node);
             st.handoffs->remove(h.repository, h.digest, h.node);
             st.images.add_replica({h.repository, h.tag, h.digest, h.seq, 0}, h.node);
+            release_spooled(self, h.repository, h.digest);
           } else {
             spdlog::warn("{}: delivery of {}@{} to {} failed: {}", st.cfg.name, h.repository, h.digest,
                          h.node, a.error);

@@ -343,6 +343,19 @@ public:
     return result;
   }
 
+  std::vector<oci::digest> manifests(std::string_view repo) const override {
+    std::vector<std::string> rows;
+    {
+      std::lock_guard lock(read_mu_);
+      rows = reader_.manifest_digests(repo);
+    }
+    std::vector<oci::digest> out;
+    for (const auto& r : rows)
+      if (auto d = oci::digest::parse(r))
+        out.push_back(*d);
+    return out;
+  }
+
   std::optional<manifest_info> manifest(std::string_view repo, const oci::reference& ref) const override {
     std::optional<metadata_db::manifest_row> row;
     {

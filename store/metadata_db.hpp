@@ -95,6 +95,8 @@ public:
   };
   void upsert_manifest(std::string_view repo, const manifest_row& m);
   std::optional<manifest_row> manifest_by_digest(std::string_view repo, std::string_view digest);
+  /// Digests of every manifest in `repo`, tagged or not.
+  std::vector<std::string> manifest_digests(std::string_view repo);
   std::optional<manifest_row> manifest_by_tag(std::string_view repo, std::string_view tag);
   /// Deletes the manifest and clears every tag pointing at it.
   bool delete_manifest(std::string_view repo, std::string_view digest);

@@ -128,6 +128,8 @@ public:
                                   std::optional<std::uint64_t> seq = {}) = 0;
   virtual std::optional<manifest_info> manifest(std::string_view repo, const oci::reference&) const = 0;
   virtual std::string read_manifest(const manifest_info&) const = 0;
+  /// Every manifest in `repo`, tagged or not.
+  virtual std::vector<oci::digest> manifests(std::string_view repo) const = 0;
   /// Deletes the manifest and every tag pointing at it; false if absent.
   virtual bool delete_manifest(std::string_view repo, const oci::digest&) = 0;
   virtual bool delete_tag(std::string_view repo, std::string_view tag) = 0;

@@ -62,6 +62,33 @@ TEST_CASE_METHOD(handoff_cluster, "an unreachable peer gets the image by handoff
   imgs = images();
   CHECK(imgs[0].pending.empty());
   CHECK(imgs[0].replicas == std::vector<std::string>{"dm1", "dm2", "dm3"});
+  // Delivered everywhere: the spooled copy is gone.
+  CHECK_FALSE(holds(*spool, repo, digest));
+  CHECK(spool->manifests(repo).empty());
+}
+
+TEST_CASE_METHOD(handoff_cluster, "the spool keeps an image until every data manager owed it has it",
+                 "[protocol][handoff][spool]") {
+  build();
+  add_data_manager("dm4", link(5));
+  auto digest = make_image(*rt_store, repo, "latest", 32 * 1024, 25);
+  net->set_up("dm3", false);
+  net->set_up("dm4", false);
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(done.ok);
+  REQUIRE(handoffs().size() == 2);
+
+  net->set_up("dm3", true);
+  settle(settings.retry_interval * 2 + 500ms);
+  CHECK(holds(*dms["dm3"].store, repo, digest));
+  REQUIRE(handoffs().size() == 1); // dm4 is still owed it
+  CHECK(holds(*spool, repo, digest));
+
+  net->set_up("dm4", true);
+  settle(settings.retry_interval * 2 + 500ms);
+  CHECK(holds(*dms["dm4"].store, repo, digest));
+  CHECK(handoffs().empty());
+  CHECK_FALSE(holds(*spool, repo, digest));
 }
 
 TEST_CASE_METHOD(handoff_cluster, "a dead data manager gets the image after it comes back", "[protocol][handoff]") {

@@ -1,0 +1,59 @@
+#include "store/image_removal.hpp"
+
+#include "oci/manifest.hpp"
+
+#include <set>
+#include <string>
+
+namespace stowage::store {
+
+namespace {
+
+/// The manifests and blobs an image consists of (an index: with its children).
+struct image_parts {
+  std::set<std::string> manifests;
+  std::set<std::string> blobs;
+};
+
+constexpr int max_depth = 4; // as deep as image copies follow indexes
+
+void collect(const registry_store& s, std::string_view repo, const oci::digest& d, image_parts& into, int depth) {
+  if (depth > max_depth || !into.manifests.insert(d.str()).second)
+    return;
+  auto info = s.manifest(repo, oci::reference{d});
+  if (!info)
+    return;
+  auto parsed = oci::parse_manifest(s.read_manifest(*info), info->media_type);
+  if (!parsed.value)
+    return;
+  if (parsed.value->config)
+    into.blobs.insert(parsed.value->config->dig.str());
+  for (const auto& l : parsed.value->layers)
+    into.blobs.insert(l.dig.str());
+  for (const auto& child : parsed.value->manifests)
+    collect(s, repo, child.dig, into, depth + 1);
+}
+
+} // namespace
+
+bool remove_image(registry_store& s, std::string_view repo, const oci::digest& digest) {
+  if (!s.manifest(repo, oci::reference{digest}))
+    return false;
+  image_parts gone;
+  collect(s, repo, digest, gone, 0);
+  image_parts kept;
+  for (const auto& m : s.manifests(repo))
+    if (!gone.manifests.count(m.str()))
+      collect(s, repo, m, kept, 0);
+  for (const auto& m : gone.manifests)
+    if (!kept.manifests.count(m))
+      if (auto d = oci::digest::parse(m))
+        s.delete_manifest(repo, *d);
+  for (const auto& b : gone.blobs)
+    if (!kept.blobs.count(b))
+      if (auto d = oci::digest::parse(b))
+        s.delete_blob(repo, *d);
+  return true;
+}
+
+} // namespace stowage::store
