@@ -1,5 +1,7 @@
 #include "actors/decision_log.hpp"
 
+#include <algorithm>
+
 namespace stowage::actors {
 
 std::uint64_t decision_log::record(decision d) {
@@ -8,6 +10,16 @@ std::uint64_t decision_log::record(decision d) {
   while (entries_.size() > capacity_)
     entries_.pop_back();
   return entries_.front().id;
+}
+
+void decision_log::restore(const std::vector<decision>& oldest_first) {
+  entries_.clear();
+  for (const auto& d : oldest_first) {
+    entries_.push_front(d);
+    next_id_ = std::max(next_id_, d.id + 1);
+  }
+  while (entries_.size() > capacity_)
+    entries_.pop_back();
 }
 
 std::vector<decision> decision_log::latest(std::size_t limit) const {

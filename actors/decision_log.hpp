@@ -14,6 +14,8 @@ public:
   explicit decision_log(std::size_t capacity = 1000) : capacity_(capacity) {}
   /// Assigns the next id, stores the decision and returns the id.
   std::uint64_t record(decision d);
+  /// Starts from decisions kept before (oldest first): ids continue after them.
+  void restore(const std::vector<decision>& oldest_first);
   /// Newest first, at most `limit` (0 = all).
   std::vector<decision> latest(std::size_t limit = 0) const;
   const decision* find(std::uint64_t id) const;

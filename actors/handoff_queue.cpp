@@ -1,6 +1,6 @@
 #include "actors/handoff_queue.hpp"
 
-#include <sqlite3.h>
+#include "actors/sqlite_stmt.hpp"
 
 #include <mutex>
 #include <stdexcept>
@@ -9,35 +9,8 @@ namespace stowage::actors {
 
 namespace {
 
-struct stmt {
-  sqlite3* db;
-  sqlite3_stmt* st = nullptr;
-  stmt(sqlite3* d, const char* sql) : db(d) {
-    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK)
-      throw std::runtime_error(std::string("handoff queue: ") + sqlite3_errmsg(db));
-  }
-  ~stmt() { sqlite3_finalize(st); }
-  stmt& bind(int i, const std::string& s) {
-    sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  stmt& bind(int i, std::int64_t v) {
-    sqlite3_bind_int64(st, i, v);
-    return *this;
-  }
-  bool step() {
-    auto rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-      return true;
-    if (rc != SQLITE_DONE)
-      throw std::runtime_error(std::string("handoff queue: ") + sqlite3_errmsg(db));
-    return false;
-  }
-  std::string text(int i) {
-    auto p = sqlite3_column_text(st, i);
-    return p ? reinterpret_cast<const char*>(p) : "";
-  }
-  std::int64_t integer(int i) { return sqlite3_column_int64(st, i); }
+struct stmt : sqlite_stmt {
+  stmt(sqlite3* d, const char* sql) : sqlite_stmt(d, sql, "handoff queue") {}
 };
 
 } // namespace

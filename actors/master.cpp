@@ -67,6 +67,8 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
   st.handoffs = std::make_unique<handoff_queue>(st.cfg.dir);
   st.spool = st.cfg.spool ? st.cfg.spool : store::registry_store::open(st.cfg.dir / "spool");
   st.decisions = decision_log(st.cfg.decision_capacity);
+  st.journal = std::make_unique<decision_journal>(st.cfg.dir, st.cfg.decision_capacity);
+  st.decisions.restore(st.journal->load());
   for (const auto& h : st.handoffs->all())
     st.images.add_pending({h.repository, h.tag, h.digest, h.seq, 0}, h.node);
   spdlog::info("{}: started, {} pending handoffs", st.cfg.name, st.handoffs->all().size());
@@ -143,6 +145,11 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
     },
     [self](retry_tick&) {
       run_third_tests(self);
+      try {
+        self->state.journal->flush();
+      } catch (const std::exception& e) {
+        spdlog::warn("{}: decisions not written to disk: {}", self->state.cfg.name, e.what());
+      }
       self->delayed_send(self, self->state.cfg.settings.retry_interval, retry_tick{});
     },
     [self](nodes_query&) -> nodes_answer {

@@ -8,6 +8,18 @@
 
 namespace stowage::actors::detail {
 
+std::uint64_t record_decision(master_actor* self, decision d) {
+  auto& st = self->state;
+  auto id = st.decisions.record(std::move(d));
+  try {
+    st.journal->append(*st.decisions.find(id));
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: decisions not written to disk: {}", st.cfg.name, e.what());
+  }
+  return id;
+}
+
+
 namespace {
 
 std::string reference_text(const std::string& repository, const std::string& reference) {
@@ -61,7 +73,7 @@ bool retry_from_ranking(master_actor* self, const pull_request& r, const resolve
   for (auto& c : d.candidates)
     if (c.node == r.failed_node)
       c.ok = false;
-  auto id = st.decisions.record(d);
+  auto id = record_decision(self, d);
   st.rankings[id] = ranked;
   schedule_on(self, id, d.chosen, r, img.digest, rp);
   return true;
@@ -166,7 +178,7 @@ void handle_pull(master_actor* self, const pull_request& r, caf::typed_response_
                 auto ranked = rank(measured, image.size, false, load);
                 decision d{0, "pull", r.runtime, reference_text(r.repository, r.reference), measured,
                            ranked.empty() ? std::string{} : ranked.front().node};
-                auto id = st.decisions.record(d);
+                auto id = record_decision(self, d);
                 if (ranked.empty()) {
                   rp.deliver(pull_answer{false, "no holder answered the probe in time", id, {}, image.digest});
                   return;
@@ -190,7 +202,7 @@ void handle_storage(master_actor* self, const storage_request& r,
       if (!ranked.empty()) {
         decision d = *prev;
         d.chosen = ranked.front().node;
-        auto id = st.decisions.record(d);
+        auto id = record_decision(self, d);
         st.rankings[id] = ranked;
         grant(self, id, ranked, 0, r, rp);
         return;
@@ -211,7 +223,7 @@ void handle_storage(master_actor* self, const storage_request& r,
                 auto ranked = rank(measured, r.size, true, load);
                 decision d{0, "push", r.runtime, reference_text(r.repository, r.tag.empty() ? r.digest : r.tag),
                            measured, ranked.empty() ? std::string{} : ranked.front().node};
-                auto id = st.decisions.record(d);
+                auto id = record_decision(self, d);
                 st.rankings[id] = ranked;
                 while (st.rankings.size() > st.cfg.decision_capacity)
                   st.rankings.erase(st.rankings.begin());

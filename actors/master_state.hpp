@@ -2,6 +2,7 @@
 #pragma once
 
 #include "actors/catalog.hpp"
+#include "actors/decision_journal.hpp"
 #include "actors/decision_log.hpp"
 #include "actors/handoff_queue.hpp"
 #include "actors/master.hpp"
@@ -57,6 +58,7 @@ struct master_state {
   std::shared_ptr<store::registry_store> spool;
   catalog images;
   decision_log decisions;
+  std::unique_ptr<decision_journal> journal; // the decisions on disk
   std::map<std::string, node_entry> nodes;
   std::map<std::uint64_t, round_state> rounds;
   std::uint64_t next_round = 1;
@@ -70,6 +72,8 @@ struct master_state {
 };
 
 // master_rounds.cpp
+/// Logs a decision (memory and disk) and returns its id.
+std::uint64_t record_decision(master_actor* self, decision d);
 void start_round(master_actor* self, int phase, const std::string& receiver,
                  std::vector<std::string> candidates, round_done then);
 void round_ready(master_actor* self, const test_round_ready& ready);

@@ -115,10 +115,13 @@ TEST_CASE_METHOD(handoff_cluster, "a handoff survives a master restart", "[proto
   auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
   REQUIRE(done.ok);
   REQUIRE(handoffs().size() == 1);
+  auto decided = decisions();
+  REQUIRE_FALSE(decided.empty());
 
   restart_master();
   auto hs = handoffs();
   REQUIRE(hs.size() == 1); // reloaded from the master's directory
+  CHECK(decisions() == decided); // so is the decision log
   CHECK(hs[0].node == "dm3");
   CHECK(hs[0].digest == digest);
 
@@ -131,6 +134,7 @@ TEST_CASE_METHOD(handoff_cluster, "a handoff survives a master restart", "[proto
   auto again = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", v2});
   REQUIRE(again.ok);
   CHECK(again.seq == done.seq + 1);
+  CHECK(decisions().front().id > decided.front().id); // ids continue after the restart
 }
 
 TEST_CASE_METHOD(handoff_cluster, "a late delivery of an older tag does not roll the tag back",

@@ -1,0 +1,121 @@
+#include "actors/decision_journal.hpp"
+
+#include "actors/sqlite_stmt.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace stowage::actors {
+
+namespace {
+
+struct stmt : sqlite_stmt {
+  stmt(sqlite3* d, const char* sql) : sqlite_stmt(d, sql, "decision journal") {}
+};
+
+/// Decisions written per transaction at most (the buffer's size).
+constexpr std::size_t batch = 256;
+
+std::string candidates_json(const std::vector<candidate_result>& cs) {
+  auto a = nlohmann::json::array();
+  for (const auto& c : cs)
+    a.push_back({{"node", c.node}, {"arrival_us", c.arrival_us}, {"throughput_bps", c.throughput_bps}, {"ok", c.ok}});
+  return a.dump();
+}
+
+std::vector<candidate_result> candidates_of(const std::string& text) {
+  std::vector<candidate_result> out;
+  auto a = nlohmann::json::parse(text, nullptr, false);
+  if (!a.is_array())
+    return out;
+  for (const auto& c : a)
+    out.push_back({c.value("node", ""), c.value("arrival_us", std::uint64_t{0}),
+                   c.value("throughput_bps", std::uint64_t{0}), c.value("ok", false)});
+  return out;
+}
+
+} // namespace
+
+struct decision_journal::impl {
+  sqlite3* db = nullptr;
+  std::size_t keep = 0;
+  std::vector<decision> pending;
+};
+
+decision_journal::decision_journal(const std::filesystem::path& dir, std::size_t keep)
+    : impl_(std::make_unique<impl>()) {
+  impl_->keep = keep;
+  std::filesystem::create_directories(dir);
+  auto file = (dir / "decisions.db").string();
+  if (sqlite3_open(file.c_str(), &impl_->db) != SQLITE_OK) {
+    sqlite3_close(impl_->db);
+    throw std::runtime_error("cannot open " + file);
+  }
+  sqlite3_busy_timeout(impl_->db, 5000);
+  char* err = nullptr;
+  if (sqlite3_exec(impl_->db,
+                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                   "CREATE TABLE IF NOT EXISTS decisions(id INTEGER PRIMARY KEY, kind TEXT, runtime TEXT,"
+                   " reference TEXT, chosen TEXT, candidates TEXT);",
+                   nullptr, nullptr, &err)
+      != SQLITE_OK) {
+    std::string msg = err ? err : "sqlite error";
+    sqlite3_free(err);
+    sqlite3_close(impl_->db);
+    throw std::runtime_error("decision journal: " + msg);
+  }
+}
+
+decision_journal::~decision_journal() {
+  try {
+    flush();
+  } catch (const std::exception&) {
+    // Closing anyway: at worst the last batch is lost, as after a crash.
+  }
+  sqlite3_close(impl_->db);
+}
+
+void decision_journal::append(const decision& d) {
+  impl_->pending.push_back(d);
+  if (impl_->pending.size() >= batch)
+    flush();
+}
+
+void decision_journal::flush() {
+  if (impl_->pending.empty())
+    return;
+  auto rows = std::move(impl_->pending);
+  impl_->pending.clear();
+  stmt(impl_->db, "BEGIN").step();
+  try {
+    stmt s(impl_->db, "INSERT OR REPLACE INTO decisions VALUES(?,?,?,?,?,?)");
+    for (const auto& d : rows) {
+      s.bind(1, static_cast<std::int64_t>(d.id)).bind(2, d.kind).bind(3, d.runtime).bind(4, d.reference);
+      s.bind(5, d.chosen).bind(6, candidates_json(d.candidates));
+      s.step();
+      sqlite3_reset(s.st);
+    }
+    if (rows.back().id > impl_->keep) {
+      stmt trim(impl_->db, "DELETE FROM decisions WHERE id <= ?");
+      trim.bind(1, static_cast<std::int64_t>(rows.back().id - impl_->keep));
+      trim.step();
+    }
+    stmt(impl_->db, "COMMIT").step();
+  } catch (...) {
+    sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::vector<decision> decision_journal::load() {
+  flush();
+  stmt s(impl_->db, "SELECT id, kind, runtime, reference, chosen, candidates FROM decisions"
+                    " ORDER BY id DESC LIMIT ?");
+  s.bind(1, static_cast<std::int64_t>(impl_->keep));
+  std::vector<decision> out;
+  while (s.step())
+    out.push_back({static_cast<std::uint64_t>(s.integer(0)), s.text(1), s.text(2), s.text(3),
+                   candidates_of(s.text(5)), s.text(4)});
+  return {out.rbegin(), out.rend()};
+}
+
+} // namespace stowage::actors

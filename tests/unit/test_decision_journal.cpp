@@ -1,0 +1,53 @@
+// The master's decisions survive a restart: what the journal kept comes back
+// in order, ids continue after it, and it keeps only the newest ones.
+#include "actors/decision_journal.hpp"
+#include "actors/decision_log.hpp"
+#include "store_test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace stowage::actors;
+using store_test::temp_dir;
+
+namespace {
+decision pull_decision(std::string chosen) {
+  return {0, "pull", "rt1", "team/app:v1",
+          {{"dm1", 1200, 80'000'000, true}, {"dm2", 0, 0, false}}, std::move(chosen)};
+}
+} // namespace
+
+TEST_CASE("decisions come back from the journal after a restart", "[master][decisions]") {
+  temp_dir dir;
+  std::vector<decision> written;
+  {
+    decision_journal j(dir.path, 100);
+    decision_log log(100);
+    for (int i = 0; i < 3; ++i) {
+      auto id = log.record(pull_decision("dm" + std::to_string(i)));
+      j.append(*log.find(id));
+      written.push_back(*log.find(id));
+    }
+  }
+  decision_journal j(dir.path, 100);
+  auto back = j.load();
+  CHECK(back == written); // oldest first, candidates and all
+  decision_log log(100);
+  log.restore(back);
+  REQUIRE(log.latest(1).size() == 1);
+  CHECK(log.latest(1)[0].id == 3);
+  CHECK(log.record(pull_decision("dm1")) == 4); // ids continue, never restart at 1
+}
+
+TEST_CASE("the journal keeps only the newest decisions", "[master][decisions]") {
+  temp_dir dir;
+  decision_journal j(dir.path, 10);
+  decision_log log(10);
+  for (int i = 0; i < 200; ++i) {
+    auto id = log.record(pull_decision("dm1"));
+    j.append(*log.find(id));
+  }
+  auto back = j.load();
+  REQUIRE(back.size() == 10);
+  CHECK(back.front().id == 191);
+  CHECK(back.back().id == 200);
+}
