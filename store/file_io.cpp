@@ -6,7 +6,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <system_error>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <new>
 #include <cstring>
 #include <fcntl.h>
@@ -155,9 +158,65 @@ void pwrite_all(int fd, const char* data, std::size_t len, std::uint64_t off, co
   }
 }
 
+/// A few threads that run the appenders' background fdatasyncs, so a burst
+/// of uploads cannot start a thread each. Never destroyed: a sync may still
+/// run while static objects are torn down at exit.
+class sync_pool {
+public:
+  static sync_pool& get() {
+    static auto* pool = new sync_pool();
+    return *pool;
+  }
+  /// The fdatasync's errno (0: success) to come; an invalid future when the
+  /// queue is full (the commit's fsync will do that work).
+  std::future<int> submit(int fd) {
+    std::packaged_task<int()> task([fd] { return ::fdatasync(fd) == 0 ? 0 : errno; });
+    auto result = task.get_future();
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.size() >= max_queued)
+        return {};
+      queue_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+    return result;
+  }
+
+private:
+  static constexpr int threads = 4;
+  static constexpr std::size_t max_queued = 64;
+
+  sync_pool() {
+    for (int i = 0; i < threads; ++i)
+      std::thread([this] { run(); }).detach();
+  }
+  [[noreturn]] void run() {
+    for (;;) {
+      std::packaged_task<int()> task;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return !queue_.empty(); });
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      task();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<int()>> queue_;
+};
+
 } // namespace
 
 void buffered_appender::free_aligned::operator()(char* p) const { std::free(p); }
+
+buffered_appender::~buffered_appender() {
+  // The background sync uses the descriptor: it must end before fd_ closes.
+  if (sync_.valid())
+    sync_.wait();
+}
 
 buffered_appender::buffered_appender(unique_fd fd, fs::path p, std::uint64_t offset, mode m)
     : fd_(std::move(fd)), path_(std::move(p)), end_(offset), wb_start_(offset) {
@@ -255,12 +314,9 @@ void buffered_appender::start_background_sync() {
       return; // the last one is still running: the next threshold tries again
     check_background_sync();
   }
-  try {
-    sync_ = std::async(std::launch::async, [fd = fd_.get()] { return ::fdatasync(fd) == 0 ? 0 : errno; });
+  sync_ = sync_pool::get().submit(fd_.get());
+  if (sync_.valid())
     sync_from_ = buf_off_;
-  } catch (const std::system_error&) {
-    // No thread to spare: the commit's fsync does all of it.
-  }
 }
 
 void buffered_appender::check_background_sync() {

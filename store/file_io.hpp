@@ -86,6 +86,9 @@ public:
   /// `offset`: the file's size when appending starts (where new bytes land).
   /// The descriptor must be open for reading and writing.
   buffered_appender(unique_fd fd, fs::path p, std::uint64_t offset = 0, mode m = mode::direct_if_possible);
+  ~buffered_appender();
+  buffered_appender(const buffered_appender&) = delete;
+  buffered_appender& operator=(const buffered_appender&) = delete;
   void append(const void* data, std::size_t len);
   /// Everything appended so far is in the file, which has exactly that size.
   void flush();
@@ -116,8 +119,7 @@ private:
   std::uint64_t buf_off_ = 0;   // direct: the file offset of buf_[0], block-aligned
   bool fresh_ = false;          // direct: the buffer holds bytes not yet in the file
   std::uint64_t sync_from_ = 0; // direct: bytes before this were covered by a background sync
-  /// The background fdatasync (errno or 0). Declared after fd_: destroyed,
-  /// hence waited for, before the descriptor closes.
+  /// The background fdatasync (errno or 0); the destructor waits for it.
   std::future<int> sync_;
 };
 
