@@ -2,19 +2,20 @@
 
 #include "store/registry_store.hpp"
 
-#include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <cstdlib>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
-#include <new>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <new>
+#include <thread>
 
 namespace stowage::store::fileio {
 
@@ -144,17 +145,26 @@ bool try_direct(int fd) {
   return ::fcntl(fd, F_SETFL, (flags & ~O_APPEND) | O_DIRECT) == 0;
 }
 
-void pwrite_all(int fd, const char* data, std::size_t len, std::uint64_t off, const fs::path& p) {
+/// Writes all of `data` at `off`; 0 or the errno of the failure.
+int pwrite_all(int fd, const char* data, std::size_t len, std::uint64_t off) {
   while (len > 0) {
     ssize_t n = ::pwrite(fd, data, len, static_cast<off_t>(off));
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      throw_errno("write", p);
+      return errno;
     }
     data += n;
     off += static_cast<std::uint64_t>(n);
     len -= static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+void pwrite_all(int fd, const char* data, std::size_t len, std::uint64_t off, const fs::path& p) {
+  if (int e = pwrite_all(fd, data, len, off)) {
+    errno = e;
+    throw_errno("write", p);
   }
 }
 
@@ -292,12 +302,12 @@ void buffered_appender::append(const void* data, std::size_t len) {
 }
 
 void buffered_appender::write_direct(std::size_t len) {
-  try {
-    pwrite_all(fd_.get(), buf_.get(), len, buf_off_, path_);
-  } catch (const store_error&) {
-    if (errno != EINVAL)
-      throw;
-    leave_direct(); // the buffer is still whole: flush() writes it the buffered way
+  if (int e = pwrite_all(fd_.get(), buf_.get(), len, buf_off_)) {
+    if (e != EINVAL) {
+      errno = e;
+      throw_errno("write", path_);
+    }
+    leave_direct(); // O_DIRECT accepted, then refused: the buffer is whole, the buffered path writes it
     return;
   }
   if (len == buffer_size) {
@@ -322,8 +332,9 @@ void buffered_appender::start_background_sync() {
 void buffered_appender::check_background_sync() {
   if (!sync_.valid())
     return;
-  // A failure must not pass unseen: the kernel reports a writeback error to
-  // one fsync per open file, and this one shares the file with the commit's.
+  // A failure must not pass unseen: once this fdatasync has seen a writeback
+  // error, an fsync on a descriptor opened later (the commit's) no longer
+  // reports it.
   if (int e = sync_.get()) {
     errno = e;
     throw_errno("fdatasync", path_);
