@@ -77,5 +77,5 @@ row "skopeo push via gateway until 3 replicas" replicated push
 row "skopeo pull via gateway, warm rt1 cache" pull_warm pull_warm
 row "skopeo pull via gateway, cold (restarted)" pull_cold pull_cold
 echo
-echo "probe rounds of the $runs cold pulls; the decision log is in memory, so the restart dropped the warm ones (probe_bytes = $probe_bytes; overhead = arrival_us - probe_bytes*1e6/throughput_bps):"
+echo "probe rounds of the $((runs * 2)) pulls, warm and cold (the decision log survives the restart; probe_bytes = $probe_bytes; overhead = arrival_us - probe_bytes*1e6/throughput_bps):"
 probe_overhead "$master" "$probe_bytes" '.kind == "pull" and (.reference | startswith("bench/r"))'
