@@ -2,7 +2,9 @@
 // container engines on the host (skopeo, podman, ctr) talk to as to any
 // registry, over the runtime's local store (its image cache).
 //  - GET/HEAD of a manifest by a digest the cache holds: served from the cache.
-//    By tag (always: tags move) or by a digest the cache lacks: the runtime
+//    By tag (tags move), unless the same tag was resolved within
+//    `tag_reuse` (engines send HEAD then GET: one probe round, one decision
+//    per pull), or by a digest the cache lacks: the runtime
 //    pulls through the cluster (runtime_port::pull: probe round, the chosen
 //    data manager sends the image into this very endpoint with a Stowage-Node
 //    signature), then the manifest is served from the cache. 404
@@ -24,6 +26,8 @@
 #include "net/http_types.hpp"
 #include "store/registry_store.hpp"
 
+#include <chrono>
+#include <functional>
 #include <memory>
 
 namespace stowage::net {
@@ -32,6 +36,11 @@ struct gateway_options {
   /// Accept unsigned pushes (local container engines). Bind the gateway to
   /// an address only the host's engines reach when this is on.
   bool open_local_pushes = true;
+  /// How long a tag resolved by a pull is served again without asking the
+  /// cluster; 0: every GET/HEAD by tag asks.
+  std::chrono::milliseconds tag_reuse{2000};
+  /// The clock for tag_reuse (tests replace it).
+  std::function<std::chrono::steady_clock::time_point()> now = [] { return std::chrono::steady_clock::now(); };
 };
 
 class gateway final : public http_handler {

@@ -32,11 +32,15 @@ struct gateway_fixture : api_fixture {
   std::shared_ptr<scripted_runtime> rt = std::make_shared<scripted_runtime>();
   std::vector<actors::probe_arrival> packets;
   std::shared_ptr<store::registry_store> cache{st.get(), [](store::registry_store*) {}};
+  std::chrono::steady_clock::time_point clock{};
   std::unique_ptr<net::gateway> gw;
 
   gateway_fixture() {
     nodes->add({"dm1", config::role::data, "127.0.0.1:2", dm1.public_key_hex()});
-    gw = std::make_unique<net::gateway>(cache, rt, nodes, [this](const actors::probe_arrival& a) { packets.push_back(a); });
+    net::gateway_options opts;
+    opts.now = [this] { return clock; };
+    gw = std::make_unique<net::gateway>(cache, rt, nodes, [this](const actors::probe_arrival& a) { packets.push_back(a); },
+                                        opts);
   }
   net::response gcall(std::string method, std::string target, std::string_view body = {},
                       std::vector<std::pair<std::string, std::string>> headers = {}) {
@@ -94,11 +98,38 @@ TEST_CASE_METHOD(gateway_fixture, "a pull by tag asks the cluster, then serves f
   CHECK(r.status == 200);
   CHECK(body_of(r) == m);
   CHECK(r.headers.get_or("Docker-Content-Digest") == d.str());
+  clock += std::chrono::seconds(5); // past tag_reuse: the tag is asked again
   CHECK(gcall("HEAD", "/v2/lib/app/manifests/v1").status == 200);
   CHECK(gcall("GET", "/v2/lib/app/manifests/gone").status == 404);
   CHECK(gcall("GET", "/v2/lib/app/manifests/busy").status == 503);
   CHECK(gcall("GET", "/v2/lib/app/manifests/" + d.str()).status == 200); // cached digest: no pull
   CHECK(asked == std::vector<std::string>{"lib/app:v1", "lib/app:v1", "lib/app:gone", "lib/app:busy"});
+}
+
+TEST_CASE_METHOD(gateway_fixture, "an engine's HEAD then GET of a tag makes one pull", "[unit][cluster]") {
+  auto m = push_manifest_body();
+  rt->push_answer = {true, {}, "dm1", 3};
+  auto d = oci::sha256_of(m);
+  REQUIRE(gcall("PUT", "/v2/lib/app/manifests/" + d.str(), m, {{"Content-Type", manifest_type}}).status == 201);
+  int pulls = 0;
+  rt->on_pull = [&](const std::string&, const std::string&, auto done) {
+    ++pulls;
+    done({true, false, {}, d.str(), "dm1"});
+  };
+  CHECK(gcall("HEAD", "/v2/lib/app/manifests/v1").status == 200);
+  clock += std::chrono::milliseconds(300);
+  auto r = gcall("GET", "/v2/lib/app/manifests/v1");
+  CHECK(r.status == 200);
+  CHECK(body_of(r) == m);
+  CHECK(pulls == 1);
+  // A while later the tag may have moved: the cluster is asked again.
+  clock += std::chrono::seconds(3);
+  CHECK(gcall("GET", "/v2/lib/app/manifests/v1").status == 200);
+  CHECK(pulls == 2);
+  // A local push of the tag forgets what the last pull said.
+  CHECK(gcall("PUT", "/v2/lib/app/manifests/v1", m, {{"Content-Type", manifest_type}}).status == 201);
+  CHECK(gcall("GET", "/v2/lib/app/manifests/v1").status == 200);
+  CHECK(pulls == 3);
 }
 
 TEST_CASE_METHOD(gateway_fixture, "test packets are verified and measured", "[unit][cluster]") {
