@@ -12,12 +12,8 @@
 namespace stowage::store {
 
 namespace {
+
 constexpr std::size_t block = fileio::buffered_appender::block;
-}
-
-void range_reader::free_aligned::operator()(char* p) const { std::free(p); }
-
-namespace {
 
 /// Whether the page holding `offset` is in the page cache (mincore on a
 /// one-page mapping); false when that cannot be told.
@@ -34,6 +30,8 @@ bool page_cached(int fd, std::uint64_t offset) {
 }
 
 } // namespace
+
+void range_reader::free_aligned::operator()(char* p) const { std::free(p); }
 
 range_reader::range_reader(const std::filesystem::path& p, std::uint64_t offset, std::uint64_t length)
     : path_(p), fd_(fileio::open_file(p, O_RDONLY)), off_(offset), left_(length) {
