@@ -44,25 +44,11 @@ struct decision_journal::impl {
 decision_journal::decision_journal(const std::filesystem::path& dir, std::size_t keep)
     : impl_(std::make_unique<impl>()) {
   impl_->keep = keep;
-  std::filesystem::create_directories(dir);
-  auto file = (dir / "decisions.db").string();
-  if (sqlite3_open(file.c_str(), &impl_->db) != SQLITE_OK) {
-    sqlite3_close(impl_->db);
-    throw std::runtime_error("cannot open " + file);
-  }
-  sqlite3_busy_timeout(impl_->db, 5000);
-  char* err = nullptr;
-  if (sqlite3_exec(impl_->db,
-                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                   "CREATE TABLE IF NOT EXISTS decisions(id INTEGER PRIMARY KEY, kind TEXT, runtime TEXT,"
-                   " reference TEXT, chosen TEXT, candidates TEXT);",
-                   nullptr, nullptr, &err)
-      != SQLITE_OK) {
-    std::string msg = err ? err : "sqlite error";
-    sqlite3_free(err);
-    sqlite3_close(impl_->db);
-    throw std::runtime_error("decision journal: " + msg);
-  }
+  impl_->db = open_sqlite(dir / "decisions.db",
+                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                          "CREATE TABLE IF NOT EXISTS decisions(id INTEGER PRIMARY KEY, kind TEXT, runtime TEXT,"
+                          " reference TEXT, chosen TEXT, candidates TEXT);",
+                          "decision journal");
 }
 
 decision_journal::~decision_journal() {

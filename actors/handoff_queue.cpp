@@ -39,24 +39,13 @@ struct handoff_queue::impl {
 };
 
 handoff_queue::handoff_queue(const std::filesystem::path& dir) : impl_(std::make_unique<impl>()) {
-  std::filesystem::create_directories(dir);
-  auto file = (dir / "handoffs.db").string();
-  if (sqlite3_open(file.c_str(), &impl_->db) != SQLITE_OK)
-    throw std::runtime_error("cannot open " + file);
-  sqlite3_busy_timeout(impl_->db, 5000);
-  char* err = nullptr;
-  if (sqlite3_exec(impl_->db,
-                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                   "CREATE TABLE IF NOT EXISTS handoffs(digest TEXT, repository TEXT, tag TEXT,"
-                   " seq INTEGER, node TEXT, attempts INTEGER, PRIMARY KEY(repository, digest, node));"
-                   "CREATE TABLE IF NOT EXISTS tag_seqs(repository TEXT, tag TEXT, seq INTEGER,"
-                   " PRIMARY KEY(repository, tag));",
-                   nullptr, nullptr, &err)
-      != SQLITE_OK) {
-    std::string msg = err ? err : "sqlite error";
-    sqlite3_free(err);
-    throw std::runtime_error("handoff queue: " + msg);
-  }
+  impl_->db = open_sqlite(dir / "handoffs.db",
+                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                          "CREATE TABLE IF NOT EXISTS handoffs(digest TEXT, repository TEXT, tag TEXT,"
+                          " seq INTEGER, node TEXT, attempts INTEGER, PRIMARY KEY(repository, digest, node));"
+                          "CREATE TABLE IF NOT EXISTS tag_seqs(repository TEXT, tag TEXT, seq INTEGER,"
+                          " PRIMARY KEY(repository, tag));",
+                          "handoff queue");
 }
 
 handoff_queue::~handoff_queue() { sqlite3_close(impl_->db); }

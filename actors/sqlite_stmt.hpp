@@ -1,11 +1,12 @@
-// A prepared SQLite statement, finalized on scope exit: the master's small
-// databases (handoffs, decisions) use it. Errors throw std::runtime_error
-// prefixed with what the database is for.
+// The master's small SQLite databases (handoffs, decisions): opening one with
+// its schema, and a prepared statement finalized on scope exit. Errors throw
+// std::runtime_error prefixed with what the database is for.
 #pragma once
 
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -45,5 +46,25 @@ struct sqlite_stmt {
   std::int64_t integer(int i) { return sqlite3_column_int64(st, i); }
   [[noreturn]] void fail() { throw std::runtime_error(std::string(what) + ": " + sqlite3_errmsg(db)); }
 };
+
+/// Opens (creating `file` and its directory if needed) and runs `schema`
+/// (pragmas, CREATE TABLE IF NOT EXISTS…). The caller closes the handle.
+inline sqlite3* open_sqlite(const std::filesystem::path& file, const char* schema, const char* what_for) {
+  std::filesystem::create_directories(file.parent_path());
+  sqlite3* db = nullptr;
+  if (sqlite3_open(file.c_str(), &db) != SQLITE_OK) {
+    sqlite3_close(db);
+    throw std::runtime_error(std::string(what_for) + ": cannot open " + file.string());
+  }
+  sqlite3_busy_timeout(db, 5000);
+  char* err = nullptr;
+  if (sqlite3_exec(db, schema, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "sqlite error";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    throw std::runtime_error(std::string(what_for) + ": " + msg);
+  }
+  return db;
+}
 
 } // namespace stowage::actors
