@@ -85,28 +85,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 # ---- `stowage dev` (the gateway benchmarks) ------------------------------------
 
-# free_port_base: a port base P for `stowage dev --port-base P` with every port
-# it binds free (P, P+1, P+11..P+19, P+100, P+111..P+119, P+150).
-free_port_base() {
-  local base=$((20000 + ($$ % 240) * 160)) tries
-  for tries in $(seq 1 40); do
-    if python3 - "$base" <<'PY'
-import socket, sys
-b = int(sys.argv[1])
-for off in [0, 1, *range(11, 20), 100, *range(111, 120), 150]:
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", b + off))
-    except OSError:
-        sys.exit(1)
-    finally:
-        s.close()
-PY
-    then echo "$base"; return 0; fi
-    base=$((base + 160)); ((base > 60000)) && base=20000
-  done
-  echo "no free port range found" >&2; return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/port_base.sh" # free_port_base
 
 # start_dev STOWAGE DATA PORT_BASE LOG: `stowage dev` in the background, sets
 # DEV_PID, returns once the gateway answers and dm1..dm3 and rt1 are up.

@@ -93,8 +93,6 @@ public:
   /// Everything appended so far is in the file, which has exactly that size.
   void flush();
   bool direct() const { return direct_; }
-  int fd() const { return fd_.get(); }
-  const fs::path& path() const { return path_; }
 
 private:
   struct free_aligned {

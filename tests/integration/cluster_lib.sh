@@ -30,34 +30,8 @@ cleanup() {
 }
 trap 'TEST_FAILED=$([ $? -eq 0 ] && echo 0 || echo 1); cleanup' EXIT
 
-# A port base P with P, P+1, P+11..P+19, P+100, P+111..P+119 and P+150 free,
-# derived from $$ so parallel tests do not collide.
-pick_port_base() {
-  local base=$((20000 + ($$ % 240) * 160)) tries
-  for tries in $(seq 1 40); do
-    if python3 - "$base" <<'PY'
-import socket, sys
-b = int(sys.argv[1])
-for off in [0, 1, *range(11, 20), 100, *range(111, 120), 150]:
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", b + off))
-    except OSError:
-        sys.exit(1)
-    finally:
-        s.close()
-PY
-    then
-      echo "$base"
-      return 0
-    fi
-    base=$((base + 160))
-    ((base > 60000)) && base=20000
-  done
-  fail "no free port range found"
-}
-
-P=$(pick_port_base)
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/port_base.sh" # free_port_base
+P=$(free_port_base) || fail "no free port range found"
 GW="127.0.0.1:$P"             # rt1's gateway
 MASTER="http://127.0.0.1:$((P + 1))"
 dm_http() { echo "127.0.0.1:$((P + 10 + ${1#dm}))"; }

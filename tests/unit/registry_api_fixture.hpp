@@ -45,12 +45,18 @@ struct api_fixture {
 
   net::response call(std::string method, std::string target, std::string_view body = {},
                      std::vector<std::pair<std::string, std::string>> headers = {}) {
+    return call_on(*api, std::move(method), std::move(target), body, std::move(headers));
+  }
+  /// A request to any handler (the registry API, or a gateway in front of it).
+  static net::response call_on(net::http_handler& h, std::string method, std::string target,
+                               std::string_view body = {},
+                               std::vector<std::pair<std::string, std::string>> headers = {}) {
     net::request req;
     req.method = std::move(method);
     REQUIRE(req.set_target(target));
     for (auto& [k, v] : headers) req.headers.add(k, v);
     if (!body.empty()) req.content_length = body.size();
-    return net::serve_in_memory(*api, std::move(req), body, 7); // odd chunk size on purpose
+    return net::serve_in_memory(h, std::move(req), body, 7); // odd chunk size on purpose
   }
 
   /// The bytes a response carries (reads a file slice from disk).

@@ -44,12 +44,7 @@ struct gateway_fixture : api_fixture {
   }
   net::response gcall(std::string method, std::string target, std::string_view body = {},
                       std::vector<std::pair<std::string, std::string>> headers = {}) {
-    net::request req;
-    req.method = std::move(method);
-    REQUIRE(req.set_target(target));
-    for (auto& [k, v] : headers) req.headers.add(k, v);
-    if (!body.empty()) req.content_length = body.size();
-    return net::serve_in_memory(*gw, std::move(req), body);
+    return call_on(*gw, std::move(method), std::move(target), body, std::move(headers));
   }
   std::string push_manifest_body() {
     std::string config = R"({"os":"linux"})";
