@@ -123,18 +123,8 @@ wait_until 180 "topo/img:v1 on dm1, dm2 and dm3" replicas_are topo/img v1 dm1,dm
 echo "ok: pushed $digest ($((size / 1048576)) MiB) and replicated to dm1,dm2,dm3"
 
 # ---- 20 pulls by tag, each with an empty runtime cache ----------------------
-stop_rt1() {
-  kill -TERM "${PIDS[rt1]}"
-  local deadline=$((SECONDS + 30))
-  while kill -0 "${PIDS[rt1]}" 2>/dev/null; do
-    ((SECONDS < deadline)) || fail "rt1 did not stop within 30s of SIGTERM"
-    sleep 0.1
-  done
-  wait "${PIDS[rt1]}" || fail "rt1 exited with status $? on SIGTERM"
-  unset "PIDS[rt1]"
-}
 fresh_rt1() { # RUN: restart rt1 with its cache wiped (its identity stays)
-  stop_rt1
+  stop_pid rt1
   rm -rf "$WORK/cluster/rt1/cache"
   start_in_ns rt1 "rt1-$1"
   wait_until 30 "rt1 joining again" grep -q "rt1: joined" "$WORK/rt1-$1.log"
