@@ -49,6 +49,8 @@ void schedule_on(master_actor* self, std::uint64_t decision, const std::string& 
       --n->second.in_flight;
     p.rp.deliver(pull_answer{ok, std::move(error), p.decision, p.node, p.digest});
   };
+  if (auto rt = st.nodes.find(r.runtime); rt != st.nodes.end() && rt->second.handle)
+    self->send(rt->second.handle, pull_scheduled{decision, r.repository, r.reference, digest, node});
   self->request(n.handle, st.cfg.transfer_timeout, scheduling_request{decision, r.runtime, r.repository, digest})
     .then([finish](scheduling_answer& a) { finish(a.ok, a.error); },
           [self, finish](caf::error& e) { finish(false, self->system().render(e)); });

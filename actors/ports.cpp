@@ -14,15 +14,16 @@ namespace stowage::actors {
 
 namespace {
 
-template <class Answer, class Request, class OnAnswer, class OnError>
+template <class Answer, class Request, class OnAnswer, class OnError, class... Extra>
 void ask(caf::actor_system& sys, const caf::actor& target, std::chrono::milliseconds timeout, Request req,
-         OnAnswer on_answer, OnError on_error) {
+         OnAnswer on_answer, OnError on_error, Extra... extra) {
   if (!target) {
     on_error(std::string("no such actor"));
     return;
   }
   sys.spawn<caf::hidden>([target, timeout, req = std::move(req), on_answer = std::move(on_answer),
-                          on_error = std::move(on_error)](caf::event_based_actor* self) mutable -> caf::behavior {
+                          on_error = std::move(on_error),
+                          extra...](caf::event_based_actor* self) mutable -> caf::behavior {
     self->request(target, timeout, std::move(req))
       .then(
         [self, on_answer](Answer& a) mutable {
@@ -33,8 +34,9 @@ void ask(caf::actor_system& sys, const caf::actor& target, std::chrono::millisec
           on_error(self->system().render(e));
           self->quit();
         });
-    // Stays alive for the answer above; nothing else is ever sent to it.
-    return {[](caf::ok_atom) {}};
+    // Stays alive for the answer above; `extra` handles what the target
+    // sends before it (a pull's plan).
+    return {[](caf::ok_atom) {}, extra...};
   });
 }
 
@@ -43,7 +45,10 @@ public:
   runtime_port_impl(caf::actor_system& sys, caf::actor rt, std::chrono::milliseconds timeout)
       : sys_(sys), rt_(std::move(rt)), timeout_(timeout) {}
 
-  void pull(std::string repository, std::string reference, pull_fn done) override {
+  void pull(std::string repository, std::string reference, pull_fn done, plan_fn on_plan) override {
+    auto plan = [on_plan](pull_scheduled& s) {
+      if (on_plan) on_plan(runtime_pull_plan{s.decision, std::move(s.digest), std::move(s.target)});
+    };
     ask<pull_done>(
       sys_, rt_, timeout_, pull_image{std::move(repository), std::move(reference)},
       [done](pull_done d) {
@@ -56,7 +61,7 @@ public:
         r.target = std::move(d.target);
         done(std::move(r));
       },
-      [done](std::string error) { done(runtime_pull_result{false, false, std::move(error), {}, {}}); });
+      [done](std::string error) { done(runtime_pull_result{false, false, std::move(error), {}, {}}); }, plan);
   }
 
   void push(std::string repository, std::string tag, std::string digest, push_fn done) override {

@@ -43,15 +43,25 @@ struct runtime_push_result {
   std::uint32_t copies = 0;
 };
 
+/// The master's plan for a pull in flight: `target` is about to send manifest
+/// `digest` (a retry after a failed target brings another plan).
+struct runtime_pull_plan {
+  std::uint64_t decision = 0;
+  std::string digest;
+  std::string target;
+};
+
 /// Wraps pull_image / push_image of runtime.hpp.
 class runtime_port {
 public:
   using pull_fn = std::function<void(runtime_pull_result)>;
+  using plan_fn = std::function<void(runtime_pull_plan)>;
   using push_fn = std::function<void(runtime_push_result)>;
   virtual ~runtime_port() = default;
   /// Pulls repository:reference (tag or digest) through the cluster into the
-  /// runtime's store (the scheduling flow of DESIGN §3).
-  virtual void pull(std::string repository, std::string reference, pull_fn done) = 0;
+  /// runtime's store (the scheduling flow of DESIGN §3). `on_plan`, if set,
+  /// runs (before `done`) each time the master has chosen a target.
+  virtual void pull(std::string repository, std::string reference, pull_fn done, plan_fn on_plan = {}) = 0;
   /// Pushes an image already in the runtime's store into the cluster; `done`
   /// says ok only once the push guarantee holds (>= min_copies durable).
   /// `tag` may be empty (push by digest).

@@ -36,6 +36,7 @@ void add_protocol_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<scheduling_request>("stowage::scheduling_request");
   cfg.add_message_type<scheduling_answer>("stowage::scheduling_answer");
   cfg.add_message_type<pull_answer>("stowage::pull_answer");
+  cfg.add_message_type<pull_scheduled>("stowage::pull_scheduled");
   cfg.add_message_type<storage_request>("stowage::storage_request");
   cfg.add_message_type<first_proof_message>("stowage::first_proof_message");
   cfg.add_message_type<peer_ref>("stowage::peer_ref");

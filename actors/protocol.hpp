@@ -211,6 +211,20 @@ struct scheduling_answer {
 };
 STOWAGE_INSPECT(scheduling_answer, x.node, x.ok, x.error, x.bytes)
 
+/// Master -> the runtime that asked, as the scheduling request goes out:
+/// which manifest the first target is about to send. Lets the runtime's
+/// gateway answer its client's manifest request and stream each blob as it
+/// arrives instead of after the whole image (no answer expected).
+struct pull_scheduled {
+  std::uint64_t decision = 0;
+  std::string repository;
+  std::string reference; // as the runtime asked (tag or digest)
+  std::string digest;
+  std::string target;
+  friend bool operator==(const pull_scheduled&, const pull_scheduled&) = default;
+};
+STOWAGE_INSPECT(pull_scheduled, x.decision, x.repository, x.reference, x.digest, x.target)
+
 struct pull_answer {
   bool ok = false;
   std::string error;

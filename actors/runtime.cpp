@@ -31,12 +31,21 @@ struct measured_round {
   caf::actor master; // who to report to
 };
 
+/// A local requester of a pull (the gateway's port), told of the plan early.
+struct pull_watch {
+  std::string repository;
+  std::string reference;
+  caf::strong_actor_ptr requester;
+};
+
 struct rt_state {
   runtime_config cfg;
   caf::actor master;
   std::map<std::uint64_t, measured_round> rounds;
   std::optional<caf::actor_clock::time_point> sweep_at; // pending round_deadline wake-up
   transfer_book transfers;
+  std::map<std::uint64_t, pull_watch> watches; // pulls in flight, by local id
+  std::uint64_t next_watch = 1;
   static inline const char* name = "stowage.runtime";
 };
 using rt_actor = caf::stateful_actor<rt_state>;
@@ -116,11 +125,29 @@ void sweep(rt_actor* self) {
 
 // ---- pull ---------------------------------------------------------------------
 
+struct pull_reply {
+  std::uint64_t watch = 0;
+  caf::typed_response_promise<pull_done> rp;
+};
+
+void finish_pull(rt_actor* self, pull_reply& reply, pull_done d) {
+  self->state.watches.erase(reply.watch);
+  reply.rp.deliver(std::move(d));
+}
+
+/// The master's plan for a pull (pull_scheduled) goes to every local
+/// requester of that repository and reference.
+void tell_watchers(rt_actor* self, const pull_scheduled& s) {
+  for (const auto& [id, w] : self->state.watches)
+    if (w.repository == s.repository && w.reference == s.reference && w.requester)
+      self->send(caf::actor_cast<caf::actor>(w.requester), s);
+}
+
 void pull_attempt(rt_actor* self, pull_image p, std::uint64_t retry_of, std::string failed,
-                  std::uint32_t attempt, caf::typed_response_promise<pull_done> rp) {
+                  std::uint32_t attempt, pull_reply rp) {
   auto& st = self->state;
   if (!st.master) {
-    rp.deliver(pull_done{false, "no master", {}, {}, attempt});
+    finish_pull(self, rp, pull_done{false, "no master", {}, {}, attempt});
     return;
   }
   pull_request req{st.cfg.name, p.repository, p.reference, retry_of, failed};
@@ -133,7 +160,7 @@ void pull_attempt(rt_actor* self, pull_image p, std::uint64_t retry_of, std::str
           // only after everything it references; check that it is here.
           auto dig = oci::digest::parse(a.digest);
           if (dig && st.cfg.store->manifest(p.repository, oci::reference{*dig})) {
-            rp.deliver(pull_done{true, {}, a.digest, a.target, attempt});
+            finish_pull(self, rp, pull_done{true, {}, a.digest, a.target, attempt});
             return;
           }
           a.ok = false;
@@ -144,10 +171,10 @@ void pull_attempt(rt_actor* self, pull_image p, std::uint64_t retry_of, std::str
           pull_attempt(self, p, a.decision, a.target, attempt + 1, rp);
           return;
         }
-        rp.deliver(pull_done{false, a.error, a.digest, a.target, attempt});
+        finish_pull(self, rp, pull_done{false, a.error, a.digest, a.target, attempt});
       },
       [self, attempt, rp](caf::error& e) mutable {
-        rp.deliver(pull_done{false, self->system().render(e), {}, {}, attempt});
+        finish_pull(self, rp, pull_done{false, self->system().render(e), {}, {}, attempt});
       });
 }
 
@@ -223,8 +250,12 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
     [self](test_packet& p) { measure(self, p); },
     [self](round_deadline&) { sweep(self); },
     [self](pull_image& p) {
-      pull_attempt(self, p, 0, {}, 1, self->make_response_promise<pull_done>());
+      auto& st = self->state;
+      auto id = st.next_watch++;
+      st.watches[id] = {p.repository, p.reference, self->current_sender()};
+      pull_attempt(self, p, 0, {}, 1, pull_reply{id, self->make_response_promise<pull_done>()});
     },
+    [self](pull_scheduled& s) { tell_watchers(self, s); },
     [self](push_image& p) {
       auto rp = self->make_response_promise<push_done>();
       auto size = image_size(*self->state.cfg.store, p.repository, p.digest);

@@ -7,6 +7,7 @@
 //   test_round_start -> test_round_ready   (master)
 //   test_packet                             (data plane: a packet arrived)
 //   pull_image       -> pull_done          (local: gateway, CLI, tests)
+//   pull_scheduled                          (master: passed on to the pull's requesters)
 //   push_image       -> push_done          (local; acknowledged only with >= min_copies)
 //   connect_master                          (local: join this master)
 #pragma once

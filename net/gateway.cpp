@@ -2,9 +2,12 @@
 
 #include "config/node_auth.hpp"
 #include "net/api_internal.hpp"
+#include "net/blob_relay.hpp"
 #include "net/cluster_gate.hpp"
 #include "net/probe_receiver.hpp"
 #include "net/registry_api.hpp"
+#include "net/registry_client.hpp"
+#include "net/worker_pool.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -14,6 +17,50 @@
 
 namespace stowage::net {
 
+namespace {
+
+/// Fetches of planned manifests (blocking HTTP) run here, never on the
+/// actors' threads. Process-wide: a pull in flight may outlive its gateway.
+worker_pool& fetch_pool() {
+  static worker_pool pool(2);
+  return pool;
+}
+
+std::string key_of(const std::string& repo, const std::string& digest) { return repo + '@' + digest; }
+
+response manifest_response(const std::string& digest, const std::string& media_type, std::string body) {
+  response r;
+  r.headers.set("Content-Type", media_type);
+  r.headers.set("Docker-Content-Digest", digest);
+  r.headers.set("ETag", "\"" + digest + "\"");
+  r.body = std::move(body);
+  return r;
+}
+
+/// A delivery's blob upload into the cache, reported to the relay as it goes.
+class relayed_upload final : public body_handler {
+public:
+  relayed_upload(std::unique_ptr<body_handler> inner, std::shared_ptr<blob_relay::arrival> arrival)
+      : inner_(std::move(inner)), arrival_(std::move(arrival)) {}
+  bool on_data(const char* p, std::size_t n) override {
+    if (!inner_->on_data(p, n)) return false;
+    arrival_->data(p, n); // after the store took it
+    return true;
+  }
+  void on_end(bool complete, responder respond) override {
+    inner_->on_end(complete, [arrival = arrival_, respond](response r) {
+      arrival->end(r.status == 201); // 201: committed to the cache
+      respond(std::move(r));
+    });
+  }
+
+private:
+  std::unique_ptr<body_handler> inner_;
+  std::shared_ptr<blob_relay::arrival> arrival_;
+};
+
+} // namespace
+
 struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   std::shared_ptr<store::registry_store> cache;
   std::shared_ptr<actors::runtime_port> runtime;
@@ -21,6 +68,26 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   actors::packet_sink sink;
   gateway_options opts;
   std::unique_ptr<registry_api> api;
+  std::shared_ptr<blob_relay> relay;
+
+  // A client's manifest request waiting for a pull through the cluster.
+  struct pull_wait {
+    request req;
+    std::string repo, reference;
+    bool by_tag = false;
+    responder respond;
+    std::mutex mu;
+    bool answered = false, finished = false;
+    std::string early_digest;                 // set once answered from a plan
+    std::vector<oci::descriptor> expected;    // blobs announced to the relay
+  };
+
+  // Manifests answered from a plan before they are in the cache, by
+  // repository@digest (for the client's next request by digest).
+  struct planned_manifest {
+    std::string media_type, body;
+  };
+  std::map<std::string, planned_manifest> planned;
 
   // Tags resolved by recent pulls: repository + '\n' + tag -> digest, when.
   struct resolution {
@@ -44,7 +111,8 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     std::lock_guard lock(mu);
     resolved.erase(tag_key(repo, tag));
   }
-  /// The digest `tag` resolved to within tag_reuse, if its manifest is still cached.
+  /// The digest `tag` resolved to within tag_reuse, if its manifest is still
+  /// cached or on its way.
   std::optional<std::string> recent(const std::string& repo, const std::string& tag) {
     std::string digest;
     {
@@ -52,15 +120,24 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
       auto it = resolved.find(tag_key(repo, tag));
       if (it == resolved.end() || opts.now() - it->second.at >= opts.tag_reuse) return std::nullopt;
       digest = it->second.digest;
+      if (planned.count(key_of(repo, digest))) return digest;
     }
     auto d = oci::digest::parse(digest);
     if (!d || !cache->manifest(repo, oci::reference{*d})) return std::nullopt;
     return digest;
   }
 
-  /// Serves a manifest GET/HEAD from the cache by digest: the same bytes the
-  /// data manager sent.
+  std::optional<response> planned_manifest_response(const std::string& repo, const std::string& digest) {
+    std::lock_guard lock(mu);
+    auto it = planned.find(key_of(repo, digest));
+    if (it == planned.end()) return std::nullopt;
+    return manifest_response(digest, it->second.media_type, it->second.body);
+  }
+
+  /// Serves a manifest GET/HEAD by digest: from a plan while the image is on
+  /// its way, else from the cache (the same bytes the data manager sent).
   route_result serve_by_digest(request req, const std::string& repo, const std::string& digest) {
+    if (auto r = planned_manifest_response(repo, digest)) return route_result::answer(std::move(*r));
     req.set_target("/v2/" + repo + "/manifests/" + digest);
     return api->route(req);
   }
@@ -82,25 +159,126 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     });
   }
 
-  // Answers a manifest GET/HEAD once the runtime pulled it into the cache.
+  // Answers a manifest GET/HEAD for a pull through the cluster: as soon as
+  // the master's plan names the manifest (fetched from the chosen target,
+  // digest verified), its blobs then stream through the relay as they
+  // arrive; or, failing that, once the whole image is in the cache.
   void pull_then_serve(request req, std::string repo, std::string reference, bool by_tag, responder respond) {
     auto self = shared_from_this();
-    runtime->pull(repo, reference, [self, req = std::move(req), repo, reference, by_tag, respond](actors::runtime_pull_result r) mutable {
-      if (!r.ok) {
-        if (r.not_found)
-          return respond(error_response(oci::error_code::manifest_unknown, "manifest unknown to the cluster", 404));
-        spdlog::warn("gateway: pull of {}:{} failed: {}", repo, reference, r.error);
-        return respond(error_response(oci::error_code::unsupported, "pull through the cluster failed: " + r.error, 503));
+    auto w = std::make_shared<pull_wait>();
+    w->req = std::move(req);
+    w->repo = std::move(repo);
+    w->reference = std::move(reference);
+    w->by_tag = by_tag;
+    w->respond = std::move(respond);
+    runtime->pull(
+      w->repo, w->reference, [self, w](actors::runtime_pull_result r) { self->pull_finished(*w, r); },
+      [self, w](actors::runtime_pull_plan plan) {
+        if (!fetch_pool().post([self, w, plan] { self->plan_arrived(*w, plan); }))
+          spdlog::debug("gateway: shutting down; the pull of {} answers when it ends", w->reference);
+      });
+  }
+
+  void plan_arrived(pull_wait& w, const actors::runtime_pull_plan& plan) {
+    {
+      std::lock_guard lock(w.mu);
+      if (w.answered || w.finished) return; // a retry's plan: the relay follows the new target
+    }
+    fetched_manifest m;
+    oci::manifest parsed;
+    try {
+      auto ep = dir->http_of(plan.target);
+      if (!ep) return;
+      registry_client c(*ep);
+      c.set_timeout(std::chrono::seconds(5));
+      m = c.get_manifest(w.repo, plan.digest); // checked against the digest
+      auto p = oci::parse_manifest(m.body, m.media_type);
+      if (!p.value) return;
+      parsed = std::move(*p.value);
+    } catch (const std::exception& e) {
+      spdlog::debug("gateway: manifest {} not fetched early from {}: {}", plan.digest, plan.target, e.what());
+      return; // answered once the pull ends
+    }
+    if (!parsed.manifests.empty()) return; // an index: its children are pulled by digest, answered when whole
+
+    std::lock_guard lock(w.mu);
+    if (w.answered || w.finished) return;
+    auto blobs = parsed.layers;
+    if (parsed.config) blobs.insert(blobs.begin(), *parsed.config);
+    for (const auto& b : blobs)
+      if (!cache->blob(w.repo, b.dig)) {
+        relay->expect(w.repo, b.dig, b.size);
+        w.expected.push_back(b);
       }
-      try {
-        if (by_tag) self->remember(repo, reference, r.digest);
-        auto rr = self->serve_by_digest(std::move(req), repo, r.digest);
-        if (rr.reply) return respond(std::move(*rr.reply));
-        respond(error_response(oci::error_code::unsupported, "unexpected answer from the cache", 500));
-      } catch (const std::exception& e) {
-        respond(error_response(oci::error_code::unsupported, std::string("cache failure: ") + e.what(), 500));
-      }
-    });
+    {
+      std::lock_guard g(mu);
+      planned[key_of(w.repo, plan.digest)] = {m.media_type, m.body};
+    }
+    if (w.by_tag) remember(w.repo, w.reference, plan.digest);
+    w.answered = true;
+    w.early_digest = plan.digest;
+    spdlog::debug("gateway: {} answered from the plan of decision {} ({} blobs on their way from {})", w.reference,
+                  plan.decision, w.expected.size(), plan.target);
+    w.respond(manifest_response(plan.digest, m.media_type, std::move(m.body)));
+  }
+
+  void pull_finished(pull_wait& w, const actors::runtime_pull_result& r) {
+    std::lock_guard lock(w.mu);
+    w.finished = true;
+    if (w.answered) {
+      // Blobs still expected are either in the cache now or never coming:
+      // relay readers continue from the cache or are cut short.
+      for (const auto& b : w.expected) relay->settle(w.repo, b.dig);
+      std::lock_guard g(mu);
+      planned.erase(key_of(w.repo, w.early_digest));
+      if (!r.ok) spdlog::warn("gateway: pull of {}:{} failed after its manifest was answered: {}", w.repo, w.reference, r.error);
+      return;
+    }
+    if (!r.ok) {
+      if (r.not_found)
+        return w.respond(error_response(oci::error_code::manifest_unknown, "manifest unknown to the cluster", 404));
+      spdlog::warn("gateway: pull of {}:{} failed: {}", w.repo, w.reference, r.error);
+      return w.respond(error_response(oci::error_code::unsupported, "pull through the cluster failed: " + r.error, 503));
+    }
+    try {
+      if (w.by_tag) remember(w.repo, w.reference, r.digest);
+      auto rr = serve_by_digest(w.req, w.repo, r.digest);
+      if (rr.reply) return w.respond(std::move(*rr.reply));
+      w.respond(error_response(oci::error_code::unsupported, "unexpected answer from the cache", 500));
+    } catch (const std::exception& e) {
+      w.respond(error_response(oci::error_code::unsupported, std::string("cache failure: ") + e.what(), 500));
+    }
+  }
+
+  /// GET of a blob a pull in flight is bringing: relayed as it arrives.
+  std::optional<route_result> relay_blob(const request& req, const api::target& t) {
+    if (req.method != "GET") return std::nullopt; // HEAD says what the cache holds (senders ask it)
+    auto d = oci::digest::parse(t.arg);
+    if (!d || cache->blob(t.repo, *d)) return std::nullopt;
+    auto size = relay->expected_size(t.repo, *d);
+    if (!size) return std::nullopt;
+    auto source = relay->open(t.repo, *d, *size);
+    if (!source) return std::nullopt;
+    response r;
+    r.headers.set("Docker-Content-Digest", d->str());
+    r.headers.set("Content-Type", "application/octet-stream");
+    r.stream = streamed_body{std::move(source), *size};
+    return route_result::answer(std::move(r));
+  }
+
+  /// A data manager's blob upload into the cache (a delivery): its bytes go
+  /// to the relay as the store takes them.
+  route_result delivery_upload(const request& req, const api::target& t) {
+    auto rr = api->route(req);
+    if (!rr.body) return rr; // refused or answered at once
+    auto d = oci::digest::parse(req.param("digest").value_or(""));
+    if (!d) return rr;
+    if (t.ep == api::endpoint::upload_session) {
+      auto u = cache->find_upload(t.repo, t.arg);
+      if (!u || u->size != 0) return rr; // not the whole blob from its first byte
+    }
+    rr.body = std::make_unique<relayed_upload>(std::move(rr.body), relay->arriving(t.repo, *d));
+    return rr;
   }
 };
 
@@ -113,6 +291,7 @@ gateway::gateway(std::shared_ptr<store::registry_store> cache, std::shared_ptr<a
   impl_->dir = std::move(dir);
   impl_->sink = std::move(sink);
   impl_->opts = opts;
+  impl_->relay = std::make_shared<blob_relay>(impl_->cache);
   std::weak_ptr<impl> weak = impl_;
   impl_->api = std::make_unique<registry_api>(
     *impl_->cache, gateway_gate(impl_->dir, opts.open_local_pushes),
@@ -126,14 +305,24 @@ gateway::~gateway() = default;
 
 route_result gateway::route(const request& req) {
   if (req.path == probe_path) return route_probe(req, *impl_->dir, impl_->sink);
+  auto t = api::parse_target(req.path);
+  if (!oci::valid_repository(t.repo)) return impl_->api->route(req);
+  const bool delivery = config::is_node_authorization(req.headers.get_or("Authorization"));
+  if (delivery && req.has_body() &&
+      ((req.method == "PUT" && t.ep == api::endpoint::upload_session) ||
+       (req.method == "POST" && t.ep == api::endpoint::upload_start)))
+    return impl_->delivery_upload(req, t);
+  if (t.ep == api::endpoint::blob)
+    if (auto relayed = impl_->relay_blob(req, t)) return std::move(*relayed);
   if (req.method == "GET" || req.method == "HEAD") {
-    auto t = api::parse_target(req.path);
-    if (t.ep == api::endpoint::manifest && oci::valid_repository(t.repo)) {
+    if (t.ep == api::endpoint::manifest) {
       auto ref = oci::reference::parse(t.arg);
       // A digest the cache holds never changes; a tag asks the cluster unless
       // a pull resolved it a moment ago.
       if (ref && !ref->is_digest())
         if (auto digest = impl_->recent(t.repo, ref->tag())) return impl_->serve_by_digest(req, t.repo, *digest);
+      if (ref && ref->is_digest())
+        if (auto r = impl_->planned_manifest_response(t.repo, ref->str())) return route_result::answer(std::move(*r));
       if (ref && !(ref->is_digest() && impl_->cache->manifest(t.repo, *ref)))
         return route_result::stream(
           std::make_unique<deferred_answer>([self = impl_, req, repo = t.repo, reference = ref->str(),

@@ -42,6 +42,7 @@ constexpr int max_depth = 4; // index -> manifest is 1; deeper nesting is refuse
 /// and connection: one stream alone leaves the receiver idle while the
 /// sender reads and the sender idle while the receiver hashes and writes.
 constexpr std::size_t blobs_at_once = 4;
+constexpr std::size_t blobs_at_once_to_runtime = 2; // see run()
 
 /// Runs `fn` on every item, up to `width` at once; once all have ended,
 /// rethrows the first failure (the others stop picking up new items).
@@ -127,8 +128,8 @@ private:
 // ---- from == self: push from the local store to the receiver's OCI endpoint ----
 class pusher {
 public:
-  pusher(registry_client& c, const store::registry_store& local, const std::string& repo)
-      : c_(c), local_(local), repo_(repo) {}
+  pusher(registry_client& c, const store::registry_store& local, const std::string& repo, std::size_t width)
+      : c_(c), local_(local), repo_(repo), width_(width) {}
 
   void manifest(const oci::digest& d, const std::string& tag, std::string_view query, int depth = 0) {
     if (depth > max_depth) throw registry_error("manifest " + d.str() + " nests too deep");
@@ -138,7 +139,7 @@ public:
     if (oci::sha256_of(body) != d) throw registry_error("local manifest " + d.str() + " does not match its digest");
     auto parsed = parse_or_throw(body, info->media_type, d);
     for (const auto& child : parsed.manifests) manifest(child.dig, {}, {}, depth + 1);
-    for_each_concurrently(blobs_of(parsed), blobs_at_once, [this](const oci::descriptor& b) { blob(b); });
+    for_each_concurrently(blobs_of(parsed), width_, [this](const oci::descriptor& b) { blob(b); });
     c_.push_manifest(repo_, tag.empty() ? d.str() : tag, body, info->media_type, query);
     bytes += body.size();
   }
@@ -159,6 +160,7 @@ private:
   registry_client& c_;
   const store::registry_store& local_;
   const std::string& repo_;
+  std::size_t width_;
 };
 
 } // namespace
@@ -204,7 +206,14 @@ struct http_image_transfer::impl {
       // pushes get theirs from the proof on the receiving side.
       std::string query;
       if (!o.tag.empty() && o.seq && o.proof.empty()) query = "seq=" + std::to_string(*o.seq);
-      pusher p(c, *local, o.repository);
+      // A runtime's gateway relays each blob to its client while it arrives
+      // (net/blob_relay.hpp), and clients read the layers one after another,
+      // in manifest order: fewer blobs at once get the first ones there
+      // sooner (measured with skopeo, 4 x 64 MiB cold pull: 1 at a time
+      // 2.3-2.6 s, 2 at a time 1.9-2.1 s, 4 at a time 2.2-2.5 s).
+      const auto* dest = dir->find(o.to);
+      const bool to_runtime = dest && dest->role == config::role::runtime;
+      pusher p(c, *local, o.repository, to_runtime ? blobs_at_once_to_runtime : blobs_at_once);
       p.manifest(*d, o.tag, query);
       return {true, {}, 0, p.bytes};
     }

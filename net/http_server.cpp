@@ -174,7 +174,7 @@ private:
       rr = st_.handler.route(req_);
     } catch (const std::exception& e) {
       spdlog::error("{}: handler failed on {} {}: {}", st_.opts.name, req_.method, req_.target, e.what());
-      rr = route_result::answer(response{500, {}, "internal error\n", {}, true});
+      rr = route_result::answer(response{500, {}, "internal error\n", {}, {}, true});
     }
     const bool expect_continue = iequals(m[http::field::expect], "100-continue");
     if (rr.reply) {
@@ -192,7 +192,7 @@ private:
       return send(std::move(*rr.reply));
     }
     body_handler_ = std::move(rr.body);
-    if (!body_handler_) return send(response{500, {}, "no handler\n", {}, true});
+    if (!body_handler_) return send(response{500, {}, "no handler\n", {}, {}, true});
     if (!req_.has_body()) return finish_body(true);
 
     if (expect_continue) {
@@ -319,7 +319,7 @@ private:
       } catch (const std::exception& e) {
         spdlog::error("{}: handler failed on {} {}: {}", self->st_.opts.name, self->req_.method, self->req_.target,
                       e.what());
-        asio::post(self->stream_.get_executor(), [self] { self->send(response{500, {}, "internal error\n", {}, true}); });
+        asio::post(self->stream_.get_executor(), [self] { self->send(response{500, {}, "internal error\n", {}, {}, true}); });
       }
     });
   }
@@ -342,10 +342,11 @@ private:
                   std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_)
                       .count());
     if (r.file && ok && !head_) return send_file(std::move(r), keep);
+    if (r.stream && ok && !head_) return send_stream(std::move(r), keep);
 
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), version_);
     fill_header(*res, r, keep);
-    if (!head_ && !r.file) res->body() = std::move(r.body);
+    if (!head_ && !r.file && !r.stream) res->body() = std::move(r.body);
     stream_.expires_after(st_.opts.io_timeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
       self->after_write(ec, keep);
@@ -357,46 +358,81 @@ private:
       file_.emplace(r.file->path, r.file->offset, r.file->length);
     } catch (const std::exception& e) {
       spdlog::error("{}: cannot read {}: {}", st_.opts.name, r.file->path.string(), e.what());
-      return send(response{500, {}, "cannot read blob\n", {}, true});
+      return send(response{500, {}, "cannot read blob\n", {}, {}, true});
     }
-    file_res_.emplace(static_cast<http::status>(r.status), version_);
-    fill_header(*file_res_, r, keep);
-    file_res_->body().data = nullptr;
-    file_res_->body().more = true;
-    file_sr_.emplace(*file_res_);
+    write_piecewise_header(r, keep, &session::write_file_chunk);
+  }
+
+  void send_stream(response r, bool keep) {
+    source_ = std::move(r.stream->source);
+    source_left_ = r.stream->length;
+    write_piecewise_header(r, keep, &session::write_stream_piece);
+  }
+
+  // A file or streamed body goes out as a header, then pieces, each asked
+  // for once the previous one was written.
+  using piece_step = void (session::*)(bool keep);
+
+  void write_piecewise_header(const response& r, bool keep, piece_step next) {
+    piece_res_.emplace(static_cast<http::status>(r.status), version_);
+    fill_header(*piece_res_, r, keep);
+    piece_res_->body().data = nullptr;
+    piece_res_->body().more = true;
+    piece_sr_.emplace(*piece_res_);
     stream_.expires_after(st_.opts.io_timeout);
-    http::async_write_header(stream_, *file_sr_, [self = shared_from_this(), keep](beast::error_code ec, std::size_t) {
-      if (ec) return self->end_file(ec, keep);
-      self->write_file_chunk(keep);
+    http::async_write_header(stream_, *piece_sr_, [self = shared_from_this(), keep, next](beast::error_code ec, std::size_t) {
+      if (ec) return self->end_pieces(ec, keep);
+      ((*self).*next)(keep);
+    });
+  }
+
+  void write_piece(std::string_view piece, bool more, bool keep, piece_step next) {
+    auto& body = piece_res_->body();
+    body.data = piece.empty() ? nullptr : const_cast<char*>(piece.data());
+    body.size = piece.size();
+    body.more = more;
+    stream_.expires_after(st_.opts.io_timeout);
+    http::async_write(stream_, *piece_sr_, [self = shared_from_this(), keep, next](beast::error_code ec, std::size_t) {
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) return self->end_pieces(ec, keep);
+      if (self->piece_sr_->is_done()) return self->end_pieces(ec, keep);
+      ((*self).*next)(keep);
     });
   }
 
   void write_file_chunk(bool keep) {
-    auto& body = file_res_->body();
     std::string_view piece;
     try {
       piece = file_->next();
     } catch (const std::exception& e) {
       // The file shrank or vanished under us: the length promised cannot be kept.
       spdlog::error("{}: serving {}: {}", st_.opts.name, req_.target, e.what());
-      return end_file(asio::error::broken_pipe, false);
+      return end_pieces(asio::error::broken_pipe, false);
     }
-    body.data = piece.empty() ? nullptr : const_cast<char*>(piece.data());
-    body.size = piece.size();
-    body.more = file_->left() > 0;
-    stream_.expires_after(st_.opts.io_timeout);
-    http::async_write(stream_, *file_sr_, [self = shared_from_this(), keep](beast::error_code ec, std::size_t) {
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) return self->end_file(ec, keep);
-      if (self->file_sr_->is_done()) return self->end_file(ec, keep);
-      self->write_file_chunk(keep);
+    write_piece(piece, file_->left() > 0, keep, &session::write_file_chunk);
+  }
+
+  void write_stream_piece(bool keep) {
+    if (source_left_ == 0) return write_piece({}, false, keep, &session::write_stream_piece);
+    source_->next([self = shared_from_this(), keep](bool ok, std::string_view piece) {
+      asio::post(self->stream_.get_executor(), [self, keep, ok, piece] {
+        if (!ok || piece.empty() || piece.size() > self->source_left_) {
+          // The promised body cannot be completed: cut the connection.
+          spdlog::warn("{}: {} {}: body cut short with {} bytes unsent", self->st_.opts.name, self->req_.method,
+                       self->req_.target, self->source_left_);
+          return self->end_pieces(asio::error::broken_pipe, false);
+        }
+        self->source_left_ -= piece.size();
+        self->write_piece(piece, self->source_left_ > 0, keep, &session::write_stream_piece);
+      });
     });
   }
 
-  void end_file(beast::error_code ec, bool keep) {
-    file_sr_.reset();
-    file_res_.reset();
+  void end_pieces(beast::error_code ec, bool keep) {
+    piece_sr_.reset();
+    piece_res_.reset();
     file_.reset();
+    source_.reset();
     after_write(ec, keep);
   }
 
@@ -444,8 +480,10 @@ private:
   std::chrono::steady_clock::time_point started_;
   // file responses
   std::optional<store::range_reader> file_;
-  std::optional<http::response<http::buffer_body>> file_res_;
-  std::optional<http::response_serializer<http::buffer_body>> file_sr_;
+  std::shared_ptr<body_source> source_;
+  std::uint64_t source_left_ = 0;
+  std::optional<http::response<http::buffer_body>> piece_res_;
+  std::optional<http::response_serializer<http::buffer_body>> piece_sr_;
 };
 
 } // namespace

@@ -131,4 +131,28 @@ response serve_in_memory(http_handler& h, request req, std::string_view body, st
   return r;
 }
 
+std::optional<std::string> read_stream(const streamed_body& b, std::chrono::milliseconds timeout) {
+  std::string out;
+  while (out.size() < b.length) {
+    struct slot { // shared: a late answer must not touch this frame
+      std::mutex m;
+      std::condition_variable cv;
+      std::optional<bool> ok;
+      std::string piece;
+    };
+    auto s = std::make_shared<slot>();
+    b.source->next([s](bool ok, std::string_view piece) {
+      std::lock_guard lk(s->m);
+      s->piece.assign(piece);
+      s->ok = ok && !piece.empty();
+      s->cv.notify_all();
+    });
+    std::unique_lock lk(s->m);
+    if (!s->cv.wait_for(lk, timeout, [&] { return s->ok.has_value(); }) || !*s->ok) return std::nullopt;
+    out += s->piece;
+  }
+  if (out.size() != b.length) return std::nullopt;
+  return out;
+}
+
 } // namespace stowage::net

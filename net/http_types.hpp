@@ -70,15 +70,36 @@ struct file_slice {
   std::uint64_t length = 0;
 };
 
+/// A response body produced piece by piece while it is still arriving (a
+/// blob relayed to the client as it reaches the runtime's cache).
+class body_source {
+public:
+  /// ok with a non-empty piece, valid until the next call to next(); or not
+  /// ok: the body cannot be completed and the connection is cut, so the
+  /// client sees a short body and never a wrong one.
+  using ready_fn = std::function<void(bool ok, std::string_view piece)>;
+  virtual ~body_source() = default;
+  /// Asks for the next piece; `ready` runs exactly once, on any thread,
+  /// possibly before next() returns. Not called again once `length` bytes
+  /// went out.
+  virtual void next(ready_fn ready) = 0;
+};
+
+struct streamed_body {
+  std::shared_ptr<body_source> source;
+  std::uint64_t length = 0; // promised in Content-Length
+};
+
 struct response {
   int status = 200;
   header_list headers;
-  std::string body;                 // used when `file` is empty
+  std::string body;                 // used when `file` and `stream` are empty
   std::optional<file_slice> file;   // streamed from disk
+  std::optional<streamed_body> stream;
   /// Close the connection after this response (e.g. an unread request body).
   bool close = false;
 
-  std::uint64_t content_length() const { return file ? file->length : body.size(); }
+  std::uint64_t content_length() const { return file ? file->length : stream ? stream->length : body.size(); }
 };
 
 /// Delivers the answer to a request. Call exactly once, from any thread.
@@ -132,5 +153,11 @@ public:
 response serve_in_memory(http_handler& h, request req, std::string_view body = {},
                          std::size_t chunk = 64 * 1024,
                          std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+/// Reads a streamed body to its end, as the server would send it: the bytes,
+/// or nullopt if the source cut it short (or stalled longer than `timeout`).
+/// For tests and in-process callers.
+std::optional<std::string> read_stream(const streamed_body& b,
+                                       std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 } // namespace stowage::net

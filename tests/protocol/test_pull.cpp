@@ -52,6 +52,13 @@ TEST_CASE_METHOD(three_holders, "a pull among three data managers of different m
   CHECK(by["dm1"].throughput_bps > by["dm2"].throughput_bps);
   CHECK(by["dm2"].throughput_bps > by["dm3"].throughput_bps);
   CHECK(by["dm1"].arrival_us < by["dm3"].arrival_us);
+  // The requester heard the plan (for its gateway to answer early) too.
+  auto plan = await<sa::pull_scheduled>();
+  CHECK(plan.decision == d.id);
+  CHECK(plan.repository == repo);
+  CHECK(plan.reference == "v1");
+  CHECK(plan.digest == digest);
+  CHECK(plan.target == "dm1");
 }
 
 TEST_CASE_METHOD(cluster_fixture, "only holders are probed", "[protocol][pull]") {
@@ -137,6 +144,14 @@ TEST_CASE_METHOD(three_holders, "a target that dies mid-pull is replaced by the 
   REQUIRE(log.size() >= 2);
   CHECK(log[0].chosen == "dm2");
   CHECK(log[1].chosen == "dm1");
+  // One plan per target tried, in order, each naming the same manifest.
+  auto first = await<sa::pull_scheduled>();
+  auto second = await<sa::pull_scheduled>();
+  CHECK(first.target == "dm1");
+  CHECK(second.target == "dm2");
+  CHECK(second.decision == log[0].id);
+  CHECK(first.digest == big);
+  CHECK(second.digest == big);
   // The dead node is out of the candidate sets.
   auto ns = nodes();
   for (auto& n : ns)

@@ -4,7 +4,11 @@
 
 #include "config/node_auth.hpp"
 #include "net/gateway.hpp"
+#include "net/http_server.hpp"
 #include "net/probe_receiver.hpp"
+#include "net/registry_api.hpp"
+
+#include <future>
 
 using namespace stowage;
 using stowage::test::api_fixture;
@@ -15,9 +19,11 @@ const std::string manifest_type = "application/vnd.oci.image.manifest.v1+json";
 
 struct scripted_runtime final : actors::runtime_port {
   std::function<void(const std::string&, const std::string&, pull_fn)> on_pull;
+  plan_fn plan; // of the last pull
   actors::runtime_push_result push_answer;
   std::vector<std::string> pushes;
-  void pull(std::string repository, std::string reference, pull_fn done) override {
+  void pull(std::string repository, std::string reference, pull_fn done, plan_fn on_plan) override {
+    plan = std::move(on_plan);
     on_pull(repository, reference, std::move(done));
   }
   void push(std::string repository, std::string tag, std::string digest, push_fn done) override {
@@ -125,6 +131,61 @@ TEST_CASE_METHOD(gateway_fixture, "an engine's HEAD then GET of a tag makes one 
   CHECK(gcall("PUT", "/v2/lib/app/manifests/v1", m, {{"Content-Type", manifest_type}}).status == 201);
   CHECK(gcall("GET", "/v2/lib/app/manifests/v1").status == 200);
   CHECK(pulls == 3);
+}
+
+TEST_CASE_METHOD(gateway_fixture, "a pull is answered from the master's plan and its blobs relayed as they arrive",
+                 "[unit][cluster][relay]") {
+  // dm2: a real OCI endpoint holding the image the plan names.
+  auto dm2_dir = test::make_temp_dir();
+  auto dm2_store = store::registry_store::open(dm2_dir);
+  net::registry_api dm2_api(*dm2_store);
+  std::string config = R"({"os":"linux","architecture":"amd64"})";
+  std::string layer(100 * 1000, '\0');
+  for (std::size_t i = 0; i < layer.size(); ++i) layer[i] = char((i * 7919) % 251);
+  auto cd = oci::sha256_of(config), ld = oci::sha256_of(layer);
+  REQUIRE(call_on(dm2_api, "POST", "/v2/lib/app/blobs/uploads/?digest=" + cd.str(), config).status == 201);
+  REQUIRE(call_on(dm2_api, "POST", "/v2/lib/app/blobs/uploads/?digest=" + ld.str(), layer).status == 201);
+  auto m = image_manifest(cd, config.size(), {{ld, layer.size()}});
+  auto d = oci::sha256_of(m);
+  REQUIRE(call_on(dm2_api, "PUT", "/v2/lib/app/manifests/v1", m, {{"Content-Type", manifest_type}}).status == 201);
+  net::http_server_options o;
+  o.threads = 1;
+  net::http_server dm2_http(dm2_api, o);
+  dm2_http.start();
+  auto dm2 = config::identity::generate();
+  nodes->add({"dm2", config::role::data, "127.0.0.1:" + std::to_string(dm2_http.port()), dm2.public_key_hex()});
+
+  // The pull stays in flight; its plan names dm2 at once.
+  actors::runtime_port::pull_fn finish;
+  rt->on_pull = [&](const std::string&, const std::string&, auto done) {
+    finish = std::move(done);
+    rt->plan(actors::runtime_pull_plan{7, d.str(), "dm2"});
+  };
+  auto r = gcall("GET", "/v2/lib/app/manifests/v1");
+  REQUIRE(r.status == 200);
+  CHECK(r.body == m);
+  CHECK(r.headers.get_or("Docker-Content-Digest") == d.str());
+  CHECK_FALSE(cache->manifest("lib/app", oci::reference{d})); // answered before the image is here
+  CHECK(gcall("GET", "/v2/lib/app/manifests/" + d.str()).body == m); // by digest too, from the plan
+  CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + ld.str()).status == 404); // senders ask what the cache holds
+
+  // The client's blob GET is answered with a body that follows the delivery.
+  auto blob = gcall("GET", "/v2/lib/app/blobs/" + ld.str());
+  REQUIRE(blob.status == 200);
+  REQUIRE(blob.stream);
+  CHECK(blob.stream->length == layer.size());
+  auto got = std::async(std::launch::async, [&] { return net::read_stream(*blob.stream); });
+  CHECK(got.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout);
+  auto target = "/v2/lib/app/blobs/uploads/?digest=" + ld.str();
+  REQUIRE(gcall("POST", target, layer, {{"Authorization", config::node_authorization(dm2, "dm2", "POST", target, config::unix_time_ms())}})
+            .status == 201);
+  CHECK(got.get() == layer);
+
+  // The pull ends: the cache serves from now on.
+  finish({true, false, {}, d.str(), "dm2"});
+  CHECK(body_of(gcall("GET", "/v2/lib/app/blobs/" + ld.str())) == layer);
+  dm2_http.stop();
+  std::filesystem::remove_all(dm2_dir);
 }
 
 TEST_CASE_METHOD(gateway_fixture, "test packets are verified and measured", "[unit][cluster]") {

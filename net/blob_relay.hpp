@@ -1,0 +1,76 @@
+// Blobs on their way into the runtime's cache, relayed to the gateway's
+// clients while they arrive (cut-through): a pull through the gateway answers
+// the client's manifest request as soon as the master has planned the pull,
+// and each blob GET is served from the bytes the chosen data manager is
+// sending at that moment, instead of after the whole image landed.
+//
+//  - The receiving side: every blob upload of a delivery (a data manager
+//    sending into the cache) reports its bytes as they go into the store
+//    (`arriving`, then data... and end).
+//  - Pulls in flight `expect` the blobs of their manifest, so a GET that
+//    comes before the first byte waits instead of answering 404.
+//  - The serving side (`open`): a body_source that hands out arrived bytes,
+//    then, once the blob is committed to the cache (or if it fell more than
+//    `window` behind the arrival, or the arrival failed and another target
+//    sends it again), continues from the cache file at the same offset.
+//
+// Nothing unverified is ever completed: the source hashes every byte it hands
+// out and withholds the last piece unless the whole matches the digest; a
+// mismatch or a pull that ends without the blob cuts the response short, so
+// the client sees a truncated body, never a wrong one.
+//
+// Memory stays flat: an arrival keeps at most `window` bytes (plus one piece)
+// for readers that are behind.
+#pragma once
+
+#include "net/http_types.hpp"
+#include "oci/digest.hpp"
+#include "store/registry_store.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace stowage::net {
+
+class blob_relay {
+public:
+  static constexpr std::uint64_t window = 8 << 20;
+
+  explicit blob_relay(std::shared_ptr<store::registry_store> cache);
+  ~blob_relay();
+
+  /// One upload of a blob into the cache. Call data() with each piece as the
+  /// store takes it, then end() once: committed (verified and durable in the
+  /// cache) or not.
+  class arrival {
+  public:
+    virtual ~arrival() = default;
+    virtual void data(const char* p, std::size_t n) = 0;
+    virtual void end(bool committed) = 0;
+  };
+  /// A new upload of blob `d` into `repo` starts at offset 0; it replaces an
+  /// earlier one.
+  std::shared_ptr<arrival> arriving(const std::string& repo, const oci::digest& d);
+
+  /// A pull in flight will bring blob `d` (`size` bytes) into `repo`;
+  /// counted, undone by settle().
+  void expect(const std::string& repo, const oci::digest& d, std::uint64_t size);
+  void settle(const std::string& repo, const oci::digest& d);
+  /// The size of `d` if a pull in flight expects it in `repo` (nullopt also
+  /// when it is only arriving: then the size is not known here).
+  std::optional<std::uint64_t> expected_size(const std::string& repo, const oci::digest& d) const;
+
+  /// The body of blob `d` (`size` bytes) of `repo` while it is on its way;
+  /// nullptr if it is neither expected nor arriving.
+  std::shared_ptr<body_source> open(std::string repo, const oci::digest& d, std::uint64_t size);
+
+private:
+  struct state;
+  class upload;
+  class reader;
+  std::shared_ptr<state> st_;
+};
+
+} // namespace stowage::net

@@ -1,0 +1,178 @@
+// The gateway's relay of arriving blobs (net/blob_relay.hpp) over a real
+// store: readers get bytes while they arrive, continue from the cache once the
+// blob is committed, survive a failed upload followed by another, and never
+// complete a body that does not match its digest.
+#include "store_test_support.hpp"
+
+#include "net/blob_relay.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <future>
+#include <random>
+
+using namespace stowage;
+using namespace store_test;
+
+namespace {
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+/// The next piece from `src`: the bytes, or nullopt if the source cut the
+/// body; throws if it did not answer within a second (it is waiting).
+std::optional<std::string> next_piece(net::body_source& src) {
+  auto answer = std::make_shared<std::promise<std::optional<std::string>>>();
+  auto f = answer->get_future();
+  src.next([answer](bool ok, std::string_view p) {
+    answer->set_value(ok ? std::optional<std::string>(std::string(p)) : std::nullopt);
+  });
+  if (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) throw std::runtime_error("no piece yet");
+  return f.get();
+}
+
+/// Asks for the next piece and returns without waiting for it.
+std::future<std::optional<std::string>> ask_piece(net::body_source& src) {
+  auto answer = std::make_shared<std::promise<std::optional<std::string>>>();
+  auto f = answer->get_future();
+  src.next([answer](bool ok, std::string_view p) {
+    answer->set_value(ok ? std::optional<std::string>(std::string(p)) : std::nullopt);
+  });
+  return f;
+}
+
+bool waiting(std::future<std::optional<std::string>>& f) {
+  return f.wait_for(std::chrono::milliseconds(20)) == std::future_status::timeout;
+}
+
+struct relay_fixture {
+  temp_dir dir;
+  std::shared_ptr<store::registry_store> cache = store::registry_store::open(dir.path);
+  net::blob_relay relay{cache};
+  const std::string repo = "lib/app";
+
+  /// Stores `bytes` in the cache, as the delivery's commit would.
+  void commit(const std::string& bytes) { put_blob(*cache, repo, bytes); }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(relay_fixture, "a blob nobody brings is not relayed", "[unit][relay]") {
+  auto d = oci::sha256_of("x");
+  CHECK(relay.open(repo, d, 1) == nullptr);
+  CHECK_FALSE(relay.expected_size(repo, d));
+  relay.expect(repo, d, 1);
+  CHECK(relay.expected_size(repo, d) == 1u);
+  CHECK(relay.open("other/repo", d, 1) == nullptr); // expected in another repository only
+  relay.settle(repo, d);
+  CHECK(relay.open(repo, d, 1) == nullptr);
+}
+
+TEST_CASE_METHOD(relay_fixture, "a reader gets bytes as they arrive and the last piece only once all match",
+                 "[unit][relay]") {
+  const std::string blob = random_bytes(3000, 1);
+  const auto d = oci::sha256_of(blob);
+  relay.expect(repo, d, blob.size());
+  auto src = relay.open(repo, d, blob.size());
+  REQUIRE(src);
+
+  auto first = ask_piece(*src);
+  CHECK(waiting(first)); // nothing arrived yet
+  auto up = relay.arriving(repo, d);
+  up->data(blob.data(), 1000);
+  REQUIRE(first.get() == blob.substr(0, 1000)); // relayed before the upload ended
+
+  auto second = ask_piece(*src);
+  CHECK(waiting(second));
+  up->data(blob.data() + 1000, 2000);
+  CHECK(second.get() == blob.substr(1000)); // the whole: it hashes to the digest
+  commit(blob);
+  up->end(true);
+  relay.settle(repo, d);
+}
+
+TEST_CASE_METHOD(relay_fixture, "a reader behind the window continues from the cache once committed",
+                 "[unit][relay]") {
+  const std::string blob = random_bytes(net::blob_relay::window + (3 << 20), 2);
+  const auto d = oci::sha256_of(blob);
+  relay.expect(repo, d, blob.size());
+  auto up = relay.arriving(repo, d);
+  for (std::size_t off = 0; off < blob.size(); off += 512 * 1024)
+    up->data(blob.data() + off, std::min<std::size_t>(512 * 1024, blob.size() - off));
+  // Opened now, the first bytes are no longer held: it waits for the commit.
+  auto src = relay.open(repo, d, blob.size());
+  REQUIRE(src);
+  auto first = ask_piece(*src);
+  CHECK(waiting(first));
+  commit(blob);
+  up->end(true);
+  std::string got = *first.get();
+  got += *net::read_stream({src, blob.size() - got.size()});
+  CHECK(got == blob);
+  relay.settle(repo, d);
+}
+
+TEST_CASE_METHOD(relay_fixture, "an upload that fails midway: the reader continues with the next one",
+                 "[unit][relay]") {
+  const std::string blob = random_bytes(4096, 3);
+  const auto d = oci::sha256_of(blob);
+  relay.expect(repo, d, blob.size());
+  auto src = relay.open(repo, d, blob.size());
+  auto first = relay.arriving(repo, d);
+  first->data(blob.data(), 1500);
+  CHECK(next_piece(*src) == blob.substr(0, 1500));
+  first->end(false); // the sending data manager died
+
+  auto pending = ask_piece(*src);
+  CHECK(waiting(pending)); // the pull is still in flight: another target will send it
+  auto again = relay.arriving(repo, d);
+  again->data(blob.data(), 1000);
+  CHECK(waiting(pending)); // bytes it already sent
+  again->data(blob.data() + 1000, blob.size() - 1000);
+  CHECK(pending.get() == blob.substr(1500));
+  commit(blob);
+  again->end(true);
+  relay.settle(repo, d);
+}
+
+TEST_CASE_METHOD(relay_fixture, "bytes that do not match the digest are cut before the last piece",
+                 "[unit][relay]") {
+  const std::string blob = random_bytes(2048, 4);
+  std::string forged = blob;
+  forged[2000] ^= 1;
+  const auto d = oci::sha256_of(blob);
+  relay.expect(repo, d, blob.size());
+  auto src = relay.open(repo, d, blob.size());
+  auto up = relay.arriving(repo, d);
+  up->data(forged.data(), 1024);
+  CHECK(next_piece(*src) == forged.substr(0, 1024));
+  up->data(forged.data() + 1024, 1024);
+  CHECK_FALSE(next_piece(*src)); // the piece completing a wrong blob never goes out
+  up->end(false);
+  relay.settle(repo, d);
+}
+
+TEST_CASE_METHOD(relay_fixture, "a pull that ends without the blob cuts its waiting readers", "[unit][relay]") {
+  const std::string blob = random_bytes(100, 5);
+  const auto d = oci::sha256_of(blob);
+  relay.expect(repo, d, blob.size());
+  auto src = relay.open(repo, d, blob.size());
+  auto pending = ask_piece(*src);
+  CHECK(waiting(pending));
+  relay.settle(repo, d);
+  CHECK_FALSE(pending.get());
+}
+
+TEST_CASE_METHOD(relay_fixture, "a blob already committed is read from the cache", "[unit][relay]") {
+  const std::string blob = random_bytes(5000, 6);
+  const auto d = oci::sha256_of(blob);
+  relay.expect(repo, d, blob.size());
+  auto src = relay.open(repo, d, blob.size());
+  commit(blob);
+  CHECK(net::read_stream({src, blob.size()}) == blob);
+  relay.settle(repo, d);
+}
