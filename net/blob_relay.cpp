@@ -44,7 +44,7 @@ public:
   }
 
 private:
-  static constexpr std::size_t keep = 40;                 // the windows of two uploads in half-MiB pieces, and some
+  static constexpr std::size_t keep = 24;                 // a window of half-MiB pieces, and what readers hold
   static constexpr std::size_t min_capacity = 512 * 1024; // the server's largest body piece
 
   void give_back(const std::string* s) {
