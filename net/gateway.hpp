@@ -7,10 +7,13 @@
 //    per pull), or by a digest the cache lacks: the runtime
 //    pulls through the cluster (runtime_port::pull: probe round, the chosen
 //    data manager sends the image into this very endpoint with a Stowage-Node
-//    signature), then the manifest is served from the cache. 404
-//    MANIFEST_UNKNOWN if the cluster does not know it, 503 UNAVAILABLE... as
-//    an OCI error if the pull failed. Blobs, tags lists, referrers: from the
-//    cache.
+//    signature). As soon as the master's plan names the manifest, it is
+//    fetched from the chosen data manager (digest checked) and answered;
+//    the client's blob GETs then follow the delivery as it arrives
+//    (net/blob_relay.hpp). An index, or a plan that cannot be used, is
+//    answered from the cache once the pull ended. 404 MANIFEST_UNKNOWN if
+//    the cluster does not know it, 503 UNAVAILABLE... as an OCI error if the
+//    pull failed. Blobs, tags lists, referrers: from the cache.
 //  - Pushes from local engines (open when `open_local_pushes`): blobs and the
 //    manifest are collected into the cache as they arrive; after the manifest
 //    is stored, runtime_port::push runs the push flow, and the client's PUT is
