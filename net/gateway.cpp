@@ -217,8 +217,8 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     if (w.by_tag) remember(w.repo, w.reference, plan.digest);
     w.answered = true;
     w.early_digest = plan.digest;
-    spdlog::debug("gateway: {} answered from the plan of decision {} ({} blobs on their way from {})", w.reference,
-                  plan.decision, w.expected.size(), plan.target);
+    spdlog::info("gateway: {}{}{} answered from the plan of decision {} ({} blobs relayed as they arrive from {})",
+                 w.repo, w.by_tag ? ":" : "@", w.reference, plan.decision, w.expected.size(), plan.target);
     w.respond(manifest_response(plan.digest, m.media_type, std::move(m.body)));
   }
 

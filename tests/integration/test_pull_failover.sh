@@ -3,7 +3,8 @@
 # another holder. Five processes; a big image (so its transfer to the runtime
 # takes a while), pulled through the gateway; as soon as the master logs the
 # pull decision its chosen data manager is killed (-9) while it streams the
-# image into the runtime's cache. The client's pull still succeeds,
+# image into the runtime's cache, while the client is already reading it
+# through the gateway's relay. The client's pull still succeeds,
 # byte-identical, and the master logged a second pull decision with another
 # target.
 STOWAGE=${1:?usage: $0 path/to/stowage}
@@ -56,6 +57,12 @@ echo "ok: killed $victim, the chosen data manager, $((moved / 1024 / 1024)) MiB 
 wait "$puller" || { cat "$WORK/skopeo-pull.log" >&2; fail "the pull did not complete after $victim died"; }
 same_blobs "$WORK/src" "$WORK/back" "$digest"
 echo "ok: the pull completed byte-identical"
+# The client was answered from the first plan and read the blobs while they
+# arrived: what it got from $victim before the kill was continued from the
+# next target's delivery, every byte checked against the digest.
+grep -Eq "gateway: big/img:v1 answered from the plan of decision [0-9]+ \(3 blobs relayed" "$WORK/rt1.log" ||
+  fail "rt1 did not answer the pull from the plan"
+echo "ok: the manifest was answered from the plan, the blobs relayed as they arrived"
 
 curl -fsS "$MASTER/api/v1/decisions?limit=10" |
   jq -e --argjson s "$seen" --arg v "$victim" \
