@@ -50,7 +50,7 @@ public:
       if (on_plan) on_plan(runtime_pull_plan{s.decision, std::move(s.digest), std::move(s.target)});
     };
     ask<pull_done>(
-      sys_, rt_, timeout_, pull_image{std::move(repository), std::move(reference)},
+      sys_, rt_, timeout_, pull_image{std::move(repository), std::move(reference), true},
       [done](pull_done d) {
         runtime_pull_result r;
         r.ok = d.ok;

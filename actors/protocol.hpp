@@ -459,13 +459,15 @@ STOWAGE_INSPECT(handoffs_answer, x.handoffs)
 
 // ---- local requests to a runtime (gateway, CLI, tests) ----------------------
 
-/// Pull through the cluster into the runtime's store. Answer: pull_done.
+/// Pull through the cluster into the runtime's store. Answer: pull_done;
+/// with `plans`, each pull_scheduled of the master goes to the sender first.
 struct pull_image {
   std::string repository;
   std::string reference;
+  bool plans = false;
   friend bool operator==(const pull_image&, const pull_image&) = default;
 };
-STOWAGE_INSPECT(pull_image, x.repository, x.reference)
+STOWAGE_INSPECT(pull_image, x.repository, x.reference, x.plans)
 
 struct pull_done {
   bool ok = false;

@@ -31,7 +31,8 @@ struct measured_round {
   caf::actor master; // who to report to
 };
 
-/// A local requester of a pull (the gateway's port), told of the plan early.
+/// A pull in flight; its requester (the gateway's port) is told of the plan
+/// early if it asked to be (pull_image::plans).
 struct pull_watch {
   std::string repository;
   std::string reference;
@@ -252,7 +253,7 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
     [self](pull_image& p) {
       auto& st = self->state;
       auto id = st.next_watch++;
-      st.watches[id] = {p.repository, p.reference, self->current_sender()};
+      st.watches[id] = {p.repository, p.reference, p.plans ? self->current_sender() : nullptr};
       pull_attempt(self, p, 0, {}, 1, pull_reply{id, self->make_response_promise<pull_done>()});
     },
     [self](pull_scheduled& s) { tell_watchers(self, s); },

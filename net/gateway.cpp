@@ -83,9 +83,11 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   };
 
   // Manifests answered from a plan before they are in the cache, by
-  // repository@digest (for the client's next request by digest).
+  // repository@digest (for the client's next request by digest), with the
+  // number of pulls in flight that answered them.
   struct planned_manifest {
     std::string media_type, body;
+    int pulls = 0;
   };
   std::map<std::string, planned_manifest> planned;
 
@@ -212,7 +214,10 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
       }
     {
       std::lock_guard g(mu);
-      planned[key_of(w.repo, plan.digest)] = {m.media_type, m.body};
+      auto& p = planned[key_of(w.repo, plan.digest)];
+      p.media_type = m.media_type;
+      p.body = m.body;
+      ++p.pulls;
     }
     if (w.by_tag) remember(w.repo, w.reference, plan.digest);
     w.answered = true;
@@ -230,7 +235,8 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
       // relay readers continue from the cache or are cut short.
       for (const auto& b : w.expected) relay->settle(w.repo, b.dig);
       std::lock_guard g(mu);
-      planned.erase(key_of(w.repo, w.early_digest));
+      if (auto p = planned.find(key_of(w.repo, w.early_digest)); p != planned.end() && --p->second.pulls <= 0)
+        planned.erase(p);
       if (!r.ok) spdlog::warn("gateway: pull of {}:{} failed after its manifest was answered: {}", w.repo, w.reference, r.error);
       return;
     }

@@ -29,7 +29,7 @@ struct three_holders : cluster_fixture {
 
 TEST_CASE_METHOD(three_holders, "a pull among three data managers of different measured speed goes to the fastest",
                  "[protocol][pull]") {
-  auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
+  auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1", true});
   INFO(done.error);
   REQUIRE(done.ok);
   CHECK(done.target == "dm1");
@@ -59,6 +59,13 @@ TEST_CASE_METHOD(three_holders, "a pull among three data managers of different m
   CHECK(plan.reference == "v1");
   CHECK(plan.digest == digest);
   CHECK(plan.target == "dm1");
+}
+
+TEST_CASE_METHOD(three_holders, "plans go only to requesters that ask for them", "[protocol][pull]") {
+  REQUIRE(ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"}).ok);
+  bool planned = false;
+  self->receive([&](sa::pull_scheduled&) { planned = true; }, caf::after(std::chrono::seconds(0)) >> [] {});
+  CHECK_FALSE(planned);
 }
 
 TEST_CASE_METHOD(cluster_fixture, "only holders are probed", "[protocol][pull]") {
@@ -131,7 +138,7 @@ TEST_CASE_METHOD(three_holders, "a target that dies mid-pull is replaced by the 
   for (auto name : {"dm1", "dm2", "dm3"})
     caf::anon_send(dms[name].actor, sa::connect_master{master}); // re-join with the new inventory
   sched.run();
-  self->send(runtime, sa::pull_image{repo, "big"});
+  self->send(runtime, sa::pull_image{repo, "big", true});
   settle(300ms); // the round is over (~140 ms) and dm1 is sending
   REQUIRE(decisions().front().chosen == "dm1");
   kill_data_manager("dm1");

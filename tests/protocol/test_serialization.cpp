@@ -81,7 +81,7 @@ TEST_CASE_METHOD(cluster_fixture, "every protocol message survives serialization
   RT(sa::decisions_answer{{{1, "pull", "rt1", "r/x:t", {c}, "dm1"}}});
   RT(sa::handoffs_query{});
   RT(sa::handoffs_answer{{{item.digest, "r/x", "t", 3, "dm3", 2}}});
-  RT(sa::pull_image{"r/x", "t"});
+  RT(sa::pull_image{"r/x", "t", true});
   RT(sa::pull_done{true, "", item.digest, "dm1", 1});
   RT(sa::push_image{"r/x", "t", item.digest});
   RT(sa::push_done{true, "", "dm1", 3, "s", {true, "", 2, {"dm1"}, {}}});
