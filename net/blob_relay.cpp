@@ -295,6 +295,26 @@ std::optional<std::uint64_t> blob_relay::expected_size(const std::string& repo, 
   return i->second.size;
 }
 
+void blob_relay::when_settled(const std::string& repo, const oci::digest& d, std::function<void()> then) {
+  wait_settled(st_, repo, d, std::move(then));
+}
+
+void blob_relay::wait_settled(std::shared_ptr<state> st, std::string repo, oci::digest d,
+                              std::function<void()> then) {
+  {
+    std::lock_guard lock(st->mu);
+    auto i = st->entries.find(key_of(repo, d));
+    if (i != st->entries.end() && (i->second.expected > 0 || i->second.receiving) && !st->cache->blob(repo, d)) {
+      // Woken by every change of the entry; looks again then.
+      i->second.waiters.push_back([st, repo, d, then = std::move(then)]() mutable {
+        wait_settled(std::move(st), std::move(repo), std::move(d), std::move(then));
+      });
+      return;
+    }
+  }
+  then();
+}
+
 std::shared_ptr<body_source> blob_relay::open(std::string repo, const oci::digest& d, std::uint64_t size) {
   {
     std::lock_guard lock(st_->mu);

@@ -28,6 +28,7 @@
 #include "store/registry_store.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,10 +67,15 @@ public:
   /// nullptr if it is neither expected nor arriving.
   std::shared_ptr<body_source> open(std::string repo, const oci::digest& d, std::uint64_t size);
 
+  /// Runs `then` (on any thread, possibly at once) when blob `d` of `repo`
+  /// is no longer on its way: committed to the cache, or no pull brings it.
+  void when_settled(const std::string& repo, const oci::digest& d, std::function<void()> then);
+
 private:
   struct state;
   class upload;
   class reader;
+  static void wait_settled(std::shared_ptr<state> st, std::string repo, oci::digest d, std::function<void()> then);
   std::shared_ptr<state> st_;
 };
 

@@ -256,13 +256,28 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     }
   }
 
-  /// GET of a blob a pull in flight is bringing: relayed as it arrives.
+  /// GET of a blob a pull in flight is bringing: relayed as it arrives. A
+  /// range of it (a client resuming a cut response) waits for the blob to be
+  /// in the cache and is served from there.
   std::optional<route_result> relay_blob(const request& req, const api::target& t) {
     if (req.method != "GET") return std::nullopt; // HEAD says what the cache holds (senders ask it)
     auto d = oci::digest::parse(t.arg);
     if (!d || cache->blob(t.repo, *d)) return std::nullopt;
     auto size = relay->expected_size(t.repo, *d);
     if (!size) return std::nullopt;
+    if (req.headers.get("Range"))
+      return route_result::stream(std::make_unique<deferred_answer>(
+        [self = shared_from_this(), req, repo = t.repo, d = *d](responder respond) {
+          self->relay->when_settled(repo, d, [self, req, respond] {
+            try {
+              auto rr = self->api->route(req);
+              respond(rr.reply ? std::move(*rr.reply)
+                               : error_response(oci::error_code::unsupported, "unexpected answer from the cache", 500));
+            } catch (const std::exception& e) {
+              respond(error_response(oci::error_code::unsupported, std::string("cache failure: ") + e.what(), 500));
+            }
+          });
+        }));
     auto source = relay->open(t.repo, *d, *size);
     if (!source) return std::nullopt;
     response r;

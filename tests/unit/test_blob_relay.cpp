@@ -176,3 +176,28 @@ TEST_CASE_METHOD(relay_fixture, "a blob already committed is read from the cache
   CHECK(net::read_stream({src, blob.size()}) == blob);
   relay.settle(repo, d);
 }
+
+TEST_CASE_METHOD(relay_fixture, "waiting for a blob to settle: committed, or no pull brings it", "[unit][relay]") {
+  const std::string blob = random_bytes(100, 7);
+  const auto d = oci::sha256_of(blob);
+  int settled = 0;
+  relay.when_settled(repo, d, [&] { ++settled; }); // nothing on its way: at once
+  CHECK(settled == 1);
+
+  relay.expect(repo, d, blob.size());
+  relay.when_settled(repo, d, [&] { ++settled; });
+  auto up = relay.arriving(repo, d);
+  up->data(blob.data(), 50);
+  CHECK(settled == 1); // still arriving
+  commit(blob);
+  up->end(true);
+  CHECK(settled == 2);
+
+  const auto other = oci::sha256_of("never sent");
+  relay.expect(repo, other, 10);
+  relay.when_settled(repo, other, [&] { ++settled; });
+  CHECK(settled == 2);
+  relay.settle(repo, other); // the pull ended without it
+  CHECK(settled == 3);
+  relay.settle(repo, d);
+}

@@ -176,10 +176,17 @@ TEST_CASE_METHOD(gateway_fixture, "a pull is answered from the master's plan and
   CHECK(blob.stream->length == layer.size());
   auto got = std::async(std::launch::async, [&] { return net::read_stream(*blob.stream); });
   CHECK(got.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout);
+  // A client resuming with a range waits for the verified blob in the cache.
+  auto ranged = std::async(std::launch::async,
+                           [&] { return gcall("GET", "/v2/lib/app/blobs/" + ld.str(), {}, {{"Range", "bytes=10-19"}}); });
+  CHECK(ranged.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout);
   auto target = "/v2/lib/app/blobs/uploads/?digest=" + ld.str();
   REQUIRE(gcall("POST", target, layer, {{"Authorization", config::node_authorization(dm2, "dm2", "POST", target, config::unix_time_ms())}})
             .status == 201);
   CHECK(got.get() == layer);
+  auto part = ranged.get();
+  CHECK(part.status == 206);
+  CHECK(body_of(part) == layer.substr(10, 10));
 
   // The pull ends: the cache serves from now on.
   finish({true, false, {}, d.str(), "dm2"});
