@@ -9,33 +9,14 @@
 #include <catch2/catch.hpp>
 
 #include <future>
-#include <random>
 
 using namespace stowage;
 using namespace store_test;
 
 namespace {
 
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-/// The next piece from `src`: the bytes, or nullopt if the source cut the
-/// body; throws if it did not answer within a second (it is waiting).
-std::optional<std::string> next_piece(net::body_source& src) {
-  auto answer = std::make_shared<std::promise<std::optional<std::string>>>();
-  auto f = answer->get_future();
-  src.next([answer](bool ok, std::string_view p) {
-    answer->set_value(ok ? std::optional<std::string>(std::string(p)) : std::nullopt);
-  });
-  if (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) throw std::runtime_error("no piece yet");
-  return f.get();
-}
-
-/// Asks for the next piece and returns without waiting for it.
+/// Asks `src` for its next piece without waiting: the bytes, or nullopt if
+/// the source cut the body.
 std::future<std::optional<std::string>> ask_piece(net::body_source& src) {
   auto answer = std::make_shared<std::promise<std::optional<std::string>>>();
   auto f = answer->get_future();
@@ -43,6 +24,13 @@ std::future<std::optional<std::string>> ask_piece(net::body_source& src) {
     answer->set_value(ok ? std::optional<std::string>(std::string(p)) : std::nullopt);
   });
   return f;
+}
+
+/// The next piece, which must come within a second.
+std::optional<std::string> next_piece(net::body_source& src) {
+  auto f = ask_piece(src);
+  if (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) throw std::runtime_error("no piece yet");
+  return f.get();
 }
 
 bool waiting(std::future<std::optional<std::string>>& f) {

@@ -14,18 +14,13 @@
 #include <random>
 
 using namespace stowage::store;
+using store_test::random_bytes;
 using store_test::slurp;
 using store_test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 /// Appends `data` in pieces of the given sizes (cycled), in `sessions`
 /// appenders, each reopening the file at its current size as an upload does.
