@@ -13,6 +13,8 @@ namespace stowage::net {
 
 namespace {
 
+std::string key_of(const std::string& repo, const oci::digest& d) { return repo + '@' + d.str(); }
+
 struct piece {
   std::uint64_t offset = 0;
   std::shared_ptr<const std::string> bytes;
@@ -65,8 +67,8 @@ struct blob_relay::state {
   std::shared_ptr<piece_pool> pool = std::make_shared<piece_pool>();
 
   struct entry {
-    std::uint32_t expected = 0; // pulls in flight that bring it
-    std::uint64_t size = 0; // as the expecting pull's manifest says
+    std::uint32_t expected = 0;   // pulls in flight that bring it
+    std::uint64_t size = 0;       // as the expecting pulls' manifest says
     std::uint64_t generation = 0; // of the current upload; 0: none yet
     bool receiving = false;       // the current upload is still under way
     std::deque<piece> pieces;     // its bytes [base, received), at most `window` (+1 piece)
@@ -112,8 +114,9 @@ public:
     std::vector<std::function<void()>> woken;
     {
       std::lock_guard lock(st_->mu);
-      auto& e = st_->entries[key_];
-      if (e.generation != generation_) return; // replaced by a newer upload
+      auto i = st_->entries.find(key_);
+      if (i == st_->entries.end() || i->second.generation != generation_) return; // replaced by a newer upload
+      auto& e = i->second;
       e.pieces.push_back({e.received, std::move(bytes)});
       e.received += n;
       while (e.pieces.size() > 1 && e.received - e.base > window) {
@@ -159,7 +162,7 @@ private:
 class blob_relay::reader final : public body_source, public std::enable_shared_from_this<reader> {
 public:
   reader(std::shared_ptr<state> st, std::string repo, oci::digest d, std::uint64_t size)
-      : st_(std::move(st)), repo_(std::move(repo)), dig_(std::move(d)), key_(repo_ + '@' + dig_.str()), size_(size) {}
+      : st_(std::move(st)), repo_(std::move(repo)), dig_(std::move(d)), key_(key_of(repo_, dig_)), size_(size) {}
 
   void next(ready_fn ready) override {
     for (;;) {
@@ -245,10 +248,6 @@ blob_relay::blob_relay(std::shared_ptr<store::registry_store> cache)
     : st_(std::make_shared<state>(std::move(cache))) {}
 
 blob_relay::~blob_relay() = default;
-
-namespace {
-std::string key_of(const std::string& repo, const oci::digest& d) { return repo + '@' + d.str(); }
-} // namespace
 
 std::shared_ptr<blob_relay::arrival> blob_relay::arriving(const std::string& repo, const oci::digest& d) {
   auto key = key_of(repo, d);
