@@ -262,9 +262,9 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   std::optional<route_result> relay_blob(const request& req, const api::target& t) {
     if (req.method != "GET") return std::nullopt; // HEAD says what the cache holds (senders ask it)
     auto d = oci::digest::parse(t.arg);
-    if (!d || cache->blob(t.repo, *d)) return std::nullopt;
-    auto size = relay->expected_size(t.repo, *d);
-    if (!size) return std::nullopt;
+    if (!d) return std::nullopt;
+    auto size = relay->expected_size(t.repo, *d); // in memory: cheap for every cached blob's GET
+    if (!size || cache->blob(t.repo, *d)) return std::nullopt;
     if (req.headers.get("Range"))
       return route_result::stream(std::make_unique<deferred_answer>(
         [self = shared_from_this(), req, repo = t.repo, d = *d](responder respond) {
