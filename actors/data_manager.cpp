@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <deque>
 #include <functional>
 #include <optional>
 #include <map>
@@ -22,12 +23,19 @@ namespace stowage::actors {
 
 namespace {
 
+struct replication_round;
+
 struct dm_state {
   data_manager_config cfg;
   caf::actor master;
   std::uint32_t in_flight = 0;
   std::map<std::string, pre_receive> expected;          // session -> what to expect
   std::map<std::string, std::vector<peer_ref>> peers;   // session -> peers told to expect it
+  // Commits by session, running or answered: a runtime repeats a
+  // push_commit whose answer did not come (a message lost on a new link),
+  // and the repeat must join the first, not fail on the closed session.
+  std::map<std::string, std::shared_ptr<replication_round>> commits;
+  std::deque<std::string> commit_order; // oldest first, to bound `commits`
   transfer_book transfers;
   std::uint64_t free_cached = 0;
   std::optional<caf::actor_clock::time_point> free_checked;
@@ -95,7 +103,8 @@ struct replication_round {
   std::size_t remaining = 0;
   std::vector<std::string> replicas;
   std::vector<std::string> failed;
-  caf::typed_response_promise<push_ack> rp;
+  std::vector<caf::typed_response_promise<push_ack>> waiting; // the push_commit and its repeats
+  std::optional<push_ack> result;
 };
 
 void acknowledge(dm_actor* self, const std::shared_ptr<replication_round>& rr, bool master_holds) {
@@ -112,7 +121,9 @@ void acknowledge(dm_actor* self, const std::shared_ptr<replication_round>& rr, b
   spdlog::info("{}: push {}@{}: {} copies{}", st.cfg.name, rr->scope.repository, rr->digest, ack.copies,
                ack.ok ? "" : " (not acknowledged)");
   --st.in_flight;
-  rr->rp.deliver(std::move(ack));
+  rr->result = ack;
+  for (auto& rp : std::exchange(rr->waiting, {}))
+    rp.deliver(ack);
 }
 
 void hand_off(dm_actor* self, const std::shared_ptr<replication_round>& rr) {
@@ -157,8 +168,21 @@ void peer_done(dm_actor* self, const std::shared_ptr<replication_round>& rr, con
   replicas_done(self, rr);
 }
 
+/// Answers of this many recent commits are kept for repeats.
+constexpr std::size_t remembered_commits = 1024;
+
 void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promise<push_ack> rp) {
   auto& st = self->state;
+  if (auto known = st.commits.find(c.session); known != st.commits.end()) {
+    auto& rr = known->second;
+    if (rr->scope.repository != c.repository || rr->digest != c.digest)
+      rp.deliver(push_ack{false, "no push was admitted for this session", 0, {}, {}});
+    else if (rr->result)
+      rp.deliver(*rr->result);
+    else
+      rr->waiting.push_back(rp);
+    return;
+  }
   auto scope = st.cfg.guard->admitted(c.session);
   auto dig = oci::digest::parse(c.digest);
   if (!scope || scope->repository != c.repository || !dig) {
@@ -176,7 +200,13 @@ void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promi
   rr->scope = *scope;
   rr->digest = c.digest;
   rr->replicas.push_back(st.cfg.name);
-  rr->rp = rp;
+  rr->waiting.push_back(rp);
+  st.commits[c.session] = rr;
+  st.commit_order.push_back(c.session);
+  while (st.commit_order.size() > remembered_commits) {
+    st.commits.erase(st.commit_order.front());
+    st.commit_order.pop_front();
+  }
   if (st.master)
     self->send(st.master, image_stored{st.cfg.name, item_of(self, c.repository, scope->tag, c.digest, scope->seq)});
   auto peers = st.peers[c.session];

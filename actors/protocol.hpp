@@ -315,7 +315,9 @@ struct pre_receive_answer {
 STOWAGE_INSPECT(pre_receive_answer, x.node)
 
 /// Runtime -> target, after the image data went through with the first
-/// proof: make it durable on min_copies places. Answer: push_ack.
+/// proof: make it durable on min_copies places. Answer: push_ack. The runtime
+/// repeats it while no answer comes; a repeat joins the first commit and
+/// gets its ack.
 struct push_commit {
   std::string session;
   std::string repository;

@@ -181,6 +181,27 @@ void pull_attempt(rt_actor* self, pull_image p, std::uint64_t retry_of, std::str
 
 // ---- push ---------------------------------------------------------------------
 
+/// Sends push_commit and sends it again whenever `commit_repeat` passes
+/// without an answer, until `deadline`: the first message to a data manager
+/// goes over a link the middleman may still be setting up, and one lost there
+/// would otherwise stall the push for the whole request timeout. The data
+/// manager answers a repeat with the first commit's ack (one replication).
+void commit_until(rt_actor* self, caf::actor target, push_commit c, caf::actor_clock::time_point deadline,
+                  std::function<void(push_ack)> ok, std::function<void(std::string)> fail) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - self->clock().now());
+  auto wait = std::max(std::chrono::milliseconds(1), std::min(left, self->state.cfg.commit_repeat));
+  self->request(target, wait, c)
+    .then([ok](push_ack& a) { ok(std::move(a)); },
+          [self, target, c, deadline, ok, fail](caf::error& e) {
+            if (e == caf::sec::request_timeout && self->clock().now() < deadline) {
+              spdlog::info("{}: no answer yet to the commit of {}@{}; sending it again", self->state.cfg.name,
+                           c.repository, c.digest);
+              return commit_until(self, target, c, deadline, ok, fail);
+            }
+            fail(self->system().render(e));
+          });
+}
+
 void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_t retry_of, std::string failed,
                   std::uint32_t attempt, caf::typed_response_promise<push_done> rp) {
   auto& st = self->state;
@@ -214,13 +235,14 @@ void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_
             return;
           }
           auto session = g.proof.scope.session;
-          self->request(g.target, st.cfg.request_timeout, push_commit{session, p.repository, p.digest})
-            .then([rp, target, seq, session](push_ack& a) mutable {
-                    rp.deliver(push_done{a.ok, a.error, target, seq, session, a});
-                  },
-                  [self, rp, target, seq, session](caf::error& e) mutable {
-                    rp.deliver(push_done{false, self->system().render(e), target, seq, session, {}});
-                  });
+          commit_until(self, g.target, push_commit{session, p.repository, p.digest},
+                       self->clock().now() + st.cfg.request_timeout,
+                       [rp, target, seq, session](push_ack a) mutable {
+                         rp.deliver(push_done{a.ok, a.error, target, seq, session, a});
+                       },
+                       [rp, target, seq, session](std::string error) mutable {
+                         rp.deliver(push_done{false, std::move(error), target, seq, session, {}});
+                       });
         });
       },
       [self, rp](caf::error& e) mutable { rp.deliver(push_done{false, self->system().render(e), {}, 0, {}, {}}); });

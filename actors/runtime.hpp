@@ -37,6 +37,9 @@ struct runtime_config {
   std::shared_ptr<image_transfer> transfer;
   std::chrono::milliseconds request_timeout{10 * 60 * 1000}; // a whole pull or push step, across nodes
   std::uint32_t max_attempts = 4; // targets tried per pull or push
+  /// A push_commit unanswered this long is sent again (the data manager
+  /// joins repeats to the first); the whole commit still ends at request_timeout.
+  std::chrono::milliseconds commit_repeat{30 * 1000};
   /// Signs the join (protocol.hpp join handshake); empty: unsigned join (tests).
   std::optional<config::identity> identity;
   /// Set: the actor runs behind a link guard (link_guard.hpp); null: none.

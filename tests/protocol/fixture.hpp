@@ -58,6 +58,7 @@ public:
   std::map<std::string, dm_handles> dms;
   caf::actor runtime;
   std::shared_ptr<store::registry_store> rt_store;
+  std::chrono::milliseconds commit_repeat{30000}; // the runtime's (runtime_config::commit_repeat)
   std::int64_t skew_ms = 0; // added to the data managers' proof clocks
 
   cluster_fixture() {
@@ -164,6 +165,7 @@ public:
     cfg.settings = settings;
     cfg.store = rt_store;
     cfg.transfer = net->transfers();
+    cfg.commit_repeat = commit_repeat;
     runtime = sa::spawn_runtime(sys, cfg, master);
     net->set_receiver(name, runtime);
     sched.run();

@@ -35,8 +35,12 @@ TEST_CASE_METHOD(push_cluster, "a push issues both proofs and the pre-receives, 
   // The second proof reached the target and admitted exactly this push;
   // the commit closed the session.
   CHECK_FALSE(dms["dm1"].guard->admitted(done.session));
+  // A repeated commit (its first answer lost) gets the first one's ack and
+  // replicates nothing again; the session admits nothing else.
   auto again_commit = ask<sa::push_ack>(dms["dm1"].actor, sa::push_commit{done.session, repo, digest});
-  CHECK_FALSE(again_commit.ok);
+  CHECK(again_commit == done.ack);
+  auto other = ask<sa::push_ack>(dms["dm1"].actor, sa::push_commit{done.session, repo, std::string(71, 'x')});
+  CHECK_FALSE(other.ok);
   // Every peer was told to expect it (replication is refused otherwise) and stored it.
   for (auto& [name, d] : dms) {
     CHECK(holds(*d.store, repo, digest));
@@ -115,4 +119,21 @@ TEST_CASE_METHOD(push_cluster, "no acknowledgement when the master's spool is un
   auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
   CHECK_FALSE(done.ok);
   CHECK(done.ack.copies == 1);
+}
+
+TEST_CASE_METHOD(push_cluster, "a commit unanswered for a while is sent again and joins the first",
+                 "[protocol][push]") {
+  commit_repeat = 20ms; // replication to the slow peers takes longer than this
+  build({{"dm1", link(50)}, {"dm2", link(1)}, {"dm3", link(1)}});
+  auto big = make_image(*rt_store, repo, "big", 2 << 20, 5);
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "big", big});
+  INFO(done.error);
+  REQUIRE(done.ok);
+  CHECK(done.ack.copies == 3);
+  for (auto& [name, d] : dms)
+    CHECK(holds(*d.store, repo, big));
+  CHECK(decisions().size() == 1);
+  auto imgs = images();
+  REQUIRE(imgs.size() == 1);
+  CHECK(imgs[0].replicas == std::vector<std::string>{"dm1", "dm2", "dm3"});
 }
