@@ -31,8 +31,8 @@ struct measured_round {
   caf::actor master; // who to report to
 };
 
-/// A pull in flight; its requester (the gateway's port) is told of the plan
-/// early if it asked to be (pull_image::plans).
+/// A pull in flight whose requester (the gateway's port) asked to be told
+/// of the master's plans (pull_image::plans).
 struct pull_watch {
   std::string repository;
   std::string reference;
@@ -45,7 +45,7 @@ struct rt_state {
   std::map<std::uint64_t, measured_round> rounds;
   std::optional<caf::actor_clock::time_point> sweep_at; // pending round_deadline wake-up
   transfer_book transfers;
-  std::map<std::uint64_t, pull_watch> watches; // pulls in flight, by local id
+  std::map<std::uint64_t, pull_watch> watches; // pulls in flight that want plans, by local id
   std::uint64_t next_watch = 1;
   static inline const char* name = "stowage.runtime";
 };
@@ -140,7 +140,7 @@ void finish_pull(rt_actor* self, pull_reply& reply, pull_done d) {
 /// requester of that repository and reference.
 void tell_watchers(rt_actor* self, const pull_scheduled& s) {
   for (const auto& [id, w] : self->state.watches)
-    if (w.repository == s.repository && w.reference == s.reference && w.requester)
+    if (w.repository == s.repository && w.reference == s.reference)
       self->send(caf::actor_cast<caf::actor>(w.requester), s);
 }
 
@@ -274,8 +274,11 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
     [self](round_deadline&) { sweep(self); },
     [self](pull_image& p) {
       auto& st = self->state;
-      auto id = st.next_watch++;
-      st.watches[id] = {p.repository, p.reference, p.plans ? self->current_sender() : nullptr};
+      std::uint64_t id = 0; // no watch: the requester wants no plans
+      if (p.plans) {
+        id = st.next_watch++;
+        st.watches[id] = {p.repository, p.reference, self->current_sender()};
+      }
       pull_attempt(self, p, 0, {}, 1, pull_reply{id, self->make_response_promise<pull_done>()});
     },
     [self](pull_scheduled& s) { tell_watchers(self, s); },

@@ -182,7 +182,12 @@ public:
           }
         }
       }
-      // Nothing live for our offset: the cache may have the whole blob.
+      // Ahead of a running upload: its next bytes (or its end) wake us.
+      if (e.receiving && offset_ >= e.received) {
+        it->second.waiters.push_back([self = shared_from_this(), ready] { self->next(ready); });
+        return;
+      }
+      // Behind the window or between uploads: the cache may have the blob.
       if (auto b = st_->cache->blob(repo_, dig_)) {
         lock.unlock();
         try {
@@ -193,8 +198,7 @@ public:
         }
         continue;
       }
-      // Behind the window, ahead of the bytes, or between uploads: wait,
-      // as long as something may still bring the blob.
+      // Not yet: wait, as long as something may still bring the blob.
       if (e.receiving || e.expected > 0) {
         it->second.waiters.push_back([self = shared_from_this(), ready] { self->next(ready); });
         return;
@@ -287,13 +291,6 @@ void blob_relay::settle(const std::string& repo, const oci::digest& d) {
   run_all(std::move(woken));
 }
 
-std::optional<std::uint64_t> blob_relay::expected_size(const std::string& repo, const oci::digest& d) const {
-  std::lock_guard lock(st_->mu);
-  auto i = st_->entries.find(key_of(repo, d));
-  if (i == st_->entries.end() || i->second.expected == 0) return std::nullopt;
-  return i->second.size;
-}
-
 void blob_relay::when_settled(const std::string& repo, const oci::digest& d, std::function<void()> then) {
   wait_settled(st_, repo, d, std::move(then));
 }
@@ -303,7 +300,10 @@ void blob_relay::wait_settled(std::shared_ptr<state> st, std::string repo, oci::
   {
     std::lock_guard lock(st->mu);
     auto i = st->entries.find(key_of(repo, d));
-    if (i != st->entries.end() && (i->second.expected > 0 || i->second.receiving) && !st->cache->blob(repo, d)) {
+    // A running upload is not settled (its end wakes us); otherwise the
+    // cache is asked only while a pull still expects the blob.
+    if (i != st->entries.end() &&
+        (i->second.receiving || (i->second.expected > 0 && !st->cache->blob(repo, d)))) {
       // Woken by every change of the entry; looks again then.
       i->second.waiters.push_back([st, repo, d, then = std::move(then)]() mutable {
         wait_settled(std::move(st), std::move(repo), std::move(d), std::move(then));
@@ -314,13 +314,15 @@ void blob_relay::wait_settled(std::shared_ptr<state> st, std::string repo, oci::
   then();
 }
 
-std::shared_ptr<body_source> blob_relay::open(std::string repo, const oci::digest& d, std::uint64_t size) {
+std::optional<streamed_body> blob_relay::open(const std::string& repo, const oci::digest& d) {
+  std::uint64_t size;
   {
     std::lock_guard lock(st_->mu);
     auto i = st_->entries.find(key_of(repo, d));
-    if (i == st_->entries.end() || (i->second.expected == 0 && !i->second.receiving)) return nullptr;
+    if (i == st_->entries.end() || i->second.expected == 0) return std::nullopt;
+    size = i->second.size;
   }
-  return std::make_shared<reader>(st_, std::move(repo), d, size);
+  return streamed_body{std::make_shared<reader>(st_, repo, d, size), size};
 }
 
 } // namespace stowage::net

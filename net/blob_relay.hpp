@@ -59,13 +59,10 @@ public:
   /// counted, undone by settle().
   void expect(const std::string& repo, const oci::digest& d, std::uint64_t size);
   void settle(const std::string& repo, const oci::digest& d);
-  /// The size of `d` if a pull in flight expects it in `repo` (nullopt also
-  /// when it is only arriving: then the size is not known here).
-  std::optional<std::uint64_t> expected_size(const std::string& repo, const oci::digest& d) const;
 
-  /// The body of blob `d` (`size` bytes) of `repo` while it is on its way;
-  /// nullptr if it is neither expected nor arriving.
-  std::shared_ptr<body_source> open(std::string repo, const oci::digest& d, std::uint64_t size);
+  /// The body of blob `d` of `repo` (of the size its pull expects) while a
+  /// pull in flight brings it; nullopt otherwise. Looks in memory only.
+  std::optional<streamed_body> open(const std::string& repo, const oci::digest& d);
 
   /// Runs `then` (on any thread, possibly at once) when blob `d` of `repo`
   /// is no longer on its way: committed to the cache, or no pull brings it.

@@ -263,8 +263,8 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     if (req.method != "GET") return std::nullopt; // HEAD says what the cache holds (senders ask it)
     auto d = oci::digest::parse(t.arg);
     if (!d) return std::nullopt;
-    auto size = relay->expected_size(t.repo, *d); // in memory: cheap for every cached blob's GET
-    if (!size || cache->blob(t.repo, *d)) return std::nullopt;
+    auto body = relay->open(t.repo, *d); // in memory: cheap for every cached blob's GET
+    if (!body || cache->blob(t.repo, *d)) return std::nullopt;
     if (req.headers.get("Range"))
       return route_result::stream(std::make_unique<deferred_answer>(
         [self = shared_from_this(), req, repo = t.repo, d = *d](responder respond) {
@@ -278,12 +278,10 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
             }
           });
         }));
-    auto source = relay->open(t.repo, *d, *size);
-    if (!source) return std::nullopt;
     response r;
     r.headers.set("Docker-Content-Digest", d->str());
     r.headers.set("Content-Type", "application/octet-stream");
-    r.stream = streamed_body{std::move(source), *size};
+    r.stream = std::move(*body);
     return route_result::answer(std::move(r));
   }
 

@@ -45,28 +45,39 @@ struct relay_fixture {
 
   /// Stores `bytes` in the cache, as the delivery's commit would.
   void commit(const std::string& bytes) { put_blob(*cache, repo, bytes); }
+
+  /// A pull in flight expects `blob`: its relayed body.
+  net::streamed_body bring(const std::string& blob) {
+    relay.expect(repo, oci::sha256_of(blob), blob.size());
+    auto body = relay.open(repo, oci::sha256_of(blob));
+    REQUIRE(body);
+    REQUIRE(body->length == blob.size());
+    return *body;
+  }
 };
 
 } // namespace
 
 TEST_CASE_METHOD(relay_fixture, "a blob nobody brings is not relayed", "[unit][relay]") {
   auto d = oci::sha256_of("x");
-  CHECK(relay.open(repo, d, 1) == nullptr);
-  CHECK_FALSE(relay.expected_size(repo, d));
+  CHECK_FALSE(relay.open(repo, d));
+  relay.arriving(repo, d)->data("x", 1);
+  CHECK_FALSE(relay.open(repo, d)); // arriving, but no pull asks for it
   relay.expect(repo, d, 1);
-  CHECK(relay.expected_size(repo, d) == 1u);
-  CHECK(relay.open("other/repo", d, 1) == nullptr); // expected in another repository only
+  auto body = relay.open(repo, d);
+  REQUIRE(body);
+  CHECK(body->length == 1u);
+  CHECK_FALSE(relay.open("other/repo", d)); // expected in another repository only
   relay.settle(repo, d);
-  CHECK(relay.open(repo, d, 1) == nullptr);
+  CHECK_FALSE(relay.open(repo, d));
 }
 
 TEST_CASE_METHOD(relay_fixture, "a reader gets bytes as they arrive and the last piece only once all match",
                  "[unit][relay]") {
   const std::string blob = random_bytes(3000, 1);
   const auto d = oci::sha256_of(blob);
-  relay.expect(repo, d, blob.size());
-  auto src = relay.open(repo, d, blob.size());
-  REQUIRE(src);
+  auto body = bring(blob);
+  auto& src = body.source;
 
   auto first = ask_piece(*src);
   CHECK(waiting(first)); // nothing arrived yet
@@ -92,8 +103,9 @@ TEST_CASE_METHOD(relay_fixture, "a reader behind the window continues from the c
   for (std::size_t off = 0; off < blob.size(); off += 512 * 1024)
     up->data(blob.data() + off, std::min<std::size_t>(512 * 1024, blob.size() - off));
   // Opened now, the first bytes are no longer held: it waits for the commit.
-  auto src = relay.open(repo, d, blob.size());
-  REQUIRE(src);
+  auto body = relay.open(repo, d);
+  REQUIRE(body);
+  auto& src = body->source;
   auto first = ask_piece(*src);
   CHECK(waiting(first));
   commit(blob);
@@ -108,8 +120,8 @@ TEST_CASE_METHOD(relay_fixture, "an upload that fails midway: the reader continu
                  "[unit][relay]") {
   const std::string blob = random_bytes(4096, 3);
   const auto d = oci::sha256_of(blob);
-  relay.expect(repo, d, blob.size());
-  auto src = relay.open(repo, d, blob.size());
+  auto body = bring(blob);
+  auto& src = body.source;
   auto first = relay.arriving(repo, d);
   first->data(blob.data(), 1500);
   CHECK(next_piece(*src) == blob.substr(0, 1500));
@@ -133,8 +145,8 @@ TEST_CASE_METHOD(relay_fixture, "bytes that do not match the digest are cut befo
   std::string forged = blob;
   forged[2000] ^= 1;
   const auto d = oci::sha256_of(blob);
-  relay.expect(repo, d, blob.size());
-  auto src = relay.open(repo, d, blob.size());
+  auto body = bring(blob);
+  auto& src = body.source;
   auto up = relay.arriving(repo, d);
   up->data(forged.data(), 1024);
   CHECK(next_piece(*src) == forged.substr(0, 1024));
@@ -147,8 +159,8 @@ TEST_CASE_METHOD(relay_fixture, "bytes that do not match the digest are cut befo
 TEST_CASE_METHOD(relay_fixture, "a pull that ends without the blob cuts its waiting readers", "[unit][relay]") {
   const std::string blob = random_bytes(100, 5);
   const auto d = oci::sha256_of(blob);
-  relay.expect(repo, d, blob.size());
-  auto src = relay.open(repo, d, blob.size());
+  auto body = bring(blob);
+  auto& src = body.source;
   auto pending = ask_piece(*src);
   CHECK(waiting(pending));
   relay.settle(repo, d);
@@ -158,10 +170,9 @@ TEST_CASE_METHOD(relay_fixture, "a pull that ends without the blob cuts its wait
 TEST_CASE_METHOD(relay_fixture, "a blob already committed is read from the cache", "[unit][relay]") {
   const std::string blob = random_bytes(5000, 6);
   const auto d = oci::sha256_of(blob);
-  relay.expect(repo, d, blob.size());
-  auto src = relay.open(repo, d, blob.size());
+  auto body = bring(blob);
   commit(blob);
-  CHECK(net::read_stream({src, blob.size()}) == blob);
+  CHECK(net::read_stream(body) == blob);
   relay.settle(repo, d);
 }
 
