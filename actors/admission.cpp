@@ -11,13 +11,17 @@ push_admission admit_push(proof_guard& guard, const std::string& encoded_proof,
     out.error = "malformed proof";
     return out;
   }
-  auto a = guard.admit(*first, repository, from_node);
-  out.status = verdict_http_status(a.result);
-  out.error = std::string(verdict_text(a.result));
-  if (a.result == verdict::ok) {
+  // A push is several transfers when blobs went ahead of the manifest: the
+  // first admits the session, the later ones continue it.
+  auto v = guard.admitted(first->scope.session) ? guard.resume(*first, repository, from_node)
+                                                : guard.admit(*first, repository, from_node).result;
+  out.status = verdict_http_status(v);
+  out.error = std::string(verdict_text(v));
+  if (v == verdict::ok) {
+    auto granted = guard.named(first->scope.session);
     out.ok = true;
-    out.tag = a.scope.tag;
-    out.seq = a.scope.seq;
+    out.tag = granted ? granted->tag : std::string{};
+    out.seq = granted ? granted->seq : 0;
   }
   return out;
 }

@@ -184,11 +184,18 @@ void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promi
     return;
   }
   auto scope = st.cfg.guard->admitted(c.session);
+  auto granted = st.cfg.guard->named(c.session); // the signed tag, or the master's naming
   auto dig = oci::digest::parse(c.digest);
-  if (!scope || scope->repository != c.repository || !dig) {
+  if (!scope || !granted || scope->repository != c.repository || !dig) {
     rp.deliver(push_ack{false, "no push was admitted for this session", 0, {}, {}});
     return;
   }
+  if (!granted->digest.empty() && granted->digest != c.digest) {
+    rp.deliver(push_ack{false, "the session was named for another manifest", 0, {}, {}});
+    return;
+  }
+  scope->tag = granted->tag;
+  scope->seq = granted->seq;
   auto m = st.cfg.store->manifest(c.repository, oci::reference{*dig});
   if (!m) {
     rp.deliver(push_ack{false, "the image is not stored here", 0, {}, {}});
@@ -280,8 +287,13 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
       return {st.cfg.name, true, {}};
     },
     [self](pre_receive& p) -> pre_receive_answer {
-      self->state.expected[p.session] = p;
-      return {self->state.cfg.name};
+      auto& st = self->state;
+      // Naming our own session (a push opened ahead of its manifest): the
+      // guard lets its manifest PUT set this tag with this sequence number.
+      if (p.target == st.cfg.name)
+        return {st.cfg.name, st.cfg.guard->name(p.session, p.tag, p.seq, p.digest)};
+      st.expected[p.session] = p;
+      return {st.cfg.name, true};
     },
     [self](push_commit& c) { commit_push(self, c, self->make_response_promise<push_ack>()); },
     [self](replication_request& r) {

@@ -34,4 +34,13 @@ const decision* decision_log::find(std::uint64_t id) const {
   return nullptr;
 }
 
+const decision* decision_log::set_reference(std::uint64_t id, std::string reference) {
+  for (auto& d : entries_)
+    if (d.id == id) {
+      d.reference = std::move(reference);
+      return &d;
+    }
+  return nullptr;
+}
+
 } // namespace stowage::actors

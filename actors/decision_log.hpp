@@ -19,6 +19,9 @@ public:
   /// Newest first, at most `limit` (0 = all).
   std::vector<decision> latest(std::size_t limit = 0) const;
   const decision* find(std::uint64_t id) const;
+  /// Sets the reference of decision `id` (a push opened ahead of its
+  /// manifest learns its tag later); the amended decision, if still kept.
+  const decision* set_reference(std::uint64_t id, std::string reference);
   std::size_t size() const { return entries_.size(); }
 
 private:

@@ -155,4 +155,23 @@ copy_outcome copy_image(const store::registry_store& from, store::registry_store
   return out;
 }
 
+copy_outcome copy_one_blob(const store::registry_store& from, store::registry_store& to,
+                           const std::string& repository, const std::string& digest) {
+  copy_outcome out;
+  auto d = oci::digest::parse(digest);
+  if (!d) {
+    out.error = "invalid digest " + digest;
+    return out;
+  }
+  try {
+    oci::descriptor desc;
+    desc.dig = *d;
+    out.ok = copy_blob(from, to, repository, desc, out);
+  } catch (const std::exception& e) {
+    out.ok = false;
+    out.error = e.what();
+  }
+  return out;
+}
+
 } // namespace stowage::actors

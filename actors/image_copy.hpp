@@ -23,6 +23,10 @@ struct copy_outcome {
 std::optional<std::uint64_t> image_size(const store::registry_store& from, const std::string& repository,
                                         const std::string& digest);
 
+/// Copies one blob of `repository` (a push sending blobs ahead of its manifest).
+copy_outcome copy_one_blob(const store::registry_store& from, store::registry_store& to,
+                           const std::string& repository, const std::string& digest);
+
 copy_outcome copy_image(const store::registry_store& from, store::registry_store& to,
                         const std::string& repository, const std::string& digest,
                         const std::string& tag, std::optional<std::uint64_t> seq);

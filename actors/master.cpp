@@ -129,6 +129,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
     [self](pull_request& r) {
       handle_pull(self, r, self->make_response_promise<pull_answer>());
     },
+    [self](name_push& n) { handle_name_push(self, n, self->make_response_promise<push_named>()); },
     [self](storage_request& r) {
       handle_storage(self, r, self->make_response_promise<first_proof_message>());
     },

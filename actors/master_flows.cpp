@@ -83,6 +83,23 @@ bool retry_from_ranking(master_actor* self, const pull_request& r, const resolve
 
 // ---- push -------------------------------------------------------------------
 
+/// Sessions opened ahead of their manifest wait at most this long for their
+/// name_push (their proofs expire well before).
+caf::timespan open_push_lifetime(master_actor* self) {
+  return std::chrono::duration_cast<caf::timespan>(self->state.cfg.settings.proof_ttl * 2);
+}
+
+void remember_open_push(master_actor* self, const std::string& session, open_push_session s,
+                        const std::vector<peer_ref>& peers) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  std::erase_if(st.open_pushes, [&](const auto& kv) { return now - kv.second.opened > open_push_lifetime(self); });
+  for (const auto& p : peers)
+    s.peers.push_back(p.name);
+  s.opened = now;
+  st.open_pushes[session] = std::move(s);
+}
+
 void grant(master_actor* self, std::uint64_t decision, std::vector<ranked_candidate> ranked,
            std::size_t idx, const storage_request& r, caf::typed_response_promise<first_proof_message> rp) {
   auto& st = self->state;
@@ -117,6 +134,8 @@ void grant(master_actor* self, std::uint64_t decision, std::vector<ranked_candid
           grant(self, decision, ranked, idx + 1, r, rp);
           return;
         }
+        if (r.tag.empty() && r.digest.empty())
+          remember_open_push(self, pair.second.scope.session, {decision, r.runtime, r.repository, target, {}}, peers);
         pre_receive notice{pair.second.scope.session, r.repository, r.tag, r.digest, scope.seq, target};
         auto remaining = std::make_shared<std::size_t>(0);
         auto done = [=]() mutable {
@@ -192,6 +211,63 @@ void handle_pull(master_actor* self, const pull_request& r, caf::typed_response_
               });
 }
 
+void handle_name_push(master_actor* self, const name_push& n, caf::typed_response_promise<push_named> rp) {
+  auto& st = self->state;
+  auto i = st.open_pushes.find(n.session);
+  if (i == st.open_pushes.end() || i->second.runtime != n.runtime || i->second.repository != n.repository) {
+    rp.deliver(push_named{false, "no push session of this runtime is open for " + n.repository, 0});
+    return;
+  }
+  auto open = std::move(i->second);
+  st.open_pushes.erase(i);
+  auto target = st.nodes.find(open.target);
+  if (target == st.nodes.end() || !target->second.rec.up) {
+    rp.deliver(push_named{false, "the session's target " + open.target + " is down", 0});
+    return;
+  }
+  std::uint64_t seq = n.tag.empty() ? 0 : st.handoffs->next_seq(n.repository, n.tag, st.images.tag_seq(n.repository, n.tag));
+  auto reference = reference_text(n.repository, n.tag.empty() ? n.digest : n.tag);
+  if (const auto* d = st.decisions.set_reference(open.decision, reference)) {
+    try {
+      st.journal->append(*d);
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: decisions not written to disk: {}", st.cfg.name, e.what());
+    }
+  }
+  spdlog::info("{}: decision {}: the push opened ahead is {} (seq {})", st.cfg.name, open.decision, reference, seq);
+  // The target must take the name (its manifest PUT sets this tag); the
+  // peers learn what to expect as for any push, and a silent one gets the
+  // image through the target's handoff.
+  pre_receive notice{n.session, n.repository, n.tag, n.digest, seq, open.target};
+  auto timeout = st.cfg.settings.probe_timeout;
+  auto peers = open.peers;
+  self->request(target->second.handle, timeout, notice)
+    .then(
+      [self, notice, peers, timeout, rp](pre_receive_answer& a) mutable {
+        if (!a.ok) {
+          rp.deliver(push_named{false, a.node + " did not take the name of the session", 0});
+          return;
+        }
+        auto remaining = std::make_shared<std::size_t>(1);
+        auto one = [remaining, rp, seq = notice.seq]() mutable {
+          if (--*remaining == 0)
+            rp.deliver(push_named{true, {}, seq});
+        };
+        for (const auto& name : peers) {
+          auto p = self->state.nodes.find(name);
+          if (p == self->state.nodes.end() || !p->second.rec.up)
+            continue;
+          ++*remaining;
+          self->request(p->second.handle, timeout, notice)
+            .then([one](pre_receive_answer&) mutable { one(); }, [one](caf::error&) mutable { one(); });
+        }
+        one();
+      },
+      [self, rp](caf::error& e) mutable {
+        rp.deliver(push_named{false, "the target did not answer: " + self->system().render(e), 0});
+      });
+}
+
 void handle_storage(master_actor* self, const storage_request& r,
                     caf::typed_response_promise<first_proof_message> rp) {
   auto& st = self->state;
@@ -223,8 +299,13 @@ void handle_storage(master_actor* self, const storage_request& r,
               [self, r, rp](std::vector<candidate_result> measured, std::map<std::string, node_load> load) {
                 auto& st = self->state;
                 auto ranked = rank(measured, r.size, true, load);
-                decision d{0, "push", r.runtime, reference_text(r.repository, r.tag.empty() ? r.digest : r.tag),
-                           measured, ranked.empty() ? std::string{} : ranked.front().node};
+                // A push opened ahead of its manifest is named by the
+                // repository alone until name_push brings the tag.
+                auto reference = r.tag.empty() && r.digest.empty()
+                                   ? r.repository
+                                   : reference_text(r.repository, r.tag.empty() ? r.digest : r.tag);
+                decision d{0, "push", r.runtime, reference, measured,
+                           ranked.empty() ? std::string{} : ranked.front().node};
                 auto id = record_decision(self, d);
                 st.rankings[id] = ranked;
                 while (st.rankings.size() > st.cfg.decision_capacity)

@@ -52,6 +52,15 @@ struct pending_pull {
   caf::typed_response_promise<pull_answer> rp;
 };
 
+/// A push opened ahead of its manifest (a storage_request without tag and
+/// digest), waiting for its name_push.
+struct open_push_session {
+  std::uint64_t decision = 0;
+  std::string runtime, repository, target;
+  std::vector<std::string> peers;
+  caf::actor_clock::time_point opened;
+};
+
 struct master_state {
   master_config cfg;
   std::unique_ptr<handoff_queue> handoffs;
@@ -64,6 +73,7 @@ struct master_state {
   std::uint64_t next_round = 1;
   std::map<std::uint64_t, std::vector<ranked_candidate>> rankings; // decision -> ranking
   std::map<std::uint64_t, pending_pull> pulls;
+  std::map<std::string, open_push_session> open_pushes; // by proof session
   std::uint64_t next_pull = 1;
   std::set<std::string> delivering; // nodes with a third test or delivery under way
   std::map<std::string, std::string> challenges; // node name -> the nonce it must sign (single use)
@@ -93,6 +103,7 @@ void handle_pull(master_actor* self, const pull_request& r, caf::typed_response_
 void handle_storage(master_actor* self, const storage_request& r,
                     caf::typed_response_promise<first_proof_message> rp);
 void fail_pulls_on(master_actor* self, const std::string& node, const std::string& why);
+void handle_name_push(master_actor* self, const name_push& n, caf::typed_response_promise<push_named> rp);
 
 // master_handoff.cpp
 handoff_accepted handle_replication_failure(master_actor* self, const replication_failure& f);

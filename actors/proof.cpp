@@ -281,6 +281,38 @@ void proof_guard::close(std::string_view session) {
   std::lock_guard lock(mtx_);
   if (auto i = admitted_.find(session); i != admitted_.end())
     admitted_.erase(i);
+  if (auto i = names_.find(session); i != names_.end())
+    names_.erase(i);
+}
+
+bool proof_guard::name(std::string_view session, std::string tag, std::uint64_t seq, std::string digest) {
+  std::lock_guard lock(mtx_);
+  const second_proof* held = nullptr;
+  if (auto i = admitted_.find(session); i != admitted_.end())
+    held = &i->second;
+  else if (auto j = expected_.find(std::string(session)); j != expected_.end())
+    held = &j->second;
+  if (!held || !held->scope.tag.empty())
+    return false;
+  // Names of sessions that ended without a commit go with them.
+  for (auto i = names_.begin(); i != names_.end();) {
+    bool live = admitted_.contains(i->first) || expected_.contains(i->first);
+    i = live ? std::next(i) : names_.erase(i);
+  }
+  names_[std::string(session)] = naming{std::move(tag), seq, std::move(digest)};
+  return true;
+}
+
+std::optional<proof_guard::naming> proof_guard::named(std::string_view session) const {
+  std::lock_guard lock(mtx_);
+  auto i = admitted_.find(session);
+  if (i == admitted_.end())
+    return std::nullopt;
+  if (!i->second.scope.tag.empty())
+    return naming{i->second.scope.tag, i->second.scope.seq, {}};
+  if (auto n = names_.find(session); n != names_.end())
+    return n->second;
+  return naming{};
 }
 
 std::optional<proof_scope> proof_guard::admitted(std::string_view session) const {

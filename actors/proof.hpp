@@ -131,6 +131,20 @@ public:
   /// The scope of an admitted, still open session (push_commit checks it).
   std::optional<proof_scope> admitted(std::string_view session) const;
 
+  /// A push opened ahead of its manifest carries a proof without a tag
+  /// (blobs go to the target while the client still uploads); the master
+  /// names it once the manifest is known: this tag, this sequence number,
+  /// this manifest. Refused (false) for a session the guard does not hold
+  /// (expected or admitted) or whose signed scope has a tag already.
+  bool name(std::string_view session, std::string tag, std::uint64_t seq, std::string digest);
+  struct naming {
+    std::string tag;
+    std::uint64_t seq = 0;
+    std::string digest; // empty: any (a proof issued with its tag)
+  };
+  /// What an open session's manifest may set: the signed tag, or the naming.
+  std::optional<naming> named(std::string_view session) const;
+
   const std::string& self_name() const { return self_; }
 
 private:
@@ -140,6 +154,7 @@ private:
   mutable std::mutex mtx_;
   std::map<std::string, second_proof> expected_;
   std::map<std::string, second_proof, std::less<>> admitted_; // open sessions
+  std::map<std::string, naming, std::less<>> names_;            // sessions opened ahead, once named
   used_sessions used_;
 };
 

@@ -46,6 +46,8 @@ void add_protocol_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<pre_receive_answer>("stowage::pre_receive_answer");
   cfg.add_message_type<push_commit>("stowage::push_commit");
   cfg.add_message_type<push_ack>("stowage::push_ack");
+  cfg.add_message_type<name_push>("stowage::name_push");
+  cfg.add_message_type<push_named>("stowage::push_named");
   cfg.add_message_type<replication_request>("stowage::replication_request");
   cfg.add_message_type<replication_answer>("stowage::replication_answer");
   cfg.add_message_type<replication_failure>("stowage::replication_failure");
@@ -60,6 +62,8 @@ void add_protocol_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<handoffs_answer>("stowage::handoffs_answer");
   cfg.add_message_type<pull_image>("stowage::pull_image");
   cfg.add_message_type<pull_done>("stowage::pull_done");
+  cfg.add_message_type<open_push>("stowage::open_push");
+  cfg.add_message_type<blob_pushed>("stowage::blob_pushed");
   cfg.add_message_type<push_image>("stowage::push_image");
   cfg.add_message_type<push_done>("stowage::push_done");
   cfg.add_message_type<transfer_done>("stowage::transfer_done");

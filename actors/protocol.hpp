@@ -238,7 +238,10 @@ STOWAGE_INSPECT(pull_answer, x.ok, x.error, x.decision, x.target, x.digest)
 // ---- push -------------------------------------------------------------------
 
 /// Runtime -> master: store a new image (already in the runtime's store).
-/// Answer: first_proof_message.
+/// Answer: first_proof_message. With tag and digest empty, the push is
+/// opened ahead of its manifest (a client is still uploading blobs): the
+/// proofs carry no tag, blobs go to the target as they come, and name_push
+/// completes the session once the manifest is known.
 struct storage_request {
   std::string runtime;
   std::string repository;
@@ -310,9 +313,10 @@ STOWAGE_INSPECT(pre_receive, x.session, x.repository, x.tag, x.digest, x.seq, x.
 
 struct pre_receive_answer {
   std::string node;
+  bool ok = true; // false: a target that cannot take the name of its session
   friend bool operator==(const pre_receive_answer&, const pre_receive_answer&) = default;
 };
-STOWAGE_INSPECT(pre_receive_answer, x.node)
+STOWAGE_INSPECT(pre_receive_answer, x.node, x.ok)
 
 /// Runtime -> target, after the image data went through with the first
 /// proof: make it durable on min_copies places. Answer: push_ack. The runtime
@@ -335,6 +339,29 @@ struct push_ack {
   friend bool operator==(const push_ack&, const push_ack&) = default;
 };
 STOWAGE_INSPECT(push_ack, x.ok, x.error, x.copies, x.replicas, x.handed_off)
+
+/// Runtime -> master: the manifest of a push opened ahead of it. The master
+/// assigns the tag's sequence number and sends the now complete pre_receive
+/// (tag, digest, seq) to the target, whose proof_guard then lets the
+/// manifest set that tag, and to every peer. Answer: push_named, once they
+/// answered (or the probe timeout passed for the silent ones).
+struct name_push {
+  std::string session;
+  std::string runtime;
+  std::string repository;
+  std::string tag; // may be empty (push by digest)
+  std::string digest;
+  friend bool operator==(const name_push&, const name_push&) = default;
+};
+STOWAGE_INSPECT(name_push, x.session, x.runtime, x.repository, x.tag, x.digest)
+
+struct push_named {
+  bool ok = false;
+  std::string error;
+  std::uint64_t seq = 0;
+  friend bool operator==(const push_named&, const push_named&) = default;
+};
+STOWAGE_INSPECT(push_named, x.ok, x.error, x.seq)
 
 /// Target -> peer: fetch this image from me (you were told to expect it).
 /// Answer: replication_answer once stored.
@@ -481,7 +508,26 @@ struct pull_done {
 };
 STOWAGE_INSPECT(pull_done, x.ok, x.error, x.digest, x.target, x.attempts)
 
-/// Push an image from the runtime's store into the cluster. Answer: push_done.
+/// A client started a blob upload into `repository`: open a push session
+/// ahead of its manifest (storage_request without tag and digest), so blobs
+/// go to the target while the client still uploads. No answer.
+struct open_push {
+  std::string repository;
+  friend bool operator==(const open_push&, const open_push&) = default;
+};
+STOWAGE_INSPECT(open_push, x.repository)
+
+/// A client's blob is now in the runtime's store: send it ahead to the open
+/// session's target. No answer.
+struct blob_pushed {
+  std::string repository;
+  std::string digest;
+  friend bool operator==(const blob_pushed&, const blob_pushed&) = default;
+};
+STOWAGE_INSPECT(blob_pushed, x.repository, x.digest)
+
+/// Push an image from the runtime's store into the cluster (with the session
+/// opened ahead for its repository, if any). Answer: push_done.
 struct push_image {
   std::string repository;
   std::string tag;

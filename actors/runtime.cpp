@@ -39,6 +39,20 @@ struct pull_watch {
   caf::strong_actor_ptr requester;
 };
 
+/// A push session opened while a client still uploads blobs (open_push):
+/// each blob goes to the target as soon as it is in the runtime's store, so
+/// that at the manifest PUT only the last blobs and the manifest are left.
+struct ahead_push {
+  bool asking = true;            // the storage_request is not answered yet
+  bool failed = false;           // no grant, or a blob did not get through: push as usual
+  first_proof_message grant;     // once answered
+  std::set<std::string> queued;  // blobs that came before the grant
+  std::set<std::string> sent;    // blobs sent, or on their way
+  std::uint32_t sending = 0;     // blob transfers in flight
+  std::vector<std::function<void()>> when_idle; // once the answer is in and nothing is in flight
+  caf::actor_clock::time_point opened;
+};
+
 struct rt_state {
   runtime_config cfg;
   caf::actor master;
@@ -47,6 +61,7 @@ struct rt_state {
   transfer_book transfers;
   std::map<std::uint64_t, pull_watch> watches; // pulls in flight that want plans, by local id
   std::uint64_t next_watch = 1;
+  std::map<std::string, std::shared_ptr<ahead_push>> ahead; // by repository, until its push_image
   static inline const char* name = "stowage.runtime";
 };
 using rt_actor = caf::stateful_actor<rt_state>;
@@ -202,6 +217,21 @@ void commit_until(rt_actor* self, caf::actor target, push_commit c, caf::actor_c
           });
 }
 
+void commit_and_answer(rt_actor* self, const push_image& p, const first_proof_message& g, std::uint64_t seq,
+                       caf::typed_response_promise<push_done> rp) {
+  auto& st = self->state;
+  auto target = g.proof.scope.target;
+  auto session = g.proof.scope.session;
+  commit_until(self, g.target, push_commit{session, p.repository, p.digest},
+               self->clock().now() + st.cfg.request_timeout,
+               [rp, target, seq, session](push_ack a) mutable {
+                 rp.deliver(push_done{a.ok, a.error, target, seq, session, a});
+               },
+               [rp, target, seq, session](std::string error) mutable {
+                 rp.deliver(push_done{false, std::move(error), target, seq, session, {}});
+               });
+}
+
 void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_t retry_of, std::string failed,
                   std::uint32_t attempt, caf::typed_response_promise<push_done> rp) {
   auto& st = self->state;
@@ -234,18 +264,130 @@ void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_
             }
             return;
           }
-          auto session = g.proof.scope.session;
-          commit_until(self, g.target, push_commit{session, p.repository, p.digest},
-                       self->clock().now() + st.cfg.request_timeout,
-                       [rp, target, seq, session](push_ack a) mutable {
-                         rp.deliver(push_done{a.ok, a.error, target, seq, session, a});
-                       },
-                       [rp, target, seq, session](std::string error) mutable {
-                         rp.deliver(push_done{false, std::move(error), target, seq, session, {}});
-                       });
+          commit_and_answer(self, p, g, seq, rp);
         });
       },
       [self, rp](caf::error& e) mutable { rp.deliver(push_done{false, self->system().render(e), {}, 0, {}, {}}); });
+}
+
+// ---- push ahead of the manifest ---------------------------------------------------
+
+/// An image's size is unknown before its manifest; the ranking of a push
+/// opened ahead assumes this much, so that throughput counts, not only latency.
+constexpr std::uint64_t ahead_size_guess = 64ull << 20;
+
+void when_idle(const std::shared_ptr<ahead_push>& a) {
+  if (a->asking || a->sending > 0)
+    return;
+  for (auto& f : std::exchange(a->when_idle, {}))
+    f();
+}
+
+void send_ahead(rt_actor* self, const std::string& repository, const std::shared_ptr<ahead_push>& a,
+                const std::string& digest) {
+  auto& st = self->state;
+  if (!a->sent.insert(digest).second)
+    return;
+  ++a->sending;
+  transfer_order order{st.cfg.name, a->grant.proof.scope.target, repository, digest, {}, std::nullopt,
+                       encode(a->grant.proof), true};
+  start_transfer(self, order, [self, repository, a](const transfer_done& d) {
+    --a->sending;
+    if (!d.ok && !a->failed) {
+      a->failed = true;
+      spdlog::warn("{}: a blob of {} did not get to {} ahead of its manifest ({}); it will be pushed as usual",
+                   self->state.cfg.name, repository, a->grant.proof.scope.target, d.error);
+    }
+    when_idle(a);
+  });
+}
+
+void open_ahead(rt_actor* self, const std::string& repository) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  if (auto i = st.ahead.find(repository); i != st.ahead.end()) {
+    const auto& a = *i->second;
+    // Still good: leave the proof half its lifetime for the manifest and the commit.
+    if (!a.failed && now - a.opened < st.cfg.settings.proof_ttl / 2)
+      return;
+  }
+  if (!st.master)
+    return;
+  auto a = std::make_shared<ahead_push>();
+  a->opened = now;
+  st.ahead[repository] = a;
+  storage_request req{st.cfg.name, repository, {}, {}, ahead_size_guess, 0, {}};
+  self->request(st.master, st.cfg.request_timeout, std::move(req))
+    .then(
+      [self, repository, a](first_proof_message& g) {
+        a->asking = false;
+        if (!g.ok) {
+          a->failed = true;
+          spdlog::info("{}: no push session for {} ahead of its manifest: {}", self->state.cfg.name, repository, g.error);
+        } else {
+          a->grant = std::move(g);
+          for (const auto& d : std::exchange(a->queued, {}))
+            send_ahead(self, repository, a, d);
+        }
+        when_idle(a);
+      },
+      [self, a](caf::error&) {
+        a->asking = false;
+        a->failed = true;
+        when_idle(a);
+      });
+}
+
+void blob_ahead(rt_actor* self, const blob_pushed& b) {
+  auto i = self->state.ahead.find(b.repository);
+  if (i == self->state.ahead.end() || i->second->failed)
+    return;
+  auto a = i->second;
+  if (a->asking)
+    a->queued.insert(b.digest);
+  else
+    send_ahead(self, b.repository, a, b.digest);
+}
+
+/// The push of an image whose blobs went ahead: name the session (the
+/// master assigns the tag's sequence number and tells the target), send what
+/// is left (the last blobs, the manifest), commit. Anything failing before
+/// the commit starts over as an ordinary push, without that target if it
+/// was the one failing.
+void push_ahead(rt_actor* self, push_image p, std::uint64_t size, std::shared_ptr<ahead_push> a,
+                caf::typed_response_promise<push_done> rp) {
+  auto& st = self->state;
+  const auto& g = a->grant;
+  auto as_usual = [self, p, size, rp](std::uint64_t retry_of, std::string failed) mutable {
+    push_attempt(self, p, size, retry_of, std::move(failed), 1, rp);
+  };
+  if (a->failed || !st.master || self->clock().now() - a->opened >= st.cfg.settings.proof_ttl / 2)
+    return as_usual(0, {});
+  name_push n{g.proof.scope.session, st.cfg.name, p.repository, p.tag, p.digest};
+  self->request(st.master, st.cfg.request_timeout, std::move(n))
+    .then(
+      [self, p, a, rp, as_usual](push_named& named) mutable {
+        auto& st = self->state;
+        const auto& g = a->grant;
+        if (!named.ok) {
+          spdlog::warn("{}: the push of {}:{} opened ahead was not named ({}); pushing as usual", st.cfg.name,
+                       p.repository, p.tag, named.error);
+          return as_usual(0, {});
+        }
+        auto target = g.proof.scope.target;
+        spdlog::info("{}: push {}:{} continues with decision {} ({} blobs sent ahead to {})", st.cfg.name,
+                     p.repository, p.tag, g.decision, a->sent.size(), target);
+        transfer_order order{st.cfg.name, target, p.repository, p.digest, p.tag, std::nullopt, encode(g.proof)};
+        start_transfer(self, order, [self, p, a, rp, as_usual, seq = named.seq](const transfer_done& d) mutable {
+          const auto& g = a->grant;
+          if (!d.ok) {
+            spdlog::warn("{}: push to {} failed ({}), asking again", self->state.cfg.name, g.proof.scope.target, d.error);
+            return as_usual(g.decision, g.proof.scope.target);
+          }
+          commit_and_answer(self, p, g, seq, rp);
+        });
+      },
+      [self, as_usual](caf::error&) mutable { as_usual(0, {}); });
 }
 
 caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor master) {
@@ -289,8 +431,17 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
         rp.deliver(push_done{false, "the image is not in the local store", {}, 0, {}, {}});
         return;
       }
-      push_attempt(self, p, *size, 0, {}, 1, rp);
+      auto& st = self->state;
+      auto i = st.ahead.find(p.repository);
+      if (i == st.ahead.end())
+        return push_attempt(self, p, *size, 0, {}, 1, rp);
+      auto a = std::move(i->second); // this push takes the session; a later one opens its own
+      st.ahead.erase(i);
+      a->when_idle.push_back([self, p, size = *size, a, rp]() mutable { push_ahead(self, p, size, a, rp); });
+      when_idle(a);
     },
+    [self](open_push& o) { open_ahead(self, o.repository); },
+    [self](blob_pushed& b) { blob_ahead(self, b); },
     [self](transfer_done& d) { self->state.transfers.finish(d); },
   };
 }

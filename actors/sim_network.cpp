@@ -8,6 +8,7 @@
 #include <caf/send.hpp>
 
 #include <map>
+#include <set>
 #include <mutex>
 
 namespace stowage::actors {
@@ -111,7 +112,12 @@ public:
       schedule(p.latency, [done, order] { done({false, "unreachable: " + order.to + " or " + order.from, 0, 0}); });
       return;
     }
-    auto size = image_size(*nodes_[order.from].store, order.repository, order.digest);
+    std::optional<std::uint64_t> size;
+    if (!order.blob) {
+      size = image_size(*nodes_[order.from].store, order.repository, order.digest);
+    } else if (auto d = oci::digest::parse(order.digest)) {
+      if (auto b = nodes_[order.from].store->blob(order.repository, *d)) size = b->size;
+    }
     if (!size) {
       schedule(p.latency, [done, order] {
         done({false, order.from + " does not hold " + order.repository + "@" + order.digest, 404, 0});
@@ -139,7 +145,22 @@ public:
           done({false, order.to + " accepts no pushes", 401, 0});
           return;
         }
+        // As over HTTP: the manifest ends what a session lets in (blobs sent
+        // ahead of it do not).
+        auto first = decode_first_proof(order.proof);
+        auto session = first ? first->scope.session : std::string{};
+        {
+          std::lock_guard lock(mtx_);
+          if (nodes_[order.to].closed_sessions.contains(session)) {
+            done({false, std::string(verdict_text(verdict::replayed)), 401, 0});
+            return;
+          }
+        }
         auto admitted = gate(order.proof, order.repository, order.from);
+        if (admitted.ok && !order.blob) {
+          std::lock_guard lock(mtx_);
+          nodes_[order.to].closed_sessions.insert(session);
+        }
         if (!admitted.ok) {
           done({false, admitted.error, admitted.status, 0});
           return;
@@ -147,7 +168,8 @@ public:
         tag = admitted.tag;
         seq = admitted.seq;
       }
-      auto out = copy_image(*src, *dst, order.repository, order.digest, tag, seq);
+      auto out = order.blob ? copy_one_blob(*src, *dst, order.repository, order.digest)
+                            : copy_image(*src, *dst, order.repository, order.digest, tag, seq);
       done({out.ok, out.error, out.ok ? 0 : 500, out.bytes});
     });
   }
@@ -172,6 +194,7 @@ private:
     std::uint64_t generation = 0;
     caf::actor receiver;
     admission_fn gate;
+    std::set<std::string> closed_sessions; // proof sessions whose manifest came (cluster_gate's closed set)
   };
   struct path_info {
     bool known = false;

@@ -19,7 +19,7 @@ stowage=$(readlink -f "${1:-$here/../build/stowage}")
 runs=${2:-5}
 work=$(mktemp -d)
 DEV_PID= DIST_PID=
-trap 'kill $DEV_PID $DIST_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $DEV_PID $DIST_PID 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 
 p=$(free_port_base); gw=127.0.0.1:$p; master=http://127.0.0.1:$((p + 1))
 dp=$(free_port 22000)

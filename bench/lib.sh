@@ -76,7 +76,10 @@ YML
 # seconds CMD…: runs CMD, prints its wall time in seconds (3 decimals).
 seconds() {
   local t0 t1
-  t0=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; return 1; }
+  local out; out=$(mktemp)
+  t0=$(date +%s.%N)
+  "$@" >"$out" 2>&1 || { echo "failed: $*" >&2; tail -5 "$out" >&2; rm -f "$out"; return 1; }
+  rm -f "$out"
   t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f\n", b - a}'
 }
 

@@ -73,6 +73,7 @@ struct blob_relay::state {
     bool receiving = false;       // the current upload is still under way
     std::deque<piece> pieces;     // its bytes [base, received), at most `window` (+1 piece)
     std::uint64_t base = 0, received = 0;
+    std::filesystem::path file;   // the current upload's file: bytes [0, base) are in it
     std::vector<std::function<void()>> waiters; // readers waiting for a change
   };
 
@@ -143,6 +144,7 @@ public:
       e.receiving = false;
       e.pieces.clear();
       e.base = e.received = 0;
+      e.file.clear();
       if (!committed) spdlog::debug("relay: upload of {} ended without a commit", key_);
       woken = st_->wake(key_);
       st_->tidy(key_);
@@ -166,7 +168,8 @@ public:
 
   void next(ready_fn ready) override {
     for (;;) {
-      if (file_) return from_file(ready);
+      if (file_ && file_->left() > 0) return from_file(ready);
+      file_.reset();
       std::unique_lock lock(st_->mu);
       auto it = st_->entries.find(key_);
       static const state::entry none;
@@ -187,16 +190,31 @@ public:
         it->second.waiters.push_back([self = shared_from_this(), ready] { self->next(ready); });
         return;
       }
-      // Behind the window or between uploads: the cache may have the blob.
-      if (auto b = st_->cache->blob(repo_, dig_)) {
+      // Behind the window of a running upload: those bytes are in its file
+      // (read up to where the window starts, then look again).
+      if (e.receiving && offset_ < e.base && !e.file.empty()) {
+        auto path = e.file;
+        auto length = e.base - offset_;
+        auto generation = e.generation;
         lock.unlock();
-        try {
-          file_.emplace(b->path, offset_, size_ - offset_);
-        } catch (const std::exception& e) {
-          spdlog::error("relay: cannot read {} from the cache: {}", key_, e.what());
-          return ready(false, {});
+        if (open_file(path, length).empty()) continue;
+        // Gone: the upload is ending (its commit moved the file, or it
+        // failed). Its end wakes us; look again then.
+        lock.lock();
+        auto i = st_->entries.find(key_);
+        if (i != st_->entries.end() && i->second.receiving && i->second.generation == generation) {
+          i->second.waiters.push_back([self = shared_from_this(), ready] { self->next(ready); });
+          return;
         }
         continue;
+      }
+      // Between uploads, or the last one ended: the cache may have the blob.
+      if (auto b = st_->cache->blob(repo_, dig_)) {
+        lock.unlock();
+        auto error = open_file(b->path, size_ - offset_);
+        if (error.empty()) continue;
+        spdlog::error("relay: cannot read {} from the cache: {}", key_, error);
+        return ready(false, {});
       }
       // Not yet: wait, as long as something may still bring the blob.
       if (e.receiving || e.expected > 0) {
@@ -210,6 +228,16 @@ public:
   }
 
 private:
+  /// Reads `length` bytes from our offset in `path` next; the error if it cannot.
+  std::string open_file(const std::filesystem::path& path, std::uint64_t length) {
+    try {
+      file_.emplace(path, offset_, length);
+      return {};
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+  }
+
   void from_file(const ready_fn& ready) {
     std::string_view p;
     try {
@@ -243,7 +271,7 @@ private:
   std::uint64_t offset_ = 0;
   oci::sha256_hasher hasher_;
   std::shared_ptr<const std::string> held_; // the live piece last handed out
-  std::optional<store::range_reader> file_;
+  std::optional<store::range_reader> file_; // the upload's file or the committed blob, a range of it
 };
 
 // ---- blob_relay -------------------------------------------------------------------
@@ -253,7 +281,8 @@ blob_relay::blob_relay(std::shared_ptr<store::registry_store> cache)
 
 blob_relay::~blob_relay() = default;
 
-std::shared_ptr<blob_relay::arrival> blob_relay::arriving(const std::string& repo, const oci::digest& d) {
+std::shared_ptr<blob_relay::arrival> blob_relay::arriving(const std::string& repo, const oci::digest& d,
+                                                          std::filesystem::path file) {
   auto key = key_of(repo, d);
   std::uint64_t generation;
   std::vector<std::function<void()>> woken;
@@ -264,6 +293,7 @@ std::shared_ptr<blob_relay::arrival> blob_relay::arriving(const std::string& rep
     e.receiving = true;
     e.pieces.clear();
     e.base = e.received = 0;
+    e.file = std::move(file);
     woken = st_->wake(key);
   }
   run_all(std::move(woken));

@@ -9,10 +9,11 @@
 //    (`arriving`, then data... and end).
 //  - Pulls in flight `expect` the blobs of their manifest, so a GET that
 //    comes before the first byte waits instead of answering 404.
-//  - The serving side (`open`): a body_source that hands out arrived bytes,
-//    then, once the blob is committed to the cache (or if it fell more than
-//    `window` behind the arrival, or the arrival failed and another target
-//    sends it again), continues from the cache file at the same offset.
+//  - The serving side (`open`): a body_source that hands out arrived bytes;
+//    a reader more than `window` behind reads them from the upload's file
+//    (where the store wrote them), and once the blob is committed (or the
+//    arrival failed and another target sent it again) the reader continues
+//    from the cache file at the same offset.
 //
 // Nothing unverified is ever completed: the source hashes every byte it hands
 // out and withholds the last piece unless the whole matches the digest; a
@@ -28,6 +29,7 @@
 #include "store/registry_store.hpp"
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -38,6 +40,8 @@ namespace stowage::net {
 class blob_relay {
 public:
   static constexpr std::uint64_t window = 8 << 20;
+  // So every byte before the window is in the upload's file.
+  static_assert(window > store::upload_writer::max_unwritten);
 
   explicit blob_relay(std::shared_ptr<store::registry_store> cache);
   ~blob_relay();
@@ -52,8 +56,10 @@ public:
     virtual void end(bool committed) = 0;
   };
   /// A new upload of blob `d` into `repo` starts at offset 0; it replaces an
-  /// earlier one.
-  std::shared_ptr<arrival> arriving(const std::string& repo, const oci::digest& d);
+  /// earlier one. `file`: the upload session's file (upload_info::file), for
+  /// readers behind the window; without it they wait for the commit.
+  std::shared_ptr<arrival> arriving(const std::string& repo, const oci::digest& d,
+                                    std::filesystem::path file = {});
 
   /// A pull in flight will bring blob `d` (`size` bytes) into `repo`;
   /// counted, undone by settle().

@@ -111,12 +111,12 @@ std::optional<refusal> cluster_gate::check_tag(const write_attempt& w, std::stri
   if (auto cred = proof_credentials(w.authorization)) {
     auto p = actors::decode_first_proof(*cred);
     if (!p || !opts_.guard) return unauthorized("malformed proof");
-    auto scope = opts_.guard->admitted(p->scope.session);
-    if (!scope) return unauthorized(std::string(actors::verdict_text(actors::verdict::unknown_session)));
-    if (scope->tag != tag) return denied("the proof admits tag '" + scope->tag + "', not '" + std::string(tag) + "'");
-    seq = scope->seq;
+    auto granted = opts_.guard->named(p->scope.session); // the signed tag, or the master's naming
+    if (!granted) return unauthorized(std::string(actors::verdict_text(actors::verdict::unknown_session)));
+    if (granted->tag != tag) return denied("the proof admits tag '" + granted->tag + "', not '" + std::string(tag) + "'");
+    seq = granted->seq;
     std::lock_guard lock(mtx_);
-    closed_.insert(scope->session);
+    closed_.insert(p->scope.session);
     return std::nullopt;
   }
   if (config::is_node_authorization(w.authorization)) seq = seq_param(w.target);

@@ -292,11 +292,13 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     if (!rr.body) return rr; // refused or answered at once
     auto d = oci::digest::parse(req.param("digest").value_or(""));
     if (!d) return rr;
+    std::filesystem::path file; // the session's file, for readers behind the relay's window
     if (t.ep == api::endpoint::upload_session) {
       auto u = cache->find_upload(t.repo, t.arg);
       if (!u || u->size != 0) return rr; // not the whole blob from its first byte
+      file = u->file;
     }
-    rr.body = std::make_unique<relayed_upload>(std::move(rr.body), relay->arriving(t.repo, *d));
+    rr.body = std::make_unique<relayed_upload>(std::move(rr.body), relay->arriving(t.repo, *d, std::move(file)));
     return rr;
   }
 };

@@ -143,9 +143,6 @@ public:
     bytes += body.size();
   }
 
-  std::atomic<std::uint64_t> bytes = 0;
-
-private:
   void blob(const oci::descriptor& desc) {
     if (c_.has_blob(repo_, desc.dig)) return;
     auto info = local_.blob(repo_, desc.dig);
@@ -156,6 +153,9 @@ private:
     bytes += c_.push_blob(repo_, desc.dig, info->path);
   }
 
+  std::atomic<std::uint64_t> bytes = 0;
+
+private:
   registry_client& c_;
   const store::registry_store& local_;
   const std::string& repo_;
@@ -184,6 +184,7 @@ struct http_image_transfer::impl {
   actors::transfer_result run(const actors::transfer_order& o) {
     auto d = oci::digest::parse(o.digest);
     if (!d) return {false, "invalid digest " + o.digest, 400, 0};
+    if (o.to == self && o.blob) return {false, "a blob alone is only sent, never fetched", 400, 0};
     if (o.to == self) {
       registry_client c(endpoint_of(o.from));
       puller p(c, *local, o.repository);
@@ -214,7 +215,10 @@ struct http_image_transfer::impl {
       const auto* dest = dir->find(o.to);
       const bool to_runtime = dest && dest->role == config::role::runtime;
       pusher p(c, *local, o.repository, to_runtime ? 1 : blobs_at_once);
-      p.manifest(*d, o.tag, query);
+      if (o.blob)
+        p.blob(oci::descriptor{.dig = *d});
+      else
+        p.manifest(*d, o.tag, query);
       return {true, {}, 0, p.bytes};
     }
     return {false, "neither end of the transfer is " + self, 0, 0};

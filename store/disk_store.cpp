@@ -44,6 +44,8 @@ struct session_hash {
 class disk_store;
 
 class disk_upload_writer final : public upload_writer {
+  static_assert(fileio::buffered_appender::buffer_size <= max_unwritten);
+
 public:
   disk_upload_writer(disk_store& store, std::string id, fileio::unique_fd fd, fs::path path,
                      std::uint64_t base, std::optional<session_hash> hash)
@@ -182,7 +184,7 @@ public:
       fileio::remove_quietly(files_.upload_path(id));
       throw;
     }
-    return {id, std::string(repo), 0};
+    return {id, std::string(repo), 0, files_.upload_path(id)};
   }
 
   std::optional<upload_info> find_upload(std::string_view repo, std::string_view id) const override {
@@ -192,7 +194,7 @@ public:
     auto row = reader_.upload(id);
     if (!row || row->repo != repo)
       return std::nullopt;
-    return upload_info{row->id, row->repo, row->size};
+    return upload_info{row->id, row->repo, row->size, files_.upload_path(id)};
   }
 
   std::unique_ptr<upload_writer> append(std::string_view repo, std::string_view id) override {

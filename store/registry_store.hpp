@@ -50,6 +50,10 @@ struct upload_info {
   std::string id;
   std::string repository;
   std::uint64_t size = 0; // bytes received so far
+  /// Where the session's bytes go. Read-only, for following an upload while
+  /// it runs: all but the last upload_writer::max_unwritten bytes written so
+  /// far are in it. It moves (or goes) when the session ends.
+  std::filesystem::path file;
 };
 
 enum class commit_status {
@@ -64,6 +68,8 @@ enum class commit_status {
 /// temporary file and into the session's running SHA-256.
 class upload_writer {
 public:
+  /// At most this many of the bytes written are not yet in the session's file.
+  static constexpr std::size_t max_unwritten = 1 << 20;
   virtual ~upload_writer() = default;
   virtual void write(const void* data, std::size_t len) = 0; // throws store_error
   virtual std::uint64_t size() const = 0;                    // session total so far

@@ -137,3 +137,105 @@ TEST_CASE_METHOD(push_cluster, "a commit unanswered for a while is sent again an
   REQUIRE(imgs.size() == 1);
   CHECK(imgs[0].replicas == std::vector<std::string>{"dm1", "dm2", "dm3"});
 }
+
+namespace {
+
+/// The config and layer digests of manifest `digest` in `s`.
+std::vector<std::string> blobs_of(const store::registry_store& s, const std::string& repository,
+                                  const std::string& digest) {
+  auto m = s.manifest(repository, oci::reference{*oci::digest::parse(digest)});
+  REQUIRE(m);
+  auto parsed = oci::parse_manifest(s.read_manifest(*m), m->media_type);
+  REQUIRE(parsed.value);
+  std::vector<std::string> out;
+  if (parsed.value->config) out.push_back(parsed.value->config->dig.str());
+  for (const auto& l : parsed.value->layers) out.push_back(l.dig.str());
+  return out;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(push_cluster, "a push opened ahead of its manifest sends blobs while the client uploads",
+                 "[protocol][push][ahead]") {
+  build({{"dm1", link(50)}, {"dm2", link(10)}, {"dm3", link(5)}});
+  // The gateway opens the session at the client's first blob upload and
+  // reports each blob once it is in the runtime's store.
+  self->send(runtime, sa::open_push{repo});
+  for (const auto& b : blobs_of(*rt_store, repo, digest))
+    self->send(runtime, sa::blob_pushed{repo, b});
+  settle(5s);
+  // The blobs are on the measured best target before the manifest exists;
+  // the decision names the repository only.
+  for (const auto& b : blobs_of(*rt_store, repo, digest))
+    CHECK(dms["dm1"].store->blob(repo, *oci::digest::parse(b)));
+  CHECK_FALSE(holds(*dms["dm1"].store, repo, digest));
+  auto log = decisions();
+  REQUIRE(log.size() == 1);
+  CHECK(log[0].kind == "push");
+  CHECK(log[0].reference == repo);
+  CHECK(log[0].candidates.size() == 3);
+  // The manifest PUT: the master names the session (tag, sequence number),
+  // the rest goes to the same target and replicates as any push.
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  INFO(done.error);
+  REQUIRE(done.ok);
+  CHECK(done.target == "dm1");
+  CHECK(done.seq == 1);
+  CHECK(done.ack.copies == 3);
+  for (auto& [name, d] : dms) {
+    CHECK(tag_digest(*d.store, repo, "latest") == digest);
+    CHECK(d.store->tag_seq(repo, "latest") == 1);
+  }
+  log = decisions();
+  REQUIRE(log.size() == 1); // the same decision, now with its tag
+  CHECK(log[0].reference == repo + ":latest");
+  // The session is spent: the master names it no second time.
+  auto twice = ask<sa::push_named>(master, sa::name_push{done.session, "rt1", repo, "latest", digest});
+  CHECK_FALSE(twice.ok);
+  // The next push of the tag, opened ahead too, gets the next sequence number.
+  auto v2 = make_image(*rt_store, repo, "v2", 64 * 1024, 21);
+  self->send(runtime, sa::open_push{repo});
+  for (const auto& b : blobs_of(*rt_store, repo, v2))
+    self->send(runtime, sa::blob_pushed{repo, b});
+  auto again = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", v2});
+  REQUIRE(again.ok);
+  CHECK(again.seq == 2);
+  for (auto& [name, d] : dms)
+    CHECK(tag_digest(*d.store, repo, "latest") == v2);
+  CHECK(decisions().size() == 2);
+}
+
+TEST_CASE_METHOD(push_cluster, "a push opened ahead whose target died goes elsewhere as an ordinary push",
+                 "[protocol][push][ahead]") {
+  build({{"dm1", link(50)}, {"dm2", link(10)}, {"dm3", link(5)}});
+  self->send(runtime, sa::open_push{repo});
+  settle(5s);
+  REQUIRE(decisions().size() == 1);
+  kill_data_manager("dm1");
+  for (const auto& b : blobs_of(*rt_store, repo, digest))
+    self->send(runtime, sa::blob_pushed{repo, b});
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  INFO(done.error);
+  REQUIRE(done.ok);
+  CHECK(done.target == "dm2");
+  CHECK(done.seq == 1);
+  CHECK(tag_digest(*dms["dm2"].store, repo, "latest") == digest);
+  CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
+}
+
+TEST_CASE_METHOD(push_cluster, "only the master names a session, and only one opened without a tag",
+                 "[protocol][push][ahead]") {
+  build({{"dm1", link(50)}, {"dm2", link(10)}});
+  // A session issued with its tag cannot be renamed.
+  auto tagged = ask<sa::first_proof_message>(master, sa::storage_request{"rt1", repo, "latest", digest, 70000, 0, {}});
+  REQUIRE(tagged.ok);
+  CHECK_FALSE(dms["dm1"].guard->name(tagged.proof.scope.session, "other", 7, digest));
+  // One opened ahead: named only for the runtime that opened it.
+  auto ahead = ask<sa::first_proof_message>(master, sa::storage_request{"rt1", repo, {}, {}, 70000, 0, {}});
+  REQUIRE(ahead.ok);
+  CHECK(ahead.proof.scope.tag.empty());
+  auto stranger = ask<sa::push_named>(master, sa::name_push{ahead.proof.scope.session, "rt9", repo, "latest", digest});
+  CHECK_FALSE(stranger.ok);
+  auto other_repo = ask<sa::push_named>(master, sa::name_push{ahead.proof.scope.session, "rt1", "other/repo", "latest", digest});
+  CHECK_FALSE(other_repo.ok);
+}

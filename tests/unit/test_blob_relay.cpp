@@ -116,6 +116,54 @@ TEST_CASE_METHOD(relay_fixture, "a reader behind the window continues from the c
   relay.settle(repo, d);
 }
 
+TEST_CASE_METHOD(relay_fixture, "a reader behind the window reads the running upload's file", "[unit][relay]") {
+  const std::string blob = random_bytes(net::blob_relay::window + (5 << 20), 7);
+  const auto d = oci::sha256_of(blob);
+  relay.expect(repo, d, blob.size());
+  // A real upload session of the cache, as a delivery's PUT writes it.
+  auto session = cache->begin_upload(repo);
+  auto writer = cache->append(repo, session.id);
+  REQUIRE(writer);
+  auto up = relay.arriving(repo, d, session.file);
+  const std::size_t arrived = blob.size() - 1024; // all but the end: the upload still runs
+  for (std::size_t off = 0; off < arrived; off += 512 * 1024) {
+    auto n = std::min<std::size_t>(512 * 1024, arrived - off);
+    writer->write(blob.data() + off, n);
+    up->data(blob.data() + off, n);
+  }
+  // Opened now, the first bytes are no longer held in memory: they come from
+  // the upload's file, then from the window, all before the commit.
+  auto body = relay.open(repo, d);
+  REQUIRE(body);
+  auto& src = body->source;
+  std::string got;
+  while (got.size() < arrived) {
+    auto p = next_piece(*src);
+    REQUIRE(p);
+    got += *p;
+  }
+  CHECK(got == blob.substr(0, arrived));
+  auto last = ask_piece(*src);
+  CHECK(waiting(last));
+  writer->write(blob.data() + arrived, blob.size() - arrived);
+  up->data(blob.data() + arrived, blob.size() - arrived);
+  got += *last.get();
+  CHECK(got == blob);
+  writer->finish();
+  CHECK(cache->commit_upload(repo, session.id, d) == store::commit_status::ok);
+  // Committed, the upload not yet ended: its file has moved into the cache.
+  // A reader behind the window now waits for the end, then reads the blob.
+  auto late = relay.open(repo, d);
+  REQUIRE(late);
+  auto first = ask_piece(*late->source);
+  CHECK(waiting(first));
+  up->end(true);
+  std::string again = *first.get();
+  again += *net::read_stream({late->source, blob.size() - again.size()});
+  CHECK(again == blob);
+  relay.settle(repo, d);
+}
+
 TEST_CASE_METHOD(relay_fixture, "an upload that fails midway: the reader continues with the next one",
                  "[unit][relay]") {
   const std::string blob = random_bytes(4096, 3);
