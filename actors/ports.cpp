@@ -64,6 +64,12 @@ public:
       [done](std::string error) { done(runtime_pull_result{false, false, std::move(error), {}, {}}); }, plan);
   }
 
+  // Fire and forget, as the runtime itself (link guards refuse anonymous messages).
+  void open_push(std::string repository) override { caf::send_as(rt_, rt_, actors::open_push{std::move(repository)}); }
+  void blob_pushed(std::string repository, std::string digest) override {
+    caf::send_as(rt_, rt_, actors::blob_pushed{std::move(repository), std::move(digest)});
+  }
+
   void push(std::string repository, std::string tag, std::string digest, push_fn done) override {
     ask<push_done>(
       sys_, rt_, timeout_, push_image{std::move(repository), std::move(tag), std::move(digest)},

@@ -66,6 +66,11 @@ public:
   /// says ok only once the push guarantee holds (>= min_copies durable).
   /// `tag` may be empty (push by digest).
   virtual void push(std::string repository, std::string tag, std::string digest, push_fn done) = 0;
+  /// A client started uploading blobs into `repository`: open a push session
+  /// ahead of its manifest, so each blob can go on to the target at once.
+  virtual void open_push(std::string repository) = 0;
+  /// A client's blob is in the runtime's store (sent ahead if a session is open).
+  virtual void blob_pushed(std::string repository, std::string digest) = 0;
 };
 
 /// `timeout` bounds one whole pull or push as seen from the HTTP side.

@@ -59,6 +59,24 @@ private:
   std::shared_ptr<blob_relay::arrival> arrival_;
 };
 
+/// Passes a body through and shows its answer to `watch` before it goes out.
+class answer_watch final : public body_handler {
+public:
+  answer_watch(std::unique_ptr<body_handler> inner, std::function<void(const response&)> watch)
+      : inner_(std::move(inner)), watch_(std::move(watch)) {}
+  bool on_data(const char* p, std::size_t n) override { return inner_->on_data(p, n); }
+  void on_end(bool complete, responder respond) override {
+    inner_->on_end(complete, [watch = watch_, respond](response r) {
+      watch(r);
+      respond(std::move(r));
+    });
+  }
+
+private:
+  std::unique_ptr<body_handler> inner_;
+  std::function<void(const response&)> watch_;
+};
+
 } // namespace
 
 struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
@@ -285,6 +303,25 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     return route_result::answer(std::move(r));
   }
 
+  /// A client's blob upload (a push through the gateway): its first request
+  /// opens a push session ahead of the manifest, and each blob, once in the
+  /// cache, goes on to that session's target while the client uploads the
+  /// next one (see the runtime's open_push and blob_pushed).
+  route_result client_upload(const request& req, const api::target& t) {
+    if (req.method == "POST" && t.ep == api::endpoint::upload_start) runtime->open_push(t.repo);
+    auto rr = api->route(req);
+    auto report = [runtime = runtime, repo = t.repo](const response& r) {
+      if (r.status != 201) return;
+      if (auto d = r.headers.get("Docker-Content-Digest")) runtime->blob_pushed(repo, std::string(*d));
+    };
+    if (rr.reply) {
+      report(*rr.reply);
+    } else if (rr.body) {
+      rr.body = std::make_unique<answer_watch>(std::move(rr.body), std::move(report));
+    }
+    return rr;
+  }
+
   /// A data manager's blob upload into the cache (a delivery): its bytes go
   /// to the relay as the store takes them.
   route_result delivery_upload(const request& req, const api::target& t) {
@@ -333,6 +370,8 @@ route_result gateway::route(const request& req) {
       ((req.method == "PUT" && t.ep == api::endpoint::upload_session) ||
        (req.method == "POST" && t.ep == api::endpoint::upload_start)))
     return impl_->delivery_upload(req, t);
+  if (!delivery && (t.ep == api::endpoint::upload_start || t.ep == api::endpoint::upload_session))
+    return impl_->client_upload(req, t);
   if (t.ep == api::endpoint::blob)
     if (auto relayed = impl_->relay_blob(req, t)) return std::move(*relayed);
   if (req.method == "GET" || req.method == "HEAD") {

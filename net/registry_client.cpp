@@ -19,6 +19,8 @@
 #include <optional>
 #include <vector>
 
+#include <sys/socket.h>
+
 namespace stowage::net {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -135,24 +137,36 @@ public:
       length -= n;
       sink(chunk.data(), n);
     }
+    // Woken once a quarter MiB waits (or the rest of the body), not for
+    // every ~64 KiB segment: each wake-up costs more than its bytes.
     while (length > 0) {
       auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, chunk.size()));
+      set_low_water(std::min<std::size_t>(want, 256 * 1024));
       beast::error_code ec;
       std::size_t got = 0;
       stream_.expires_after(step_timeout_);
-      asio::async_read(stream_, asio::buffer(chunk.data(), want),
-                       asio::transfer_at_least(std::min<std::size_t>(want, 256 * 1024)),
-                       [&](beast::error_code e, std::size_t n) {
-                         ec = e;
-                         got = n;
-                       });
+      stream_.async_read_some(asio::buffer(chunk.data(), want), [&](beast::error_code e, std::size_t n) {
+        ec = e;
+        got = n;
+      });
       ioc_.restart();
       ioc_.run();
       length -= got;
       if (got) sink(chunk.data(), got);
-      if (ec) return ec;
+      if (ec) {
+        set_low_water(1);
+        return ec;
+      }
     }
+    set_low_water(1); // the connection may read a small response next
     return {};
+  }
+
+  /// SO_RCVLOWAT: the socket is readable once this many bytes wait.
+  void set_low_water(std::size_t bytes) {
+    if (bytes == low_water_) return;
+    int v = static_cast<int>(bytes);
+    if (::setsockopt(stream_.socket().native_handle(), SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0) low_water_ = bytes;
   }
 
   http::response<http::string_body> read_small(std::uint64_t limit = 16 << 20) {
@@ -175,6 +189,7 @@ private:
   }
 
   std::chrono::milliseconds step_timeout_;
+  std::size_t low_water_ = 1; // the socket's SO_RCVLOWAT
   asio::io_context ioc_;
   beast::tcp_stream stream_{ioc_};
   beast::flat_buffer buffer_;

@@ -34,6 +34,7 @@ struct cluster_actor_config : caf::actor_system_config {
     set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
     set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});
     set("middleman.enable-automatic-connections", true);
+    set("scheduler.policy", caf::atom("sharing"));
     // Our own logs (spdlog) say what happens; CAF's logger stays silent.
     set("logger.file-verbosity", caf::atom("quiet"));
     set("logger.console-verbosity", caf::atom("quiet"));

@@ -30,6 +30,9 @@ struct scripted_runtime final : actors::runtime_port {
     pushes.push_back(repository + ":" + tag + "@" + digest);
     done(push_answer);
   }
+  std::vector<std::string> opened, blobs; // open_push and blob_pushed, in order
+  void open_push(std::string repository) override { opened.push_back(repository); }
+  void blob_pushed(std::string repository, std::string digest) override { blobs.push_back(repository + "@" + digest); }
 };
 
 struct gateway_fixture : api_fixture {
@@ -80,6 +83,34 @@ TEST_CASE_METHOD(gateway_fixture, "a local push is answered 201 only when the cl
   auto sig = config::node_authorization(dm1, "dm1", "PUT", target, config::unix_time_ms());
   CHECK(gcall("PUT", target, m, {{"Content-Type", manifest_type}, {"Authorization", sig}}).status == 201);
   CHECK(rt->pushes.size() == 2);
+}
+
+TEST_CASE_METHOD(gateway_fixture, "a client's uploads open a push ahead and report each blob once stored",
+                 "[unit][cluster]") {
+  // POST, then PUT with the body (skopeo's way).
+  auto start = gcall("POST", "/v2/lib/app/blobs/uploads/");
+  REQUIRE(start.status == 202);
+  CHECK(rt->opened == std::vector<std::string>{"lib/app"});
+  CHECK(rt->blobs.empty());
+  std::string layer = "layer bytes";
+  auto d = oci::sha256_of(layer).str();
+  auto location = std::string(start.headers.get_or("Location"));
+  REQUIRE(gcall("PUT", location + "?digest=" + d, layer).status == 201);
+  CHECK(rt->blobs == std::vector<std::string>{"lib/app@" + d});
+  // A PATCH, then an empty PUT.
+  auto second = gcall("POST", "/v2/lib/app/blobs/uploads/");
+  std::string config = R"({"os":"linux"})";
+  auto c = oci::sha256_of(config).str();
+  auto loc2 = std::string(second.headers.get_or("Location"));
+  REQUIRE(gcall("PATCH", loc2, config, {{"Content-Type", "application/octet-stream"}}).status == 202);
+  REQUIRE(gcall("PUT", loc2 + "?digest=" + c).status == 201);
+  CHECK(rt->blobs.back() == "lib/app@" + c);
+  // A blob that does not match its digest is not reported.
+  auto third = gcall("POST", "/v2/lib/app/blobs/uploads/");
+  auto loc3 = std::string(third.headers.get_or("Location"));
+  CHECK(gcall("PUT", loc3 + "?digest=" + d, "other bytes").status == 400);
+  CHECK(rt->blobs.size() == 2);
+  CHECK(rt->opened.size() == 3); // the runtime keeps one session per repository
 }
 
 TEST_CASE_METHOD(gateway_fixture, "a pull by tag asks the cluster, then serves from the cache", "[unit][cluster]") {
