@@ -4,6 +4,7 @@
 #include "actors/link_guard.hpp"
 #include "actors/protocol.hpp"
 #include "node/master_link.hpp"
+#include "node/peer_links.hpp"
 #include "node/roles.hpp"
 
 #include <caf/actor_system.hpp>
@@ -13,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <map>
 #include <pthread.h>
@@ -121,6 +123,7 @@ int run(const launch_options& opts) {
 
   std::vector<std::unique_ptr<running_node>> nodes;
   std::unique_ptr<master_link> link;
+  std::unique_ptr<peer_links> peers;
   int code = 0;
   try {
     caf::actor master;
@@ -144,6 +147,13 @@ int run(const launch_options& opts) {
       for (const auto* n : here)
         who += (who.empty() ? "" : ",") + n->name;
       link = std::make_unique<master_link>(sys, master_node->host, master_node->actor_port, to_link, who);
+      // Direct routes to the data managers of other processes (targets and
+      // replication peers), before any of their handles arrive.
+      std::vector<peer_address> others;
+      for (const auto& n : c.nodes)
+        if (n.role == config::role::data && std::find(here.begin(), here.end(), &n) == here.end())
+          others.push_back({n.name, n.host, n.actor_port});
+      peers = std::make_unique<peer_links>(sys, std::move(others), who);
     }
     std::string names;
     for (const auto& n : nodes)
@@ -159,6 +169,8 @@ int run(const launch_options& opts) {
   // HTTP first (no new work), then the link, then the actors and what they own.
   for (auto& n : nodes)
     n->stop_http();
+  if (peers)
+    peers->stop();
   if (link)
     link->stop();
   for (auto it = nodes.rbegin(); it != nodes.rend(); ++it)
