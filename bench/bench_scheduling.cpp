@@ -42,7 +42,10 @@ double cpu_seconds() {
 }
 
 struct bench_config : caf::actor_system_config {
-  bench_config() { sa::add_protocol_types(*this); }
+  bench_config() {
+    sa::add_protocol_types(*this);
+    set("work-stealing.moderate-poll-attempts", 0); // as `stowage up` runs (node/launch.cpp)
+  }
 };
 
 // Delivers test packets at once to the receiving actor.
