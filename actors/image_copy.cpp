@@ -137,9 +137,11 @@ std::optional<std::uint64_t> image_size(const store::registry_store& from, const
   return total;
 }
 
-copy_outcome copy_image(const store::registry_store& from, store::registry_store& to,
-                        const std::string& repository, const std::string& digest,
-                        const std::string& tag, std::optional<std::uint64_t> seq) {
+namespace {
+
+/// Parses `digest`, runs `copy` with it and turns an exception into the outcome's error.
+template <class Copy>
+copy_outcome checked_copy(const std::string& digest, Copy&& copy) {
   copy_outcome out;
   auto d = oci::digest::parse(digest);
   if (!d) {
@@ -147,7 +149,7 @@ copy_outcome copy_image(const store::registry_store& from, store::registry_store
     return out;
   }
   try {
-    out.ok = copy_manifest(from, to, repository, *d, tag, seq, out);
+    out.ok = copy(*d, out);
   } catch (const std::exception& e) {
     out.ok = false;
     out.error = e.what();
@@ -155,23 +157,23 @@ copy_outcome copy_image(const store::registry_store& from, store::registry_store
   return out;
 }
 
+} // namespace
+
+copy_outcome copy_image(const store::registry_store& from, store::registry_store& to,
+                        const std::string& repository, const std::string& digest,
+                        const std::string& tag, std::optional<std::uint64_t> seq) {
+  return checked_copy(digest, [&](const oci::digest& d, copy_outcome& out) {
+    return copy_manifest(from, to, repository, d, tag, seq, out);
+  });
+}
+
 copy_outcome copy_one_blob(const store::registry_store& from, store::registry_store& to,
                            const std::string& repository, const std::string& digest) {
-  copy_outcome out;
-  auto d = oci::digest::parse(digest);
-  if (!d) {
-    out.error = "invalid digest " + digest;
-    return out;
-  }
-  try {
+  return checked_copy(digest, [&](const oci::digest& d, copy_outcome& out) {
     oci::descriptor desc;
-    desc.dig = *d;
-    out.ok = copy_blob(from, to, repository, desc, out);
-  } catch (const std::exception& e) {
-    out.ok = false;
-    out.error = e.what();
-  }
-  return out;
+    desc.dig = d;
+    return copy_blob(from, to, repository, desc, out);
+  });
 }
 
 } // namespace stowage::actors

@@ -308,8 +308,11 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   /// cache, goes on to that session's target while the client uploads the
   /// next one (see the runtime's open_push and blob_pushed).
   route_result client_upload(const request& req, const api::target& t) {
-    if (req.method == "POST" && t.ep == api::endpoint::upload_start) runtime->open_push(t.repo);
     auto rr = api->route(req);
+    // Only an upload the gate let in opens a session (a refused client must
+    // not make the cluster run probe rounds).
+    const bool accepted = rr.body || (rr.reply && (rr.reply->status == 202 || rr.reply->status == 201));
+    if (accepted && req.method == "POST" && t.ep == api::endpoint::upload_start) runtime->open_push(t.repo);
     auto report = [runtime = runtime, repo = t.repo](const response& r) {
       if (r.status != 201) return;
       if (auto d = r.headers.get("Docker-Content-Digest")) runtime->blob_pushed(repo, std::string(*d));

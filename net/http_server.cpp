@@ -61,7 +61,8 @@ namespace {
 constexpr std::size_t read_chunk_size = 512 * 1024;
 /// A body's reader is woken once this much has arrived, not for every
 /// segment: loopback delivers ~64 KiB at a time, and each wake-up (epoll,
-/// a context switch, Beast's timer re-armed) cost more than the bytes.
+/// a context switch, Beast's timer re-armed) cost more than the bytes. (A
+/// body slower than this much per io_timeout is cut: under 1 KB/s.)
 constexpr std::size_t body_low_water = 256 * 1024;
 constexpr std::size_t buffer_reserve = 256 * 1024;
 

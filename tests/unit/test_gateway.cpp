@@ -113,6 +113,18 @@ TEST_CASE_METHOD(gateway_fixture, "a client's uploads open a push ahead and repo
   CHECK(rt->opened.size() == 3); // the runtime keeps one session per repository
 }
 
+TEST_CASE_METHOD(gateway_fixture, "an upload the gateway refuses opens no push session", "[unit][cluster]") {
+  net::gateway_options closed;
+  closed.open_local_pushes = false;
+  net::gateway gw_closed(cache, rt, nodes, [](const actors::probe_arrival&) {}, closed);
+  CHECK(call_on(gw_closed, "POST", "/v2/lib/app/blobs/uploads/").status == 401);
+  std::string layer = "layer";
+  CHECK(call_on(gw_closed, "POST", "/v2/lib/app/blobs/uploads/?digest=" + oci::sha256_of(layer).str(), layer).status ==
+        401);
+  CHECK(rt->opened.empty());
+  CHECK(rt->blobs.empty());
+}
+
 TEST_CASE_METHOD(gateway_fixture, "a pull by tag asks the cluster, then serves from the cache", "[unit][cluster]") {
   auto m = push_manifest_body();
   rt->push_answer = {true, {}, "dm1", 3};
