@@ -30,6 +30,13 @@ struct dm_state {
   caf::actor master;
   std::uint32_t in_flight = 0;
   std::map<std::string, pre_receive> expected;          // session -> what to expect
+  // Blobs of open sessions being fetched ahead of their replication_request,
+  // and the replications waiting for them (they would fetch them again).
+  struct early_fetches {
+    std::uint32_t running = 0;
+    std::vector<std::function<void()>> then;
+  };
+  std::map<std::string, early_fetches> early;           // by session
   std::map<std::string, std::vector<peer_ref>> peers;   // session -> peers told to expect it
   // Commits by session, running or answered: a runtime repeats a
   // push_commit whose answer did not come (a message lost on a new link),
@@ -296,6 +303,42 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
       return {st.cfg.name, true};
     },
     [self](push_commit& c) { commit_push(self, c, self->make_response_promise<push_ack>()); },
+    [self](blob_landed& b) {
+      // A blob of our open session, from its runtime: our peers fetch it now.
+      auto& st = self->state;
+      auto scope = st.cfg.guard->admitted(b.session);
+      auto dig = oci::digest::parse(b.digest);
+      if (!scope || scope->repository != b.repository || !dig)
+        return;
+      auto info = st.cfg.store->blob(b.repository, *dig);
+      if (!info)
+        return;
+      auto peers = st.peers.find(b.session);
+      if (peers == st.peers.end())
+        return;
+      for (const auto& p : peers->second)
+        if (p.handle)
+          self->send(p.handle, replicate_blob{b.session, b.repository, b.digest, info->size, st.cfg.name});
+    },
+    [self](replicate_blob& r) {
+      auto& st = self->state;
+      auto e = st.expected.find(r.session);
+      if (e == st.expected.end() || e->second.repository != r.repository || e->second.target != r.source)
+        return; // not told to expect this session from that target
+      ++st.early[r.session].running;
+      transfer_order order{r.source, st.cfg.name, r.repository, r.digest, {}, std::nullopt, {}, true, r.size};
+      start_transfer(self, order, [self, session = r.session](const transfer_done&) {
+        // A failed early fetch costs nothing: the replication fetches what is missing.
+        auto& st = self->state;
+        auto i = st.early.find(session);
+        if (i == st.early.end() || --i->second.running > 0)
+          return;
+        auto then = std::move(i->second.then);
+        st.early.erase(i);
+        for (auto& f : then)
+          f();
+      });
+    },
     [self](replication_request& r) {
       auto rp = self->make_response_promise<replication_answer>();
       auto& st = self->state;
@@ -305,9 +348,17 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
         return;
       }
       st.expected.erase(e);
-      fetch(self, r.source, r.repository, r.tag, r.digest, r.seq, [self, rp](bool ok, std::string error) mutable {
-        rp.deliver(replication_answer{self->state.cfg.name, ok, std::move(error)});
-      });
+      auto go = [self, r, rp]() mutable {
+        fetch(self, r.source, r.repository, r.tag, r.digest, r.seq, [self, rp](bool ok, std::string error) mutable {
+          rp.deliver(replication_answer{self->state.cfg.name, ok, std::move(error)});
+        });
+      };
+      // Blobs still on their way from the early fetches: after them, the
+      // image fetch finds them here instead of fetching them a second time.
+      if (auto i = st.early.find(r.session); i != st.early.end())
+        i->second.then.push_back(std::move(go));
+      else
+        go();
     },
     [self](delivery& d) {
       auto rp = self->make_response_promise<delivery_answer>();

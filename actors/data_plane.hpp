@@ -33,7 +33,8 @@ struct transfer_order {
   std::string tag;         // tag to set on arrival (may be empty)
   std::optional<std::uint64_t> seq; // the tag's sequence number (tags move forward only)
   std::string proof;       // encoded first proof for pushes to a data manager; empty otherwise
-  bool blob = false;       // `digest` is one blob to send ahead of its manifest, not a manifest
+  bool blob = false;       // `digest` is one blob of a push ahead of its manifest, not a manifest
+  std::uint64_t blob_size = 0; // its size, when fetched (to == self)
 };
 
 struct transfer_result {

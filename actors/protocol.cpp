@@ -47,6 +47,8 @@ void add_protocol_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<push_commit>("stowage::push_commit");
   cfg.add_message_type<push_ack>("stowage::push_ack");
   cfg.add_message_type<name_push>("stowage::name_push");
+  cfg.add_message_type<blob_landed>("stowage::blob_landed");
+  cfg.add_message_type<replicate_blob>("stowage::replicate_blob");
   cfg.add_message_type<push_named>("stowage::push_named");
   cfg.add_message_type<replication_request>("stowage::replication_request");
   cfg.add_message_type<replication_answer>("stowage::replication_answer");

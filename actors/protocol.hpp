@@ -363,6 +363,30 @@ struct push_named {
 };
 STOWAGE_INSPECT(push_named, x.ok, x.error, x.seq)
 
+/// Runtime -> target: a blob of a push opened ahead of its manifest is
+/// stored here now. The target passes it on to its peers (replicate_blob),
+/// so they fetch it while the client still uploads. No answer.
+struct blob_landed {
+  std::string session;
+  std::string repository;
+  std::string digest;
+  friend bool operator==(const blob_landed&, const blob_landed&) = default;
+};
+STOWAGE_INSPECT(blob_landed, x.session, x.repository, x.digest)
+
+/// Target -> peer: fetch this blob of an open push session from me now;
+/// the session's replication_request later skips what the peer holds.
+/// No answer.
+struct replicate_blob {
+  std::string session;
+  std::string repository;
+  std::string digest;
+  std::uint64_t size = 0;
+  std::string source;
+  friend bool operator==(const replicate_blob&, const replicate_blob&) = default;
+};
+STOWAGE_INSPECT(replicate_blob, x.session, x.repository, x.digest, x.size, x.source)
+
 /// Target -> peer: fetch this image from me (you were told to expect it).
 /// Answer: replication_answer once stored.
 struct replication_request {

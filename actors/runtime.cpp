@@ -291,8 +291,11 @@ void send_ahead(rt_actor* self, const std::string& repository, const std::shared
   ++a->sending;
   transfer_order order{st.cfg.name, a->grant.proof.scope.target, repository, digest, {}, std::nullopt,
                        encode(a->grant.proof), true};
-  start_transfer(self, order, [self, repository, a](const transfer_done& d) {
+  start_transfer(self, order, [self, repository, digest, a](const transfer_done& d) {
     --a->sending;
+    // On the target now: its peers can fetch it while the client uploads on.
+    if (d.ok)
+      self->send(a->grant.target, blob_landed{a->grant.proof.scope.session, repository, digest});
     if (!d.ok && !a->failed) {
       a->failed = true;
       spdlog::warn("{}: a blob of {} did not get to {} ahead of its manifest ({}); it will be pushed as usual",

@@ -86,9 +86,6 @@ public:
     bytes += m.body.size();
   }
 
-  std::atomic<std::uint64_t> bytes = 0;
-
-private:
   void blob(const oci::descriptor& desc) {
     if (local_.blob(repo_, desc.dig) || local_.mount_blob(repo_, desc.dig)) return;
     auto up = local_.begin_upload(repo_);
@@ -119,6 +116,9 @@ private:
     }
   }
 
+  std::atomic<std::uint64_t> bytes = 0;
+
+private:
   registry_client& c_;
   store::registry_store& local_;
   const std::string& repo_;
@@ -184,10 +184,13 @@ struct http_image_transfer::impl {
   actors::transfer_result run(const actors::transfer_order& o) {
     auto d = oci::digest::parse(o.digest);
     if (!d) return {false, "invalid digest " + o.digest, 400, 0};
-    if (o.to == self && o.blob) return {false, "a blob alone is only sent, never fetched", 400, 0};
     if (o.to == self) {
       registry_client c(endpoint_of(o.from));
       puller p(c, *local, o.repository);
+      if (o.blob) {
+        p.blob(oci::descriptor{.dig = *d, .size = o.blob_size});
+        return {true, {}, 0, p.bytes};
+      }
       std::optional<std::string_view> tag;
       if (!o.tag.empty()) tag = o.tag;
       p.manifest(*d, tag, tag ? o.seq : std::nullopt);

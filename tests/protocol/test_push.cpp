@@ -164,11 +164,14 @@ TEST_CASE_METHOD(push_cluster, "a push opened ahead of its manifest sends blobs 
   for (const auto& b : blobs_of(*rt_store, repo, digest))
     self->send(runtime, sa::blob_pushed{repo, b});
   settle(5s);
-  // The blobs are on the measured best target before the manifest exists;
-  // the decision names the repository only.
-  for (const auto& b : blobs_of(*rt_store, repo, digest))
-    CHECK(dms["dm1"].store->blob(repo, *oci::digest::parse(b)));
-  CHECK_FALSE(holds(*dms["dm1"].store, repo, digest));
+  // The blobs are on the measured best target before the manifest exists,
+  // and its peers fetched each one from it as it landed; the decision names
+  // the repository only.
+  for (auto& [name, d] : dms) {
+    for (const auto& b : blobs_of(*rt_store, repo, digest))
+      CHECK(d.store->blob(repo, *oci::digest::parse(b)));
+    CHECK_FALSE(holds(*d.store, repo, digest));
+  }
   auto log = decisions();
   REQUIRE(log.size() == 1);
   CHECK(log[0].kind == "push");
@@ -238,4 +241,11 @@ TEST_CASE_METHOD(push_cluster, "only the master names a session, and only one op
   CHECK_FALSE(stranger.ok);
   auto other_repo = ask<sa::push_named>(master, sa::name_push{ahead.proof.scope.session, "rt1", "other/repo", "latest", digest});
   CHECK_FALSE(other_repo.ok);
+  // A peer fetches a blob early only from the target of a session it expects.
+  auto layer = blobs_of(*rt_store, repo, digest).back();
+  auto size = rt_store->blob(repo, *oci::digest::parse(layer))->size;
+  self->send(dms["dm2"].actor, sa::replicate_blob{ahead.proof.scope.session, repo, layer, size, "rt1"});
+  self->send(dms["dm2"].actor, sa::replicate_blob{"no-such-session", repo, layer, size, "rt1"});
+  settle(2s);
+  CHECK_FALSE(dms["dm2"].store->blob(repo, *oci::digest::parse(layer)));
 }
