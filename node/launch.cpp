@@ -39,8 +39,9 @@ struct cluster_actor_config : caf::actor_system_config {
     // An idle work-stealing worker spins briefly, then sleeps on its condition
     // variable; CAF's middle phase (500 polls 50 us apart) cost a quarter of
     // a gateway push's CPU on this VM, each sleep two context switches.
-    // Measured: push CPU as low as with the sharing policy, which instead
-    // cut bench_scheduling from ~22,000 to ~13,000 decisions/s (this: ~18,000).
+    // Measured: push CPU close to the sharing policy's (181-195 against
+    // 163-178 ticks), the same push time, while sharing cut bench_scheduling
+    // from ~22,000 to ~13,000 decisions/s (this: ~18,000).
     set("work-stealing.moderate-poll-attempts", 0);
     // Our own logs (spdlog) say what happens; CAF's logger stays silent.
     set("logger.file-verbosity", caf::atom("quiet"));
