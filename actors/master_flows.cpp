@@ -100,6 +100,21 @@ void remember_open_push(master_actor* self, const std::string& session, open_pus
   st.open_pushes[session] = std::move(s);
 }
 
+/// Sends `notice` to every one of `peers` and runs `done` once each answered
+/// or timed out (a silent peer gets the image later, through a handoff).
+void tell_peers(master_actor* self, const std::vector<caf::actor>& peers, const pre_receive& notice,
+                std::function<void()> done) {
+  auto remaining = std::make_shared<std::size_t>(peers.size() + 1);
+  auto one = [remaining, done = std::move(done)]() {
+    if (--*remaining == 0)
+      done();
+  };
+  for (const auto& p : peers)
+    self->request(p, self->state.cfg.settings.probe_timeout, notice)
+      .then([one](pre_receive_answer&) { one(); }, [one](caf::error&) { one(); });
+  one(); // with no peers, done at once
+}
+
 void grant(master_actor* self, std::uint64_t decision, std::vector<ranked_candidate> ranked,
            std::size_t idx, const storage_request& r, caf::typed_response_promise<first_proof_message> rp) {
   auto& st = self->state;
@@ -136,28 +151,12 @@ void grant(master_actor* self, std::uint64_t decision, std::vector<ranked_candid
         }
         if (r.tag.empty() && r.digest.empty())
           remember_open_push(self, pair.second.scope.session, {decision, r.runtime, r.repository, target, {}}, peers);
-        pre_receive notice{pair.second.scope.session, r.repository, r.tag, r.digest, scope.seq, target};
-        auto remaining = std::make_shared<std::size_t>(0);
-        auto done = [=]() mutable {
-          rp.deliver(first_proof_message{true, {}, decision, pair.first, target_handle});
-        };
+        std::vector<caf::actor> up;
         for (const auto& p : peers)
           if (p.handle)
-            ++*remaining;
-        if (*remaining == 0) {
-          done();
-          return;
-        }
-        for (const auto& p : peers) {
-          if (!p.handle)
-            continue;
-          auto one = [remaining, done]() mutable {
-            if (--*remaining == 0)
-              done();
-          };
-          self->request(p.handle, self->state.cfg.settings.probe_timeout, notice)
-            .then([one](pre_receive_answer&) mutable { one(); }, [one](caf::error&) mutable { one(); });
-        }
+            up.push_back(p.handle);
+        tell_peers(self, up, {pair.second.scope.session, r.repository, r.tag, r.digest, scope.seq, target},
+                   [=]() mutable { rp.deliver(first_proof_message{true, {}, decision, pair.first, target_handle}); });
       },
       [=](caf::error&) { grant(self, decision, ranked, idx + 1, r, rp); });
 }
@@ -239,29 +238,18 @@ void handle_name_push(master_actor* self, const name_push& n, caf::typed_respons
   // peers learn what to expect as for any push, and a silent one gets the
   // image through the target's handoff.
   pre_receive notice{n.session, n.repository, n.tag, n.digest, seq, open.target};
-  auto timeout = st.cfg.settings.probe_timeout;
-  auto peers = open.peers;
-  self->request(target->second.handle, timeout, notice)
+  std::vector<caf::actor> up;
+  for (const auto& name : open.peers)
+    if (auto p = st.nodes.find(name); p != st.nodes.end() && p->second.rec.up)
+      up.push_back(p->second.handle);
+  self->request(target->second.handle, st.cfg.settings.probe_timeout, notice)
     .then(
-      [self, notice, peers, timeout, rp](pre_receive_answer& a) mutable {
+      [self, notice, up, rp](pre_receive_answer& a) mutable {
         if (!a.ok) {
           rp.deliver(push_named{false, a.node + " did not take the name of the session", 0});
           return;
         }
-        auto remaining = std::make_shared<std::size_t>(1);
-        auto one = [remaining, rp, seq = notice.seq]() mutable {
-          if (--*remaining == 0)
-            rp.deliver(push_named{true, {}, seq});
-        };
-        for (const auto& name : peers) {
-          auto p = self->state.nodes.find(name);
-          if (p == self->state.nodes.end() || !p->second.rec.up)
-            continue;
-          ++*remaining;
-          self->request(p->second.handle, timeout, notice)
-            .then([one](pre_receive_answer&) mutable { one(); }, [one](caf::error&) mutable { one(); });
-        }
-        one();
+        tell_peers(self, up, notice, [rp, seq = notice.seq]() mutable { rp.deliver(push_named{true, {}, seq}); });
       },
       [self, rp](caf::error& e) mutable {
         rp.deliver(push_named{false, "the target did not answer: " + self->system().render(e), 0});

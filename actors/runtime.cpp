@@ -49,7 +49,7 @@ struct ahead_push {
   std::set<std::string> queued;  // blobs that came before the grant
   std::set<std::string> sent;    // blobs sent, or on their way
   std::uint32_t sending = 0;     // blob transfers in flight
-  std::vector<std::function<void()>> when_idle; // once the answer is in and nothing is in flight
+  std::function<void()> then;    // the push that took the session, once the answer is in and nothing is in flight
   caf::actor_clock::time_point opened;
 };
 
@@ -276,11 +276,16 @@ void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_
 /// opened ahead assumes this much, so that throughput counts, not only latency.
 constexpr std::uint64_t ahead_size_guess = 64ull << 20;
 
-void when_idle(const std::shared_ptr<ahead_push>& a) {
-  if (a->asking || a->sending > 0)
+void continue_if_idle(const std::shared_ptr<ahead_push>& a) {
+  if (a->asking || a->sending > 0 || !a->then)
     return;
-  for (auto& f : std::exchange(a->when_idle, {}))
-    f();
+  std::exchange(a->then, {})();
+}
+
+/// A session is used while its proof has at least half its lifetime left,
+/// for the manifest and the commit.
+bool still_fresh(rt_actor* self, const ahead_push& a) {
+  return !a.failed && self->clock().now() - a.opened < self->state.cfg.settings.proof_ttl / 2;
 }
 
 void send_ahead(rt_actor* self, const std::string& repository, const std::shared_ptr<ahead_push>& a,
@@ -301,7 +306,7 @@ void send_ahead(rt_actor* self, const std::string& repository, const std::shared
       spdlog::warn("{}: a blob of {} did not get to {} ahead of its manifest ({}); it will be pushed as usual",
                    self->state.cfg.name, repository, a->grant.proof.scope.target, d.error);
     }
-    when_idle(a);
+    continue_if_idle(a);
   });
 }
 
@@ -309,9 +314,7 @@ void open_ahead(rt_actor* self, const std::string& repository) {
   auto& st = self->state;
   auto now = self->clock().now();
   if (auto i = st.ahead.find(repository); i != st.ahead.end()) {
-    const auto& a = *i->second;
-    // Still good: leave the proof half its lifetime for the manifest and the commit.
-    if (!a.failed && now - a.opened < st.cfg.settings.proof_ttl / 2)
+    if (still_fresh(self, *i->second))
       return;
   }
   if (!st.master)
@@ -332,12 +335,12 @@ void open_ahead(rt_actor* self, const std::string& repository) {
           for (const auto& d : std::exchange(a->queued, {}))
             send_ahead(self, repository, a, d);
         }
-        when_idle(a);
+        continue_if_idle(a);
       },
       [self, a](caf::error&) {
         a->asking = false;
         a->failed = true;
-        when_idle(a);
+        continue_if_idle(a);
       });
 }
 
@@ -364,7 +367,7 @@ void push_ahead(rt_actor* self, push_image p, std::uint64_t size, std::shared_pt
   auto as_usual = [self, p, size, rp](std::uint64_t retry_of, std::string failed) mutable {
     push_attempt(self, p, size, retry_of, std::move(failed), 1, rp);
   };
-  if (a->failed || !st.master || self->clock().now() - a->opened >= st.cfg.settings.proof_ttl / 2)
+  if (!still_fresh(self, *a) || !st.master)
     return as_usual(0, {});
   name_push n{g.proof.scope.session, st.cfg.name, p.repository, p.tag, p.digest};
   self->request(st.master, st.cfg.request_timeout, std::move(n))
@@ -440,8 +443,8 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
         return push_attempt(self, p, *size, 0, {}, 1, rp);
       auto a = std::move(i->second); // this push takes the session; a later one opens its own
       st.ahead.erase(i);
-      a->when_idle.push_back([self, p, size = *size, a, rp]() mutable { push_ahead(self, p, size, a, rp); });
-      when_idle(a);
+      a->then = [self, p, size = *size, a, rp]() mutable { push_ahead(self, p, size, a, rp); };
+      continue_if_idle(a);
     },
     [self](open_push& o) { open_ahead(self, o.repository); },
     [self](blob_pushed& b) { blob_ahead(self, b); },

@@ -22,6 +22,8 @@
 //   each piece asked of the handler's body_source once the last was written.
 #include "net/http_server.hpp"
 
+#include "net/receive_low_water.hpp"
+
 #include "store/range_reader.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -36,7 +38,6 @@
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -59,11 +60,6 @@ namespace {
 /// write()s per blob, and the piece is still in cache when it is hashed and
 /// copied to the page cache right after the recv.
 constexpr std::size_t read_chunk_size = 512 * 1024;
-/// A body's reader is woken once this much has arrived, not for every
-/// segment: loopback delivers ~64 KiB at a time, and each wake-up (epoll,
-/// a context switch, Beast's timer re-armed) cost more than the bytes. (A
-/// body slower than this much per io_timeout is cut: under 1 KB/s.)
-constexpr std::size_t body_low_water = 256 * 1024;
 constexpr std::size_t buffer_reserve = 256 * 1024;
 
 /// A 500 after which the connection closes (its state is not trusted).
@@ -140,7 +136,7 @@ public:
 private:
   void read_header() {
     if (st_.stopping) return close();
-    set_low_water(1); // a header may be a few bytes
+    low_water_.set(stream_.socket().native_handle(), 1); // a header may be a few bytes
     idle_ = true;
     header_parser_.emplace();
     header_parser_->body_limit(no_limit);
@@ -259,8 +255,9 @@ private:
   void read_raw() {
     auto want = static_cast<std::size_t>(std::min<std::uint64_t>(read_chunk_size - chunk_fill_, body_left_));
     // One read at a time (not asio::async_read's loop): the low-water mark
-    // must shrink with what the body still owes.
-    set_low_water(std::min(want, body_low_water));
+    // must shrink with what the body still owes. (A body slower than a
+    // quarter MiB per io_timeout is cut: under 1 KB/s.)
+    low_water_.set(stream_.socket().native_handle(), want);
     stream_.expires_after(st_.opts.io_timeout);
     stream_.async_read_some(asio::buffer(chunk_.get() + chunk_fill_, want),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_raw(ec, n); });
@@ -276,14 +273,6 @@ private:
     if ((chunk_fill_ == read_chunk_size || body_left_ == 0) && !deliver_raw()) return;
     if (body_left_ == 0) return finish_body(true);
     read_raw();
-  }
-
-  /// The socket wakes its reader only once this many bytes are waiting
-  /// (SO_RCVLOWAT; never more than the read still needs, or it would stall).
-  void set_low_water(std::size_t bytes) {
-    if (bytes == low_water_) return;
-    int v = static_cast<int>(bytes);
-    if (::setsockopt(stream_.socket().native_handle(), SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0) low_water_ = bytes;
   }
 
   /// Hands the filled buffer to the handler; false when it refused (and the
@@ -503,7 +492,7 @@ private:
   std::unique_ptr<body_handler> body_handler_;
   std::uint64_t body_left_ = 0; // bytes of a Content-Length body still to read
   std::size_t chunk_fill_ = 0;  // bytes waiting in chunk_ for the handler
-  std::size_t low_water_ = 1;   // the socket's SO_RCVLOWAT
+  receive_low_water low_water_;
   request req_;
   bool head_ = false, keep_alive_ = true, idle_ = false, unread_body_ = false;
   unsigned version_ = 11;

@@ -1,5 +1,6 @@
 #include "net/registry_client.hpp"
 
+#include "net/receive_low_water.hpp"
 #include "oci/media_types.hpp"
 #include "store/range_reader.hpp"
 #include "store/registry_store.hpp"
@@ -18,8 +19,6 @@
 #include <limits>
 #include <optional>
 #include <vector>
-
-#include <sys/socket.h>
 
 namespace stowage::net {
 namespace asio = boost::asio;
@@ -138,10 +137,11 @@ public:
       sink(chunk.data(), n);
     }
     // Woken once a quarter MiB waits (or the rest of the body), not for
-    // every ~64 KiB segment: each wake-up costs more than its bytes.
+    // every ~64 KiB segment (receive_low_water.hpp).
+    const int fd = stream_.socket().native_handle();
     while (length > 0) {
       auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, chunk.size()));
-      set_low_water(std::min<std::size_t>(want, 256 * 1024));
+      low_water_.set(fd, want);
       beast::error_code ec;
       std::size_t got = 0;
       stream_.expires_after(step_timeout_);
@@ -154,19 +154,12 @@ public:
       length -= got;
       if (got) sink(chunk.data(), got);
       if (ec) {
-        set_low_water(1);
+        low_water_.set(fd, 1);
         return ec;
       }
     }
-    set_low_water(1); // the connection may read a small response next
+    low_water_.set(fd, 1); // the connection may read a small response next
     return {};
-  }
-
-  /// SO_RCVLOWAT: the socket is readable once this many bytes wait.
-  void set_low_water(std::size_t bytes) {
-    if (bytes == low_water_) return;
-    int v = static_cast<int>(bytes);
-    if (::setsockopt(stream_.socket().native_handle(), SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0) low_water_ = bytes;
   }
 
   http::response<http::string_body> read_small(std::uint64_t limit = 16 << 20) {
@@ -189,7 +182,7 @@ private:
   }
 
   std::chrono::milliseconds step_timeout_;
-  std::size_t low_water_ = 1; // the socket's SO_RCVLOWAT
+  receive_low_water low_water_;
   asio::io_context ioc_;
   beast::tcp_stream stream_{ioc_};
   beast::flat_buffer buffer_;
