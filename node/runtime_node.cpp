@@ -21,7 +21,8 @@ std::unique_ptr<running_node> start_runtime(node_env& env, const config::node& n
   out->name = n.name;
   out->role = config::role::runtime;
 
-  std::shared_ptr<store::registry_store> cache = store::registry_store::open(n.data / "cache");
+  std::shared_ptr<store::registry_store> cache =
+      store::registry_store::open(n.data / "cache", std::chrono::hours(24), store::store_kind::cache);
   out->parts.push_back(cache);
   auto transfer = std::make_shared<net::http_image_transfer>(n.name, env.dir, id, cache);
   out->parts.push_back(transfer);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 
 namespace stowage::store {
 
@@ -33,11 +34,19 @@ std::string to_hex(const unsigned char* p, std::size_t n) {
   return s;
 }
 
+/// This boot of the machine, from the kernel; empty if it cannot be told.
+std::string boot_id() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return id;
+}
+
 } // namespace
 
-blob_files::blob_files(fs::path root)
+blob_files::blob_files(fs::path root, bool sync)
     : root_(std::move(root)), blobs_(root_ / "blobs"), uploads_(root_ / "uploads"),
-      tmp_(root_ / "tmp") {
+      tmp_(root_ / "tmp"), sync_(sync) {
   fileio::ensure_dir_durable(root_);
   auto lock_path = root_ / "lock";
   lock_ = fileio::open_file(lock_path, O_RDWR | O_CREAT, 0644);
@@ -48,6 +57,8 @@ blob_files::blob_files(fs::path root)
       throw store_error("store directory " + root_.string() + " is already open in another store");
     fileio::throw_errno("flock", lock_path);
   }
+  if (!sync_)
+    start_unsynced();
   fileio::ensure_dir_durable(blobs_ / "sha256");
   fileio::ensure_dir_durable(uploads_);
   fileio::ensure_dir_durable(tmp_);
@@ -64,6 +75,42 @@ blob_files::blob_files(fs::path root)
   }
   if (created)
     fileio::fsync_dir(blobs_ / "sha256");
+}
+
+void blob_files::start_unsynced() const {
+  auto marker = root_ / "unsynced";
+  auto now = boot_id();
+  std::error_code ec;
+  if (fs::exists(marker)) {
+    std::ifstream in(marker);
+    std::string then;
+    std::getline(in, then);
+    if (now.empty() || then != now) {
+      for (const auto& e : fs::directory_iterator(root_)) {
+        if (e.path().filename() != "lock")
+          fs::remove_all(e.path(), ec);
+        if (ec)
+          throw store_error("emptying " + root_.string() + " after a restart of the machine: " + ec.message());
+      }
+    }
+  }
+  // Durable before any unsynced write, or a crash could leave torn files
+  // behind a marker that says nothing is pending.
+  auto fd = fileio::open_file(marker, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  fileio::write_all(fd.get(), now.data(), now.size(), marker);
+  fileio::fsync_fd(fd.get(), marker);
+  fileio::fsync_dir(root_);
+}
+
+blob_files::~blob_files() {
+  if (sync_ || !lock_ || ::syncfs(lock_.get()) != 0)
+    return; // the marker stays: the next open in another boot starts afresh
+  std::error_code ec;
+  fs::remove(root_ / "unsynced", ec);
+  try {
+    fileio::fsync_dir(root_);
+  } catch (const store_error&) {
+  }
 }
 
 bool blob_files::storable(const oci::digest& d) {
@@ -113,7 +160,8 @@ void blob_files::install(const fs::path& verified, const oci::digest& d,
   if (::rename(verified.c_str(), target.c_str()) != 0)
     fileio::throw_errno("rename into", target);
   after("renamed");
-  fileio::fsync_dir(target.parent_path());
+  if (sync_)
+    fileio::fsync_dir(target.parent_path());
   after("dir_synced");
 }
 
@@ -122,7 +170,8 @@ fs::path blob_files::write_temp(std::string_view bytes) const {
   auto fd = fileio::open_file(p, O_WRONLY | O_CREAT | O_EXCL, 0444);
   try {
     fileio::write_all(fd.get(), bytes.data(), bytes.size(), p);
-    fileio::fsync_fd(fd.get(), p);
+    if (sync_)
+      fileio::fsync_fd(fd.get(), p);
   } catch (...) {
     fileio::remove_quietly(p);
     throw;

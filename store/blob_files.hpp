@@ -3,6 +3,7 @@
 //   DIR/blobs/sha256/<2 hex>/<64 hex>   verified content, read-only
 //   DIR/uploads/<32 hex>                 data of an open upload session
 //   DIR/tmp/<32 hex>.tmp                 manifest bytes on their way into blobs/
+//   DIR/unsynced                         a cache's boot id while it has unsynced writes
 // Paths are built only from validated digests and upload ids, never from
 // repository names.
 #pragma once
@@ -26,7 +27,17 @@ public:
   /// Creates the layout under `root` if missing, durably, and locks the
   /// directory (flock on DIR/lock) so that no second store, in this process
   /// or another, recovers or writes it at the same time: store_error if held.
-  explicit blob_files(fs::path root);
+  ///
+  /// Without `sync` (a cache) nothing written later is fsync'd. DIR/unsynced
+  /// then holds the boot id of the machine while writes may be only in its
+  /// page cache: found at open with another boot id (the machine went down
+  /// in between), everything in DIR is deleted first, since any of it may
+  /// be torn. The destructor flushes everything (syncfs) and removes it, so
+  /// destroy the users of DIR (the metadata database) first.
+  explicit blob_files(fs::path root, bool sync = true);
+  ~blob_files();
+  blob_files(const blob_files&) = delete;
+  blob_files& operator=(const blob_files&) = delete;
 
   /// sha256 with 64 lower-case hex characters: the only digests with a path.
   static bool storable(const oci::digest& d);
@@ -62,7 +73,12 @@ public:
   std::vector<found_blob> scan_blobs() const;
 
 private:
+  /// A cache at open: empties DIR if it was left unsynced in an earlier
+  /// boot, then records this boot durably before anything is written.
+  void start_unsynced() const;
+
   fs::path root_, blobs_, uploads_, tmp_;
+  bool sync_;
   fileio::unique_fd lock_;
 };
 

@@ -48,8 +48,8 @@ class disk_upload_writer final : public upload_writer {
 
 public:
   disk_upload_writer(disk_store& store, std::string id, fileio::unique_fd fd, fs::path path,
-                     std::uint64_t base, std::optional<session_hash> hash)
-      : store_(store), id_(std::move(id)), out_(std::move(fd), std::move(path), base), base_(base),
+                     std::uint64_t base, std::optional<session_hash> hash, fileio::buffered_appender::mode mode)
+      : store_(store), id_(std::move(id)), out_(std::move(fd), std::move(path), base, mode), base_(base),
         hash_(std::move(hash)) {}
   ~disk_upload_writer() override;
 
@@ -86,10 +86,12 @@ private:
 
 class disk_store final : public registry_store {
 public:
-  disk_store(const fs::path& dir, std::chrono::seconds ttl, fault_hook hook)
-      : files_(dir), db_(dir / "meta.db"), reader_(dir / "meta.db", metadata_db::access::read_only),
-        ttl_ms_(std::chrono::milliseconds(ttl).count()),
-        hook_(std::move(hook)) {
+  disk_store(const fs::path& dir, std::chrono::seconds ttl, fault_hook hook, store_kind kind)
+      : files_(dir, kind == store_kind::durable), db_(dir / "meta.db"),
+        reader_(dir / "meta.db", metadata_db::access::read_only), ttl_ms_(std::chrono::milliseconds(ttl).count()),
+        hook_(std::move(hook)), kind_(kind) {
+    if (kind_ == store_kind::cache)
+      db_.never_sync();
     // meta.db may have just been created: make its directory entry durable.
     fileio::fsync_dir(files_.root());
     std::lock_guard lock(mu_);
@@ -197,7 +199,7 @@ public:
     return upload_info{row->id, row->repo, row->size, files_.upload_path(id)};
   }
 
-  std::unique_ptr<upload_writer> append(std::string_view repo, std::string_view id) override {
+  std::unique_ptr<upload_writer> append(std::string_view repo, std::string_view id, upload_use use) override {
     auto claim = claim_session(repo, id);
     if (!claim)
       return nullptr;
@@ -211,7 +213,7 @@ public:
     if (on_disk > claim->size && ::ftruncate(fd.get(), static_cast<off_t>(claim->size)) != 0)
       fileio::throw_errno("ftruncate", path);
     auto w = std::make_unique<disk_upload_writer>(*this, std::string(id), std::move(fd), path,
-                                                  claim->size, std::move(claim->hash));
+                                                  claim->size, std::move(claim->hash), appender_mode(use));
     claim->handed_over = true;
     return w;
   }
@@ -256,7 +258,8 @@ public:
       return commit_status::ok;
     if (::fchmod(fd.get(), 0444) != 0)
       fileio::throw_errno("fchmod", path);
-    fileio::fsync_fd(fd.get(), path);
+    if (kind_ == store_kind::durable)
+      fileio::fsync_fd(fd.get(), path);
     fd = {};
     step("commit:synced");
     std::lock_guard lock(mu_);
@@ -282,6 +285,13 @@ public:
     }
     fileio::remove_quietly(files_.upload_path(id));
     return true;
+  }
+
+  fileio::buffered_appender::mode appender_mode(upload_use use) const {
+    if (kind_ == store_kind::cache)
+      return fileio::buffered_appender::mode::unsynced;
+    return use == upload_use::read_soon ? fileio::buffered_appender::mode::buffered
+                                        : fileio::buffered_appender::mode::direct_if_possible;
   }
 
   // ---- manifests and tags -------------------------------------------------
@@ -665,6 +675,7 @@ private:
   std::int64_t ttl_ms_;
   std::int64_t last_sweep_ms_ = 0;
   fault_hook hook_;
+  store_kind kind_;
 };
 
 disk_upload_writer::~disk_upload_writer() {
@@ -700,17 +711,18 @@ void disk_upload_writer::finish() {
 } // namespace
 
 std::unique_ptr<registry_store> open_disk_store(const std::filesystem::path& dir,
-                                                std::chrono::seconds upload_ttl, fault_hook hook) {
+                                                std::chrono::seconds upload_ttl, fault_hook hook,
+                                                store_kind kind) {
   try {
-    return std::make_unique<disk_store>(dir, upload_ttl, std::move(hook));
+    return std::make_unique<disk_store>(dir, upload_ttl, std::move(hook), kind);
   } catch (const std::filesystem::filesystem_error& e) {
     throw store_error(std::string("opening store: ") + e.what());
   }
 }
 
 std::unique_ptr<registry_store> registry_store::open(const std::filesystem::path& dir,
-                                                     std::chrono::seconds upload_ttl) {
-  return open_disk_store(dir, upload_ttl);
+                                                     std::chrono::seconds upload_ttl, store_kind kind) {
+  return open_disk_store(dir, upload_ttl, {}, kind);
 }
 
 } // namespace stowage::store

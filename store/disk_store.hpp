@@ -21,6 +21,7 @@ using fault_hook = std::function<void(std::string_view step)>;
 /// Upload writers refer to their store: destroy them before it.
 std::unique_ptr<registry_store> open_disk_store(const std::filesystem::path& dir,
                                                 std::chrono::seconds upload_ttl,
-                                                fault_hook hook = {});
+                                                fault_hook hook = {},
+                                                store_kind kind = store_kind::durable);
 
 } // namespace stowage::store

@@ -198,7 +198,13 @@ oci::digest metadata_db::parse_digest(const std::string& s) {
 }
 
 void metadata_db::set_durable(bool full) {
-  exec(full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+  if (synced_)
+    exec(full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+}
+
+void metadata_db::never_sync() {
+  exec("PRAGMA synchronous = OFF");
+  synced_ = false;
 }
 
 // ---- repositories ---------------------------------------------------------

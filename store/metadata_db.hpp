@@ -53,6 +53,10 @@ public:
   /// NORMAL (for bookkeeping that need not survive power loss; a later FULL
   /// commit makes it durable too).
   void set_durable(bool full);
+  /// synchronous=OFF from now on, set_durable ignored: for a cache, which
+  /// survives a process crash only (SQLite keeps a database whole across
+  /// those without syncing).
+  void never_sync();
 
   // ---- repositories
   void ensure_repository(std::string_view repo);
@@ -124,6 +128,7 @@ private:
   int changes();
 
   sqlite3* db_ = nullptr;
+  bool synced_ = true;
   std::map<const char*, std::unique_ptr<stmt>> cache_; // keyed by literal address
 };
 

@@ -345,3 +345,41 @@ TEST_CASE("an upload file shorter than recorded lowers the record at open", "[st
   w.reset();
   CHECK(s->commit_upload("r", id, oci::sha256_of("0123456789"), 10) == commit_status::ok);
 }
+
+TEST_CASE("a cache left unsynced before the machine's last boot is emptied at open", "[store][cache]") {
+  using stowage::store::store_kind;
+  temp_dir dir;
+  const auto open_cache = [&] { return registry_store::open(dir.path, std::chrono::hours(24), store_kind::cache); };
+  const std::string bytes = random_bytes(3000, 9);
+  const auto d = oci::sha256_of(bytes);
+  std::string this_boot;
+  {
+    auto s = open_cache();
+    put_blob(*s, "r", bytes);
+    this_boot = slurp(dir.path / "unsynced"); // this boot's id, while writes are pending
+    CHECK(!this_boot.empty());
+  }
+  // Closed: everything flushed, nothing pending.
+  CHECK(!fs::exists(dir.path / "unsynced"));
+  check_serves(*open_cache(), "r", d, bytes);
+
+  // The process killed in this boot: the kernel still held every write.
+  spit(dir.path / "unsynced", this_boot);
+  check_serves(*open_cache(), "r", d, bytes);
+
+  // Left unsynced in another boot: any file may be torn, none is served.
+  spit(dir.path / "unsynced", "0c5f4f2e-boot-before-a-power-cut");
+  {
+    auto s = open_cache();
+    CHECK(!s->blob("r", d));
+    CHECK(!s->repository_exists("r"));
+    CHECK(files_under(dir.path / "blobs").empty());
+    put_blob(*s, "r", bytes); // and it works as a cache again
+    CHECK(s->blob("r", d));
+  }
+
+  // A durable store never empties itself.
+  spit(dir.path / "unsynced", "0c5f4f2e-boot-before-a-power-cut");
+  auto durable = registry_store::open(dir.path);
+  check_serves(*durable, "r", d, bytes);
+}
