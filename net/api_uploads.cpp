@@ -134,7 +134,7 @@ route_result start(registry_api& api, const request& req, const target& t) {
     if (!d) return route_result::answer(error_response(error_code::digest_invalid, "invalid digest", 400));
     // Monolithic upload: the body is the whole blob.
     auto u = st.begin_upload(t.repo);
-    auto w = st.append(t.repo, u.id, store::upload_use::read_soon);
+    auto w = st.append(t.repo, u.id, api.options().uploads);
     if (!w) throw store::store_error("new upload session vanished");
     std::string repo = t.repo, id = u.id;
     auto* s = &st;
@@ -188,7 +188,7 @@ route_result uploads(registry_api& api, const request& req, const target& t) {
   std::optional<std::uint64_t> expected = std::get<std::optional<std::uint64_t>>(checked);
   if (!expected && req.content_length && req.headers.get("Content-Range")) expected = req.content_length;
 
-  auto w = st.append(t.repo, u->id, store::upload_use::read_soon);
+  auto w = st.append(t.repo, u->id, api.options().uploads);
   if (!w) return route_result::answer(error_response(error_code::blob_upload_unknown, "blob upload unknown", 404));
   std::string repo = t.repo, id = u->id;
   upload_sink::finisher done;

@@ -39,7 +39,10 @@ std::unique_ptr<running_node> start_data(node_env& env, const config::node& n, c
   auto transfer = std::make_shared<net::http_image_transfer>(n.name, env.dir, id, st);
   out->parts.push_back(transfer);
 
-  auto api = std::make_shared<net::registry_api>(*st, net::data_manager_gate(env.dir, guard, *master_key));
+  net::registry_api_options api_opts;
+  api_opts.uploads = store::upload_use::read_soon; // the peers fetch each pushed blob right away
+  auto api = std::make_shared<net::registry_api>(*st, net::data_manager_gate(env.dir, guard, *master_key),
+                                                 net::after_manifest_put_hook{}, api_opts);
   out->parts.push_back(api);
   net::http_server_options hopts;
   hopts.host = n.host;
