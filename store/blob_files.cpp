@@ -86,12 +86,13 @@ void blob_files::start_unsynced() const {
     std::string then;
     std::getline(in, then);
     if (now.empty() || then != now) {
-      for (const auto& e : fs::directory_iterator(root_)) {
+      std::vector<fs::path> entries;
+      for (const auto& e : fs::directory_iterator(root_))
         if (e.path().filename() != "lock")
-          fs::remove_all(e.path(), ec);
-        if (ec)
+          entries.push_back(e.path());
+      for (const auto& e : entries)
+        if (fs::remove_all(e, ec); ec)
           throw store_error("emptying " + root_.string() + " after a restart of the machine: " + ec.message());
-      }
     }
   }
   // Durable before any unsynced write, or a crash could leave torn files
