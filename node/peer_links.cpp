@@ -6,44 +6,40 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <map>
 
 namespace stowage::node {
 
 peer_links::peer_links(caf::actor_system& sys, std::vector<peer_address> peers, std::string who)
   : sys_(sys), peers_(std::move(peers)), who_(std::move(who)) {
-  if (!peers_.empty())
-    thread_ = std::thread([this] { loop(); });
+  for (const auto& p : peers_)
+    threads_.emplace_back([this, &p] { keep_linked(p); });
 }
 
 peer_links::~peer_links() { stop(); }
 
 void peer_links::stop() {
   stop_ = true;
-  if (thread_.joinable())
-    thread_.join();
+  for (auto& t : threads_)
+    if (t.joinable())
+      t.join();
 }
 
-void peer_links::loop() {
+void peer_links::keep_linked(const peer_address& p) {
   using namespace std::chrono_literals;
-  std::map<std::string, bool> linked; // by peer name, as last seen
+  bool linked = false; // as last seen
   while (!stop_) {
-    for (const auto& p : peers_) {
-      if (stop_)
-        return;
-      // Answered from the middleman's cache while the connection stands;
-      // connects again once it was lost (a restarted data manager).
-      auto node = sys_.middleman().connect(p.host, p.port);
-      bool up = static_cast<bool>(node);
-      if (up != linked[p.name]) {
-        if (up)
-          spdlog::info("{}: linked to {} at {}:{}", who_, p.name, p.host, p.port);
-        else
-          spdlog::debug("{}: no link to {} at {}:{} yet ({})", who_, p.name, p.host, p.port,
-                        sys_.render(node.error()));
-      }
-      linked[p.name] = up;
+    // Answered from the middleman's cache while the connection stands;
+    // connects again once it was lost (a restarted data manager).
+    auto node = sys_.middleman().connect(p.host, p.port);
+    bool up = static_cast<bool>(node);
+    if (up != linked) {
+      if (up)
+        spdlog::info("{}: linked to {} at {}:{}", who_, p.name, p.host, p.port);
+      else
+        spdlog::debug("{}: no link to {} at {}:{} yet ({})", who_, p.name, p.host, p.port,
+                      sys_.render(node.error()));
     }
+    linked = up;
     for (int i = 0; i < 20 && !stop_; ++i)
       std::this_thread::sleep_for(100ms);
   }

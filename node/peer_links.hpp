@@ -29,19 +29,21 @@ struct peer_address {
 
 class peer_links {
 public:
-  /// Connects to each of `peers`, retrying every `retry` until it answers,
-  /// and again after a link is lost. `who` names the local nodes in logs.
+  /// Connects to each of `peers`, retrying every 2 s until it answers, and
+  /// again after a link is lost; one thread per peer, so a host that does
+  /// not answer (a connect waiting for its timeout) holds up no other link.
+  /// `who` names the local nodes in logs.
   peer_links(caf::actor_system& sys, std::vector<peer_address> peers, std::string who);
   ~peer_links(); // stop()
   void stop();
 
 private:
-  void loop();
+  void keep_linked(const peer_address& p);
   caf::actor_system& sys_;
   std::vector<peer_address> peers_;
   std::string who_;
   std::atomic<bool> stop_{false};
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 } // namespace stowage::node
