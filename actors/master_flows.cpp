@@ -8,23 +8,38 @@
 
 namespace stowage::actors::detail {
 
-std::uint64_t record_decision(master_actor* self, decision d) {
-  auto& st = self->state;
-  auto id = st.decisions.record(std::move(d));
-  try {
-    st.journal->append(*st.decisions.find(id));
-  } catch (const std::exception& e) {
-    spdlog::warn("{}: decisions not written to disk: {}", st.cfg.name, e.what());
-  }
-  return id;
-}
-
-
 namespace {
+
+/// Appends a decision, new or changed, to the journal that survives restarts.
+void journal(master_actor* self, const decision& d) {
+  try {
+    self->state.journal->append(d);
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: decisions not written to disk: {}", self->state.cfg.name, e.what());
+  }
+}
 
 std::string reference_text(const std::string& repository, const std::string& reference) {
   return repository + (reference.find(':') != std::string::npos ? "@" : ":") + reference;
 }
+
+/// What a push decision is listed under: repo:tag, repo@digest, or the
+/// repository alone for a push opened ahead of its manifest (until named).
+std::string push_reference(const std::string& repository, const std::string& tag, const std::string& digest) {
+  if (tag.empty() && digest.empty())
+    return repository;
+  return reference_text(repository, tag.empty() ? digest : tag);
+}
+
+} // namespace
+
+std::uint64_t record_decision(master_actor* self, decision d) {
+  auto id = self->state.decisions.record(std::move(d));
+  journal(self, *self->state.decisions.find(id));
+  return id;
+}
+
+namespace {
 
 // ---- pull -------------------------------------------------------------------
 
@@ -150,7 +165,8 @@ void grant(master_actor* self, std::uint64_t decision, std::vector<ranked_candid
           return;
         }
         if (r.tag.empty() && r.digest.empty())
-          remember_open_push(self, pair.second.scope.session, {decision, r.runtime, r.repository, target, {}}, peers);
+          remember_open_push(self, pair.second.scope.session, {decision, r.runtime, r.repository, target, {}, {}},
+                             peers);
         std::vector<caf::actor> up;
         for (const auto& p : peers)
           if (p.handle)
@@ -225,14 +241,9 @@ void handle_name_push(master_actor* self, const name_push& n, caf::typed_respons
     return;
   }
   std::uint64_t seq = n.tag.empty() ? 0 : st.handoffs->next_seq(n.repository, n.tag, st.images.tag_seq(n.repository, n.tag));
-  auto reference = reference_text(n.repository, n.tag.empty() ? n.digest : n.tag);
-  if (const auto* d = st.decisions.set_reference(open.decision, reference)) {
-    try {
-      st.journal->append(*d);
-    } catch (const std::exception& e) {
-      spdlog::warn("{}: decisions not written to disk: {}", st.cfg.name, e.what());
-    }
-  }
+  auto reference = push_reference(n.repository, n.tag, n.digest);
+  if (const auto* d = st.decisions.set_reference(open.decision, reference))
+    journal(self, *d);
   spdlog::info("{}: decision {}: the push opened ahead is {} (seq {})", st.cfg.name, open.decision, reference, seq);
   // The target must take the name (its manifest PUT sets this tag); the
   // peers learn what to expect as for any push, and a silent one gets the
@@ -287,12 +298,7 @@ void handle_storage(master_actor* self, const storage_request& r,
               [self, r, rp](std::vector<candidate_result> measured, std::map<std::string, node_load> load) {
                 auto& st = self->state;
                 auto ranked = rank(measured, r.size, true, load);
-                // A push opened ahead of its manifest is named by the
-                // repository alone until name_push brings the tag.
-                auto reference = r.tag.empty() && r.digest.empty()
-                                   ? r.repository
-                                   : reference_text(r.repository, r.tag.empty() ? r.digest : r.tag);
-                decision d{0, "push", r.runtime, reference, measured,
+                decision d{0, "push", r.runtime, push_reference(r.repository, r.tag, r.digest), measured,
                            ranked.empty() ? std::string{} : ranked.front().node};
                 auto id = record_decision(self, d);
                 st.rankings[id] = ranked;

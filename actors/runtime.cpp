@@ -312,15 +312,12 @@ void send_ahead(rt_actor* self, const std::string& repository, const std::shared
 
 void open_ahead(rt_actor* self, const std::string& repository) {
   auto& st = self->state;
-  auto now = self->clock().now();
-  if (auto i = st.ahead.find(repository); i != st.ahead.end()) {
-    if (still_fresh(self, *i->second))
-      return;
-  }
+  if (auto i = st.ahead.find(repository); i != st.ahead.end() && still_fresh(self, *i->second))
+    return;
   if (!st.master)
     return;
   auto a = std::make_shared<ahead_push>();
-  a->opened = now;
+  a->opened = self->clock().now();
   st.ahead[repository] = a;
   storage_request req{st.cfg.name, repository, {}, {}, ahead_size_guess, 0, {}};
   self->request(st.master, st.cfg.request_timeout, std::move(req))

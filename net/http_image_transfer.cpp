@@ -188,7 +188,10 @@ struct http_image_transfer::impl {
       registry_client c(endpoint_of(o.from));
       puller p(c, *local, o.repository);
       if (o.blob) {
-        p.blob(oci::descriptor{.dig = *d, .size = o.blob_size});
+        oci::descriptor desc;
+        desc.dig = *d;
+        desc.size = o.blob_size;
+        p.blob(desc);
         return {true, {}, 0, p.bytes};
       }
       std::optional<std::string_view> tag;
@@ -218,9 +221,11 @@ struct http_image_transfer::impl {
       const auto* dest = dir->find(o.to);
       const bool to_runtime = dest && dest->role == config::role::runtime;
       pusher p(c, *local, o.repository, to_runtime ? 1 : blobs_at_once);
-      if (o.blob)
-        p.blob(oci::descriptor{.dig = *d});
-      else
+      if (o.blob) {
+        oci::descriptor desc;
+        desc.dig = *d;
+        p.blob(desc);
+      } else
         p.manifest(*d, o.tag, query);
       return {true, {}, 0, p.bytes};
     }

@@ -139,10 +139,10 @@ public:
     // Woken once a quarter MiB waits (or the rest of the body), not for
     // every ~64 KiB segment (receive_low_water.hpp).
     const int fd = stream_.socket().native_handle();
-    while (length > 0) {
+    beast::error_code ec;
+    while (length > 0 && !ec) {
       auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, chunk.size()));
       low_water_.set(fd, want);
-      beast::error_code ec;
       std::size_t got = 0;
       stream_.expires_after(step_timeout_);
       stream_.async_read_some(asio::buffer(chunk.data(), want), [&](beast::error_code e, std::size_t n) {
@@ -153,13 +153,9 @@ public:
       ioc_.run();
       length -= got;
       if (got) sink(chunk.data(), got);
-      if (ec) {
-        low_water_.set(fd, 1);
-        return ec;
-      }
     }
     low_water_.set(fd, 1); // the connection may read a small response next
-    return {};
+    return ec;
   }
 
   http::response<http::string_body> read_small(std::uint64_t limit = 16 << 20) {
