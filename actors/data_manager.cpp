@@ -18,6 +18,7 @@
 #include <functional>
 #include <optional>
 #include <map>
+#include <set>
 
 namespace stowage::actors {
 
@@ -34,6 +35,7 @@ struct dm_state {
   // and the replications waiting for them (they would fetch them again).
   struct early_fetches {
     std::uint32_t running = 0;
+    std::set<std::string> digests; // running, told twice (as it arrives, once stored)
     std::vector<std::function<void()>> then;
   };
   std::map<std::string, early_fetches> early;           // by session
@@ -304,34 +306,41 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
     },
     [self](push_commit& c) { commit_push(self, c, self->make_response_promise<push_ack>()); },
     [self](blob_landed& b) {
-      // A blob of our open session, from its runtime: our peers fetch it now.
+      // A blob of our open session, arriving or stored: our peers fetch it now.
       auto& st = self->state;
       auto scope = st.cfg.guard->admitted(b.session);
       auto dig = oci::digest::parse(b.digest);
       if (!scope || scope->repository != b.repository || !dig)
         return;
       auto info = st.cfg.store->blob(b.repository, *dig);
-      if (!info)
+      const std::uint64_t size = info ? info->size : b.size;
+      if (!info && size == 0)
         return;
       auto peers = st.peers.find(b.session);
       if (peers == st.peers.end())
         return;
       for (const auto& p : peers->second)
         if (p.handle)
-          self->send(p.handle, replicate_blob{b.session, b.repository, b.digest, info->size, st.cfg.name});
+          self->send(p.handle, replicate_blob{b.session, b.repository, b.digest, size, st.cfg.name});
     },
     [self](replicate_blob& r) {
       auto& st = self->state;
       auto e = st.expected.find(r.session);
       if (e == st.expected.end() || e->second.repository != r.repository || e->second.target != r.source)
         return; // not told to expect this session from that target
-      ++st.early[r.session].running;
+      auto& early = st.early[r.session];
+      if (!early.digests.insert(r.digest).second)
+        return; // on its way already
+      ++early.running;
       transfer_order order{r.source, st.cfg.name, r.repository, r.digest, {}, std::nullopt, {}, true, r.size};
-      start_transfer(self, order, [self, session = r.session](const transfer_done&) {
+      start_transfer(self, order, [self, session = r.session, digest = r.digest](const transfer_done&) {
         // A failed early fetch costs nothing: the replication fetches what is missing.
         auto& st = self->state;
         auto i = st.early.find(session);
-        if (i == st.early.end() || --i->second.running > 0)
+        if (i == st.early.end())
+          return;
+        i->second.digests.erase(digest);
+        if (--i->second.running > 0)
           return;
         auto then = std::move(i->second.then);
         st.early.erase(i);
@@ -371,6 +380,13 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
 }
 
 } // namespace
+
+void tell_blob_arriving(const caf::actor& data_manager, std::string session, std::string repository,
+                        std::string digest, std::uint64_t size) {
+  // As itself: its link guard refuses anonymous messages.
+  caf::send_as(data_manager, data_manager,
+               blob_landed{std::move(session), std::move(repository), std::move(digest), size});
+}
 
 caf::actor spawn_data_manager(caf::actor_system& sys, data_manager_config cfg, caf::actor master) {
   return sys.spawn(

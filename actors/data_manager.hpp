@@ -52,6 +52,11 @@ struct data_manager_config {
   std::shared_ptr<link_membership> links;
 };
 
+/// Tells a data manager that a blob of a push session it admitted starts
+/// arriving on its OCI endpoint (net/push_relay.hpp): its peers fetch it now.
+void tell_blob_arriving(const caf::actor& data_manager, std::string session, std::string repository,
+                        std::string digest, std::uint64_t size);
+
 /// Spawns a data manager; with a valid `master` it joins at once.
 caf::actor spawn_data_manager(caf::actor_system& sys, data_manager_config cfg, caf::actor master);
 

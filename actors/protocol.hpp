@@ -363,16 +363,20 @@ struct push_named {
 };
 STOWAGE_INSPECT(push_named, x.ok, x.error, x.seq)
 
-/// Runtime -> target: a blob of a push opened ahead of its manifest is
-/// stored here now. The target passes it on to its peers (replicate_blob),
-/// so they fetch it while the client still uploads. No answer.
+/// A blob of a push opened ahead of its manifest reached the target:
+///  - runtime -> target, once the target stored it (size 0: see the store);
+///  - the target's OCI endpoint -> its actor, as the blob starts arriving
+///    (`size` bytes; net/push_relay.hpp relays it to the peers as it comes).
+/// The target passes it on to its peers (replicate_blob), so they fetch it
+/// while the client still uploads. No answer.
 struct blob_landed {
   std::string session;
   std::string repository;
   std::string digest;
+  std::uint64_t size = 0;
   friend bool operator==(const blob_landed&, const blob_landed&) = default;
 };
-STOWAGE_INSPECT(blob_landed, x.session, x.repository, x.digest)
+STOWAGE_INSPECT(blob_landed, x.session, x.repository, x.digest, x.size)
 
 /// Target -> peer: fetch this blob of an open push session from me now;
 /// the session's replication_request later skips what the peer holds.

@@ -59,10 +59,17 @@ private:
   std::vector<std::unique_ptr<std::string>> free_;
 };
 
+/// How one upload ended, under the state's mutex. Readers that check by
+/// commit keep the outcome of the upload they read from, which may outlive
+/// its entry.
+struct blob_relay::outcome {
+  enum { running, committed, failed } is = running;
+};
+
 // Everything the relay knows, under one mutex; uploads and readers hold it
-// shared, so either may outlive the gateway's relay object.
+// shared, so either may outlive the owner's relay object.
 struct blob_relay::state {
-  explicit state(std::shared_ptr<store::registry_store> c) : cache(std::move(c)) {}
+  state(std::shared_ptr<store::registry_store> c, check h) : cache(std::move(c)), how(h) {}
 
   std::shared_ptr<piece_pool> pool = std::make_shared<piece_pool>();
 
@@ -74,10 +81,12 @@ struct blob_relay::state {
     std::deque<piece> pieces;     // its bytes [base, received), at most `window` (+1 piece)
     std::uint64_t base = 0, received = 0;
     std::filesystem::path file;   // the current upload's file: bytes [0, base) are in it
+    std::shared_ptr<outcome> current; // of the current upload
     std::vector<std::function<void()>> waiters; // readers waiting for a change
   };
 
   std::shared_ptr<store::registry_store> cache;
+  const check how;
   mutable std::mutex mu;
   std::map<std::string, entry> entries;
   std::uint64_t next_generation = 1;
@@ -105,12 +114,15 @@ static void run_all(std::vector<std::function<void()>> fns) {
 
 class blob_relay::upload final : public blob_relay::arrival {
 public:
-  upload(std::shared_ptr<state> st, std::string key, std::uint64_t generation)
-      : st_(std::move(st)), key_(std::move(key)), generation_(generation) {}
+  upload(std::shared_ptr<state> st, std::string key, std::uint64_t generation, std::shared_ptr<outcome> out,
+         bool from_file)
+      : st_(std::move(st)), key_(std::move(key)), generation_(generation), outcome_(std::move(out)),
+        from_file_(from_file) {}
   ~upload() override { end(false); }
 
   void data(const char* p, std::size_t n) override {
     if (n == 0 || ended_) return;
+    if (from_file_) return follow(n);
     auto bytes = st_->pool->copy(p, n); // shared with readers still sending it
     std::vector<std::function<void()>> woken;
     {
@@ -135,6 +147,7 @@ public:
     std::vector<std::function<void()>> woken;
     {
       std::lock_guard lock(st_->mu);
+      outcome_->is = committed ? outcome::committed : outcome::failed;
       auto i = st_->entries.find(key_);
       if (i == st_->entries.end()) return;
       auto& e = i->second;
@@ -145,6 +158,7 @@ public:
       e.pieces.clear();
       e.base = e.received = 0;
       e.file.clear();
+      e.current.reset();
       if (!committed) spdlog::debug("relay: upload of {} ended without a commit", key_);
       woken = st_->wake(key_);
       st_->tidy(key_);
@@ -153,10 +167,67 @@ public:
   }
 
 private:
+  /// Checked by commit, readers take every byte from the upload's file: all
+  /// but the last upload_writer::max_unwritten bytes taken are in it, and
+  /// nothing is copied. They are woken once a piece's worth more is there.
+  void follow(std::size_t n) {
+    std::vector<std::function<void()>> woken;
+    {
+      std::lock_guard lock(st_->mu);
+      auto i = st_->entries.find(key_);
+      if (i == st_->entries.end() || i->second.generation != generation_) return;
+      auto& e = i->second;
+      e.received += n;
+      const std::uint64_t in_file =
+        e.received > store::upload_writer::max_unwritten ? e.received - store::upload_writer::max_unwritten : 0;
+      if (in_file < e.base + store::range_reader::piece_size) return;
+      e.base = in_file;
+      woken = st_->wake(key_);
+    }
+    run_all(std::move(woken));
+  }
+
   std::shared_ptr<state> st_;
   std::string key_;
   std::uint64_t generation_;
+  std::shared_ptr<outcome> outcome_;
+  bool from_file_ = false;
   bool ended_ = false;
+};
+
+/// An upload's body handler that reports to an arrival what the store took.
+class relayed_upload final : public body_handler {
+public:
+  relayed_upload(std::unique_ptr<body_handler> inner, std::shared_ptr<blob_relay::arrival> arrival,
+                 std::function<void()> after)
+      : inner_(std::move(inner)), arrival_(std::move(arrival)), after_(std::make_shared<run_once>(std::move(after))) {}
+  bool on_data(const char* p, std::size_t n) override {
+    if (!inner_->on_data(p, n)) return false;
+    arrival_->data(p, n); // after the store took it
+    return true;
+  }
+  void on_end(bool complete, responder respond) override {
+    inner_->on_end(complete, [arrival = arrival_, after = after_, respond](response r) {
+      arrival->end(r.status == 201); // 201: committed to the store
+      after->run();
+      respond(std::move(r));
+    });
+  }
+
+private:
+  /// `after` runs once: after the end, or when the last holder lets go if
+  /// the answer never came.
+  struct run_once {
+    explicit run_once(std::function<void()> f) : fn(std::move(f)) {}
+    ~run_once() { run(); }
+    void run() {
+      if (fn) std::exchange(fn, {})();
+    }
+    std::function<void()> fn;
+  };
+  std::unique_ptr<body_handler> inner_;
+  std::shared_ptr<blob_relay::arrival> arrival_;
+  std::shared_ptr<run_once> after_;
 };
 
 // ---- the serving side -------------------------------------------------------------
@@ -174,14 +245,26 @@ public:
       auto it = st_->entries.find(key_);
       static const state::entry none;
       const auto& e = it != st_->entries.end() ? it->second : none;
+      if (by_commit() && from_ && (from_->is == outcome::failed || (e.receiving && e.current != from_))) {
+        lock.unlock();
+        spdlog::debug("relay: the upload {} was read from did not commit; response cut", key_);
+        return ready(false, {});
+      }
+      // Checked by commit, the last byte comes from the committed blob only.
+      const std::uint64_t end_of_running = by_commit() && size_ > 0 ? size_ - 1 : size_;
+      if (e.receiving && offset_ >= end_of_running && offset_ < e.received) {
+        it->second.waiters.push_back([self = shared_from_this(), ready] { self->next(ready); });
+        return;
+      }
       if (e.receiving && offset_ >= e.base && offset_ < e.received) {
         // The piece holding our offset (pieces are contiguous from base).
         for (const auto& p : e.pieces) {
           if (offset_ < p.offset + p.bytes->size()) {
             held_ = p.bytes;
+            from_ = e.current;
             auto skip = static_cast<std::size_t>(offset_ - p.offset);
             lock.unlock();
-            return hand_out(std::string_view(*held_).substr(skip), ready);
+            return hand_out(std::string_view(*held_).substr(skip, end_of_running - offset_), ready);
           }
         }
       }
@@ -194,8 +277,9 @@ public:
       // (read up to where the window starts, then look again).
       if (e.receiving && offset_ < e.base && !e.file.empty()) {
         auto path = e.file;
-        auto length = e.base - offset_;
+        auto length = std::min(e.base, end_of_running) - offset_;
         auto generation = e.generation;
+        from_ = e.current;
         lock.unlock();
         if (open_file(path, length).empty()) continue;
         // Gone: the upload is ending (its commit moved the file, or it
@@ -210,6 +294,11 @@ public:
       }
       // Between uploads, or the last one ended: the cache may have the blob.
       if (auto b = st_->cache->blob(repo_, dig_)) {
+        if (by_commit() && from_ && from_->is != outcome::committed) {
+          lock.unlock();
+          spdlog::debug("relay: {} was committed by another upload than the one read from; response cut", key_);
+          return ready(false, {});
+        }
         lock.unlock();
         auto error = open_file(b->path, size_ - offset_);
         if (error.empty()) continue;
@@ -250,12 +339,15 @@ private:
     hand_out(p, ready);
   }
 
-  // Every byte handed out is hashed; the piece that completes the blob goes
-  // out only if the whole matches the digest.
+  bool by_commit() const { return st_->how == check::commit; }
+
+  // Checked by digest, every byte handed out is hashed, and the piece that
+  // completes the blob goes out only if the whole matches the digest.
   void hand_out(std::string_view p, const ready_fn& ready) {
     p = p.substr(0, static_cast<std::size_t>(size_ - offset_));
-    hasher_.update(p);
     offset_ += p.size();
+    if (by_commit()) return ready(true, p);
+    hasher_.update(p);
     if (offset_ == size_ && hasher_.finish() != dig_) {
       spdlog::error("relay: {} did not match its digest; response cut", key_);
       return ready(false, {});
@@ -271,13 +363,14 @@ private:
   std::uint64_t offset_ = 0;
   oci::sha256_hasher hasher_;
   std::shared_ptr<const std::string> held_; // the live piece last handed out
+  std::shared_ptr<outcome> from_;           // checked by commit: the upload read from, once one was
   std::optional<store::range_reader> file_; // the upload's file or the committed blob, a range of it
 };
 
 // ---- blob_relay -------------------------------------------------------------------
 
-blob_relay::blob_relay(std::shared_ptr<store::registry_store> cache)
-    : st_(std::make_shared<state>(std::move(cache))) {}
+blob_relay::blob_relay(std::shared_ptr<store::registry_store> cache, check how)
+    : st_(std::make_shared<state>(std::move(cache), how)) {}
 
 blob_relay::~blob_relay() = default;
 
@@ -285,6 +378,8 @@ std::shared_ptr<blob_relay::arrival> blob_relay::arriving(const std::string& rep
                                                           std::filesystem::path file) {
   auto key = key_of(repo, d);
   std::uint64_t generation;
+  auto out = std::make_shared<outcome>();
+  const bool from_file = st_->how == check::commit && !file.empty();
   std::vector<std::function<void()>> woken;
   {
     std::lock_guard lock(st_->mu);
@@ -294,10 +389,11 @@ std::shared_ptr<blob_relay::arrival> blob_relay::arriving(const std::string& rep
     e.pieces.clear();
     e.base = e.received = 0;
     e.file = std::move(file);
+    e.current = out;
     woken = st_->wake(key);
   }
   run_all(std::move(woken));
-  return std::make_shared<upload>(st_, std::move(key), generation);
+  return std::make_shared<upload>(st_, std::move(key), generation, std::move(out), from_file);
 }
 
 void blob_relay::expect(const std::string& repo, const oci::digest& d, std::uint64_t size) {
@@ -342,6 +438,11 @@ void blob_relay::wait_settled(std::shared_ptr<state> st, std::string repo, oci::
     }
   }
   then();
+}
+
+std::unique_ptr<body_handler> blob_relay::relayed(std::unique_ptr<body_handler> upload,
+                                                 std::shared_ptr<arrival> arrival, std::function<void()> after) {
+  return std::make_unique<relayed_upload>(std::move(upload), std::move(arrival), std::move(after));
 }
 
 std::optional<streamed_body> blob_relay::open(const std::string& repo, const oci::digest& d) {

@@ -1,8 +1,11 @@
-// Blobs on their way into the runtime's cache, relayed to the gateway's
-// clients while they arrive (cut-through): a pull through the gateway answers
-// the client's manifest request as soon as the master has planned the pull,
-// and each blob GET is served from the bytes the chosen data manager is
-// sending at that moment, instead of after the whole image landed.
+// Blobs on their way into a store, relayed to readers while they arrive
+// (cut-through). Two users:
+//  - The runtime's gateway: a pull through the gateway answers the client's
+//    manifest request as soon as the master has planned the pull, and each
+//    blob GET is served from the bytes the chosen data manager is sending at
+//    that moment, instead of after the whole image landed.
+//  - A push's target data manager (net/push_relay.hpp): its peers fetch each
+//    blob while the runtime is still sending it, instead of after.
 //
 //  - The receiving side: every blob upload of a delivery (a data manager
 //    sending into the cache) reports its bytes as they go into the store
@@ -15,10 +18,16 @@
 //    arrival failed and another target sent it again) the reader continues
 //    from the cache file at the same offset.
 //
-// Nothing unverified is ever completed: the source hashes every byte it hands
-// out and withholds the last piece unless the whole matches the digest; a
-// mismatch or a pull that ends without the blob cuts the response short, so
-// the client sees a truncated body, never a wrong one.
+// Nothing unverified is ever completed, checked one of two ways (`check`):
+//  - digest: the source hashes every byte it hands out and withholds the last
+//    piece unless the whole matches the digest. A reader may then continue
+//    across uploads (a delivery that failed midway, then its retry).
+//  - commit: no hashing; the source withholds the last byte until the upload
+//    it read from committed (the store verified those very bytes), and cuts
+//    the body if that upload fails or another replaces it. For readers that
+//    verify what they store anyway, this saves a hash of every byte.
+// A mismatch or a pull that ends without the blob cuts the response short,
+// so the client sees a truncated body, never a wrong one.
 //
 // Memory stays flat: an arrival keeps at most `window` bytes (plus one piece)
 // for readers that are behind.
@@ -43,7 +52,8 @@ public:
   // So every byte before the window is in the upload's file.
   static_assert(window > store::upload_writer::max_unwritten);
 
-  explicit blob_relay(std::shared_ptr<store::registry_store> cache);
+  enum class check { digest, commit };
+  explicit blob_relay(std::shared_ptr<store::registry_store> cache, check how = check::digest);
   ~blob_relay();
 
   /// One upload of a blob into the cache. Call data() with each piece as the
@@ -74,8 +84,15 @@ public:
   /// is no longer on its way: committed to the cache, or no pull brings it.
   void when_settled(const std::string& repo, const oci::digest& d, std::function<void()> then);
 
+  /// Wraps the body handler of an upload into the store: each piece goes to
+  /// `arrival` once the store took it, and the end with the store's answer
+  /// (201: committed). `after` (optional) runs once the arrival ended.
+  static std::unique_ptr<body_handler> relayed(std::unique_ptr<body_handler> upload, std::shared_ptr<arrival> arrival,
+                                               std::function<void()> after = {});
+
 private:
   struct state;
+  struct outcome;
   class upload;
   class reader;
   static void wait_settled(std::shared_ptr<state> st, std::string repo, oci::digest d, std::function<void()> then);

@@ -43,6 +43,14 @@ std::optional<std::uint64_t> seq_param(std::string_view target) {
 
 } // namespace
 
+std::optional<std::string> proof_session(std::string_view authorization) {
+  auto cred = proof_credentials(authorization);
+  if (!cred) return std::nullopt;
+  auto p = actors::decode_first_proof(*cred);
+  if (!p) return std::nullopt;
+  return p->scope.session;
+}
+
 cluster_gate::cluster_gate(std::shared_ptr<const config::directory> dir, cluster_gate_options opts)
     : dir_(std::move(dir)), opts_(std::move(opts)) {}
 

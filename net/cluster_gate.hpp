@@ -76,6 +76,10 @@ private:
   std::set<std::string, std::less<>> closed_; // sessions whose tagged manifest went in
 };
 
+/// The session of a Stowage-Proof Authorization header (not checked: the gate
+/// does that); nullopt for any other.
+std::optional<std::string> proof_session(std::string_view authorization);
+
 /// A data manager's gate: proofs only.
 std::shared_ptr<cluster_gate> data_manager_gate(std::shared_ptr<const config::directory> dir,
                                                 std::shared_ptr<actors::proof_guard> guard,

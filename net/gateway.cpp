@@ -37,28 +37,6 @@ response manifest_response(const std::string& digest, const std::string& media_t
   return r;
 }
 
-/// A delivery's blob upload into the cache, reported to the relay as it goes.
-class relayed_upload final : public body_handler {
-public:
-  relayed_upload(std::unique_ptr<body_handler> inner, std::shared_ptr<blob_relay::arrival> arrival)
-      : inner_(std::move(inner)), arrival_(std::move(arrival)) {}
-  bool on_data(const char* p, std::size_t n) override {
-    if (!inner_->on_data(p, n)) return false;
-    arrival_->data(p, n); // after the store took it
-    return true;
-  }
-  void on_end(bool complete, responder respond) override {
-    inner_->on_end(complete, [arrival = arrival_, respond](response r) {
-      arrival->end(r.status == 201); // 201: committed to the cache
-      respond(std::move(r));
-    });
-  }
-
-private:
-  std::unique_ptr<body_handler> inner_;
-  std::shared_ptr<blob_relay::arrival> arrival_;
-};
-
 /// Passes a body through and shows its answer to `watch` before it goes out.
 class answer_watch final : public body_handler {
 public:
@@ -338,7 +316,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
       if (!u || u->size != 0) return rr; // not the whole blob from its first byte
       file = u->file;
     }
-    rr.body = std::make_unique<relayed_upload>(std::move(rr.body), relay->arriving(t.repo, *d, std::move(file)));
+    rr.body = blob_relay::relayed(std::move(rr.body), relay->arriving(t.repo, *d, std::move(file)));
     return rr;
   }
 };

@@ -8,6 +8,7 @@
 #include "net/cluster_gate.hpp"
 #include "net/http_image_transfer.hpp"
 #include "net/http_probe_sender.hpp"
+#include "net/push_relay.hpp"
 #include "net/registry_api.hpp"
 #include "store/registry_store.hpp"
 
@@ -44,12 +45,14 @@ std::unique_ptr<running_node> start_data(node_env& env, const config::node& n, c
   auto api = std::make_shared<net::registry_api>(*st, net::data_manager_gate(env.dir, guard, *master_key),
                                                  net::after_manifest_put_hook{}, api_opts);
   out->parts.push_back(api);
+  auto endpoint = std::make_shared<net::push_relay>(st, api);
+  out->parts.push_back(endpoint);
   net::http_server_options hopts;
   hopts.host = n.host;
   hopts.port = n.http_port;
   hopts.threads = env.http_threads;
   hopts.name = n.name;
-  out->http = std::make_unique<net::http_server>(*api, hopts);
+  out->http = std::make_unique<net::http_server>(*endpoint, hopts);
   out->http->start();
   spdlog::info("{}: OCI endpoint on {}:{} (pushes need a proof), data in {}", n.name, n.host, out->http->port(),
                n.data.string());
@@ -68,6 +71,9 @@ std::unique_ptr<running_node> start_data(node_env& env, const config::node& n, c
   cfg.identity = id;
   cfg.links = env.links;
   out->actor = actors::spawn_data_manager(env.sys, std::move(cfg), std::move(master));
+  endpoint->on_arriving([dm = out->actor](const net::arriving_blob& b) {
+    actors::tell_blob_arriving(dm, b.session, b.repository, b.digest, b.size);
+  });
   publish(env.sys, out->actor, n);
   return out;
 }

@@ -5,9 +5,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fcntl.h>
+#include <mutex>
 #include <new>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <vector>
 
 namespace stowage::store {
 
@@ -29,17 +31,56 @@ bool page_cached(int fd, std::uint64_t offset) {
   return cached;
 }
 
+/// Read buffers, reused: a fresh allocation of this size is a fresh mapping,
+/// and faulting its pages in costs more than the read (a reader that follows
+/// a running upload opens one range after another).
+class buffer_pool {
+public:
+  static constexpr std::size_t size = range_reader::piece_size + block; // a direct read starts a block early
+
+  char* take() {
+    {
+      std::lock_guard lock(mu_);
+      if (!free_.empty()) {
+        char* p = free_.back();
+        free_.pop_back();
+        return p;
+      }
+    }
+    auto* p = static_cast<char*>(std::aligned_alloc(block, size));
+    if (!p)
+      throw std::bad_alloc();
+    return p;
+  }
+  void give(char* p) {
+    {
+      std::lock_guard lock(mu_);
+      if (free_.size() < keep) {
+        free_.push_back(p);
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+private:
+  static constexpr std::size_t keep = 16; // about the readers running at once
+  std::mutex mu_;
+  std::vector<char*> free_;
+};
+
+buffer_pool& buffers() {
+  static auto* pool = new buffer_pool; // never destroyed: readers may end during exit
+  return *pool;
+}
+
 } // namespace
 
-void range_reader::free_aligned::operator()(char* p) const { std::free(p); }
+void range_reader::free_aligned::operator()(char* p) const { buffers().give(p); }
 
 range_reader::range_reader(const std::filesystem::path& p, std::uint64_t offset, std::uint64_t length)
     : path_(p), fd_(fileio::open_file(p, O_RDONLY)), off_(offset), left_(length) {
-  // One block more than a piece: a direct read starts at the block boundary
-  // before the offset.
-  buf_.reset(static_cast<char*>(std::aligned_alloc(block, piece_size + block)));
-  if (!buf_)
-    throw std::bad_alloc();
+  buf_.reset(buffers().take());
   // Decided once: probing each piece (preadv2 with RWF_NOWAIT) was tried and
   // starts readahead, which fills the cache anyway.
   if (length > 0 && !page_cached(fd_.get(), offset)) {

@@ -248,3 +248,128 @@ TEST_CASE_METHOD(relay_fixture, "waiting for a blob to settle: committed, or no 
   CHECK(settled == 3);
   relay.settle(repo, d);
 }
+
+// ---- checked by commit (a push's target relaying to its peers) ----------------
+
+namespace {
+
+/// A relay checked by commit over a real upload session of the store, fed as
+/// a PUT's body handler feeds it.
+struct commit_fixture : relay_fixture {
+  net::blob_relay by_commit{cache, net::blob_relay::check::commit};
+  store::upload_info session = cache->begin_upload(repo);
+  std::unique_ptr<store::upload_writer> writer = cache->append(repo, session.id);
+
+  std::shared_ptr<net::blob_relay::arrival> arriving(const oci::digest& d, std::uint64_t size) {
+    by_commit.expect(repo, d, size);
+    return by_commit.arriving(repo, d, session.file);
+  }
+  void feed(net::blob_relay::arrival& up, std::string_view bytes) {
+    for (std::size_t off = 0; off < bytes.size(); off += 256 * 1024) {
+      auto n = std::min<std::size_t>(256 * 1024, bytes.size() - off);
+      writer->write(bytes.data() + off, n);
+      up.data(bytes.data() + off, n);
+    }
+  }
+  /// Reads pieces until `n` bytes came (each within a second).
+  static std::string read_at_least(net::body_source& src, std::size_t n) {
+    std::string got;
+    while (got.size() < n) {
+      auto p = next_piece(src);
+      REQUIRE(p);
+      got += *p;
+    }
+    return got;
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(commit_fixture, "checked by commit, a reader follows the upload's file and ends after the commit",
+                 "[unit][relay]") {
+  const std::string blob = random_bytes(6 << 20, 11);
+  const auto d = oci::sha256_of(blob);
+  auto up = arriving(d, blob.size());
+  auto body = by_commit.open(repo, d);
+  REQUIRE(body);
+  auto& src = body->source;
+  auto first = ask_piece(*src);
+  CHECK(waiting(first)); // nothing in the file yet
+
+  feed(*up, std::string_view(blob).substr(0, 4 << 20));
+  // All but the writer's unwritten tail is in the file: read from there,
+  // before the upload ends.
+  std::string got = *first.get();
+  got += read_at_least(*src, (2 << 20) - got.size());
+  CHECK(got == blob.substr(0, got.size()));
+
+  feed(*up, std::string_view(blob).substr(4 << 20));
+  got += read_at_least(*src, blob.size() - store::upload_writer::max_unwritten - got.size());
+  auto last = ask_piece(*src);
+  CHECK(waiting(last)); // every byte arrived; the rest comes from the committed blob
+  writer->finish();
+  writer.reset();
+  REQUIRE(cache->commit_upload(repo, session.id, d) == store::commit_status::ok);
+  up->end(true);
+  got += *last.get();
+  got += *net::read_stream({src, blob.size() - got.size()});
+  CHECK(got == blob);
+  by_commit.settle(repo, d);
+}
+
+TEST_CASE_METHOD(commit_fixture, "checked by commit, a reader of an upload that fails is cut", "[unit][relay]") {
+  const std::string blob = random_bytes(4 << 20, 12);
+  const auto d = oci::sha256_of(blob);
+  auto up = arriving(d, blob.size());
+  auto body = by_commit.open(repo, d);
+  REQUIRE(body);
+  auto& src = body->source;
+  feed(*up, std::string_view(blob).substr(0, 3 << 20));
+  std::size_t sent = read_at_least(*src, 1 << 20).size();
+  writer.reset();
+  cache->cancel_upload(repo, session.id);
+  up->end(false); // the runtime went away
+  // Even though another upload brings the blob: what was sent came from one
+  // that never verified, so the body is cut (after what was read already).
+  auto again = by_commit.arriving(repo, d);
+  again->data(blob.data(), blob.size());
+  commit(blob);
+  again->end(true);
+  for (std::optional<std::string> p; (p = next_piece(*src));)
+    sent += p->size();
+  CHECK(sent < blob.size());
+  by_commit.settle(repo, d);
+}
+
+TEST_CASE_METHOD(commit_fixture, "checked by commit, a reader whose upload another replaced is cut",
+                 "[unit][relay]") {
+  const std::string blob = random_bytes(64 * 1024, 13);
+  const auto d = oci::sha256_of(blob);
+  by_commit.expect(repo, d, blob.size());
+  auto first = by_commit.arriving(repo, d); // no file: pieces in memory
+  auto body = by_commit.open(repo, d);
+  REQUIRE(body);
+  first->data(blob.data(), 1000);
+  CHECK(next_piece(*body->source) == blob.substr(0, 1000));
+  auto second = by_commit.arriving(repo, d);
+  second->data(blob.data(), blob.size());
+  CHECK_FALSE(next_piece(*body->source));
+  commit(blob);
+  second->end(true);
+  by_commit.settle(repo, d);
+}
+
+TEST_CASE_METHOD(commit_fixture, "checked by commit, a reader that asks only after the commit reads the stored blob",
+                 "[unit][relay]") {
+  const std::string blob = random_bytes(3000, 14);
+  const auto d = oci::sha256_of(blob);
+  by_commit.expect(repo, d, blob.size());
+  auto body = by_commit.open(repo, d);
+  REQUIRE(body);
+  auto up = by_commit.arriving(repo, d);
+  up->data(blob.data(), blob.size());
+  commit(blob);
+  up->end(true);
+  CHECK(net::read_stream(*body) == blob);
+  by_commit.settle(repo, d);
+}

@@ -1,0 +1,61 @@
+#include "net/push_relay.hpp"
+
+#include "net/api_internal.hpp"
+#include "net/blob_relay.hpp"
+#include "net/cluster_gate.hpp"
+
+namespace stowage::net {
+
+push_relay::push_relay(std::shared_ptr<store::registry_store> store, std::shared_ptr<registry_api> api)
+    : store_(std::move(store)), api_(std::move(api)),
+      relay_(std::make_shared<blob_relay>(store_, blob_relay::check::commit)) {}
+
+push_relay::~push_relay() = default;
+
+void push_relay::on_arriving(std::function<void(const arriving_blob&)> fn) {
+  std::lock_guard lock(mu_);
+  arriving_ = std::move(fn);
+}
+
+route_result push_relay::route(const request& req) {
+  auto t = api::parse_target(req.path);
+  if (!oci::valid_repository(t.repo)) return api_->route(req);
+
+  if (t.ep == api::endpoint::blob && req.method == "GET" && !req.headers.get("Range")) {
+    auto d = oci::digest::parse(t.arg);
+    if (d && !store_->blob(t.repo, *d))
+      if (auto body = relay_->open(t.repo, *d)) {
+        response r;
+        r.headers.set("Docker-Content-Digest", d->str());
+        r.headers.set("Content-Type", "application/octet-stream");
+        r.stream = std::move(*body);
+        return route_result::answer(std::move(r));
+      }
+    return api_->route(req);
+  }
+
+  // A whole blob in one PUT with its digest, under a push proof.
+  const bool whole_blob_put = req.method == "PUT" && t.ep == api::endpoint::upload_session &&
+                              !req.chunked && req.content_length.value_or(0) > 0;
+  if (!whole_blob_put) return api_->route(req);
+  auto session = proof_session(req.headers.get_or("Authorization"));
+  auto d = oci::digest::parse(req.param("digest").value_or(""));
+  auto rr = api_->route(req);
+  if (!rr.body || !session || !d) return rr; // refused, answered at once, or not a push's blob
+  auto u = store_->find_upload(t.repo, t.arg);
+  if (!u || u->size != 0) return rr; // not the whole blob from its first byte
+
+  const std::uint64_t size = *req.content_length;
+  relay_->expect(t.repo, *d, size);
+  rr.body = blob_relay::relayed(std::move(rr.body), relay_->arriving(t.repo, *d, u->file),
+                                [relay = relay_, repo = t.repo, d = *d] { relay->settle(repo, d); });
+  std::function<void(const arriving_blob&)> tell;
+  {
+    std::lock_guard lock(mu_);
+    tell = arriving_;
+  }
+  if (tell) tell({std::move(*session), t.repo, d->str(), size});
+  return rr;
+}
+
+} // namespace stowage::net
