@@ -1,10 +1,15 @@
 #include "net/blob_relay.hpp"
 
+#include "store/file_io.hpp"
 #include "store/range_reader.hpp"
 
 #include <spdlog/spdlog.h>
 
-#include <deque>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -15,53 +20,34 @@ namespace {
 
 std::string key_of(const std::string& repo, const oci::digest& d) { return repo + '@' + d.str(); }
 
-struct piece {
-  std::uint64_t offset = 0;
-  std::shared_ptr<const std::string> bytes;
-};
+/// Readers are woken when this much more of an upload is in its file.
+constexpr std::uint64_t wake_step = store::range_reader::piece_size;
+
+/// Whether the first `n` bytes of two open files are the same.
+bool same_prefix(int a, int b, std::uint64_t n) {
+  std::vector<char> x(1 << 20), y(1 << 20);
+  for (std::uint64_t off = 0; off < n;) {
+    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(x.size(), n - off));
+    auto read_all = [&](int fd, char* buf) {
+      for (std::size_t got = 0; got < want;) {
+        auto r = ::pread(fd, buf + got, want - got, static_cast<off_t>(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        got += static_cast<std::size_t>(r);
+      }
+      return true;
+    };
+    if (!read_all(a, x.data()) || !read_all(b, y.data()) || std::memcmp(x.data(), y.data(), want) != 0)
+      return false;
+    off += want;
+  }
+  return true;
+}
 
 } // namespace
 
-/// Buffers for arrived pieces, reused: a fresh half-MiB allocation per piece
-/// costs more in page faults than copying the bytes (measured: half of the
-/// copy's time went to faulting in new pages).
-class piece_pool : public std::enable_shared_from_this<piece_pool> {
-public:
-  std::shared_ptr<const std::string> copy(const char* p, std::size_t n) {
-    if (n < min_capacity / 2) return std::make_shared<const std::string>(p, n); // small: not worth a big buffer
-    std::unique_ptr<std::string> buf;
-    {
-      std::lock_guard lock(mu_);
-      if (!free_.empty()) {
-        buf = std::move(free_.back());
-        free_.pop_back();
-      }
-    }
-    if (!buf) {
-      buf = std::make_unique<std::string>();
-      buf->reserve(std::max(n, min_capacity)); // one size fits every piece the server hands over
-    }
-    buf->assign(p, n);
-    return {buf.release(), [pool = shared_from_this()](const std::string* s) { pool->give_back(s); }};
-  }
-
-private:
-  static constexpr std::size_t keep = 24;                 // a window of half-MiB pieces, and what readers hold
-  static constexpr std::size_t min_capacity = 512 * 1024; // the server's largest body piece
-
-  void give_back(const std::string* s) {
-    std::unique_ptr<std::string> buf(const_cast<std::string*>(s));
-    std::lock_guard lock(mu_);
-    if (free_.size() < keep) free_.push_back(std::move(buf));
-  }
-
-  std::mutex mu_;
-  std::vector<std::unique_ptr<std::string>> free_;
-};
-
-/// How one upload ended, under the state's mutex. Readers that check by
-/// commit keep the outcome of the upload they read from, which may outlive
-/// its entry.
+/// How one upload ended, under the state's mutex. A reader keeps the outcome
+/// of the upload its bytes came from; it may outlive the upload's entry.
 struct blob_relay::outcome {
   enum { running, committed, failed } is = running;
 };
@@ -69,27 +55,22 @@ struct blob_relay::outcome {
 // Everything the relay knows, under one mutex; uploads and readers hold it
 // shared, so either may outlive the owner's relay object.
 struct blob_relay::state {
-  state(std::shared_ptr<store::registry_store> c, check h) : cache(std::move(c)), how(h) {}
-
-  std::shared_ptr<piece_pool> pool = std::make_shared<piece_pool>();
+  explicit state(std::shared_ptr<store::registry_store> s) : store(std::move(s)) {}
 
   struct entry {
-    std::uint32_t expected = 0;   // pulls in flight that bring it
-    std::uint64_t size = 0;       // as the expecting pulls' manifest says
-    std::uint64_t generation = 0; // of the current upload; 0: none yet
-    bool receiving = false;       // the current upload is still under way
-    std::deque<piece> pieces;     // its bytes [base, received), at most `window` (+1 piece)
-    std::uint64_t base = 0, received = 0;
-    std::filesystem::path file;   // the current upload's file: bytes [0, base) are in it
-    std::shared_ptr<outcome> current; // of the current upload
+    std::uint32_t expected = 0;         // expect() not yet settled
+    std::uint64_t size = 0;             // as the expecting side says
+    bool receiving = false;             // the current upload is still under way
+    std::uint64_t received = 0;         // bytes the store took from it
+    std::uint64_t in_file = 0;          // of those, surely in its file (told in wake_steps)
+    std::filesystem::path file;         // its file; empty: readers wait for the commit
+    std::shared_ptr<outcome> current;   // its outcome, which is also who it is
     std::vector<std::function<void()>> waiters; // readers waiting for a change
   };
 
-  std::shared_ptr<store::registry_store> cache;
-  const check how;
+  std::shared_ptr<store::registry_store> store;
   mutable std::mutex mu;
   std::map<std::string, entry> entries;
-  std::uint64_t next_generation = 1;
 
   /// Drops the entry once nothing refers to it any more.
   void tidy(const std::string& key) {
@@ -114,28 +95,24 @@ static void run_all(std::vector<std::function<void()>> fns) {
 
 class blob_relay::upload final : public blob_relay::arrival {
 public:
-  upload(std::shared_ptr<state> st, std::string key, std::uint64_t generation, std::shared_ptr<outcome> out,
-         bool from_file)
-      : st_(std::move(st)), key_(std::move(key)), generation_(generation), outcome_(std::move(out)),
-        from_file_(from_file) {}
+  upload(std::shared_ptr<state> st, std::string key, std::shared_ptr<outcome> out)
+      : st_(std::move(st)), key_(std::move(key)), outcome_(std::move(out)) {}
   ~upload() override { end(false); }
 
-  void data(const char* p, std::size_t n) override {
+  void data(std::size_t n) override {
     if (n == 0 || ended_) return;
-    if (from_file_) return follow(n);
-    auto bytes = st_->pool->copy(p, n); // shared with readers still sending it
     std::vector<std::function<void()>> woken;
     {
       std::lock_guard lock(st_->mu);
       auto i = st_->entries.find(key_);
-      if (i == st_->entries.end() || i->second.generation != generation_) return; // replaced by a newer upload
+      if (i == st_->entries.end() || i->second.current != outcome_) return; // replaced by a newer upload
       auto& e = i->second;
-      e.pieces.push_back({e.received, std::move(bytes)});
       e.received += n;
-      while (e.pieces.size() > 1 && e.received - e.base > window) {
-        e.base += e.pieces.front().bytes->size();
-        e.pieces.pop_front();
-      }
+      const std::uint64_t in_file = e.received > store::upload_writer::max_unwritten
+                                      ? e.received - store::upload_writer::max_unwritten
+                                      : 0;
+      if (in_file < e.in_file + wake_step) return;
+      e.in_file = in_file;
       woken = st_->wake(key_);
     }
     run_all(std::move(woken));
@@ -149,14 +126,12 @@ public:
       std::lock_guard lock(st_->mu);
       outcome_->is = committed ? outcome::committed : outcome::failed;
       auto i = st_->entries.find(key_);
-      if (i == st_->entries.end()) return;
+      if (i == st_->entries.end() || i->second.current != outcome_) return;
+      // Committed: readers continue from the stored blob. Failed: they wait
+      // for another upload (a retried pull) or the end of the wait.
       auto& e = i->second;
-      if (e.generation != generation_) return;
-      // Committed: readers continue from the cache file. Failed: they wait
-      // for another upload (a retried pull) or the end of the pulls.
       e.receiving = false;
-      e.pieces.clear();
-      e.base = e.received = 0;
+      e.received = e.in_file = 0;
       e.file.clear();
       e.current.reset();
       if (!committed) spdlog::debug("relay: upload of {} ended without a commit", key_);
@@ -167,31 +142,9 @@ public:
   }
 
 private:
-  /// Checked by commit, readers take every byte from the upload's file: all
-  /// but the last upload_writer::max_unwritten bytes taken are in it, and
-  /// nothing is copied. They are woken once a piece's worth more is there.
-  void follow(std::size_t n) {
-    std::vector<std::function<void()>> woken;
-    {
-      std::lock_guard lock(st_->mu);
-      auto i = st_->entries.find(key_);
-      if (i == st_->entries.end() || i->second.generation != generation_) return;
-      auto& e = i->second;
-      e.received += n;
-      const std::uint64_t in_file =
-        e.received > store::upload_writer::max_unwritten ? e.received - store::upload_writer::max_unwritten : 0;
-      if (in_file < e.base + store::range_reader::piece_size) return;
-      e.base = in_file;
-      woken = st_->wake(key_);
-    }
-    run_all(std::move(woken));
-  }
-
   std::shared_ptr<state> st_;
   std::string key_;
-  std::uint64_t generation_;
   std::shared_ptr<outcome> outcome_;
-  bool from_file_ = false;
   bool ended_ = false;
 };
 
@@ -203,7 +156,7 @@ public:
       : inner_(std::move(inner)), arrival_(std::move(arrival)), after_(std::make_shared<run_once>(std::move(after))) {}
   bool on_data(const char* p, std::size_t n) override {
     if (!inner_->on_data(p, n)) return false;
-    arrival_->data(p, n); // after the store took it
+    arrival_->data(n); // after the store took it
     return true;
   }
   void on_end(bool complete, responder respond) override {
@@ -239,77 +192,84 @@ public:
 
   void next(ready_fn ready) override {
     for (;;) {
-      if (file_ && file_->left() > 0) return from_file(ready);
-      file_.reset();
+      if (range_ && range_->left() > 0) return from_range(ready);
+      range_.reset();
       std::unique_lock lock(st_->mu);
       auto it = st_->entries.find(key_);
       static const state::entry none;
       const auto& e = it != st_->entries.end() ? it->second : none;
-      if (by_commit() && from_ && (from_->is == outcome::failed || (e.receiving && e.current != from_))) {
-        lock.unlock();
-        spdlog::debug("relay: the upload {} was read from did not commit; response cut", key_);
-        return ready(false, {});
-      }
-      // Checked by commit, the last byte comes from the committed blob only.
-      const std::uint64_t end_of_running = by_commit() && size_ > 0 ? size_ - 1 : size_;
-      if (e.receiving && offset_ >= end_of_running && offset_ < e.received) {
-        it->second.waiters.push_back([self = shared_from_this(), ready] { self->next(ready); });
-        return;
-      }
-      if (e.receiving && offset_ >= e.base && offset_ < e.received) {
-        // The piece holding our offset (pieces are contiguous from base).
-        for (const auto& p : e.pieces) {
-          if (offset_ < p.offset + p.bytes->size()) {
-            held_ = p.bytes;
-            from_ = e.current;
-            auto skip = static_cast<std::size_t>(offset_ - p.offset);
-            lock.unlock();
-            return hand_out(std::string_view(*held_).substr(skip, end_of_running - offset_), ready);
-          }
-        }
-      }
-      // Ahead of a running upload: its next bytes (or its end) wake us.
-      if (e.receiving && offset_ >= e.received) {
-        it->second.waiters.push_back([self = shared_from_this(), ready] { self->next(ready); });
-        return;
-      }
-      // Behind the window of a running upload: those bytes are in its file
-      // (read up to where the window starts, then look again).
-      if (e.receiving && offset_ < e.base && !e.file.empty()) {
-        auto path = e.file;
-        auto length = std::min(e.base, end_of_running) - offset_;
-        auto generation = e.generation;
-        from_ = e.current;
-        lock.unlock();
-        if (open_file(path, length).empty()) continue;
-        // Gone: the upload is ending (its commit moved the file, or it
-        // failed). Its end wakes us; look again then.
-        lock.lock();
-        auto i = st_->entries.find(key_);
-        if (i != st_->entries.end() && i->second.receiving && i->second.generation == generation) {
-          i->second.waiters.push_back([self = shared_from_this(), ready] { self->next(ready); });
-          return;
-        }
-        continue;
-      }
-      // Between uploads, or the last one ended: the cache may have the blob.
-      if (auto b = st_->cache->blob(repo_, dig_)) {
-        if (by_commit() && from_ && from_->is != outcome::committed) {
+
+      // What was sent is verified (or nothing was): the stored blob, if there.
+      const bool verified = !from_ || from_->is == outcome::committed;
+      if (verified && (!e.receiving || from_)) {
+        if (auto b = st_->store->blob(repo_, dig_)) {
           lock.unlock();
-          spdlog::debug("relay: {} was committed by another upload than the one read from; response cut", key_);
+          if (from_blob(b->path)) continue;
+          spdlog::error("relay: cannot read {} from the store", key_);
           return ready(false, {});
         }
+        if (from_) { // committed, then gone again
+          lock.unlock();
+          spdlog::warn("relay: {} left the store while being read; response cut", key_);
+          return ready(false, {});
+        }
+      }
+
+      if (e.receiving && !e.file.empty()) {
+        if (from_ == e.current) {
+          // Our upload's file, up to what is surely in it; the last byte
+          // comes from the committed blob.
+          const std::uint64_t until = std::min(e.in_file, size_ > 0 ? size_ - 1 : 0);
+          if (offset_ < until) {
+            auto path = e.file;
+            auto current = e.current;
+            lock.unlock();
+            if (open_range(path, until - offset_)) continue;
+            // Gone: the upload is ending (its commit moved the file, or it
+            // failed). Its end wakes us; look again then.
+            lock.lock();
+            auto i = st_->entries.find(key_);
+            if (i != st_->entries.end() && i->second.current == current) return wait(i->second, ready);
+            continue;
+          }
+          return wait(it->second, ready);
+        }
+        // A new source: from the start, or once its file holds what we sent
+        // and that compares equal.
+        if (offset_ > e.in_file) return wait(it->second, ready);
+        auto path = e.file;
+        auto current = e.current;
         lock.unlock();
-        auto error = open_file(b->path, size_ - offset_);
-        if (error.empty()) continue;
-        spdlog::error("relay: cannot read {} from the cache: {}", key_, error);
-        return ready(false, {});
+        switch (switch_to(path)) {
+        case switched::yes:
+          if (offset_ > 0) spdlog::info("relay: {} goes on from another upload (the {} bytes sent compared equal)", key_, offset_);
+          from_ = std::move(current);
+          continue;
+        case switched::gone: { // ending (its commit moved the file): its end wakes us
+          lock.lock();
+          auto i = st_->entries.find(key_);
+          if (i != st_->entries.end() && i->second.current == current) return wait(i->second, ready);
+          continue;
+        }
+        case switched::differs:
+          spdlog::error("relay: {} arrived again with other bytes than those sent; response cut", key_);
+          return ready(false, {});
+        }
       }
+
+      // Sent from an upload that did not commit: the stored blob, once its
+      // bytes compare equal to what we sent.
+      if (!verified && !e.receiving) {
+        if (auto b = st_->store->blob(repo_, dig_)) {
+          lock.unlock();
+          if (switch_to(b->path) == switched::yes && from_blob(b->path)) continue;
+          spdlog::error("relay: {} was stored with other bytes than those sent; response cut", key_);
+          return ready(false, {});
+        }
+      }
+
       // Not yet: wait, as long as something may still bring the blob.
-      if (e.receiving || e.expected > 0) {
-        it->second.waiters.push_back([self = shared_from_this(), ready] { self->next(ready); });
-        return;
-      }
+      if (e.receiving || e.expected > 0) return wait(it->second, ready);
       lock.unlock();
       spdlog::warn("relay: {} stopped arriving at {} of {} bytes", key_, offset_, size_);
       return ready(false, {});
@@ -317,41 +277,51 @@ public:
   }
 
 private:
-  /// Reads `length` bytes from our offset in `path` next; the error if it cannot.
-  std::string open_file(const std::filesystem::path& path, std::uint64_t length) {
+  enum class switched { yes, gone, differs };
+
+  /// Under the state's mutex: `next` runs again at the entry's next change.
+  void wait(state::entry& e, const ready_fn& ready) {
+    e.waiters.push_back([self = shared_from_this(), ready] { self->next(ready); });
+  }
+
+  /// Makes `path` the source of what comes next, once its first offset_
+  /// bytes are what we sent.
+  switched switch_to(const std::filesystem::path& path) {
+    auto fd = store::fileio::open_if_exists(path, O_RDONLY);
+    if (!fd) return switched::gone;
+    if (offset_ > 0 && !(sent_from_ && same_prefix(sent_from_.get(), fd.get(), offset_))) return switched::differs;
+    sent_from_ = std::move(fd);
+    return switched::yes;
+  }
+
+  /// The stored (committed, verified) blob from here on.
+  bool from_blob(const std::filesystem::path& path) {
+    static const auto stored = std::make_shared<outcome>(outcome{outcome::committed});
+    from_ = stored;
+    return open_range(path, size_ - offset_);
+  }
+
+  /// Reads `length` bytes from our offset in `path` next; false if it cannot.
+  bool open_range(const std::filesystem::path& path, std::uint64_t length) {
     try {
-      file_.emplace(path, offset_, length);
-      return {};
+      range_.emplace(path, offset_, length);
+      return true;
     } catch (const std::exception& e) {
-      return e.what();
+      spdlog::debug("relay: {}: {}", key_, e.what());
+      return false;
     }
   }
 
-  void from_file(const ready_fn& ready) {
+  void from_range(const ready_fn& ready) {
     std::string_view p;
     try {
-      p = file_->next();
+      p = range_->next();
     } catch (const std::exception& e) {
-      spdlog::error("relay: reading {} from the cache: {}", key_, e.what());
+      spdlog::error("relay: reading {}: {}", key_, e.what());
       return ready(false, {});
     }
     if (p.empty()) return ready(false, {});
-    hand_out(p, ready);
-  }
-
-  bool by_commit() const { return st_->how == check::commit; }
-
-  // Checked by digest, every byte handed out is hashed, and the piece that
-  // completes the blob goes out only if the whole matches the digest.
-  void hand_out(std::string_view p, const ready_fn& ready) {
-    p = p.substr(0, static_cast<std::size_t>(size_ - offset_));
     offset_ += p.size();
-    if (by_commit()) return ready(true, p);
-    hasher_.update(p);
-    if (offset_ == size_ && hasher_.finish() != dig_) {
-      spdlog::error("relay: {} did not match its digest; response cut", key_);
-      return ready(false, {});
-    }
     ready(true, p);
   }
 
@@ -361,39 +331,39 @@ private:
   std::string key_;
   std::uint64_t size_;
   std::uint64_t offset_ = 0;
-  oci::sha256_hasher hasher_;
-  std::shared_ptr<const std::string> held_; // the live piece last handed out
-  std::shared_ptr<outcome> from_;           // checked by commit: the upload read from, once one was
-  std::optional<store::range_reader> file_; // the upload's file or the committed blob, a range of it
+  std::shared_ptr<outcome> from_;            // the upload what we sent came from; null: nothing sent
+  store::fileio::unique_fd sent_from_;       // its file, kept open to compare with another source
+  std::optional<store::range_reader> range_; // the next bytes to send
 };
 
 // ---- blob_relay -------------------------------------------------------------------
 
-blob_relay::blob_relay(std::shared_ptr<store::registry_store> cache, check how)
-    : st_(std::make_shared<state>(std::move(cache), how)) {}
+blob_relay::blob_relay(std::shared_ptr<store::registry_store> store)
+    : st_(std::make_shared<state>(std::move(store))) {}
 
 blob_relay::~blob_relay() = default;
 
 std::shared_ptr<blob_relay::arrival> blob_relay::arriving(const std::string& repo, const oci::digest& d,
                                                           std::filesystem::path file) {
   auto key = key_of(repo, d);
-  std::uint64_t generation;
   auto out = std::make_shared<outcome>();
-  const bool from_file = st_->how == check::commit && !file.empty();
   std::vector<std::function<void()>> woken;
   {
     std::lock_guard lock(st_->mu);
     auto& e = st_->entries[key];
-    generation = e.generation = st_->next_generation++;
     e.receiving = true;
-    e.pieces.clear();
-    e.base = e.received = 0;
+    e.received = e.in_file = 0;
     e.file = std::move(file);
     e.current = out;
     woken = st_->wake(key);
   }
   run_all(std::move(woken));
-  return std::make_shared<upload>(st_, std::move(key), generation, std::move(out), from_file);
+  return std::make_shared<upload>(st_, std::move(key), std::move(out));
+}
+
+std::unique_ptr<body_handler> blob_relay::relayed(std::unique_ptr<body_handler> upload,
+                                                 std::shared_ptr<arrival> arrival, std::function<void()> after) {
+  return std::make_unique<relayed_upload>(std::move(upload), std::move(arrival), std::move(after));
 }
 
 void blob_relay::expect(const std::string& repo, const oci::digest& d, std::uint64_t size) {
@@ -427,9 +397,9 @@ void blob_relay::wait_settled(std::shared_ptr<state> st, std::string repo, oci::
     std::lock_guard lock(st->mu);
     auto i = st->entries.find(key_of(repo, d));
     // A running upload is not settled (its end wakes us); otherwise the
-    // cache is asked only while a pull still expects the blob.
+    // store is asked only while the blob is still expected.
     if (i != st->entries.end() &&
-        (i->second.receiving || (i->second.expected > 0 && !st->cache->blob(repo, d)))) {
+        (i->second.receiving || (i->second.expected > 0 && !st->store->blob(repo, d)))) {
       // Woken by every change of the entry; looks again then.
       i->second.waiters.push_back([st, repo, d, then = std::move(then)]() mutable {
         wait_settled(std::move(st), std::move(repo), std::move(d), std::move(then));
@@ -438,11 +408,6 @@ void blob_relay::wait_settled(std::shared_ptr<state> st, std::string repo, oci::
     }
   }
   then();
-}
-
-std::unique_ptr<body_handler> blob_relay::relayed(std::unique_ptr<body_handler> upload,
-                                                 std::shared_ptr<arrival> arrival, std::function<void()> after) {
-  return std::make_unique<relayed_upload>(std::move(upload), std::move(arrival), std::move(after));
 }
 
 std::optional<streamed_body> blob_relay::open(const std::string& repo, const oci::digest& d) {

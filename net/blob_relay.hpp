@@ -7,30 +7,28 @@
 //  - A push's target data manager (net/push_relay.hpp): its peers fetch each
 //    blob while the runtime is still sending it, instead of after.
 //
-//  - The receiving side: every blob upload of a delivery (a data manager
-//    sending into the cache) reports its bytes as they go into the store
-//    (`arriving`, then data... and end).
-//  - Pulls in flight `expect` the blobs of their manifest, so a GET that
-//    comes before the first byte waits instead of answering 404.
-//  - The serving side (`open`): a body_source that hands out arrived bytes;
-//    a reader more than `window` behind reads them from the upload's file
-//    (where the store wrote them), and once the blob is committed (or the
-//    arrival failed and another target sent it again) the reader continues
-//    from the cache file at the same offset.
+//  - The receiving side: an upload into the store reports the bytes the
+//    store took (`arriving`, then data... and end).
+//  - `expect`: a reader that comes before the first byte waits instead of
+//    being told 404.
+//  - The serving side (`open`): a body_source that reads the upload's file
+//    as it grows (all but the writer's last max_unwritten bytes are in it,
+//    and in the page cache: both stores that relay write through it), and
+//    once the upload committed, the stored blob from the same offset. An
+//    upload without a file (not the whole blob from its first byte) is not
+//    followed: readers wait for its commit.
 //
-// Nothing unverified is ever completed, checked one of two ways (`check`):
-//  - digest: the source hashes every byte it hands out and withholds the last
-//    piece unless the whole matches the digest. A reader may then continue
-//    across uploads (a delivery that failed midway, then its retry).
-//  - commit: no hashing; the source withholds the last byte until the upload
-//    it read from committed (the store verified those very bytes), and cuts
-//    the body if that upload fails or another replaces it. For readers that
-//    verify what they store anyway, this saves a hash of every byte.
-// A mismatch or a pull that ends without the blob cuts the response short,
-// so the client sees a truncated body, never a wrong one.
+// Nothing unverified is ever completed, and nothing is hashed a second time:
+// the last byte of a body comes only from the committed blob (the store
+// verified it against the digest), and only if every byte sent before came
+// from that same upload. A reader whose upload failed or was replaced (a
+// delivery cut midway, then its retry from another data manager) goes on
+// only once what it sent compares equal to the new source at the same
+// offsets (the reader keeps the old file open for that). A mismatch, or a
+// pull that ends without the blob, cuts the response short: the client sees
+// a truncated body, never a wrong one.
 //
-// Memory stays flat: an arrival keeps at most `window` bytes (plus one piece)
-// for readers that are behind.
+// Memory stays flat: the relay holds offsets and file names, no bytes.
 #pragma once
 
 #include "net/http_types.hpp"
@@ -48,47 +46,43 @@ namespace stowage::net {
 
 class blob_relay {
 public:
-  static constexpr std::uint64_t window = 8 << 20;
-  // So every byte before the window is in the upload's file.
-  static_assert(window > store::upload_writer::max_unwritten);
-
-  enum class check { digest, commit };
-  explicit blob_relay(std::shared_ptr<store::registry_store> cache, check how = check::digest);
+  explicit blob_relay(std::shared_ptr<store::registry_store> store);
   ~blob_relay();
 
-  /// One upload of a blob into the cache. Call data() with each piece as the
-  /// store takes it, then end() once: committed (verified and durable in the
-  /// cache) or not.
+  /// One upload of a blob into the store. Call data() with the size of each
+  /// piece the store took, then end() once: committed (verified and in the
+  /// store) or not.
   class arrival {
   public:
     virtual ~arrival() = default;
-    virtual void data(const char* p, std::size_t n) = 0;
+    virtual void data(std::size_t n) = 0;
     virtual void end(bool committed) = 0;
   };
   /// A new upload of blob `d` into `repo` starts at offset 0; it replaces an
-  /// earlier one. `file`: the upload session's file (upload_info::file), for
-  /// readers behind the window; without it they wait for the commit.
+  /// earlier one. `file`: the upload session's file (upload_info::file);
+  /// without it readers wait for the commit.
   std::shared_ptr<arrival> arriving(const std::string& repo, const oci::digest& d,
                                     std::filesystem::path file = {});
 
-  /// A pull in flight will bring blob `d` (`size` bytes) into `repo`;
-  /// counted, undone by settle().
+  /// Wraps the body handler of an upload into the store: the size of each
+  /// piece goes to `arrival` once the store took it, and the end with the
+  /// store's answer (201: committed). `after` (optional) runs once the
+  /// arrival ended.
+  static std::unique_ptr<body_handler> relayed(std::unique_ptr<body_handler> upload, std::shared_ptr<arrival> arrival,
+                                               std::function<void()> after = {});
+
+  /// Blob `d` (`size` bytes) is on its way into `repo`; counted, undone by
+  /// settle().
   void expect(const std::string& repo, const oci::digest& d, std::uint64_t size);
   void settle(const std::string& repo, const oci::digest& d);
 
-  /// The body of blob `d` of `repo` (of the size its pull expects) while a
-  /// pull in flight brings it; nullopt otherwise. Looks in memory only.
+  /// The body of blob `d` of `repo` (of the size expected) while it is
+  /// expected; nullopt otherwise. Looks in memory only.
   std::optional<streamed_body> open(const std::string& repo, const oci::digest& d);
 
   /// Runs `then` (on any thread, possibly at once) when blob `d` of `repo`
-  /// is no longer on its way: committed to the cache, or no pull brings it.
+  /// is no longer on its way: committed to the store, or no longer expected.
   void when_settled(const std::string& repo, const oci::digest& d, std::function<void()> then);
-
-  /// Wraps the body handler of an upload into the store: each piece goes to
-  /// `arrival` once the store took it, and the end with the store's answer
-  /// (201: committed). `after` (optional) runs once the arrival ended.
-  static std::unique_ptr<body_handler> relayed(std::unique_ptr<body_handler> upload, std::shared_ptr<arrival> arrival,
-                                               std::function<void()> after = {});
 
 private:
   struct state;

@@ -8,7 +8,7 @@ namespace stowage::net {
 
 push_relay::push_relay(std::shared_ptr<store::registry_store> store, std::shared_ptr<registry_api> api)
     : store_(std::move(store)), api_(std::move(api)),
-      relay_(std::make_shared<blob_relay>(store_, blob_relay::check::commit)) {}
+      relay_(std::make_shared<blob_relay>(store_)) {}
 
 push_relay::~push_relay() = default;
 

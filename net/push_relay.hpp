@@ -5,10 +5,10 @@
 // digest (monolithic upload, a first proof as Authorization). As such an
 // upload starts, the target says so (`on_arriving`: the data manager's
 // actor then tells the session's peers to fetch the blob, replicate_blob),
-// and the peers' GETs of that blob are served from the bytes as the store
-// takes them (blob_relay, checked by commit: each peer verifies what it
-// stores). Replication then runs alongside the runtime's upload instead of
-// after it; at the manifest PUT only the last pieces are left.
+// and the peers' GETs of that blob are served from the upload's file as the
+// store writes it (blob_relay). Replication then runs alongside the
+// runtime's upload instead of after it; at the manifest PUT only the last
+// pieces are left.
 //
 // Everything else goes to the registry API unchanged. A GET with a Range,
 // or of a blob not arriving, is the API's answer.
