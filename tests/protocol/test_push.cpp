@@ -2,6 +2,8 @@
 // min_copies.
 #include "fixture.hpp"
 
+#include <fstream>
+
 using namespace stowage;
 using namespace stowage::test;
 
@@ -248,4 +250,56 @@ TEST_CASE_METHOD(push_cluster, "only the master names a session, and only one op
   self->send(dms["dm2"].actor, sa::replicate_blob{"no-such-session", repo, layer, size, "rt1"});
   settle(2s);
   CHECK_FALSE(dms["dm2"].store->blob(repo, *oci::digest::parse(layer)));
+}
+
+namespace {
+
+/// Stores blob `d` of `from` in `to`, as an upload would.
+void copy_blob(store::registry_store& from, store::registry_store& to, const std::string& repo,
+               const oci::digest& d) {
+  auto info = from.blob(repo, d);
+  REQUIRE(info);
+  std::ifstream in(info->path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto up = to.begin_upload(repo);
+  auto w = to.append(repo, up.id);
+  w->write(bytes.data(), bytes.size());
+  w->finish();
+  w.reset();
+  REQUIRE(to.commit_upload(repo, up.id, d) == store::commit_status::ok);
+}
+
+} // namespace
+
+TEST_CASE_METHOD(push_cluster, "a target passes the blobs of its open session on to its peers",
+                 "[protocol][push][ahead]") {
+  build({{"dm1", link(50)}, {"dm2", link(10)}, {"dm3", link(5)}});
+  auto ahead = ask<sa::first_proof_message>(master, sa::storage_request{"rt1", repo, {}, {}, 70000, 0, {}});
+  REQUIRE(ahead.ok);
+  auto& t = dms[ahead.proof.scope.target];
+  // The runtime's first write presented the proof (the data plane admits it).
+  REQUIRE(t.guard->admit(ahead.proof, repo, "rt1").result == sa::verdict::ok);
+  const auto blobs = blobs_of(*rt_store, repo, digest);
+  const auto layer = *oci::digest::parse(blobs.back());
+  const auto size = rt_store->blob(repo, layer)->size;
+  // Told as its upload starts, with its size (net/push_relay relays it to
+  // the peers as it comes): the target asks its peers before it holds the
+  // blob. Here the upload completes right after the target passed the
+  // notice on, before the peers fetch.
+  self->send(t.actor, sa::blob_landed{ahead.proof.scope.session, repo, layer.str(), size});
+  REQUIRE(sched.try_run_once()); // the target, and only it
+  CHECK_FALSE(t.store->blob(repo, layer));
+  copy_blob(*rt_store, *t.store, repo, layer);
+  settle(2s);
+  for (auto& [name, dm] : dms)
+    CHECK(dm.store->blob(repo, layer));
+  // Told again once stored (the runtime does): nothing changes.
+  self->send(t.actor, sa::blob_landed{ahead.proof.scope.session, repo, layer.str(), 0});
+  settle(2s);
+  // A blob the target neither holds nor was told the size of is not passed on.
+  const auto config = *oci::digest::parse(blobs.front());
+  self->send(t.actor, sa::blob_landed{ahead.proof.scope.session, repo, config.str(), 0});
+  settle(2s);
+  for (auto& [name, dm] : dms)
+    CHECK_FALSE(dm.store->blob(repo, config));
 }
