@@ -35,7 +35,7 @@ struct dm_state {
   // and the replications waiting for them (they would fetch them again).
   struct early_fetches {
     std::uint32_t running = 0;
-    std::set<std::string> digests; // running, told twice (as it arrives, once stored)
+    std::set<std::string> digests; // being fetched (the target tells twice: as it arrives, once stored)
     std::vector<std::function<void()>> then;
   };
   std::map<std::string, early_fetches> early;           // by session

@@ -21,16 +21,16 @@ route_result push_relay::route(const request& req) {
   auto t = api::parse_target(req.path);
   if (!oci::valid_repository(t.repo)) return api_->route(req);
 
+  // A blob arriving (or just stored: the relay's reader then reads the store).
   if (t.ep == api::endpoint::blob && req.method == "GET" && !req.headers.get("Range")) {
     auto d = oci::digest::parse(t.arg);
-    if (d && !store_->blob(t.repo, *d))
-      if (auto body = relay_->open(t.repo, *d)) {
-        response r;
-        r.headers.set("Docker-Content-Digest", d->str());
-        r.headers.set("Content-Type", "application/octet-stream");
-        r.stream = std::move(*body);
-        return route_result::answer(std::move(r));
-      }
+    if (auto body = d ? relay_->open(t.repo, *d) : std::nullopt) {
+      response r;
+      r.headers.set("Docker-Content-Digest", d->str());
+      r.headers.set("Content-Type", "application/octet-stream");
+      r.stream = std::move(*body);
+      return route_result::answer(std::move(r));
+    }
     return api_->route(req);
   }
 
