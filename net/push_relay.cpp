@@ -3,6 +3,7 @@
 #include "net/api_internal.hpp"
 #include "net/blob_relay.hpp"
 #include "net/cluster_gate.hpp"
+#include "store/file_io.hpp"
 
 namespace stowage::net {
 
@@ -47,8 +48,14 @@ route_result push_relay::route(const request& req) {
 
   const std::uint64_t size = *req.content_length;
   relay_->expect(t.repo, *d, size);
+  // Once the upload ended, the relay's readers that are still behind read the
+  // stored blob, and its pages leave the page cache (as after any send: see
+  // http_image_transfer's pusher).
   rr.body = blob_relay::relayed(std::move(rr.body), relay_->arriving(t.repo, *d, u->file),
-                                [relay = relay_, repo = t.repo, d = *d] { relay->settle(repo, d); });
+                                [relay = relay_, st = store_, repo = t.repo, d = *d] {
+                                  relay->settle(repo, d);
+                                  if (auto b = st->blob(repo, d)) store::fileio::drop_from_page_cache(b->path);
+                                });
   std::function<void(const arriving_blob&)> tell;
   {
     std::lock_guard lock(mu_);

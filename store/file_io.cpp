@@ -113,6 +113,16 @@ void remove_quietly(const fs::path& p) noexcept {
   fs::remove(p, ec);
 }
 
+void drop_from_page_cache(const fs::path& p) noexcept {
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  // Dirty pages are not dropped: write them out first.
+  ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
 oci::digest hash_fd(int fd, std::uint64_t size, const fs::path& p) {
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   std::vector<char> buf(buffered_appender::buffer_size);

@@ -55,6 +55,12 @@ std::uint64_t fd_size(int fd, const fs::path& p);
 /// callers use it for cleanup that recovery at open will redo.
 void remove_quietly(const fs::path& p) noexcept;
 
+/// Takes a file out of the page cache: writes its dirty pages (not a
+/// durability point: no fsync) and drops them. For a blob that went where it
+/// was needed and will not be read again soon. Errors are ignored: this only
+/// frees memory.
+void drop_from_page_cache(const fs::path& p) noexcept;
+
 /// SHA-256 of the first `size` bytes of `fd`, read in fixed chunks.
 oci::digest hash_fd(int fd, std::uint64_t size, const fs::path& p);
 

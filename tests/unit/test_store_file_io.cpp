@@ -10,6 +10,10 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
 #include <random>
 
@@ -132,4 +136,43 @@ TEST_CASE("the range reader returns exactly the range, cached or not", "[store][
     CHECK(r.next().size() == 10);
     CHECK_THROWS_AS(r.next(), store_error);
   }
+}
+
+namespace {
+
+/// How many of the first `n` pages of `p` are in the page cache (mincore).
+std::size_t resident_pages(const fs::path& p, std::size_t n) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  auto fd = fileio::open_file(p, O_RDONLY);
+  void* m = ::mmap(nullptr, n * page, PROT_READ, MAP_SHARED, fd.get(), 0);
+  REQUIRE(m != MAP_FAILED);
+  std::vector<unsigned char> v(n);
+  REQUIRE(::mincore(m, n * page, v.data()) == 0);
+  ::munmap(m, n * page);
+  std::size_t count = 0;
+  for (auto b : v) count += b & 1;
+  return count;
+}
+
+} // namespace
+
+TEST_CASE("a file dropped from the page cache keeps its bytes and leaves the cache, dirty or not",
+          "[store][page_cache]") {
+  temp_dir d;
+  const auto p = d.path / "blob";
+  const std::string data = random_bytes(4 << 20, 31);
+  const std::size_t pages = data.size() / static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  {
+    auto fd = fileio::open_file(p, O_WRONLY | O_CREAT | O_TRUNC);
+    fileio::write_all(fd.get(), data.data(), data.size(), p); // buffered, dirty, never synced
+  }
+  REQUIRE(resident_pages(p, pages) == pages);
+  fileio::drop_from_page_cache(p);
+  struct statfs fs_info {};
+  REQUIRE(::statfs(d.path.c_str(), &fs_info) == 0);
+  if (fs_info.f_type == TMPFS_MAGIC) // keeps every page in memory: nothing to drop to
+    WARN("the test directory is on tmpfs: not checked that the pages left");
+  else
+    CHECK(resident_pages(p, pages) == 0);
+  CHECK(slurp(p) == data);
 }
