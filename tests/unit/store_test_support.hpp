@@ -60,9 +60,10 @@ inline void spit(const fs::path& p, const std::string& bytes) {
 }
 
 /// Uploads `bytes` in one session and commits it under its own digest.
-inline oci::digest put_blob(store::registry_store& s, std::string_view repo, const std::string& bytes) {
+inline oci::digest put_blob(store::registry_store& s, std::string_view repo, const std::string& bytes,
+                            store::upload_use use = store::upload_use::kept) {
   auto u = s.begin_upload(repo);
-  auto w = s.append(repo, u.id);
+  auto w = s.append(repo, u.id, use);
   if (!w)
     throw std::runtime_error("append refused");
   w->write(bytes.data(), bytes.size());

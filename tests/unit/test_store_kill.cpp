@@ -40,7 +40,9 @@ std::string blob_bytes(int i) {
   try {
     auto s = registry_store::open(dir, std::chrono::hours(24), kind);
     for (int i = start;; ++i) {
-      auto d = put_blob(*s, "kill", blob_bytes(i));
+      // Both ways of writing: around the page cache and through it.
+      auto d = put_blob(*s, "kill", blob_bytes(i),
+                        i % 2 ? stowage::store::upload_use::read_soon : stowage::store::upload_use::kept);
       std::ostringstream line;
       line << "b " << d.str() << '\n';
       if (i % 3 == 0) {
