@@ -1,6 +1,7 @@
 // A data manager node: its store (store/), the proof guard that admits
 // pushes (proofs/), its OCI endpoint behind the cluster's push gate (proofs
-// only), the HTTP data plane (test packets, image transfers) and its actor.
+// only; a push's blobs relayed to the peers as they arrive, net/push_relay),
+// the HTTP data plane (test packets, image transfers) and its actor.
 #include "node/roles.hpp"
 
 #include "actors/data_manager.hpp"
