@@ -4,6 +4,7 @@
 // blob once committed; they go on after a failed upload with the next one
 // only if what they sent compares equal; and they never complete a body the
 // store did not verify.
+#include "body_source_support.hpp"
 #include "store_test_support.hpp"
 
 #include "net/blob_relay.hpp"
@@ -14,30 +15,11 @@
 
 using namespace stowage;
 using namespace store_test;
+using test::ask_piece;
+using test::next_piece;
+using test::waiting;
 
 namespace {
-
-/// Asks `src` for its next piece without waiting: the bytes, or nullopt if
-/// the source cut the body.
-std::future<std::optional<std::string>> ask_piece(net::body_source& src) {
-  auto answer = std::make_shared<std::promise<std::optional<std::string>>>();
-  auto f = answer->get_future();
-  src.next([answer](bool ok, std::string_view p) {
-    answer->set_value(ok ? std::optional<std::string>(std::string(p)) : std::nullopt);
-  });
-  return f;
-}
-
-/// The next piece, which must come within a second.
-std::optional<std::string> next_piece(net::body_source& src) {
-  auto f = ask_piece(src);
-  if (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) throw std::runtime_error("no piece yet");
-  return f.get();
-}
-
-bool waiting(std::future<std::optional<std::string>>& f) {
-  return f.wait_for(std::chrono::milliseconds(20)) == std::future_status::timeout;
-}
 
 /// Reads pieces until at least `n` bytes came (each within a second).
 std::string read_at_least(net::body_source& src, std::size_t n) {

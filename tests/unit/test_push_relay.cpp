@@ -2,6 +2,7 @@
 // (net/push_relay.hpp): a real store and registry API, requests driven
 // without sockets, the upload's body fed piece by piece as a runtime's PUT
 // would send it.
+#include "body_source_support.hpp"
 #include "registry_api_fixture.hpp"
 #include "store_test_support.hpp"
 
@@ -12,17 +13,9 @@
 #include <future>
 
 using namespace stowage;
+using test::ask_piece;
 
 namespace {
-
-std::future<std::optional<std::string>> ask_piece(net::body_source& src) {
-  auto answer = std::make_shared<std::promise<std::optional<std::string>>>();
-  auto f = answer->get_future();
-  src.next([answer](bool ok, std::string_view p) {
-    answer->set_value(ok ? std::optional<std::string>(std::string(p)) : std::nullopt);
-  });
-  return f;
-}
 
 struct push_relay_fixture {
   store_test::temp_dir dir;
