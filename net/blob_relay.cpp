@@ -224,13 +224,8 @@ public:
             auto path = e.file;
             auto current = e.current;
             lock.unlock();
-            if (open_range(path, until - offset_)) continue;
-            // Gone: the upload is ending (its commit moved the file, or it
-            // failed). Its end wakes us; look again then.
-            lock.lock();
-            auto i = st_->entries.find(key_);
-            if (i != st_->entries.end() && i->second.current == current) return wait(i->second, ready);
-            continue;
+            if (open_range(path, until - offset_) || !wait_for_end_of(current, ready)) continue;
+            return;
           }
           return wait(it->second, ready);
         }
@@ -245,12 +240,9 @@ public:
           if (offset_ > 0) spdlog::info("relay: {} goes on from another upload (the {} bytes sent compared equal)", key_, offset_);
           from_ = std::move(current);
           continue;
-        case switched::gone: { // ending (its commit moved the file): its end wakes us
-          lock.lock();
-          auto i = st_->entries.find(key_);
-          if (i != st_->entries.end() && i->second.current == current) return wait(i->second, ready);
+        case switched::gone:
+          if (wait_for_end_of(current, ready)) return;
           continue;
-        }
         case switched::differs:
           spdlog::error("relay: {} arrived again with other bytes than those sent; response cut", key_);
           return ready(false, {});
@@ -282,6 +274,17 @@ private:
   /// Under the state's mutex: `next` runs again at the entry's next change.
   void wait(state::entry& e, const ready_fn& ready) {
     e.waiters.push_back([self = shared_from_this(), ready] { self->next(ready); });
+  }
+
+  /// The file of upload `current` is gone: it is ending (its commit moved
+  /// the file, or it failed). Waits for that end, unless it came already
+  /// (false: look again now).
+  bool wait_for_end_of(const std::shared_ptr<outcome>& current, const ready_fn& ready) {
+    std::lock_guard lock(st_->mu);
+    auto i = st_->entries.find(key_);
+    if (i == st_->entries.end() || i->second.current != current) return false;
+    wait(i->second, ready);
+    return true;
   }
 
   /// Makes `path` the source of what comes next, once its first offset_

@@ -37,12 +37,6 @@ oci::manifest parse_or_throw(const std::string& body, const std::string& media_t
   return std::move(*r.value);
 }
 
-/// Takes sent blobs out of the page cache, one after the other.
-worker_pool& page_janitor() {
-  static worker_pool pool(1);
-  return pool;
-}
-
 constexpr int max_depth = 4; // index -> manifest is 1; deeper nesting is refused
 
 /// Blobs of one manifest move this many at a time, each on its own thread
@@ -163,7 +157,7 @@ public:
     // cache costs ~2.4 ms of CPU per MiB while just-freed pages are reused
     // almost for free (docs/ARCHITECTURE.md, "How a blob is written and read").
     // A runtime's cache has them dirty: written out first, off this thread.
-    page_janitor().post([path = info->path] { store::fileio::drop_from_page_cache(path); });
+    store::fileio::drop_from_page_cache_later(info->path);
   }
 
   std::atomic<std::uint64_t> bytes = 0;

@@ -54,7 +54,7 @@ route_result push_relay::route(const request& req) {
   rr.body = blob_relay::relayed(std::move(rr.body), relay_->arriving(t.repo, *d, u->file),
                                 [relay = relay_, st = store_, repo = t.repo, d = *d] {
                                   relay->settle(repo, d);
-                                  if (auto b = st->blob(repo, d)) store::fileio::drop_from_page_cache(b->path);
+                                  if (auto b = st->blob(repo, d)) store::fileio::drop_from_page_cache_later(b->path);
                                 });
   std::function<void(const arriving_blob&)> tell;
   {

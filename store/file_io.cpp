@@ -178,19 +178,19 @@ void pwrite_all(int fd, const char* data, std::size_t len, std::uint64_t off, co
   }
 }
 
-/// A few threads that run the appenders' background fdatasyncs, so a burst
-/// of uploads cannot start a thread each. Never destroyed: a sync may still
-/// run while static objects are torn down at exit.
+/// A few threads for the disk work nobody waits on: the appenders'
+/// background fdatasyncs and pages leaving the page cache, so a burst of
+/// uploads cannot start a thread each. Never destroyed: a task may still run
+/// while static objects are torn down at exit.
 class sync_pool {
 public:
   static sync_pool& get() {
     static auto* pool = new sync_pool();
     return *pool;
   }
-  /// The fdatasync's errno (0: success) to come; an invalid future when the
-  /// queue is full (the commit's fsync will do that work).
-  std::future<int> submit(int fd) {
-    std::packaged_task<int()> task([fd] { return ::fdatasync(fd) == 0 ? 0 : errno; });
+  /// The task's result to come; an invalid future when the queue is full
+  /// (every task here is a head start or a hint that may be skipped).
+  std::future<int> submit(std::packaged_task<int()> task) {
     auto result = task.get_future();
     {
       std::lock_guard lock(mu_);
@@ -229,6 +229,13 @@ private:
 };
 
 } // namespace
+
+void drop_from_page_cache_later(const fs::path& p) {
+  sync_pool::get().submit(std::packaged_task<int()>([p] {
+    drop_from_page_cache(p);
+    return 0;
+  }));
+}
 
 void buffered_appender::free_aligned::operator()(char* p) const { std::free(p); }
 
@@ -335,7 +342,7 @@ void buffered_appender::start_background_sync() {
       return; // the last one is still running: the next threshold tries again
     check_background_sync();
   }
-  sync_ = sync_pool::get().submit(fd_.get());
+  sync_ = sync_pool::get().submit(std::packaged_task<int()>([fd = fd_.get()] { return ::fdatasync(fd) == 0 ? 0 : errno; }));
   if (sync_.valid())
     sync_from_ = buf_off_;
 }

@@ -60,6 +60,8 @@ void remove_quietly(const fs::path& p) noexcept;
 /// was needed and will not be read again soon. Errors are ignored: this only
 /// frees memory.
 void drop_from_page_cache(const fs::path& p) noexcept;
+/// The same on a background thread, not waited for (skipped if too many wait).
+void drop_from_page_cache_later(const fs::path& p);
 
 /// SHA-256 of the first `size` bytes of `fd`, read in fixed chunks.
 oci::digest hash_fd(int fd, std::uint64_t size, const fs::path& p);
