@@ -34,7 +34,9 @@ struct transfer_order {
   std::optional<std::uint64_t> seq; // the tag's sequence number (tags move forward only)
   std::string proof;       // encoded first proof for pushes to a data manager; empty otherwise
   bool blob = false;       // `digest` is one blob of a push ahead of its manifest, not a manifest
-  std::uint64_t blob_size = 0; // its size, when fetched (to == self)
+  /// Its size, when fetched (to == self), or when sent while it still
+  /// arrives in the sender's store (from == self; 0: it is in the store).
+  std::uint64_t blob_size = 0;
 };
 
 struct transfer_result {

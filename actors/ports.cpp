@@ -69,6 +69,9 @@ public:
   void blob_pushed(std::string repository, std::string digest) override {
     caf::send_as(rt_, rt_, actors::blob_pushed{std::move(repository), std::move(digest)});
   }
+  void blob_arriving(std::string repository, std::string digest, std::uint64_t size) override {
+    caf::send_as(rt_, rt_, actors::blob_arriving{std::move(repository), std::move(digest), size});
+  }
 
   void push(std::string repository, std::string tag, std::string digest, push_fn done) override {
     ask<push_done>(

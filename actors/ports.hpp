@@ -71,6 +71,9 @@ public:
   virtual void open_push(std::string repository) = 0;
   /// A client's blob is in the runtime's store (sent ahead if a session is open).
   virtual void blob_pushed(std::string repository, std::string digest) = 0;
+  /// A client started uploading blob `digest` of `size` bytes (sent ahead
+  /// while it arrives, if a session is open).
+  virtual void blob_arriving(std::string repository, std::string digest, std::uint64_t size) = 0;
 };
 
 /// `timeout` bounds one whole pull or push as seen from the HTTP side.

@@ -66,6 +66,7 @@ void add_protocol_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<pull_done>("stowage::pull_done");
   cfg.add_message_type<open_push>("stowage::open_push");
   cfg.add_message_type<blob_pushed>("stowage::blob_pushed");
+  cfg.add_message_type<blob_arriving>("stowage::blob_arriving");
   cfg.add_message_type<push_image>("stowage::push_image");
   cfg.add_message_type<push_done>("stowage::push_done");
   cfg.add_message_type<transfer_done>("stowage::transfer_done");

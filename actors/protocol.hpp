@@ -554,6 +554,18 @@ struct blob_pushed {
 };
 STOWAGE_INSPECT(blob_pushed, x.repository, x.digest)
 
+/// A client started uploading blob `digest` (`size` bytes) into the runtime's
+/// store: send it ahead to the open session's target while it arrives (the
+/// target verifies it; if it does not arrive whole, blob_pushed sends it
+/// from the store). No answer.
+struct blob_arriving {
+  std::string repository;
+  std::string digest;
+  std::uint64_t size = 0;
+  friend bool operator==(const blob_arriving&, const blob_arriving&) = default;
+};
+STOWAGE_INSPECT(blob_arriving, x.repository, x.digest, x.size)
+
 /// Push an image from the runtime's store into the cluster (with the session
 /// opened ahead for its repository, if any). Answer: push_done.
 struct push_image {

@@ -5,6 +5,7 @@
 #include "actors/link_guard.hpp"
 #include "actors/protocol.hpp"
 #include "actors/transfer_book.hpp"
+#include "oci/digest.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -40,16 +41,18 @@ struct pull_watch {
 };
 
 /// A push session opened while a client still uploads blobs (open_push):
-/// each blob goes to the target as soon as it is in the runtime's store, so
-/// that at the manifest PUT only the last blobs and the manifest are left.
+/// each blob goes to the target while it arrives in the runtime's store
+/// (blob_arriving) or once it is there (blob_pushed), so that at the
+/// manifest PUT only the manifest is left.
 struct ahead_push {
   bool asking = true;            // the storage_request is not answered yet
   bool failed = false;           // no grant, or a blob did not get through: push as usual
   first_proof_message grant;     // once answered
-  std::set<std::string> queued;  // blobs that came before the grant
+  std::map<std::string, std::uint64_t> queued; // blobs that came before the grant (size if still arriving, else 0)
   std::set<std::string> sent;    // blobs sent, or on their way
   std::uint32_t sending = 0;     // blob transfers in flight
-  std::function<void()> then;    // the push that took the session, once the answer is in and nothing is in flight
+  std::function<void()> granted; // the push that took the session, once the answer is in
+  std::function<void()> then;    // its manifest, once nothing is in flight
   caf::actor_clock::time_point opened;
 };
 
@@ -282,26 +285,49 @@ void continue_if_idle(const std::shared_ptr<ahead_push>& a) {
   std::exchange(a->then, {})();
 }
 
+void answered(const std::shared_ptr<ahead_push>& a) {
+  a->asking = false;
+  if (a->granted)
+    std::exchange(a->granted, {})();
+  continue_if_idle(a);
+}
+
 /// A session is used while its proof has at least half its lifetime left,
 /// for the manifest and the commit.
 bool still_fresh(rt_actor* self, const ahead_push& a) {
   return !a.failed && self->clock().now() - a.opened < self->state.cfg.settings.proof_ttl / 2;
 }
 
+bool in_store(rt_actor* self, const std::string& repository, const std::string& digest) {
+  auto d = oci::digest::parse(digest);
+  return d && self->state.cfg.store->blob(repository, *d).has_value();
+}
+
+/// Sends one blob to the session's target: from the store, or while it
+/// still arrives (`arriving_size` > 0).
 void send_ahead(rt_actor* self, const std::string& repository, const std::shared_ptr<ahead_push>& a,
-                const std::string& digest) {
+                const std::string& digest, std::uint64_t arriving_size = 0) {
   auto& st = self->state;
   if (!a->sent.insert(digest).second)
     return;
   ++a->sending;
   transfer_order order{st.cfg.name, a->grant.proof.scope.target, repository, digest, {}, std::nullopt,
                        encode(a->grant.proof), true};
-  start_transfer(self, order, [self, repository, digest, a](const transfer_done& d) {
+  order.blob_size = arriving_size;
+  start_transfer(self, order, [self, repository, digest, a, arriving_size](const transfer_done& d) {
     --a->sending;
     // On the target now: its peers can fetch it while the client uploads on.
     if (d.ok)
       self->send(a->grant.target, blob_landed{a->grant.proof.scope.session, repository, digest});
-    if (!d.ok && !a->failed) {
+    if (!d.ok && arriving_size > 0) {
+      // It did not arrive whole (the client stopped, or uploaded other
+      // bytes than announced): sent again once, and if, it is in the store.
+      a->sent.erase(digest);
+      spdlog::debug("{}: blob {} of {} was not sent while arriving ({})", self->state.cfg.name, digest, repository,
+                    d.error);
+      if (!a->failed && in_store(self, repository, digest))
+        send_ahead(self, repository, a, digest);
+    } else if (!d.ok && !a->failed) {
       a->failed = true;
       spdlog::warn("{}: a blob of {} did not get to {} ahead of its manifest ({}); it will be pushed as usual",
                    self->state.cfg.name, repository, a->grant.proof.scope.target, d.error);
@@ -323,40 +349,64 @@ void open_ahead(rt_actor* self, const std::string& repository) {
   self->request(st.master, st.cfg.request_timeout, std::move(req))
     .then(
       [self, repository, a](first_proof_message& g) {
-        a->asking = false;
         if (!g.ok) {
           a->failed = true;
           spdlog::info("{}: no push session for {} ahead of its manifest: {}", self->state.cfg.name, repository, g.error);
         } else {
           a->grant = std::move(g);
-          for (const auto& d : std::exchange(a->queued, {}))
-            send_ahead(self, repository, a, d);
+          for (const auto& [d, arriving_size] : std::exchange(a->queued, {}))
+            send_ahead(self, repository, a, d, arriving_size);
         }
-        continue_if_idle(a);
+        answered(a);
       },
-      [self, a](caf::error&) {
-        a->asking = false;
+      [a](caf::error&) {
         a->failed = true;
-        continue_if_idle(a);
+        answered(a);
       });
 }
 
-void blob_ahead(rt_actor* self, const blob_pushed& b) {
-  auto i = self->state.ahead.find(b.repository);
+void blob_ahead(rt_actor* self, const std::string& repository, const std::string& digest,
+                std::uint64_t arriving_size) {
+  auto i = self->state.ahead.find(repository);
   if (i == self->state.ahead.end() || i->second->failed)
     return;
   auto a = i->second;
-  if (a->asking)
-    a->queued.insert(b.digest);
-  else
-    send_ahead(self, b.repository, a, b.digest);
+  if (!a->asking)
+    return send_ahead(self, repository, a, digest, arriving_size);
+  auto [q, fresh] = a->queued.emplace(digest, arriving_size);
+  if (!fresh && arriving_size == 0)
+    q->second = 0; // arrived meanwhile: from the store
+}
+
+/// The manifest of a push whose session was named and whose blobs went
+/// ahead, then the commit. A blob that did not get through ahead, or the
+/// manifest failing, starts over as an ordinary push.
+template <class AsUsual>
+void manifest_ahead(rt_actor* self, const push_image& p, const std::shared_ptr<ahead_push>& a, std::uint64_t seq,
+                    caf::typed_response_promise<push_done> rp, AsUsual as_usual) {
+  auto& st = self->state;
+  const auto& g = a->grant;
+  if (a->failed)
+    return as_usual(0, {});
+  auto target = g.proof.scope.target;
+  spdlog::info("{}: push {}:{} continues with decision {} ({} blobs sent ahead to {})", st.cfg.name, p.repository,
+               p.tag, g.decision, a->sent.size(), target);
+  transfer_order order{st.cfg.name, target, p.repository, p.digest, p.tag, std::nullopt, encode(g.proof)};
+  start_transfer(self, order, [self, p, a, rp, as_usual, seq](const transfer_done& d) mutable {
+    const auto& g = a->grant;
+    if (!d.ok) {
+      spdlog::warn("{}: push to {} failed ({}), asking again", self->state.cfg.name, g.proof.scope.target, d.error);
+      return as_usual(g.decision, g.proof.scope.target);
+    }
+    commit_and_answer(self, p, g, seq, rp);
+  });
 }
 
 /// The push of an image whose blobs went ahead: name the session (the
-/// master assigns the tag's sequence number and tells the target), send what
-/// is left (the last blobs, the manifest), commit. Anything failing before
-/// the commit starts over as an ordinary push, without that target if it
-/// was the one failing.
+/// master assigns the tag's sequence number and tells the target) while the
+/// last blobs are still on their way, then send the manifest and commit.
+/// Anything failing before the commit starts over as an ordinary push (once
+/// no blob is in flight), without that target if it was the one failing.
 void push_ahead(rt_actor* self, push_image p, std::uint64_t size, std::shared_ptr<ahead_push> a,
                 caf::typed_response_promise<push_done> rp) {
   auto& st = self->state;
@@ -364,33 +414,25 @@ void push_ahead(rt_actor* self, push_image p, std::uint64_t size, std::shared_pt
   auto as_usual = [self, p, size, rp](std::uint64_t retry_of, std::string failed) mutable {
     push_attempt(self, p, size, retry_of, std::move(failed), 1, rp);
   };
+  auto as_usual_when_idle = [a, as_usual]() mutable {
+    a->then = [as_usual]() mutable { as_usual(0, {}); };
+    continue_if_idle(a);
+  };
   if (!still_fresh(self, *a) || !st.master)
-    return as_usual(0, {});
+    return as_usual_when_idle();
   name_push n{g.proof.scope.session, st.cfg.name, p.repository, p.tag, p.digest};
   self->request(st.master, st.cfg.request_timeout, std::move(n))
     .then(
-      [self, p, a, rp, as_usual](push_named& named) mutable {
-        auto& st = self->state;
-        const auto& g = a->grant;
+      [self, p, a, rp, as_usual, as_usual_when_idle](push_named& named) mutable {
         if (!named.ok) {
-          spdlog::warn("{}: the push of {}:{} opened ahead was not named ({}); pushing as usual", st.cfg.name,
-                       p.repository, p.tag, named.error);
-          return as_usual(0, {});
+          spdlog::warn("{}: the push of {}:{} opened ahead was not named ({}); pushing as usual",
+                       self->state.cfg.name, p.repository, p.tag, named.error);
+          return as_usual_when_idle();
         }
-        auto target = g.proof.scope.target;
-        spdlog::info("{}: push {}:{} continues with decision {} ({} blobs sent ahead to {})", st.cfg.name,
-                     p.repository, p.tag, g.decision, a->sent.size(), target);
-        transfer_order order{st.cfg.name, target, p.repository, p.digest, p.tag, std::nullopt, encode(g.proof)};
-        start_transfer(self, order, [self, p, a, rp, as_usual, seq = named.seq](const transfer_done& d) mutable {
-          const auto& g = a->grant;
-          if (!d.ok) {
-            spdlog::warn("{}: push to {} failed ({}), asking again", self->state.cfg.name, g.proof.scope.target, d.error);
-            return as_usual(g.decision, g.proof.scope.target);
-          }
-          commit_and_answer(self, p, g, seq, rp);
-        });
+        a->then = [self, p, a, rp, as_usual, seq = named.seq]() mutable { manifest_ahead(self, p, a, seq, rp, as_usual); };
+        continue_if_idle(a);
       },
-      [self, as_usual](caf::error&) mutable { as_usual(0, {}); });
+      [as_usual_when_idle](caf::error&) mutable { as_usual_when_idle(); });
 }
 
 caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor master) {
@@ -440,11 +482,18 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
         return push_attempt(self, p, *size, 0, {}, 1, rp);
       auto a = std::move(i->second); // this push takes the session; a later one opens its own
       st.ahead.erase(i);
-      a->then = [self, p, size = *size, a, rp]() mutable { push_ahead(self, p, size, a, rp); };
-      continue_if_idle(a);
+      auto start = [self, p, size = *size, a, rp]() mutable { push_ahead(self, p, size, a, rp); };
+      if (a->asking)
+        a->granted = std::move(start);
+      else
+        start();
     },
     [self](open_push& o) { open_ahead(self, o.repository); },
-    [self](blob_pushed& b) { blob_ahead(self, b); },
+    [self](blob_pushed& b) { blob_ahead(self, b.repository, b.digest, 0); },
+    [self](blob_arriving& b) {
+      if (b.size > 0)
+        blob_ahead(self, b.repository, b.digest, b.size);
+    },
     [self](transfer_done& d) { self->state.transfers.finish(d); },
   };
 }

@@ -3,6 +3,7 @@
 #include "config/node_auth.hpp"
 #include "net/api_internal.hpp"
 #include "net/blob_relay.hpp"
+#include "net/client_uploads.hpp"
 #include "net/cluster_gate.hpp"
 #include "net/probe_receiver.hpp"
 #include "net/registry_api.hpp"
@@ -65,6 +66,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   gateway_options opts;
   std::unique_ptr<registry_api> api;
   std::shared_ptr<blob_relay> relay;
+  std::shared_ptr<client_uploads> uploads;
 
   // A client's manifest request waiting for a pull through the cluster.
   struct pull_wait {
@@ -291,9 +293,11 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     // not make the cluster run probe rounds).
     const bool accepted = rr.body || (rr.reply && (rr.reply->status == 202 || rr.reply->status == 201));
     if (accepted && req.method == "POST" && t.ep == api::endpoint::upload_start) runtime->open_push(t.repo);
-    auto report = [runtime = runtime, repo = t.repo](const response& r) {
+    if (rr.body && t.ep == api::endpoint::upload_session) rr.body = uploads->follow(req, t.repo, t.arg, std::move(rr.body));
+    auto report = [runtime = runtime, uploads = uploads, req, t](const response& r) {
+      uploads->answered(req, t.repo, t.ep == api::endpoint::upload_session ? t.arg : std::string(), r);
       if (r.status != 201) return;
-      if (auto d = r.headers.get("Docker-Content-Digest")) runtime->blob_pushed(repo, std::string(*d));
+      if (auto d = r.headers.get("Docker-Content-Digest")) runtime->blob_pushed(t.repo, std::string(*d));
     };
     if (rr.reply) {
       report(*rr.reply);
@@ -330,7 +334,8 @@ gateway::gateway(std::shared_ptr<store::registry_store> cache, std::shared_ptr<a
   impl_->dir = std::move(dir);
   impl_->sink = std::move(sink);
   impl_->opts = opts;
-  impl_->relay = std::make_shared<blob_relay>(impl_->cache);
+  impl_->relay = opts.relay ? opts.relay : std::make_shared<blob_relay>(impl_->cache);
+  impl_->uploads = std::make_shared<client_uploads>(impl_->cache, impl_->relay, impl_->runtime, opts.now);
   std::weak_ptr<impl> weak = impl_;
   impl_->api = std::make_unique<registry_api>(
     *impl_->cache, gateway_gate(impl_->dir, opts.open_local_pushes),
@@ -353,8 +358,15 @@ route_result gateway::route(const request& req) {
     return impl_->delivery_upload(req, t);
   if (!delivery && (t.ep == api::endpoint::upload_start || t.ep == api::endpoint::upload_session))
     return impl_->client_upload(req, t);
-  if (t.ep == api::endpoint::blob)
+  if (t.ep == api::endpoint::blob) {
     if (auto relayed = impl_->relay_blob(req, t)) return std::move(*relayed);
+    if (!delivery && req.method == "HEAD") { // a client about to upload asks first
+      auto rr = impl_->api->route(req);
+      auto d = oci::digest::parse(t.arg);
+      if (d && rr.reply && rr.reply->status == 404) impl_->uploads->missing(t.repo, *d);
+      return rr;
+    }
+  }
   if (req.method == "GET" || req.method == "HEAD") {
     if (t.ep == api::endpoint::manifest) {
       auto ref = oci::reference::parse(t.arg);

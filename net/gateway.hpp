@@ -15,7 +15,8 @@
 //    the cluster does not know it, 503 UNAVAILABLE... as an OCI error if the
 //    pull failed. Blobs, tags lists, referrers: from the cache.
 //  - Pushes from local engines (open when `open_local_pushes`): blobs and the
-//    manifest are collected into the cache as they arrive; after the manifest
+//    manifest are collected into the cache as they arrive, each blob going on
+//    to the push's target meanwhile (net/client_uploads.hpp); after the manifest
 //    is stored, runtime_port::push runs the push flow, and the client's PUT is
 //    answered 201 only once push_done is ok (>= min_copies durable), else an
 //    OCI error (503 with the reason).
@@ -35,6 +36,8 @@
 
 namespace stowage::net {
 
+class blob_relay;
+
 struct gateway_options {
   /// Accept unsigned pushes (local container engines). Bind the gateway to
   /// an address only the host's engines reach when this is on.
@@ -42,8 +45,11 @@ struct gateway_options {
   /// How long a tag resolved by a pull is served again without asking the
   /// cluster; 0: every GET/HEAD by tag asks.
   std::chrono::milliseconds tag_reuse{2000};
-  /// The clock for tag_reuse (tests replace it).
+  /// The clock for tag_reuse and for client uploads (tests replace it).
   std::function<std::chrono::steady_clock::time_point()> now = [] { return std::chrono::steady_clock::now(); };
+  /// Blobs arriving in the cache; shared with the runtime's image transfer,
+  /// which sends a client's blobs on while they arrive. Made here if null.
+  std::shared_ptr<blob_relay> relay;
 };
 
 class gateway final : public http_handler {

@@ -9,6 +9,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -72,8 +74,9 @@ void for_each_concurrently(const std::vector<T>& items, std::size_t width, Fn fn
 // ---- to == self: pull from the source's OCI endpoint into the local store ------
 class puller {
 public:
-  puller(registry_client& c, store::registry_store& local, const std::string& repo)
-      : c_(c), local_(local), repo_(repo) {}
+  /// `drop_after`: a blob stored is dropped from the page cache (see pusher::blob).
+  puller(registry_client& c, store::registry_store& local, const std::string& repo, bool drop_after = false)
+      : c_(c), local_(local), repo_(repo), drop_after_(drop_after) {}
 
   void manifest(const oci::digest& d, std::optional<std::string_view> tag, std::optional<std::uint64_t> seq,
                 int depth = 0) {
@@ -111,6 +114,8 @@ public:
       if (st != store::commit_status::ok)
         throw registry_error("blob " + desc.dig.str() + " failed verification on arrival");
       bytes += n;
+      if (drop_after_)
+        if (auto b = local_.blob(repo_, desc.dig)) store::fileio::drop_from_page_cache_later(b->path);
     } catch (...) {
       local_.cancel_upload(repo_, up.id);
       throw;
@@ -123,13 +128,55 @@ private:
   registry_client& c_;
   store::registry_store& local_;
   const std::string& repo_;
+  bool drop_after_;
 };
+
+/// A body_source read on a blocking thread: each call waits for the next
+/// piece. A source that stays silent for `stall_limit` (the client stopped
+/// uploading) or cannot complete the body ends the transfer.
+class waiting_reader {
+public:
+  waiting_reader(std::shared_ptr<body_source> src, std::chrono::milliseconds stall_limit)
+      : src_(std::move(src)), stall_limit_(stall_limit) {}
+
+  std::string_view operator()() {
+    struct slot {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool ready = false, ok = false;
+      std::string_view piece;
+    };
+    auto s = std::make_shared<slot>();
+    src_->next([s](bool ok, std::string_view piece) {
+      std::lock_guard lock(s->mu);
+      s->ready = true;
+      s->ok = ok;
+      s->piece = piece;
+      s->cv.notify_all();
+    });
+    std::unique_lock lock(s->mu);
+    if (!s->cv.wait_for(lock, stall_limit_, [&] { return s->ready; }))
+      throw registry_error("the blob stopped arriving");
+    if (!s->ok) throw registry_error("the blob did not arrive whole");
+    return s->piece;
+  }
+
+private:
+  std::shared_ptr<body_source> src_;
+  std::chrono::milliseconds stall_limit_;
+};
+
+/// How long a blob sent while it arrives may stall before its transfer
+/// gives up (the client's upload stopped; blob_pushed sends it later from
+/// the store if it completes).
+constexpr std::chrono::seconds arrival_stall_limit{60};
 
 // ---- from == self: push from the local store to the receiver's OCI endpoint ----
 class pusher {
 public:
-  pusher(registry_client& c, const store::registry_store& local, const std::string& repo, std::size_t width)
-      : c_(c), local_(local), repo_(repo), width_(width) {}
+  pusher(registry_client& c, const store::registry_store& local, const std::string& repo, std::size_t width,
+         const arriving_blobs& arriving = {})
+      : c_(c), local_(local), repo_(repo), width_(width), arriving_(arriving) {}
 
   void manifest(const oci::digest& d, const std::string& tag, std::string_view query, int depth = 0) {
     if (depth > max_depth) throw registry_error("manifest " + d.str() + " nests too deep");
@@ -144,9 +191,21 @@ public:
     bytes += body.size();
   }
 
-  void blob(const oci::descriptor& desc) {
+  /// `desc.size` > 0 with `arriving`: the blob may still be arriving in the
+  /// local store, and is sent as it arrives.
+  void blob(const oci::descriptor& desc, bool arriving = false) {
     if (c_.has_blob(repo_, desc.dig)) return;
     auto info = local_.blob(repo_, desc.dig);
+    if (!info && arriving && arriving_)
+      if (auto body = arriving_(repo_, desc.dig)) {
+        if (body->length != desc.size)
+          throw registry_error("blob " + desc.dig.str() + " arrives with " + std::to_string(body->length) +
+                               " bytes, not " + std::to_string(desc.size));
+        bytes += c_.push_blob(repo_, desc.dig, body->length, waiting_reader(body->source, arrival_stall_limit));
+        info = local_.blob(repo_, desc.dig); // it was committed before its last byte went out
+        if (info) store::fileio::drop_from_page_cache_later(info->path);
+        return;
+      }
     if (!info) {
       if (optional_layer(desc)) return;
       throw registry_error("blob " + desc.dig.str() + " is not in the local store", 404);
@@ -167,6 +226,7 @@ private:
   const store::registry_store& local_;
   const std::string& repo_;
   std::size_t width_;
+  const arriving_blobs& arriving_;
 };
 
 } // namespace
@@ -176,11 +236,13 @@ struct http_image_transfer::impl {
   std::shared_ptr<const config::directory> dir;
   config::identity id;
   std::shared_ptr<store::registry_store> local;
+  arriving_blobs arriving;
   worker_pool pool;
 
   impl(std::string s, std::shared_ptr<const config::directory> d, config::identity i,
-       std::shared_ptr<store::registry_store> l, unsigned threads)
-      : self(std::move(s)), dir(std::move(d)), id(std::move(i)), local(std::move(l)), pool(threads) {}
+       std::shared_ptr<store::registry_store> l, http_transfer_options opts)
+      : self(std::move(s)), dir(std::move(d)), id(std::move(i)), local(std::move(l)),
+        arriving(std::move(opts.arriving)), pool(opts.threads) {}
 
   std::string endpoint_of(const std::string& node) const {
     auto ep = dir->http_of(node);
@@ -193,7 +255,10 @@ struct http_image_transfer::impl {
     if (!d) return {false, "invalid digest " + o.digest, 400, 0};
     if (o.to == self) {
       registry_client c(endpoint_of(o.from));
-      puller p(c, *local, o.repository);
+      // A data manager's replica is read by nobody soon; a runtime's
+      // delivery is being read by its client (net/blob_relay.hpp).
+      const auto* me = dir->find(self);
+      puller p(c, *local, o.repository, me && me->role == config::role::data);
       if (o.blob) {
         oci::descriptor desc;
         desc.dig = *d;
@@ -227,11 +292,12 @@ struct http_image_transfer::impl {
       // time 1.96 / 2.25 s, three 2.03 s).
       const auto* dest = dir->find(o.to);
       const bool to_runtime = dest && dest->role == config::role::runtime;
-      pusher p(c, *local, o.repository, to_runtime ? 1 : blobs_at_once);
+      pusher p(c, *local, o.repository, to_runtime ? 1 : blobs_at_once, arriving);
       if (o.blob) {
         oci::descriptor desc;
         desc.dig = *d;
-        p.blob(desc);
+        desc.size = o.blob_size;
+        p.blob(desc, o.blob_size > 0);
       } else
         p.manifest(*d, o.tag, query);
       return {true, {}, 0, p.bytes};
@@ -243,7 +309,7 @@ struct http_image_transfer::impl {
 http_image_transfer::http_image_transfer(std::string self, std::shared_ptr<const config::directory> dir,
                                          config::identity id, std::shared_ptr<store::registry_store> local,
                                          http_transfer_options opts)
-    : impl_(std::make_unique<impl>(std::move(self), std::move(dir), std::move(id), std::move(local), opts.threads)) {}
+    : impl_(std::make_unique<impl>(std::move(self), std::move(dir), std::move(id), std::move(local), std::move(opts))) {}
 
 http_image_transfer::~http_image_transfer() = default;
 

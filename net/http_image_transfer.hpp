@@ -16,7 +16,9 @@
 //    (config/node_auth.hpp) of this node; with order.seq and a tag, the
 //    manifest PUT carries `?seq=N` (signed) so the receiver keeps the master's
 //    tag sequence number. (Scheduled pulls into a runtime, handoffs into the
-//    master's spool, pushes.)
+//    master's spool, pushes.) A blob order with a blob_size sends a blob
+//    that is still arriving in the local store (a client's upload into a
+//    runtime's cache) as it arrives, through options.arriving.
 // Memory stays flat whatever the blob size. Each copy runs on a worker thread
 // of this object (blocking HTTP client), never on the caller's thread; `done`
 // runs once on that worker. Refusals keep their HTTP status (401/403) in
@@ -26,15 +28,27 @@
 #include "actors/data_plane.hpp"
 #include "config/directory.hpp"
 #include "config/identity.hpp"
+#include "net/http_types.hpp"
+#include "oci/digest.hpp"
 #include "store/registry_store.hpp"
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace stowage::net {
 
+/// A blob still arriving in the local store (a client's upload into a
+/// runtime's cache), readable while it arrives: net/blob_relay.hpp's open().
+using arriving_blobs = std::function<std::optional<streamed_body>(const std::string& repo, const oci::digest& d)>;
+
 struct http_transfer_options {
   unsigned threads = 4; // copies in flight at once; more wait in a queue
+  /// Where a blob order with a blob_size (sent while it arrives) reads the
+  /// blob when it is not in the store yet; unset: such orders wait for nothing
+  /// and fail.
+  arriving_blobs arriving;
 };
 
 class http_image_transfer final : public actors::image_transfer {

@@ -93,16 +93,22 @@ public:
     if (ec) throw registry_error("cannot send to " + host_header_ + ": " + ec.message());
   }
 
-  /// Sends `req`'s header with Content-Length `size`, then the bytes `body`
-  /// yields, straight to the socket (Beast's file_body writes 4 KiB pieces).
-  void send_file(http::request<http::empty_body>& req, store::range_reader& body, std::uint64_t size) {
+  /// Sends `req`'s header with Content-Length `size`, then `size` bytes as
+  /// `next` yields them, straight to the socket (Beast's file_body writes
+  /// 4 KiB pieces).
+  template <class Next>
+  void send_body(http::request<http::empty_body>& req, Next&& next, std::uint64_t size) {
     req.set(http::field::host, host_header_);
     req.set(http::field::user_agent, "stowage");
     req.content_length(size);
     stream_.expires_after(step_timeout_);
     http::request_serializer<http::empty_body> sr(req);
     auto ec = wait([&](auto h) { http::async_write_header(stream_, sr, h); });
-    for (auto piece = body.next(); !ec && !piece.empty(); piece = body.next()) {
+    for (std::uint64_t sent = 0; !ec && sent < size;) {
+      auto piece = next();
+      if (piece.empty()) throw registry_error("the body ended after " + std::to_string(sent) + " of " + std::to_string(size) + " bytes");
+      if (piece.size() > size - sent) throw registry_error("the body is longer than its " + std::to_string(size) + " bytes");
+      sent += piece.size();
       stream_.expires_after(step_timeout_);
       ec = wait([&](auto h) { asio::async_write(stream_, asio::buffer(piece.data(), piece.size()), h); });
     }
@@ -364,7 +370,21 @@ oci::digest registry_client::push_blob(std::string_view repo, const fs::path& fi
   return dig;
 }
 
-std::uint64_t registry_client::push_blob(std::string_view repo, const oci::digest& dig, const fs::path& file) {
+std::uint64_t registry_client::push_blob(std::string_view repo, const oci::digest& dig, std::uint64_t size,
+                                         const piece_source& next) {
+  const url put_url = follow({host_, port_, "/"}, start_upload(repo, dig));
+  connection c(put_url, timeout_);
+  http::request<http::empty_body> put{http::verb::put, put_url.target, 11};
+  put.set(http::field::content_type, "application/octet-stream");
+  if (auto a = authorization_for("PUT", put_url.target); !a.empty()) put.set(http::field::authorization, a);
+  c.send_body(put, next, size);
+  auto res = c.read_small();
+  if (res.result() != http::status::created)
+    throw registry_error("upload " + dig.str() + ": " + error_text(res), static_cast<int>(res.result_int()));
+  return size;
+}
+
+std::string registry_client::start_upload(std::string_view repo, const oci::digest& dig) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/blobs/uploads/"};
   std::string location;
   {
@@ -379,7 +399,12 @@ std::uint64_t registry_client::push_blob(std::string_view repo, const oci::diges
   }
   url put_url = follow(u, location);
   put_url.target += (put_url.target.find('?') == std::string::npos ? "?digest=" : "&digest=") + dig.str();
+  const bool v6 = put_url.host.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + put_url.host + "]" : put_url.host) + ":" + put_url.port + put_url.target;
+}
 
+std::uint64_t registry_client::push_blob(std::string_view repo, const oci::digest& dig, const fs::path& file) {
+  const url put_url = follow({host_, port_, "/"}, start_upload(repo, dig));
   std::error_code fec;
   const std::uint64_t size = fs::file_size(file, fec);
   if (fec) throw registry_error("cannot read " + file.string() + ": " + fec.message());
@@ -394,7 +419,7 @@ std::uint64_t registry_client::push_blob(std::string_view repo, const oci::diges
   put.set(http::field::content_type, "application/octet-stream");
   if (auto a = authorization_for("PUT", put_url.target); !a.empty()) put.set(http::field::authorization, a);
   try {
-    c.send_file(put, *body, size);
+    c.send_body(put, [&] { return body->next(); }, size);
   } catch (const store::store_error& e) {
     throw registry_error(std::string("cannot read ") + e.what());
   }

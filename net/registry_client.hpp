@@ -94,6 +94,14 @@ public:
   /// whose digest is already known (a store's blob). Returns the bytes sent.
   std::uint64_t push_blob(std::string_view repo, const oci::digest& dig, const std::filesystem::path& file);
 
+  /// Yields a body's next piece, valid until the next call; throws
+  /// registry_error if the body cannot be completed.
+  using piece_source = std::function<std::string_view()>;
+
+  /// POST then PUT ?digest=`dig` with Content-Length `size` and the bytes
+  /// `next` yields (a blob sent while it still arrives). Returns `size`.
+  std::uint64_t push_blob(std::string_view repo, const oci::digest& dig, std::uint64_t size, const piece_source& next);
+
   /// POST then PUT ?digest= with the file's bytes streamed; returns its digest.
   oci::digest push_blob(std::string_view repo, const std::filesystem::path& file);
 
@@ -107,6 +115,9 @@ public:
   const std::string& port() const { return port_; }
 
 private:
+  /// POST /v2/<repo>/blobs/uploads/; the URL of the PUT ?digest=`dig` that
+  /// completes it.
+  std::string start_upload(std::string_view repo, const oci::digest& dig);
   std::string authorization_for(std::string_view method, std::string_view target) const;
 
   std::string host_, port_;

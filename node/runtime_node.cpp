@@ -6,6 +6,7 @@
 #include "actors/ports.hpp"
 #include "actors/runtime.hpp"
 #include "net/gateway.hpp"
+#include "net/blob_relay.hpp"
 #include "net/http_image_transfer.hpp"
 #include "store/registry_store.hpp"
 
@@ -24,7 +25,12 @@ std::unique_ptr<running_node> start_runtime(node_env& env, const config::node& n
   std::shared_ptr<store::registry_store> cache =
       store::registry_store::open(n.data / "cache", std::chrono::hours(24), store::store_kind::cache);
   out->parts.push_back(cache);
-  auto transfer = std::make_shared<net::http_image_transfer>(n.name, env.dir, id, cache);
+  // Blobs arriving in the cache, read by the gateway's clients (pulls) and
+  // by the transfer (a client's push, sent on while it arrives).
+  auto relay = std::make_shared<net::blob_relay>(cache);
+  net::http_transfer_options topts;
+  topts.arriving = [relay](const std::string& repo, const oci::digest& d) { return relay->open(repo, d); };
+  auto transfer = std::make_shared<net::http_image_transfer>(n.name, env.dir, id, cache, topts);
   out->parts.push_back(transfer);
 
   actors::runtime_config cfg;
@@ -39,8 +45,10 @@ std::unique_ptr<running_node> start_runtime(node_env& env, const config::node& n
   cfg.links = env.links;
   out->actor = actors::spawn_runtime(env.sys, std::move(cfg), std::move(master));
 
+  net::gateway_options gopts;
+  gopts.relay = relay;
   auto gw = std::make_shared<net::gateway>(cache, actors::make_runtime_port(env.sys, out->actor), env.dir,
-                                           actors::make_packet_sink(out->actor));
+                                           actors::make_packet_sink(out->actor), gopts);
   out->parts.push_back(gw);
   net::http_server_options hopts;
   hopts.host = n.host;
