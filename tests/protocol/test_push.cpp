@@ -210,6 +210,38 @@ TEST_CASE_METHOD(push_cluster, "a push opened ahead of its manifest sends blobs 
   CHECK(decisions().size() == 2);
 }
 
+TEST_CASE_METHOD(push_cluster, "a blob sent ahead while it arrives that does not arrive whole goes once stored",
+                 "[protocol][push][ahead]") {
+  build({{"dm1", link(50)}, {"dm2", link(10)}, {"dm3", link(5)}});
+  // The image the client is about to upload: its digests, known from
+  // another store; in the runtime's store only once uploaded.
+  auto scratch = store::registry_store::open(root / "scratch");
+  auto v2 = make_image(*scratch, repo, "v2", 64 * 1024, 21);
+  auto blobs = blobs_of(*scratch, repo, v2);
+  self->send(runtime, sa::open_push{repo});
+  // The gateway announces the layer as the client starts sending it; the
+  // client stops (or sends other bytes): the layer cannot go ahead yet.
+  self->send(runtime, sa::blob_arriving{repo, blobs.back(), 64 * 1024});
+  settle(5s);
+  REQUIRE(decisions().size() == 1);
+  for (auto& [name, d] : dms)
+    CHECK_FALSE(d.store->blob(repo, *oci::digest::parse(blobs.back())));
+  // The client uploads it again, whole this time: sent once stored.
+  REQUIRE(make_image(*rt_store, repo, "v2", 64 * 1024, 21) == v2);
+  for (const auto& b : blobs)
+    self->send(runtime, sa::blob_pushed{repo, b});
+  settle(5s);
+  for (auto& [name, d] : dms)
+    for (const auto& b : blobs)
+      CHECK(d.store->blob(repo, *oci::digest::parse(b)));
+  // The session opened ahead still carries the push.
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "v2", v2});
+  INFO(done.error);
+  REQUIRE(done.ok);
+  CHECK(done.ack.copies == 3);
+  CHECK(decisions().size() == 1);
+}
+
 TEST_CASE_METHOD(push_cluster, "a push opened ahead whose target died goes elsewhere as an ordinary push",
                  "[protocol][push][ahead]") {
   build({{"dm1", link(50)}, {"dm2", link(10)}, {"dm3", link(5)}});

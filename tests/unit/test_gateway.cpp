@@ -2,7 +2,10 @@
 // runtime_port stands in for the runtime actor.
 #include "registry_api_fixture.hpp"
 
+#include "body_source_support.hpp"
+
 #include "config/node_auth.hpp"
+#include "net/blob_relay.hpp"
 #include "net/gateway.hpp"
 #include "net/http_server.hpp"
 #include "net/probe_receiver.hpp"
@@ -46,12 +49,14 @@ struct gateway_fixture : api_fixture {
   std::vector<actors::probe_arrival> packets;
   std::shared_ptr<store::registry_store> cache{st.get(), [](store::registry_store*) {}};
   std::chrono::steady_clock::time_point clock{};
+  std::shared_ptr<net::blob_relay> relay = std::make_shared<net::blob_relay>(cache);
   std::unique_ptr<net::gateway> gw;
 
   gateway_fixture() {
     nodes->add({"dm1", config::role::data, "127.0.0.1:2", dm1.public_key_hex()});
     net::gateway_options opts;
     opts.now = [this] { return clock; };
+    opts.relay = relay;
     gw = std::make_unique<net::gateway>(cache, rt, nodes, [this](const actors::probe_arrival& a) { packets.push_back(a); },
                                         opts);
   }
@@ -115,6 +120,158 @@ TEST_CASE_METHOD(gateway_fixture, "a client's uploads open a push ahead and repo
   CHECK(gcall("PUT", loc3 + "?digest=" + d, "other bytes").status == 400);
   CHECK(rt->blobs.size() == 2);
   CHECK(rt->opened.size() == 3); // the runtime keeps one session per repository
+}
+
+namespace {
+
+/// `n` bytes that differ with `seed`.
+std::string blob_bytes(std::size_t n, unsigned seed) {
+  std::string b(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) b[i] = char((i * 7919 + seed * 104729) % 251);
+  return b;
+}
+
+/// A client's PATCH whose body the test feeds by hand.
+struct open_patch {
+  std::unique_ptr<net::body_handler> body;
+  std::string location;
+  void feed(std::string_view bytes) {
+    for (std::size_t off = 0; off < bytes.size(); off += 256 * 1024)
+      REQUIRE(body->on_data(bytes.data() + off, std::min<std::size_t>(256 * 1024, bytes.size() - off)));
+  }
+  int end(bool complete = true) {
+    std::promise<int> status;
+    body->on_end(complete, [&](net::response r) { status.set_value(r.status); });
+    return status.get_future().get();
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(gateway_fixture, "a client's blob is readable for the push target while it arrives",
+                 "[unit][cluster][relay]") {
+  const auto layer = blob_bytes(4 << 20, 1);
+  const auto d = oci::sha256_of(layer);
+  auto patch = [&](std::uint64_t length) {
+    auto start = gcall("POST", "/v2/lib/app/blobs/uploads/");
+    REQUIRE(start.status == 202);
+    net::request req;
+    req.method = "PATCH";
+    req.set_target(std::string(start.headers.get_or("Location")));
+    req.content_length = length;
+    auto rr = gw->route(req);
+    REQUIRE(rr.body);
+    return open_patch{std::move(rr.body), req.path};
+  };
+  // Clients ask for a blob before they upload it: that one is announced.
+  CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + d.str()).status == 404);
+  auto up = patch(layer.size());
+  CHECK(rt->arriving == std::vector<std::string>{"lib/app@" + d.str() + ":" + std::to_string(layer.size())});
+  auto body = relay->open("lib/app", d);
+  REQUIRE(body);
+  CHECK(body->length == layer.size());
+  // 3 MiB in: what is surely in the upload's file can be read, no more.
+  up.feed(std::string_view(layer).substr(0, 3 << 20));
+  std::string got;
+  while (got.size() < (2u << 20)) {
+    auto piece = test::next_piece(*body->source);
+    REQUIRE(piece);
+    got += *piece;
+  }
+  CHECK(got == layer.substr(0, got.size()));
+  auto more = test::ask_piece(*body->source);
+  CHECK(test::waiting(more));
+  // The rest: all but the last bytes can be read; those wait for the
+  // commit (PUT ?digest=), which completes the body.
+  up.feed(std::string_view(layer).substr(3 << 20));
+  REQUIRE(up.end() == 202);
+  for (auto piece = more.get(); piece; piece = more.get()) {
+    got += *piece;
+    more = test::ask_piece(*body->source);
+    if (test::waiting(more)) break;
+  }
+  REQUIRE(got.size() < layer.size());
+  CHECK(rt->blobs.empty());
+  net::request commit; // as clients send it: with Content-Length: 0
+  commit.method = "PUT";
+  commit.set_target(up.location + "?digest=" + d.str());
+  commit.content_length = 0;
+  REQUIRE(net::serve_in_memory(*gw, commit).status == 201);
+  CHECK(rt->blobs == std::vector<std::string>{"lib/app@" + d.str()});
+  for (auto piece = more.get(); piece; piece = got.size() < layer.size() ? test::next_piece(*body->source) : std::nullopt) {
+    got += *piece;
+    if (got.size() == layer.size()) break;
+  }
+  CHECK(got == layer);
+}
+
+TEST_CASE_METHOD(gateway_fixture, "a client's blob is announced only when one blob was asked for and it is whole",
+                 "[unit][cluster][relay]") {
+  const auto a = blob_bytes(2 << 20, 2), b = blob_bytes(2 << 20, 3);
+  const auto da = oci::sha256_of(a), db = oci::sha256_of(b);
+  auto upload = [&](const std::string& bytes, const oci::digest& d) {
+    auto start = gcall("POST", "/v2/lib/app/blobs/uploads/");
+    auto loc = std::string(start.headers.get_or("Location"));
+    REQUIRE(gcall("PATCH", loc, bytes).status == 202);
+    return gcall("PUT", loc + "?digest=" + d.str()).status;
+  };
+  SECTION("asked for one blob, uploaded another: the reader of the one asked for is cut") {
+    CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + da.str()).status == 404);
+    auto start = gcall("POST", "/v2/lib/app/blobs/uploads/");
+    auto loc = std::string(start.headers.get_or("Location"));
+    net::request req;
+    req.method = "PATCH";
+    req.set_target(loc);
+    req.content_length = b.size();
+    auto rr = gw->route(req);
+    REQUIRE(rr.body);
+    open_patch up{std::move(rr.body), loc};
+    CHECK(rt->arriving == std::vector<std::string>{"lib/app@" + da.str() + ":" + std::to_string(b.size())});
+    auto body = relay->open("lib/app", da);
+    REQUIRE(body);
+    auto all = std::async(std::launch::async, [&] { return net::read_stream(*body); });
+    up.feed(b);
+    REQUIRE(up.end() == 202);
+    REQUIRE(gcall("PUT", loc + "?digest=" + db.str()).status == 201);
+    CHECK(all.get() == std::nullopt); // never the other blob's bytes
+    CHECK(rt->blobs == std::vector<std::string>{"lib/app@" + db.str()});
+    CHECK_FALSE(relay->open("lib/app", da)); // settled
+  }
+  SECTION("two blobs asked for (a client uploading in parallel): none is guessed") {
+    CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + da.str()).status == 404);
+    CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + db.str()).status == 404);
+    CHECK(upload(a, da) == 201);
+    CHECK(rt->arriving.empty());
+    // The upload answered one of them: the next is the only one left.
+    CHECK(upload(b, db) == 201);
+    CHECK(rt->arriving == std::vector<std::string>{"lib/app@" + db.str() + ":" + std::to_string(b.size())});
+  }
+  SECTION("small blobs, and blobs sent in several pieces, are sent once committed") {
+    std::string config = R"({"os":"linux"})";
+    CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + oci::sha256_of(config).str()).status == 404);
+    CHECK(upload(config, oci::sha256_of(config)) == 201);
+    CHECK(rt->arriving.empty());
+    CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + da.str()).status == 404);
+    auto start = gcall("POST", "/v2/lib/app/blobs/uploads/");
+    auto loc = std::string(start.headers.get_or("Location"));
+    const std::size_t half = a.size() / 2;
+    REQUIRE(gcall("PATCH", loc, std::string_view(a).substr(0, half)).status == 202); // 1 MiB: announced...
+    REQUIRE(rt->arriving.size() == 1);
+    auto body = relay->open("lib/app", da);
+    REQUIRE(body);
+    CHECK(body->length == half);
+    REQUIRE(gcall("PATCH", loc, std::string_view(a).substr(half), {{"Content-Range", std::to_string(half) + "-" + std::to_string(a.size() - 1)}}).status == 202);
+    CHECK(net::read_stream(*body) == std::nullopt); // ...and given up once more bytes came
+    REQUIRE(gcall("PUT", loc + "?digest=" + da.str()).status == 201);
+    CHECK(rt->blobs.back() == "lib/app@" + da.str());
+  }
+  SECTION("an ask is forgotten after a minute") {
+    CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + db.str()).status == 404);
+    clock += std::chrono::seconds(61);
+    CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + da.str()).status == 404);
+    CHECK(upload(a, da) == 201);
+    CHECK(rt->arriving.size() == 1);
+  }
 }
 
 TEST_CASE_METHOD(gateway_fixture, "an upload the gateway refuses opens no push session", "[unit][cluster]") {
