@@ -74,9 +74,8 @@ void for_each_concurrently(const std::vector<T>& items, std::size_t width, Fn fn
 // ---- to == self: pull from the source's OCI endpoint into the local store ------
 class puller {
 public:
-  /// `drop_after`: a blob stored is dropped from the page cache (see pusher::blob).
-  puller(registry_client& c, store::registry_store& local, const std::string& repo, bool drop_after = false)
-      : c_(c), local_(local), repo_(repo), drop_after_(drop_after) {}
+  puller(registry_client& c, store::registry_store& local, const std::string& repo)
+      : c_(c), local_(local), repo_(repo) {}
 
   void manifest(const oci::digest& d, std::optional<std::string_view> tag, std::optional<std::uint64_t> seq,
                 int depth = 0) {
@@ -114,8 +113,6 @@ public:
       if (st != store::commit_status::ok)
         throw registry_error("blob " + desc.dig.str() + " failed verification on arrival");
       bytes += n;
-      if (drop_after_)
-        if (auto b = local_.blob(repo_, desc.dig)) store::fileio::drop_from_page_cache_later(b->path);
     } catch (...) {
       local_.cancel_upload(repo_, up.id);
       throw;
@@ -128,7 +125,6 @@ private:
   registry_client& c_;
   store::registry_store& local_;
   const std::string& repo_;
-  bool drop_after_;
 };
 
 /// A body_source read on a blocking thread: each call waits for the next
@@ -255,10 +251,7 @@ struct http_image_transfer::impl {
     if (!d) return {false, "invalid digest " + o.digest, 400, 0};
     if (o.to == self) {
       registry_client c(endpoint_of(o.from));
-      // A data manager's replica is read by nobody soon; a runtime's
-      // delivery is being read by its client (net/blob_relay.hpp).
-      const auto* me = dir->find(self);
-      puller p(c, *local, o.repository, me && me->role == config::role::data);
+      puller p(c, *local, o.repository);
       if (o.blob) {
         oci::descriptor desc;
         desc.dig = *d;
