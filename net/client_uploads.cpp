@@ -150,6 +150,11 @@ void client_uploads::missing(const std::string& repo, const oci::digest& d) {
   st_->end_all(std::move(stale));
 }
 
+void client_uploads::delivered(const std::string& repo, const oci::digest& d) {
+  std::lock_guard lock(st_->mu);
+  st_->uploaded(repo, d.str());
+}
+
 std::unique_ptr<body_handler> client_uploads::follow(const request& req, const std::string& repo,
                                                      const std::string& id, std::unique_ptr<body_handler> upload) {
   if (!upload) return upload; // answered at once (refused, or a commit without a body)

@@ -46,8 +46,11 @@ public:
                  std::shared_ptr<actors::runtime_port> runtime, std::function<clock::time_point()> now);
   ~client_uploads();
 
-  /// A client asked for blob `d` of `repo` and the cache lacks it.
+  /// Someone asked for blob `d` of `repo` and the cache lacks it.
   void missing(const std::string& repo, const oci::digest& d);
+  /// Blob `d` of `repo` comes into the cache otherwise (a data manager
+  /// delivering a pull asks first too): no client is about to upload it.
+  void delivered(const std::string& repo, const oci::digest& d);
 
   /// A client's request into upload session `id` of `repo`, with its body
   /// `upload` (the store's handler): returned as is, or wrapped so that the

@@ -314,6 +314,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     if (!rr.body) return rr; // refused or answered at once
     auto d = oci::digest::parse(req.param("digest").value_or(""));
     if (!d) return rr;
+    uploads->delivered(t.repo, *d);
     std::filesystem::path file; // the session's file, for readers behind the relay's window
     if (t.ep == api::endpoint::upload_session) {
       auto u = cache->find_upload(t.repo, t.arg);

@@ -20,6 +20,13 @@ namespace {
 
 const std::string manifest_type = "application/vnd.oci.image.manifest.v1+json";
 
+/// `n` bytes that differ with `seed`.
+std::string blob_bytes(std::size_t n, unsigned seed) {
+  std::string b(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) b[i] = char((i * 7919 + seed * 104729) % 251);
+  return b;
+}
+
 struct scripted_runtime final : actors::runtime_port {
   std::function<void(const std::string&, const std::string&, pull_fn)> on_pull;
   plan_fn plan; // of the last pull
@@ -123,13 +130,6 @@ TEST_CASE_METHOD(gateway_fixture, "a client's uploads open a push ahead and repo
 }
 
 namespace {
-
-/// `n` bytes that differ with `seed`.
-std::string blob_bytes(std::size_t n, unsigned seed) {
-  std::string b(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) b[i] = char((i * 7919 + seed * 104729) % 251);
-  return b;
-}
 
 /// A client's PATCH whose body the test feeds by hand.
 struct open_patch {
@@ -395,6 +395,14 @@ TEST_CASE_METHOD(gateway_fixture, "a pull is answered from the master's plan and
   // The pull ends: the cache serves from now on.
   finish({true, false, {}, d.str(), "dm2"});
   CHECK(body_of(gcall("GET", "/v2/lib/app/blobs/" + ld.str())) == layer);
+
+  // The sender's question about the layer is not taken for a client's: a
+  // client pushing next into the repository has its blob followed.
+  auto next = blob_bytes(1 << 20, 9);
+  CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + oci::sha256_of(next).str()).status == 404);
+  auto loc = std::string(gcall("POST", "/v2/lib/app/blobs/uploads/").headers.get_or("Location"));
+  REQUIRE(gcall("PATCH", loc, next).status == 202);
+  CHECK(rt->arriving.size() == 1);
   dm2_http.stop();
   std::filesystem::remove_all(dm2_dir);
 }
