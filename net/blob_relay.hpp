@@ -1,9 +1,12 @@
 // Blobs on their way into a store, relayed to readers while they arrive
-// (cut-through). Two users:
+// (cut-through). Three users:
 //  - The runtime's gateway: a pull through the gateway answers the client's
 //    manifest request as soon as the master has planned the pull, and each
 //    blob GET is served from the bytes the chosen data manager is sending at
 //    that moment, instead of after the whole image landed.
+//  - The same gateway on a push: the runtime sends each of the client's
+//    blobs on to the push's target while the client uploads it
+//    (net/client_uploads.hpp).
 //  - A push's target data manager (net/push_relay.hpp): its peers fetch each
 //    blob while the runtime is still sending it, instead of after.
 //
