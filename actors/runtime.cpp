@@ -321,7 +321,8 @@ void send_ahead(rt_actor* self, const std::string& repository, const std::shared
       self->send(a->grant.target, blob_landed{a->grant.proof.scope.session, repository, digest});
     if (!d.ok && arriving_size > 0) {
       // It did not arrive whole (the client stopped, or uploaded other
-      // bytes than announced): sent again once, and if, it is in the store.
+      // bytes than announced): sent from the store if it is there by now,
+      // else by the blob_pushed that comes once it is.
       a->sent.erase(digest);
       spdlog::debug("{}: blob {} of {} was not sent while arriving ({})", self->state.cfg.name, digest, repository,
                     d.error);
@@ -429,7 +430,9 @@ void push_ahead(rt_actor* self, push_image p, std::uint64_t size, std::shared_pt
                        self->state.cfg.name, p.repository, p.tag, named.error);
           return as_usual_when_idle();
         }
-        a->then = [self, p, a, rp, as_usual, seq = named.seq]() mutable { manifest_ahead(self, p, a, seq, rp, as_usual); };
+        a->then = [self, p, a, rp, as_usual, seq = named.seq]() mutable {
+          manifest_ahead(self, p, a, seq, rp, as_usual);
+        };
         continue_if_idle(a);
       },
       [as_usual_when_idle](caf::error&) mutable { as_usual_when_idle(); });

@@ -150,7 +150,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     if (config::is_node_authorization(ev.authorization)) return done(std::nullopt);
     const std::string what = ev.repository + (ev.tag ? ":" + *ev.tag : "@" + ev.dig.str());
     if (ev.tag) forget(ev.repository, *ev.tag); // moved here: the next pull asks the cluster
-    runtime->push(ev.repository, ev.tag.value_or(""), ev.dig.str(), [done, what, cache = cache, ev](actors::runtime_push_result r) {
+    auto pushed = [done, what, cache = cache, ev](actors::runtime_push_result r) {
       if (r.ok) {
         spdlog::info("gateway: push {} durable on {} places (target {})", what, r.copies, r.target);
         done(std::nullopt);
@@ -167,7 +167,8 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
       }
       spdlog::warn("gateway: push {} not acknowledged: {}", what, r.error);
       done(refusal{503, oci::error_code::unsupported, "the cluster did not store the image durably: " + r.error, {}});
-    });
+    };
+    runtime->push(ev.repository, ev.tag.value_or(""), ev.dig.str(), std::move(pushed));
   }
 
   // Answers a manifest GET/HEAD for a pull through the cluster: as soon as
@@ -304,7 +305,8 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     // not make the cluster run probe rounds).
     const bool accepted = rr.body || (rr.reply && (rr.reply->status == 202 || rr.reply->status == 201));
     if (accepted && req.method == "POST" && t.ep == api::endpoint::upload_start) runtime->open_push(t.repo);
-    if (rr.body && t.ep == api::endpoint::upload_session) rr.body = uploads->follow(req, t.repo, t.arg, std::move(rr.body));
+    if (rr.body && t.ep == api::endpoint::upload_session)
+      rr.body = uploads->follow(req, t.repo, t.arg, std::move(rr.body)); // sent on while it arrives
     auto report = [runtime = runtime, uploads = uploads, req, t](const response& r) {
       uploads->answered(req, t.repo, t.ep == api::endpoint::upload_session ? t.arg : std::string(), r);
       if (r.status != 201) return;

@@ -293,7 +293,8 @@ struct http_image_transfer::impl {
 http_image_transfer::http_image_transfer(std::string self, std::shared_ptr<const config::directory> dir,
                                          config::identity id, std::shared_ptr<store::registry_store> local,
                                          http_transfer_options opts)
-    : impl_(std::make_unique<impl>(std::move(self), std::move(dir), std::move(id), std::move(local), std::move(opts))) {}
+    : impl_(std::make_unique<impl>(std::move(self), std::move(dir), std::move(id), std::move(local),
+                                   std::move(opts))) {}
 
 http_image_transfer::~http_image_transfer() = default;
 

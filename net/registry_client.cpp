@@ -106,8 +106,10 @@ public:
     auto ec = wait([&](auto h) { http::async_write_header(stream_, sr, h); });
     for (std::uint64_t sent = 0; !ec && sent < size;) {
       auto piece = next();
-      if (piece.empty()) throw registry_error("the body ended after " + std::to_string(sent) + " of " + std::to_string(size) + " bytes");
-      if (piece.size() > size - sent) throw registry_error("the body is longer than its " + std::to_string(size) + " bytes");
+      if (piece.empty())
+        throw registry_error("the body ended after " + std::to_string(sent) + " of " + std::to_string(size) + " bytes");
+      if (piece.size() > size - sent)
+        throw registry_error("the body is longer than its " + std::to_string(size) + " bytes");
       sent += piece.size();
       stream_.expires_after(step_timeout_);
       ec = wait([&](auto h) { asio::async_write(stream_, asio::buffer(piece.data(), piece.size()), h); });
