@@ -9,7 +9,6 @@
 #include "net/registry_api.hpp"
 #include "net/registry_client.hpp"
 #include "net/worker_pool.hpp"
-#include "store/file_io.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -150,20 +149,10 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     if (config::is_node_authorization(ev.authorization)) return done(std::nullopt);
     const std::string what = ev.repository + (ev.tag ? ":" + *ev.tag : "@" + ev.dig.str());
     if (ev.tag) forget(ev.repository, *ev.tag); // moved here: the next pull asks the cluster
-    auto pushed = [done, what, cache = cache, ev](actors::runtime_push_result r) {
+    auto pushed = [done, what](actors::runtime_push_result r) {
       if (r.ok) {
         spdlog::info("gateway: push {} durable on {} places (target {})", what, r.copies, r.target);
-        done(std::nullopt);
-        // The cluster has the image: the cache's copy leaves the page cache.
-        // Kept, pushes make the page cache grow, and on this project's VMs
-        // new page cache costs ~2.4 ms of CPU per MiB while just-freed pages
-        // are reused almost for free (docs/ARCHITECTURE.md, "How a blob is
-        // written and read"). Its pages are dirty, so they are written out
-        // first: after the push, not while the client uploads (the client's
-        // own fsyncs would wait behind that writing).
-        for (const auto& b : ev.blobs)
-          if (auto info = cache->blob(ev.repository, b)) store::fileio::drop_from_page_cache_later(info->path);
-        return;
+        return done(std::nullopt);
       }
       spdlog::warn("gateway: push {} not acknowledged: {}", what, r.error);
       done(refusal{503, oci::error_code::unsupported, "the cluster did not store the image durably: " + r.error, {}});
