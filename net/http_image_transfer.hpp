@@ -46,8 +46,8 @@ using arriving_blobs = std::function<std::optional<streamed_body>(const std::str
 struct http_transfer_options {
   unsigned threads = 4; // copies in flight at once; more wait in a queue
   /// Where a blob order with a blob_size (sent while it arrives) reads the
-  /// blob when it is not in the store yet; unset: such orders wait for nothing
-  /// and fail.
+  /// blob when it is not in the store yet; unset: such a blob goes only if
+  /// it is in the store already.
   arriving_blobs arriving;
 };
 

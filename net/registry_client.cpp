@@ -374,19 +374,6 @@ oci::digest registry_client::push_blob(std::string_view repo, const fs::path& fi
 
 std::uint64_t registry_client::push_blob(std::string_view repo, const oci::digest& dig, std::uint64_t size,
                                          const piece_source& next) {
-  const url put_url = follow({host_, port_, "/"}, start_upload(repo, dig));
-  connection c(put_url, timeout_);
-  http::request<http::empty_body> put{http::verb::put, put_url.target, 11};
-  put.set(http::field::content_type, "application/octet-stream");
-  if (auto a = authorization_for("PUT", put_url.target); !a.empty()) put.set(http::field::authorization, a);
-  c.send_body(put, next, size);
-  auto res = c.read_small();
-  if (res.result() != http::status::created)
-    throw registry_error("upload " + dig.str() + ": " + error_text(res), static_cast<int>(res.result_int()));
-  return size;
-}
-
-std::string registry_client::start_upload(std::string_view repo, const oci::digest& dig) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/blobs/uploads/"};
   std::string location;
   {
@@ -401,12 +388,18 @@ std::string registry_client::start_upload(std::string_view repo, const oci::dige
   }
   url put_url = follow(u, location);
   put_url.target += (put_url.target.find('?') == std::string::npos ? "?digest=" : "&digest=") + dig.str();
-  const bool v6 = put_url.host.find(':') != std::string::npos;
-  return "http://" + (v6 ? "[" + put_url.host + "]" : put_url.host) + ":" + put_url.port + put_url.target;
+  connection c(put_url, timeout_);
+  http::request<http::empty_body> put{http::verb::put, put_url.target, 11};
+  put.set(http::field::content_type, "application/octet-stream");
+  if (auto a = authorization_for("PUT", put_url.target); !a.empty()) put.set(http::field::authorization, a);
+  c.send_body(put, next, size);
+  auto res = c.read_small();
+  if (res.result() != http::status::created)
+    throw registry_error("upload " + dig.str() + ": " + error_text(res), static_cast<int>(res.result_int()));
+  return size;
 }
 
 std::uint64_t registry_client::push_blob(std::string_view repo, const oci::digest& dig, const fs::path& file) {
-  const url put_url = follow({host_, port_, "/"}, start_upload(repo, dig));
   std::error_code fec;
   const std::uint64_t size = fs::file_size(file, fec);
   if (fec) throw registry_error("cannot read " + file.string() + ": " + fec.message());
@@ -416,19 +409,13 @@ std::uint64_t registry_client::push_blob(std::string_view repo, const oci::diges
   } catch (const std::exception& e) {
     throw registry_error(std::string("cannot read ") + e.what());
   }
-  connection c(put_url, timeout_);
-  http::request<http::empty_body> put{http::verb::put, put_url.target, 11};
-  put.set(http::field::content_type, "application/octet-stream");
-  if (auto a = authorization_for("PUT", put_url.target); !a.empty()) put.set(http::field::authorization, a);
-  try {
-    c.send_body(put, [&] { return body->next(); }, size);
-  } catch (const store::store_error& e) {
-    throw registry_error(std::string("cannot read ") + e.what());
-  }
-  auto res = c.read_small();
-  if (res.result() != http::status::created)
-    throw registry_error("upload " + dig.str() + ": " + error_text(res), static_cast<int>(res.result_int()));
-  return size;
+  return push_blob(repo, dig, size, [&] {
+    try {
+      return body->next();
+    } catch (const store::store_error& e) {
+      throw registry_error(std::string("cannot read ") + e.what());
+    }
+  });
 }
 
 int registry_client::post(std::string_view target, std::string body, std::string_view content_type) {

@@ -115,9 +115,6 @@ public:
   const std::string& port() const { return port_; }
 
 private:
-  /// POST /v2/<repo>/blobs/uploads/; the URL of the PUT ?digest=`dig` that
-  /// completes it.
-  std::string start_upload(std::string_view repo, const oci::digest& dig);
   std::string authorization_for(std::string_view method, std::string_view target) const;
 
   std::string host_, port_;

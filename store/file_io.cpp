@@ -342,7 +342,8 @@ void buffered_appender::start_background_sync() {
       return; // the last one is still running: the next threshold tries again
     check_background_sync();
   }
-  sync_ = sync_pool::get().submit(std::packaged_task<int()>([fd = fd_.get()] { return ::fdatasync(fd) == 0 ? 0 : errno; }));
+  sync_ = sync_pool::get().submit(
+    std::packaged_task<int()>([fd = fd_.get()] { return ::fdatasync(fd) == 0 ? 0 : errno; }));
   if (sync_.valid())
     sync_from_ = buf_off_;
 }

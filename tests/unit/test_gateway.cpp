@@ -146,26 +146,29 @@ struct open_patch {
   }
 };
 
+/// A client's new upload session in lib/app and its PATCH of `length`
+/// bytes, started: the test feeds the body.
+open_patch start_patch(gateway_fixture& f, std::uint64_t length) {
+  auto start = f.gcall("POST", "/v2/lib/app/blobs/uploads/");
+  REQUIRE(start.status == 202);
+  net::request req;
+  req.method = "PATCH";
+  req.set_target(std::string(start.headers.get_or("Location")));
+  req.content_length = length;
+  auto rr = f.gw->route(req);
+  REQUIRE(rr.body);
+  return open_patch{std::move(rr.body), req.path};
+}
+
 } // namespace
 
 TEST_CASE_METHOD(gateway_fixture, "a client's blob is readable for the push target while it arrives",
                  "[unit][cluster][relay]") {
   const auto layer = blob_bytes(4 << 20, 1);
   const auto d = oci::sha256_of(layer);
-  auto patch = [&](std::uint64_t length) {
-    auto start = gcall("POST", "/v2/lib/app/blobs/uploads/");
-    REQUIRE(start.status == 202);
-    net::request req;
-    req.method = "PATCH";
-    req.set_target(std::string(start.headers.get_or("Location")));
-    req.content_length = length;
-    auto rr = gw->route(req);
-    REQUIRE(rr.body);
-    return open_patch{std::move(rr.body), req.path};
-  };
   // Clients ask for a blob before they upload it: that one is announced.
   CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + d.str()).status == 404);
-  auto up = patch(layer.size());
+  auto up = start_patch(*this, layer.size());
   CHECK(rt->arriving == std::vector<std::string>{"lib/app@" + d.str() + ":" + std::to_string(layer.size())});
   auto body = relay->open("lib/app", d);
   REQUIRE(body);
@@ -217,22 +220,14 @@ TEST_CASE_METHOD(gateway_fixture, "a client's blob is announced only when one bl
   };
   SECTION("asked for one blob, uploaded another: the reader of the one asked for is cut") {
     CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + da.str()).status == 404);
-    auto start = gcall("POST", "/v2/lib/app/blobs/uploads/");
-    auto loc = std::string(start.headers.get_or("Location"));
-    net::request req;
-    req.method = "PATCH";
-    req.set_target(loc);
-    req.content_length = b.size();
-    auto rr = gw->route(req);
-    REQUIRE(rr.body);
-    open_patch up{std::move(rr.body), loc};
+    auto up = start_patch(*this, b.size());
     CHECK(rt->arriving == std::vector<std::string>{"lib/app@" + da.str() + ":" + std::to_string(b.size())});
     auto body = relay->open("lib/app", da);
     REQUIRE(body);
     auto all = std::async(std::launch::async, [&] { return net::read_stream(*body); });
     up.feed(b);
     REQUIRE(up.end() == 202);
-    REQUIRE(gcall("PUT", loc + "?digest=" + db.str()).status == 201);
+    REQUIRE(gcall("PUT", up.location + "?digest=" + db.str()).status == 201);
     CHECK(all.get() == std::nullopt); // never the other blob's bytes
     CHECK(rt->blobs == std::vector<std::string>{"lib/app@" + db.str()});
     CHECK_FALSE(relay->open("lib/app", da)); // settled
