@@ -70,8 +70,12 @@ for i in $(seq 1 "$runs"); do
 done
 
 med() { tr ' ' '\n' <<<"${t[$1]}" | grep . | median; }
-printf '\n%-44s %12s %16s %8s\n' "median of $runs runs, 256 MiB image" "stowage (s)" "distribution (s)" "ratio"
-row() { printf '%-44s %12s %16s %7sx\n' "$1" "$(med "stowage.$2")" "$(med "distribution.$3")" "$(ratio "$(med "distribution.$3")" "$(med "stowage.$2")")"; }
+span() { tr ' ' '\n' <<<"${t[$1]}" | grep . | spread; }
+printf '\n%-42s %22s %22s %7s\n' "256 MiB image, median of $runs (min-max)" "stowage (s)" "distribution (s)" "ratio"
+row() {
+  printf '%-42s %22s %22s %6sx\n' "$1" "$(med "stowage.$2") ($(span "stowage.$2"))" \
+    "$(med "distribution.$3") ($(span "distribution.$3"))" "$(ratio "$(med "distribution.$3")" "$(med "stowage.$2")")"
+}
 row "skopeo push via gateway (PUT returned)" push push
 row "skopeo push via gateway until 3 replicas" replicated push
 row "skopeo pull via gateway, warm rt1 cache" pull_warm pull_warm

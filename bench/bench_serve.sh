@@ -54,10 +54,12 @@ for i in $(seq 1 "$runs"); do
   done
 done
 
-printf '\n%-28s %12s %14s %8s\n' "median of $runs runs" "stowage (s)" "distribution (s)" "ratio"
+printf '\n%-28s %22s %22s %7s\n' "median of $runs (min-max)" "stowage (s)" "distribution (s)" "ratio"
 for op in push pull upload download; do
   s=$(tr ' ' '\n' <<<"${t[stowage.$op]}" | grep . | median)
   d=$(tr ' ' '\n' <<<"${t[distribution.$op]}" | grep . | median)
+  s_span=$(tr ' ' '\n' <<<"${t[stowage.$op]}" | grep . | spread)
+  d_span=$(tr ' ' '\n' <<<"${t[distribution.$op]}" | grep . | spread)
   case $op in push|pull) what="skopeo $op 256 MiB image" ;; *) what="curl $op 256 MiB blob" ;; esac
-  printf '%-28s %12s %14s %7sx\n' "$what" "$s" "$d" "$(ratio "$d" "$s")"
+  printf '%-28s %22s %22s %6sx\n' "$what" "$s ($s_span)" "$d ($d_span)" "$(ratio "$d" "$s")"
 done

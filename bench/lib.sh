@@ -84,6 +84,9 @@ seconds() {
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+# spread: the smallest and the largest of the numbers on stdin, as "min-max"
+# (printed beside a median so that a reader sees how much the runs moved).
+spread() { sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%s-%s", lo, hi}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 # ---- `stowage dev` (the gateway benchmarks) ------------------------------------
