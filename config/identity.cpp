@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -131,6 +132,15 @@ std::vector<std::uint8_t> random_bytes(std::size_t n) {
   ensure_sodium();
   std::vector<std::uint8_t> out(n);
   randombytes_buf(out.data(), out.size());
+  return out;
+}
+
+std::vector<std::uint8_t> noise_bytes(std::size_t n) {
+  ensure_sodium();
+  std::array<unsigned char, randombytes_SEEDBYTES> seed{};
+  randombytes_buf(seed.data(), seed.size());
+  std::vector<std::uint8_t> out(n);
+  randombytes_buf_deterministic(out.data(), out.size(), seed.data());
   return out;
 }
 

@@ -26,7 +26,7 @@ struct http_probe_sender::impl {
   std::string payload(std::uint64_t bytes) {
     std::lock_guard lock(mtx);
     if (noise.size() < bytes) {
-      auto more = config::random_bytes(bytes - noise.size());
+      auto more = config::noise_bytes(bytes - noise.size());
       noise.append(reinterpret_cast<const char*>(more.data()), more.size());
     }
     return noise.substr(0, bytes);
