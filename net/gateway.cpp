@@ -147,7 +147,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   // push flow and its 201 waits for the push guarantee.
   void after_put(const manifest_put_event& ev, manifest_put_done done) {
     if (config::is_node_authorization(ev.authorization)) return done(std::nullopt);
-    const std::string what = ev.repository + (ev.tag ? ":" + *ev.tag : "@" + ev.dig.str());
+    const std::string what = ev.tag ? ev.repository + ':' + *ev.tag : ev.repository + '@' + ev.dig.str();
     if (ev.tag) forget(ev.repository, *ev.tag); // moved here: the next pull asks the cluster
     auto pushed = [done, what](actors::runtime_push_result r) {
       if (r.ok) {
