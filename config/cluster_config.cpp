@@ -415,13 +415,13 @@ cluster dev_cluster(const std::filesystem::path& dir, std::uint32_t data_manager
   const auto root = std::filesystem::absolute(dir).lexically_normal();
   const auto port = [&](unsigned offset) { return static_cast<std::uint16_t>(port_base + offset); };
 
-  cluster c;
-  c.nodes.push_back({"master", role::master, "127.0.0.1", port(1), port(100), root / "master"});
+  cluster c; // public keys stay empty in dev (see node::public_key)
+  c.nodes.push_back({"master", role::master, "127.0.0.1", port(1), port(100), root / "master", {}});
   for (std::uint32_t i = 1; i <= data_managers; ++i) {
     const auto name = "dm" + std::to_string(i);
-    c.nodes.push_back({name, role::data, "127.0.0.1", port(10 + i), port(110 + i), root / name});
+    c.nodes.push_back({name, role::data, "127.0.0.1", port(10 + i), port(110 + i), root / name, {}});
   }
-  c.nodes.push_back({"rt1", role::runtime, "127.0.0.1", port(0), port(150), root / "rt1"});
+  c.nodes.push_back({"rt1", role::runtime, "127.0.0.1", port(0), port(150), root / "rt1", {}});
   // The same checks as a file gets: dev and up run the very same clusters.
   return parse(to_toml(c), "stowage dev");
 }

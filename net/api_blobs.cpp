@@ -24,11 +24,12 @@ route_result blobs(registry_api& api, const request& req, const target& t) {
   if (!blob) return route_result::answer(error_response(error_code::blob_unknown, "blob unknown to registry", 404));
 
   response r;
-  r.headers.set("Docker-Content-Digest", dig->str());
+  const std::string digest = dig->str();
+  r.headers.set("Docker-Content-Digest", digest);
   r.headers.set("Content-Type", "application/octet-stream");
   r.headers.set("Accept-Ranges", "bytes");
   r.headers.set("Cache-Control", "max-age=31536000");
-  r.headers.set("ETag", "\"" + dig->str() + "\"");
+  r.headers.set("ETag", "\"" + digest + "\"");
   file_slice slice{blob->path, 0, blob->size};
   if (auto range = req.headers.get("Range"); range && req.method == "GET") {
     auto br = oci::parse_range_header(*range, blob->size);
