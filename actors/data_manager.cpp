@@ -112,33 +112,67 @@ struct replication_round {
   std::size_t remaining = 0;
   std::vector<std::string> replicas;
   std::vector<std::string> failed;
+  std::vector<std::string> receiving; // peers asked and not answered yet
   std::vector<caf::typed_response_promise<push_ack>> waiting; // the push_commit and its repeats
-  std::optional<push_ack> result;
+  std::optional<push_ack> result;     // the answer, once given
 };
 
+std::string names(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& n : v)
+    out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+push_ack refused(std::string why) {
+  push_ack a;
+  a.error = std::move(why);
+  return a;
+}
+
+// The answer to the push_commit (and its repeats): given once, as soon as
+// min_copies places hold the image or when every peer has answered, whichever
+// comes first. Peers still fetching then go on; a late failure among them is
+// handed off like any other.
 void acknowledge(dm_actor* self, const std::shared_ptr<replication_round>& rr, bool master_holds) {
   auto& st = self->state;
+  if (rr->result)
+    return;
   push_ack ack;
   ack.copies = static_cast<std::uint32_t>(rr->replicas.size() + (master_holds ? 1 : 0));
   ack.replicas = rr->replicas;
   if (master_holds)
     ack.handed_off = rr->failed;
+  ack.receiving = rr->receiving;
   ack.ok = ack.copies >= st.cfg.settings.min_copies;
   if (!ack.ok)
     ack.error = "only " + std::to_string(ack.copies) + " durable copies, " +
                 std::to_string(st.cfg.settings.min_copies) + " required";
-  spdlog::info("{}: push {}@{}: {} copies{}", st.cfg.name, rr->scope.repository, rr->digest, ack.copies,
-               ack.ok ? "" : " (not acknowledged)");
-  --st.in_flight;
+  spdlog::info("{}: push {}@{}: {} copies{}{}", st.cfg.name, rr->scope.repository, rr->digest, ack.copies,
+               ack.ok ? "" : " (not acknowledged)",
+               ack.receiving.empty() ? "" : ", still receiving: " + names(ack.receiving));
   rr->result = ack;
   for (auto& rp : std::exchange(rr->waiting, {}))
     rp.deliver(ack);
 }
 
+// Every peer has answered: the replication round is over.
+void round_over(dm_actor* self, const std::shared_ptr<replication_round>& rr, bool master_holds) {
+  if (!rr->result)
+    acknowledge(self, rr, master_holds);
+  else if (!rr->failed.empty() && master_holds)
+    spdlog::info("{}: push {}@{}: handed off for {} after the acknowledgement", self->state.cfg.name,
+                 rr->scope.repository, rr->digest, names(rr->failed));
+  else if (!rr->failed.empty())
+    spdlog::warn("{}: push {}@{}: {} did not get it and the handoff to the master failed", self->state.cfg.name,
+                 rr->scope.repository, rr->digest, names(rr->failed));
+  --self->state.in_flight;
+}
+
 void hand_off(dm_actor* self, const std::shared_ptr<replication_round>& rr) {
   auto& st = self->state;
   if (!st.master) {
-    acknowledge(self, rr, false);
+    round_over(self, rr, false);
     return;
   }
   // The image data goes to the master's spool over the data plane first;
@@ -149,14 +183,14 @@ void hand_off(dm_actor* self, const std::shared_ptr<replication_round>& rr) {
     auto& st = self->state;
     if (!d.ok || !st.master) {
       spdlog::warn("{}: handoff to the master failed: {}", st.cfg.name, d.error);
-      acknowledge(self, rr, false);
+      round_over(self, rr, false);
       return;
     }
     replication_failure f{rr->scope.session, rr->scope.repository, rr->scope.tag, rr->digest, rr->scope.seq,
                           d.bytes, st.cfg.name, rr->failed};
     self->request(st.master, st.cfg.request_timeout, std::move(f))
-      .then([self, rr](handoff_accepted& h) { acknowledge(self, rr, h.ok); },
-            [self, rr](caf::error&) { acknowledge(self, rr, false); });
+      .then([self, rr](handoff_accepted& h) { round_over(self, rr, h.ok); },
+            [self, rr](caf::error&) { round_over(self, rr, false); });
   });
 }
 
@@ -164,7 +198,7 @@ void hand_off(dm_actor* self, const std::shared_ptr<replication_round>& rr) {
 // master's spool (which counts as one durable place).
 void replicas_done(dm_actor* self, const std::shared_ptr<replication_round>& rr) {
   if (rr->failed.empty() && rr->replicas.size() >= self->state.cfg.settings.min_copies)
-    acknowledge(self, rr, false);
+    round_over(self, rr, false);
   else
     hand_off(self, rr);
 }
@@ -172,8 +206,12 @@ void replicas_done(dm_actor* self, const std::shared_ptr<replication_round>& rr)
 void peer_done(dm_actor* self, const std::shared_ptr<replication_round>& rr, const std::string& peer,
                bool ok) {
   (ok ? rr->replicas : rr->failed).push_back(peer);
-  if (--rr->remaining > 0)
+  std::erase(rr->receiving, peer);
+  if (--rr->remaining > 0) {
+    if (rr->replicas.size() >= self->state.cfg.settings.min_copies)
+      acknowledge(self, rr, false);
     return;
+  }
   replicas_done(self, rr);
 }
 
@@ -185,7 +223,7 @@ void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promi
   if (auto known = st.commits.find(c.session); known != st.commits.end()) {
     auto& rr = known->second;
     if (rr->scope.repository != c.repository || rr->digest != c.digest)
-      rp.deliver(push_ack{false, "no push was admitted for this session", 0, {}, {}});
+      rp.deliver(refused("no push was admitted for this session"));
     else if (rr->result)
       rp.deliver(*rr->result);
     else
@@ -196,18 +234,18 @@ void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promi
   auto granted = st.cfg.guard->named(c.session); // the signed tag, or the master's naming
   auto dig = oci::digest::parse(c.digest);
   if (!scope || !granted || scope->repository != c.repository || !dig) {
-    rp.deliver(push_ack{false, "no push was admitted for this session", 0, {}, {}});
+    rp.deliver(refused("no push was admitted for this session"));
     return;
   }
   if (!granted->digest.empty() && granted->digest != c.digest) {
-    rp.deliver(push_ack{false, "the session was named for another manifest", 0, {}, {}});
+    rp.deliver(refused("the session was named for another manifest"));
     return;
   }
   scope->tag = granted->tag;
   scope->seq = granted->seq;
   auto m = st.cfg.store->manifest(c.repository, oci::reference{*dig});
   if (!m) {
-    rp.deliver(push_ack{false, "the image is not stored here", 0, {}, {}});
+    rp.deliver(refused("the image is not stored here"));
     return;
   }
   st.cfg.guard->close(c.session); // single use: no more data and no second commit with it
@@ -228,6 +266,9 @@ void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promi
   auto peers = st.peers[c.session];
   st.peers.erase(c.session);
   rr->remaining = peers.size();
+  for (const auto& p : peers)
+    if (p.handle)
+      rr->receiving.push_back(p.name);
   if (peers.empty()) {
     replicas_done(self, rr);
     return;
@@ -243,6 +284,8 @@ void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promi
       .then([self, rr, name](replication_answer& a) { peer_done(self, rr, name, a.ok); },
             [self, rr, name](caf::error&) { peer_done(self, rr, name, false); });
   }
+  if (rr->replicas.size() >= st.cfg.settings.min_copies) // min_copies = 1: the target's copy is enough
+    acknowledge(self, rr, false);
 }
 
 // Fetches an image from `source` into this node's store, then tells the

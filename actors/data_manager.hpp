@@ -2,16 +2,17 @@
 // data plane send a test packet straight to the named receiver; serves
 // scheduled pulls; holds the second proofs (its proof_guard admits the first
 // proof on the data plane before anything is stored); on push_commit
-// replicates to every peer told to expect the image and hands the master the
-// failure and the image for peers that do not answer; accepts replications it
-// was told to expect and the master's deliveries.
+// replicates to every peer told to expect the image, acknowledges once
+// min_copies places hold it (the slower peers go on), and hands the master
+// the failure and the image for peers that do not answer; accepts
+// replications it was told to expect and the master's deliveries.
 //
 // Requests it answers (protocol.hpp):
 //   first/second/third_test_request -> test_request_answer
 //   scheduling_request   -> scheduling_answer  (after the image reached the runtime)
 //   second_proof_message -> proof_answer
 //   pre_receive          -> pre_receive_answer
-//   push_commit          -> push_ack           (only with >= min_copies durable places)
+//   push_commit          -> push_ack           (once >= min_copies places hold the image)
 //   replication_request  -> replication_answer
 //   delivery             -> delivery_answer
 //   connect_master       (local: join this master)

@@ -82,6 +82,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
         n.handle = nullptr;
         n.in_flight = 0;
         fail_pulls_on(self, name, "target " + name + " went down");
+        take_over_replication(self, name);
       }
     }
     publish_roster(self);
@@ -139,11 +140,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
     [self](test_packet& p) { record_packet(self, p); },
     [self](round_deadline&) { sweep_rounds(self); },
     [self](replication_failure& f) -> handoff_accepted { return handle_replication_failure(self, f); },
-    [self](image_stored& s) {
-      auto& st = self->state;
-      st.images.add_replica(s.item, s.node);
-      st.handoffs->remove(s.item.repository, s.item.digest, s.node);
-    },
+    [self](image_stored& s) { replica_stored(self, s); },
     [self](retry_tick&) {
       run_third_tests(self);
       try {

@@ -171,7 +171,12 @@ void grant(master_actor* self, std::uint64_t decision, std::vector<ranked_candid
         for (const auto& p : peers)
           if (p.handle)
             up.push_back(p.handle);
-        tell_peers(self, up, {pair.second.scope.session, r.repository, r.tag, r.digest, scope.seq, target},
+        pre_receive notice{pair.second.scope.session, r.repository, r.tag, r.digest, scope.seq, target};
+        std::vector<std::string> names;
+        for (const auto& p : peers)
+          names.push_back(p.name);
+        watch_replication(self, notice, names);
+        tell_peers(self, up, notice,
                    [=]() mutable { rp.deliver(first_proof_message{true, {}, decision, pair.first, target_handle}); });
       },
       [=](caf::error&) { grant(self, decision, ranked, idx + 1, r, rp); });
@@ -249,6 +254,7 @@ void handle_name_push(master_actor* self, const name_push& n, caf::typed_respons
   // peers learn what to expect as for any push, and a silent one gets the
   // image through the target's handoff.
   pre_receive notice{n.session, n.repository, n.tag, n.digest, seq, open.target};
+  watch_replication(self, notice, open.peers);
   std::vector<caf::actor> up;
   for (const auto& name : open.peers)
     if (auto p = st.nodes.find(name); p != st.nodes.end() && p->second.rec.up)

@@ -34,6 +34,20 @@ void release_spooled(master_actor* self, const std::string& repository, const st
   }
 }
 
+/// Where `node` gets a handed-off image from: the master's spool if the
+/// target handed it there, else a data manager holding it that is up (the
+/// target went down before it could hand it off). Empty: nobody, for now.
+std::string delivery_source(master_actor* self, const handoff_record& h) {
+  auto& st = self->state;
+  auto dig = oci::digest::parse(h.digest);
+  if (dig && st.spool->manifest(h.repository, oci::reference{*dig}))
+    return st.cfg.name;
+  for (const auto& holder : st.images.holders(h.repository, h.digest))
+    if (holder != h.node && is_up_data(self, holder))
+      return holder;
+  return {};
+}
+
 void deliver_all(master_actor* self, const std::string& node) {
   auto& st = self->state;
   auto items = st.handoffs->for_node(node);
@@ -48,7 +62,13 @@ void deliver_all(master_actor* self, const std::string& node) {
       if (--*remaining == 0)
         self->state.delivering.erase(node);
     };
-    self->request(n->second.handle, st.cfg.transfer_timeout, delivery{h.repository, h.tag, h.digest, h.seq, st.cfg.name})
+    auto source = delivery_source(self, h);
+    if (source.empty()) {
+      spdlog::info("{}: {}@{} for {}: no holder is up to deliver it from", st.cfg.name, h.repository, h.digest, node);
+      one();
+      continue;
+    }
+    self->request(n->second.handle, st.cfg.transfer_timeout, delivery{h.repository, h.tag, h.digest, h.seq, source})
       .then(
         [self, h, one](delivery_answer& a) {
           auto& st = self->state;
@@ -71,6 +91,7 @@ void deliver_all(master_actor* self, const std::string& node) {
 
 handoff_accepted handle_replication_failure(master_actor* self, const replication_failure& f) {
   auto& st = self->state;
+  st.replicating.erase(f.session); // the target answers for its peers from here on
   auto dig = oci::digest::parse(f.digest);
   if (!dig || !st.spool->manifest(f.repository, oci::reference{*dig}))
     return {false, "the image data is not in the master's spool"};
@@ -107,6 +128,63 @@ void run_third_tests(master_actor* self) {
                   }
                 });
   }
+}
+
+/// Watches kept at most; beyond, the oldest is dropped (its peers then rely
+/// on the target's own handoff only).
+constexpr std::size_t watched_replications = 4096;
+
+void watch_replication(master_actor* self, const pre_receive& notice, const std::vector<std::string>& peers) {
+  auto& st = self->state;
+  if (peers.empty() || notice.digest.empty())
+    return;
+  replication_watch w{notice.repository, notice.tag, notice.digest, notice.target, notice.seq,
+                      {peers.begin(), peers.end()}};
+  for (const auto& holder : st.images.holders(notice.repository, notice.digest))
+    w.owed.erase(holder);
+  if (w.owed.empty())
+    return;
+  if (st.replicating.emplace(notice.session, std::move(w)).second)
+    st.replicating_order.push_back(notice.session);
+  while (st.replicating_order.size() > watched_replications) {
+    st.replicating.erase(st.replicating_order.front());
+    st.replicating_order.pop_front();
+  }
+}
+
+void replica_stored(master_actor* self, const image_stored& s) {
+  auto& st = self->state;
+  st.images.add_replica(s.item, s.node);
+  st.handoffs->remove(s.item.repository, s.item.digest, s.node);
+  for (auto i = st.replicating.begin(); i != st.replicating.end();) {
+    auto& w = i->second;
+    if (w.repository == s.item.repository && w.digest == s.item.digest)
+      w.owed.erase(s.node);
+    i = w.owed.empty() ? st.replicating.erase(i) : std::next(i);
+  }
+  std::erase_if(st.replicating_order, [&](const auto& session) { return !st.replicating.count(session); });
+}
+
+void take_over_replication(master_actor* self, const std::string& node) {
+  auto& st = self->state;
+  for (auto i = st.replicating.begin(); i != st.replicating.end();) {
+    const auto& w = i->second;
+    if (w.target != node) {
+      ++i;
+      continue;
+    }
+    // Stored by nobody: the target went down before its commit, the push
+    // was not acknowledged and the runtime pushes it again elsewhere.
+    if (!st.images.holders(w.repository, w.digest).empty())
+      for (const auto& peer : w.owed) {
+        st.handoffs->add({w.digest, w.repository, w.tag, w.seq, peer, 0});
+        st.images.add_pending({w.repository, w.tag, w.digest, w.seq, 0}, peer);
+        spdlog::info("{}: {} went down while {}@{} was on its way to {}: handed off", st.cfg.name, node,
+                     w.repository, w.digest, peer);
+      }
+    i = st.replicating.erase(i);
+  }
+  std::erase_if(st.replicating_order, [&](const auto& session) { return !st.replicating.count(session); });
 }
 
 } // namespace stowage::actors::detail

@@ -13,6 +13,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -61,6 +62,17 @@ struct open_push_session {
   caf::actor_clock::time_point opened;
 };
 
+/// A push whose target was told its peers, until each of them stored it or
+/// the target handed the image off for them. Should the target go down
+/// first (it may have acknowledged at min_copies, with peers still
+/// fetching from it), the master owes the image to the peers left and
+/// delivers it from another holder.
+struct replication_watch {
+  std::string repository, tag, digest, target;
+  std::uint64_t seq = 0;
+  std::set<std::string> owed; // peers that have not stored it yet
+};
+
 struct master_state {
   master_config cfg;
   std::unique_ptr<handoff_queue> handoffs;
@@ -74,6 +86,8 @@ struct master_state {
   std::map<std::uint64_t, std::vector<ranked_candidate>> rankings; // decision -> ranking
   std::map<std::uint64_t, pending_pull> pulls;
   std::map<std::string, open_push_session> open_pushes; // by proof session
+  std::map<std::string, replication_watch> replicating;  // by proof session
+  std::deque<std::string> replicating_order;             // oldest first, to bound `replicating`
   std::uint64_t next_pull = 1;
   std::set<std::string> delivering; // nodes with a third test or delivery under way
   std::map<std::string, std::string> challenges; // node name -> the nonce it must sign (single use)
@@ -108,5 +122,11 @@ void handle_name_push(master_actor* self, const name_push& n, caf::typed_respons
 // master_handoff.cpp
 handoff_accepted handle_replication_failure(master_actor* self, const replication_failure& f);
 void run_third_tests(master_actor* self);
+/// Starts watching the replication of a push whose peers were told to expect it.
+void watch_replication(master_actor* self, const pre_receive& notice, const std::vector<std::string>& peers);
+/// A data manager stored an image (a push, a replica, a delivery).
+void replica_stored(master_actor* self, const image_stored& s);
+/// A data manager went down: the peers its pushes still owed are handed off.
+void take_over_replication(master_actor* self, const std::string& node);
 
 } // namespace stowage::actors::detail

@@ -336,9 +336,10 @@ struct push_ack {
   std::uint32_t copies = 0;             // durable places, the target included
   std::vector<std::string> replicas;    // data managers holding it
   std::vector<std::string> handed_off;  // peers the master will deliver it to
+  std::vector<std::string> receiving;   // peers still fetching it when the ack was sent
   friend bool operator==(const push_ack&, const push_ack&) = default;
 };
-STOWAGE_INSPECT(push_ack, x.ok, x.error, x.copies, x.replicas, x.handed_off)
+STOWAGE_INSPECT(push_ack, x.ok, x.error, x.copies, x.replicas, x.handed_off, x.receiving)
 
 /// Runtime -> master: the manifest of a push opened ahead of it. The master
 /// assigns the tag's sequence number and sends the now complete pre_receive

@@ -8,6 +8,9 @@
 # product is never told the rates, it only measures test packets.
 #
 # A 64 MiB image is pushed once and replicated to all three data managers.
+# dm1's ingress is shaped too (50 Mbit/s, the hub's side of its veth): the
+# push is acknowledged once min_copies (2) places hold it, while dm1, which
+# needs over 10 s for 64 MiB, is still receiving; dm1 gets it after.
 # Then 20 pulls by tag through rt1's gateway, each with an empty runtime
 # cache (rt1 is restarted on a wiped cache, keeping its identity), must go to
 # dm3 at least 19 times according to the master's decision log. The mean pull
@@ -81,9 +84,12 @@ for i in 1 2 3; do
   ip netns exec "${NS_DM[$i]}" tc qdisc add dev eth0 root tbf rate "${RATES[$i]}" burst "${BURSTS[$i]}" latency 400ms ||
     fail "tc tbf on dm$i's veth"
 done
+# dm1's ingress: what the bridge sends it (replication from the target).
+ip netns exec "$NS_HUB" tc qdisc add dev hdm1 root tbf rate "${RATES[1]}" burst "${BURSTS[1]}" latency 400ms ||
+  fail "tc tbf on the hub's side of dm1's veth"
 attach "$NS_RT" hrt1 "$RT_IP"
 echo "ok: namespaces $NS_HUB (master, bridge), ${NS_DM[*]:1}, $NS_RT on $NET.0/24;" \
-  "tbf dm1 ${RATES[1]}, dm2 ${RATES[2]}, dm3 ${RATES[3]}"
+  "tbf dm1 ${RATES[1]} (both ways), dm2 ${RATES[2]}, dm3 ${RATES[3]}"
 
 # ---- the cluster file: one host line per node moved into its namespace -------
 write_cluster_file "$WORK/cluster" "$WORK/cluster.toml"
@@ -118,9 +124,20 @@ echo "ok: five processes in five namespaces joined the master"
 # ---- one 64 MiB image on every data manager ---------------------------------
 digest=$(make_oci_layout "$WORK/src" v1 4 16)
 size=$(du -cb "$WORK"/src/blobs/sha256/* | tail -1 | cut -f1)
+t0=$(date +%s%3N)
 push_image "$WORK/src" v1 topo/img:v1
+t_ack=$(($(date +%s%3N) - t0))
+# The master hears of each copy from its holder, apart from the ack.
+two_replicas() { [ "$(replicas_of topo/img v1 | tr ',' '\n' | grep -c .)" -ge 2 ]; }
+wait_until 10 "the acknowledged push listed on 2 data managers" two_replicas
+at_ack=$(replicas_of topo/img v1)
+# At 50 Mbit/s, 64 MiB take dm1 at least 10.7 s: the rate limit, not this
+# machine's speed, keeps dm1 out of the acknowledgement.
+[[ ",$at_ack," != *,dm1,* ]] || fail "dm1 (50 Mbit/s in) already held the image when the push was acknowledged ($at_ack)"
 wait_until 180 "topo/img:v1 on dm1, dm2 and dm3" replicas_are topo/img v1 dm1,dm2,dm3
-echo "ok: pushed $digest ($((size / 1048576)) MiB) and replicated to dm1,dm2,dm3"
+t_all=$(($(date +%s%3N) - t0))
+echo "ok: pushed $digest ($((size / 1048576)) MiB): acknowledged after $t_ack ms on $at_ack;" \
+  "on dm1,dm2,dm3 after $t_all ms"
 
 # ---- 20 pulls by tag, each with an empty runtime cache ----------------------
 fresh_rt1() { # RUN: restart rt1 with its cache wiped (its identity stays)

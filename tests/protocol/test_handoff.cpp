@@ -137,6 +137,68 @@ TEST_CASE_METHOD(handoff_cluster, "a handoff survives a master restart", "[proto
   CHECK(decisions().front().id > decided.front().id); // ids continue after the restart
 }
 
+TEST_CASE_METHOD(handoff_cluster, "a peer cut off after the acknowledgement gets the image by handoff",
+                 "[protocol][handoff][copies]") {
+  start_master();
+  add_data_manager("dm1", link(50));
+  add_data_manager("dm2", link(40));
+  add_data_manager("dm3", link(1)); // slow: still fetching when dm2 has it
+  add_runtime();
+  auto digest = make_image(*rt_store, repo, "latest", 1 << 20, 26);
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(done.ok);
+  CHECK(done.ack.replicas == std::vector<std::string>{"dm1", "dm2"});
+  CHECK(done.ack.receiving == std::vector<std::string>{"dm3"});
+  CHECK(handoffs().empty());
+
+  net->set_up("dm3", false); // its fetch breaks off
+  settle(5s);
+  auto hs = handoffs();
+  REQUIRE(hs.size() == 1);
+  CHECK(hs[0].node == "dm3");
+  CHECK(holds(*spool, repo, digest));
+  CHECK_FALSE(holds(*dms["dm3"].store, repo, digest));
+
+  net->set_up("dm3", true);
+  settle(settings.retry_interval * 2 + 5s);
+  CHECK(holds(*dms["dm3"].store, repo, digest));
+  CHECK(handoffs().empty());
+  CHECK_FALSE(holds(*spool, repo, digest));
+}
+
+TEST_CASE_METHOD(handoff_cluster, "a target lost after the acknowledgement: the master delivers from another holder",
+                 "[protocol][handoff][copies]") {
+  start_master();
+  add_data_manager("dm1", link(50));
+  add_data_manager("dm2", link(40));
+  add_data_manager("dm3", link(1));
+  add_runtime();
+  auto digest = make_image(*rt_store, repo, "latest", 1 << 20, 27);
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(done.ok);
+  REQUIRE(done.target == "dm1");
+  CHECK(done.ack.receiving == std::vector<std::string>{"dm3"});
+
+  // The target crashes while dm3 fetches from it: nobody is left to hand
+  // the image off for dm3, so the master, which told dm3 to expect it, does.
+  kill_data_manager("dm1");
+  settle(1s);
+  auto hs = handoffs();
+  REQUIRE(hs.size() == 1);
+  CHECK(hs[0].node == "dm3");
+  CHECK(hs[0].seq == done.seq);
+  CHECK_FALSE(holds(*spool, repo, digest)); // delivered from dm2, not from a spool copy
+
+  settle(settings.retry_interval * 2 + 5s);
+  CHECK(holds(*dms["dm3"].store, repo, digest));
+  CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
+  CHECK(dms["dm3"].store->tag_seq(repo, "latest") == done.seq);
+  CHECK(handoffs().empty());
+  auto imgs = images();
+  REQUIRE(imgs.size() == 1);
+  CHECK(imgs[0].pending.empty());
+}
+
 TEST_CASE_METHOD(handoff_cluster, "a late delivery of an older tag does not roll the tag back",
                  "[protocol][handoff][tags]") {
   settings.retry_interval = 30s; // no retry between the two pushes
@@ -152,6 +214,7 @@ TEST_CASE_METHOD(handoff_cluster, "a late delivery of an older tag does not roll
   auto second = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", v2});
   REQUIRE(second.ok);
   REQUIRE(second.seq > first.seq);
+  settle(2s); // dm3 fetches v2 (the acknowledgement came at min_copies)
   CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == v2);
   REQUIRE(handoffs().size() == 1); // v1 still owed to dm3
 

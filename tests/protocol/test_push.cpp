@@ -32,8 +32,13 @@ TEST_CASE_METHOD(push_cluster, "a push issues both proofs and the pre-receives, 
   REQUIRE(done.ok);
   CHECK(done.target == "dm1");
   CHECK(done.seq == 1);
-  CHECK(done.ack.copies == 4);
+  // Acknowledged at min_copies (2): the target and its fastest peer; the
+  // other two were still fetching it and go on.
+  CHECK(done.ack.copies == 2);
+  CHECK(done.ack.replicas == std::vector<std::string>{"dm1", "dm4"});
+  CHECK(done.ack.receiving == std::vector<std::string>{"dm2", "dm3"});
   CHECK(done.ack.handed_off.empty());
+  CHECK_FALSE(holds(*dms["dm3"].store, repo, digest));
   // The second proof reached the target and admitted exactly this push;
   // the commit closed the session.
   CHECK_FALSE(dms["dm1"].guard->admitted(done.session));
@@ -44,6 +49,7 @@ TEST_CASE_METHOD(push_cluster, "a push issues both proofs and the pre-receives, 
   auto other = ask<sa::push_ack>(dms["dm1"].actor, sa::push_commit{done.session, repo, std::string(71, 'x')});
   CHECK_FALSE(other.ok);
   // Every peer was told to expect it (replication is refused otherwise) and stored it.
+  settle(1s);
   for (auto& [name, d] : dms) {
     CHECK(holds(*d.store, repo, digest));
     CHECK(tag_digest(*d.store, repo, "latest") == digest);
@@ -61,6 +67,7 @@ TEST_CASE_METHOD(push_cluster, "a push issues both proofs and the pre-receives, 
   auto again = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", v2});
   REQUIRE(again.ok);
   CHECK(again.seq == 2);
+  settle(1s);
   for (auto& [name, d] : dms)
     CHECK(tag_digest(*d.store, repo, "latest") == v2);
 }
@@ -131,7 +138,8 @@ TEST_CASE_METHOD(push_cluster, "a commit unanswered for a while is sent again an
   auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "big", big});
   INFO(done.error);
   REQUIRE(done.ok);
-  CHECK(done.ack.copies == 3);
+  CHECK(done.ack.copies == 2); // dm3 was still fetching it
+  settle(5s);
   for (auto& [name, d] : dms)
     CHECK(holds(*d.store, repo, big));
   CHECK(decisions().size() == 1);
@@ -186,7 +194,8 @@ TEST_CASE_METHOD(push_cluster, "a push opened ahead of its manifest sends blobs 
   REQUIRE(done.ok);
   CHECK(done.target == "dm1");
   CHECK(done.seq == 1);
-  CHECK(done.ack.copies == 3);
+  CHECK(done.ack.copies >= 2);
+  settle(1s);
   for (auto& [name, d] : dms) {
     CHECK(tag_digest(*d.store, repo, "latest") == digest);
     CHECK(d.store->tag_seq(repo, "latest") == 1);
@@ -205,6 +214,7 @@ TEST_CASE_METHOD(push_cluster, "a push opened ahead of its manifest sends blobs 
   auto again = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", v2});
   REQUIRE(again.ok);
   CHECK(again.seq == 2);
+  settle(1s);
   for (auto& [name, d] : dms)
     CHECK(tag_digest(*d.store, repo, "latest") == v2);
   CHECK(decisions().size() == 2);
@@ -238,7 +248,7 @@ TEST_CASE_METHOD(push_cluster, "a blob sent ahead while it arrives that does not
   auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "v2", v2});
   INFO(done.error);
   REQUIRE(done.ok);
-  CHECK(done.ack.copies == 3);
+  CHECK(done.ack.copies >= 2);
   CHECK(decisions().size() == 1);
 }
 
@@ -256,6 +266,7 @@ TEST_CASE_METHOD(push_cluster, "a push opened ahead whose target died goes elsew
   REQUIRE(done.ok);
   CHECK(done.target == "dm2");
   CHECK(done.seq == 1);
+  settle(1s);
   CHECK(tag_digest(*dms["dm2"].store, repo, "latest") == digest);
   CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
 }

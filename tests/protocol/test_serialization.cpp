@@ -65,7 +65,7 @@ TEST_CASE_METHOD(cluster_fixture, "every protocol message survives serialization
   RT(sa::pre_receive{"s", "r/x", "t", item.digest, 3, "dm1"});
   RT(sa::pre_receive_answer{"dm2"});
   RT(sa::push_commit{"s", "r/x", item.digest});
-  RT(sa::push_ack{true, "", 3, {"dm1", "dm2"}, {"dm3"}});
+  RT(sa::push_ack{true, "", 2, {"dm1", "dm2"}, {"dm4"}, {"dm3"}});
   RT(sa::replication_request{"s", "r/x", "t", item.digest, 3, "dm1"});
   RT(sa::replication_answer{"dm2", false, "why"});
   RT(sa::replication_failure{"s", "r/x", "t", item.digest, 3, 100, "dm1", {"dm3"}});
@@ -84,7 +84,7 @@ TEST_CASE_METHOD(cluster_fixture, "every protocol message survives serialization
   RT(sa::pull_image{"r/x", "t", true});
   RT(sa::pull_done{true, "", item.digest, "dm1", 1});
   RT(sa::push_image{"r/x", "t", item.digest});
-  RT(sa::push_done{true, "", "dm1", 3, "s", {true, "", 2, {"dm1"}, {}}});
+  RT(sa::push_done{true, "", "dm1", 3, "s", {true, "", 2, {"dm1"}, {}, {"dm2"}}});
   RT(sa::transfer_done{1, false, "e", 401, 0});
   RT(sa::round_deadline{4});
   RT(sa::retry_tick{1});
