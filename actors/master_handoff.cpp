@@ -139,11 +139,7 @@ void watch_replication(master_actor* self, const pre_receive& notice, const std:
   if (peers.empty() || notice.digest.empty())
     return;
   replication_watch w{notice.repository, notice.tag, notice.digest, notice.target, notice.seq,
-                      {peers.begin(), peers.end()}};
-  for (const auto& holder : st.images.holders(notice.repository, notice.digest))
-    w.owed.erase(holder);
-  if (w.owed.empty())
-    return;
+                      {peers.begin(), peers.end()}, false};
   if (st.replicating.emplace(notice.session, std::move(w)).second)
     st.replicating_order.push_back(notice.session);
   while (st.replicating_order.size() > watched_replications) {
@@ -158,8 +154,10 @@ void replica_stored(master_actor* self, const image_stored& s) {
   st.handoffs->remove(s.item.repository, s.item.digest, s.node);
   for (auto i = st.replicating.begin(); i != st.replicating.end();) {
     auto& w = i->second;
-    if (w.repository == s.item.repository && w.digest == s.item.digest)
+    if (w.repository == s.item.repository && w.digest == s.item.digest && w.tag == s.item.tag) {
       w.owed.erase(s.node);
+      w.committed = w.committed || s.node == w.target;
+    }
     i = w.owed.empty() ? st.replicating.erase(i) : std::next(i);
   }
   std::erase_if(st.replicating_order, [&](const auto& session) { return !st.replicating.count(session); });
@@ -173,9 +171,9 @@ void take_over_replication(master_actor* self, const std::string& node) {
       ++i;
       continue;
     }
-    // Stored by nobody: the target went down before its commit, the push
-    // was not acknowledged and the runtime pushes it again elsewhere.
-    if (!st.images.holders(w.repository, w.digest).empty())
+    // Not committed at the target, the push was not acknowledged: the
+    // runtime pushes it again elsewhere, and nothing is owed.
+    if (w.committed)
       for (const auto& peer : w.owed) {
         st.handoffs->add({w.digest, w.repository, w.tag, w.seq, peer, 0});
         st.images.add_pending({w.repository, w.tag, w.digest, w.seq, 0}, peer);

@@ -71,6 +71,7 @@ struct replication_watch {
   std::string repository, tag, digest, target;
   std::uint64_t seq = 0;
   std::set<std::string> owed; // peers that have not stored it yet
+  bool committed = false;     // the target stored it (its commit: image_stored)
 };
 
 struct master_state {
