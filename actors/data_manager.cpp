@@ -207,12 +207,10 @@ void peer_done(dm_actor* self, const std::shared_ptr<replication_round>& rr, con
                bool ok) {
   (ok ? rr->replicas : rr->failed).push_back(peer);
   std::erase(rr->receiving, peer);
-  if (--rr->remaining > 0) {
-    if (rr->replicas.size() >= self->state.cfg.settings.min_copies)
-      acknowledge(self, rr, false);
-    return;
-  }
-  replicas_done(self, rr);
+  if (rr->replicas.size() >= self->state.cfg.settings.min_copies)
+    acknowledge(self, rr, false);
+  if (--rr->remaining == 0)
+    replicas_done(self, rr);
 }
 
 /// Answers of this many recent commits are kept for repeats.

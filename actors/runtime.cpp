@@ -65,12 +65,47 @@ struct rt_state {
   std::map<std::uint64_t, pull_watch> watches; // pulls in flight that want plans, by local id
   std::uint64_t next_watch = 1;
   std::map<std::string, std::shared_ptr<ahead_push>> ahead; // by repository, until its push_image
+  // Push targets this runtime watches (monitor): when the link to one
+  // breaks (a dead or hung process, noticed by the middleman's heartbeat),
+  // its transfers and commits are given up at once and the push goes on
+  // elsewhere, instead of waiting out the data plane's timeouts.
+  std::map<caf::actor_addr, std::string> targets;
+  std::map<std::uint64_t, std::pair<std::string, std::function<void()>>> on_lost; // by id: target, give up
+  std::uint64_t next_lost = 1;
   static inline const char* name = "stowage.runtime";
 };
 using rt_actor = caf::stateful_actor<rt_state>;
 
 void start_transfer(rt_actor* self, transfer_order order, transfer_book::then_fn then) {
   self->state.transfers.start(self, *self->state.cfg.transfer, std::move(order), std::move(then));
+}
+
+void watch_target(rt_actor* self, const std::string& name, const caf::actor& handle) {
+  if (handle && self->state.targets.emplace(handle.address(), name).second)
+    self->monitor(handle);
+}
+
+void target_lost(rt_actor* self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  auto i = st.targets.find(dm.source);
+  if (i == st.targets.end())
+    return;
+  auto name = i->second;
+  st.targets.erase(i);
+  auto why = "lost the link to " + name;
+  spdlog::warn("{}: {}: giving up its transfers", st.cfg.name, why);
+  st.transfers.abandon(name, why);
+  std::vector<std::function<void()>> give_up;
+  for (auto j = st.on_lost.begin(); j != st.on_lost.end();) {
+    if (j->second.first == name) {
+      give_up.push_back(std::move(j->second.second));
+      j = st.on_lost.erase(j);
+    } else {
+      ++j;
+    }
+  }
+  for (auto& f : give_up)
+    f();
 }
 
 void join(rt_actor* self) {
@@ -220,19 +255,37 @@ void commit_until(rt_actor* self, caf::actor target, push_commit c, caf::actor_c
           });
 }
 
+/// Commits at the target and answers the push. If the commit fails (the
+/// link to the target broke, or no answer within the request timeout),
+/// `again(target)` pushes once more elsewhere, when the caller has attempts
+/// left; an answered commit, even a refusal, is final.
 void commit_and_answer(rt_actor* self, const push_image& p, const first_proof_message& g, std::uint64_t seq,
-                       caf::typed_response_promise<push_done> rp) {
+                       caf::typed_response_promise<push_done> rp, std::function<void(std::string)> again) {
   auto& st = self->state;
   auto target = g.proof.scope.target;
   auto session = g.proof.scope.session;
+  auto settled = std::make_shared<bool>(false);
+  auto lost_id = st.next_lost++;
+  auto fail = [self, rp, target, seq, session, again, settled, lost_id](std::string error) mutable {
+    if (std::exchange(*settled, true))
+      return;
+    self->state.on_lost.erase(lost_id);
+    if (again) {
+      spdlog::warn("{}: the commit at {} failed ({}), pushing again", self->state.cfg.name, target, error);
+      return again(target);
+    }
+    rp.deliver(push_done{false, std::move(error), target, seq, session, {}});
+  };
+  st.on_lost[lost_id] = {target, [fail, target]() mutable { fail("lost the link to " + target); }};
   commit_until(self, g.target, push_commit{session, p.repository, p.digest},
                self->clock().now() + st.cfg.request_timeout,
-               [rp, target, seq, session](push_ack a) mutable {
+               [self, rp, target, seq, session, settled, lost_id](push_ack a) mutable {
+                 if (std::exchange(*settled, true))
+                   return;
+                 self->state.on_lost.erase(lost_id);
                  rp.deliver(push_done{a.ok, a.error, target, seq, session, a});
                },
-               [rp, target, seq, session](std::string error) mutable {
-                 rp.deliver(push_done{false, std::move(error), target, seq, session, {}});
-               });
+               fail);
 }
 
 void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_t retry_of, std::string failed,
@@ -253,6 +306,7 @@ void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_
         }
         auto target = g.proof.scope.target;
         auto seq = g.proof.scope.seq;
+        watch_target(self, target, g.target);
         transfer_order order{st.cfg.name, target, p.repository, p.digest, p.tag, std::nullopt, encode(g.proof)};
         start_transfer(self, order, [self, p, size, attempt, rp, g, target, seq](const transfer_done& d) mutable {
           auto& st = self->state;
@@ -267,7 +321,12 @@ void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_
             }
             return;
           }
-          commit_and_answer(self, p, g, seq, rp);
+          std::function<void(std::string)> again;
+          if (attempt < st.cfg.max_attempts)
+            again = [self, p, size, attempt, rp, decision = g.decision](std::string failed) mutable {
+              push_attempt(self, p, size, decision, std::move(failed), attempt + 1, rp);
+            };
+          commit_and_answer(self, p, g, seq, rp, std::move(again));
         });
       },
       [self, rp](caf::error& e) mutable { rp.deliver(push_done{false, self->system().render(e), {}, 0, {}, {}}); });
@@ -354,6 +413,7 @@ void open_ahead(rt_actor* self, const std::string& repository) {
           a->failed = true;
           spdlog::info("{}: no push session for {} ahead of its manifest: {}", self->state.cfg.name, repository, g.error);
         } else {
+          watch_target(self, g.proof.scope.target, g.target);
           a->grant = std::move(g);
           for (const auto& [d, arriving_size] : std::exchange(a->queued, {}))
             send_ahead(self, repository, a, d, arriving_size);
@@ -399,7 +459,8 @@ void manifest_ahead(rt_actor* self, const push_image& p, const std::shared_ptr<a
       spdlog::warn("{}: push to {} failed ({}), asking again", self->state.cfg.name, g.proof.scope.target, d.error);
       return as_usual(g.decision, g.proof.scope.target);
     }
-    commit_and_answer(self, p, g, seq, rp);
+    commit_and_answer(self, p, g, seq, rp,
+                      [as_usual, decision = g.decision](std::string failed) mutable { as_usual(decision, std::move(failed)); });
   });
 }
 
@@ -441,6 +502,7 @@ void push_ahead(rt_actor* self, push_image p, std::uint64_t size, std::shared_pt
 caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor master) {
   self->state.cfg = std::move(cfg);
   self->state.master = std::move(master);
+  self->set_down_handler([self](caf::down_msg& dm) { target_lost(self, dm); });
   join(self);
   return {
     [self](connect_master& c) {

@@ -2,6 +2,8 @@
 // min_copies.
 #include "fixture.hpp"
 
+#include "actors/image_copy.hpp"
+
 #include <fstream>
 
 using namespace stowage;
@@ -345,4 +347,33 @@ TEST_CASE_METHOD(push_cluster, "a target passes the blobs of its open session on
   settle(2s);
   for (auto& [name, dm] : dms)
     CHECK_FALSE(dm.store->blob(repo, config));
+}
+
+TEST_CASE_METHOD(push_cluster, "a target lost in the middle of a push: the runtime gives it up at once and goes elsewhere",
+                 "[protocol][push][failover]") {
+  build({{"dm1", link(4)}, {"dm2", link(2)}, {"dm3", link(1)}});
+  auto big = make_image(*rt_store, repo, "big", 2 << 20, 7);
+  const auto size = *sa::image_size(*rt_store, repo, big);
+  auto at = [&](std::uint64_t mbps) { return std::chrono::milliseconds(size / mbps / 1000); }; // transfer at mbps MB/s
+  self->send(runtime, sa::push_image{repo, "big", big});
+  for (int i = 0; i < 100 && decisions().empty(); ++i) // the probe round
+    settle(20ms);
+  REQUIRE(decisions().size() == 1);
+  REQUIRE(decisions()[0].chosen == "dm1");
+  settle(at(4) / 4); // a quarter of the image is on its way to dm1, the best measured
+  REQUIRE_FALSE(holds(*dms["dm1"].store, repo, big));
+  // The host is lost: the runtime's link to it breaks (down_msg), while its
+  // transfer would only end (failed) later, at the data plane's pace. The
+  // runtime gives the transfer up at once and asks for the next target.
+  kill_data_manager("dm1");
+  settle(10ms);
+  auto log = decisions();
+  REQUIRE(log.size() == 2);
+  CHECK(log[0].chosen == "dm2");
+  auto done = await<sa::push_done>();
+  INFO(done.error);
+  REQUIRE(done.ok);
+  CHECK(done.target == "dm2");
+  settle(at(1) + 1s);
+  CHECK(holds(*dms["dm3"].store, repo, big));
 }
