@@ -54,6 +54,9 @@ public:
   virtual ~image_transfer() = default;
   /// Starts the copy; `done` runs exactly once, on any thread.
   virtual void copy(transfer_order order, done_fn done) = 0;
+  /// The other end `node` was found dead or hung: copies with it, running or
+  /// queued, end (failed) as soon as they can instead of at their timeouts.
+  virtual void give_up(const std::string& node) { (void)node; }
 };
 
 /// What a data manager's data-plane front door asks before accepting a push:

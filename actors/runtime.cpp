@@ -95,6 +95,7 @@ void target_lost(rt_actor* self, const caf::down_msg& dm) {
   auto why = "lost the link to " + name;
   spdlog::warn("{}: {}: giving up its transfers", st.cfg.name, why);
   st.transfers.abandon(name, why);
+  st.cfg.transfer->give_up(name); // frees the data plane's threads stuck on it
   std::vector<std::function<void()>> give_up;
   for (auto j = st.on_lost.begin(); j != st.on_lost.end();) {
     if (j->second.first == name) {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -233,7 +234,10 @@ struct http_image_transfer::impl {
   config::identity id;
   std::shared_ptr<store::registry_store> local;
   arriving_blobs arriving;
-  worker_pool pool;
+  // Copies under way by the other end's name, so that give_up can cut them.
+  std::mutex mtx;
+  std::multimap<std::string, std::shared_ptr<cancel_token>> running;
+  worker_pool pool; // last: its destructor waits for the copies, which use the members above
 
   impl(std::string s, std::shared_ptr<const config::directory> d, config::identity i,
        std::shared_ptr<store::registry_store> l, http_transfer_options opts)
@@ -246,11 +250,12 @@ struct http_image_transfer::impl {
     return *ep;
   }
 
-  actors::transfer_result run(const actors::transfer_order& o) {
+  actors::transfer_result run(const actors::transfer_order& o, const std::shared_ptr<cancel_token>& cancel) {
     auto d = oci::digest::parse(o.digest);
     if (!d) return {false, "invalid digest " + o.digest, 400, 0};
     if (o.to == self) {
       registry_client c(endpoint_of(o.from));
+      c.set_cancel(cancel);
       puller p(c, *local, o.repository);
       if (o.blob) {
         oci::descriptor desc;
@@ -266,6 +271,7 @@ struct http_image_transfer::impl {
     }
     if (o.from == self) {
       registry_client c(endpoint_of(o.to));
+      c.set_cancel(cancel);
       if (!o.proof.empty()) {
         c.set_authorizer([proof = "Stowage-Proof " + o.proof](std::string_view, std::string_view) { return proof; });
       } else {
@@ -308,9 +314,14 @@ http_image_transfer::http_image_transfer(std::string self, std::shared_ptr<const
 http_image_transfer::~http_image_transfer() = default;
 
 actors::transfer_result http_image_transfer::copy_now(const actors::transfer_order& order) {
+  return copy_now(order, std::make_shared<cancel_token>());
+}
+
+actors::transfer_result http_image_transfer::copy_now(const actors::transfer_order& order,
+                                                      const std::shared_ptr<cancel_token>& cancel) {
   actors::transfer_result r;
   try {
-    r = impl_->run(order);
+    r = impl_->run(order, cancel);
   } catch (const registry_error& e) {
     r = {false, e.what(), e.status, 0};
   } catch (const std::exception& e) {
@@ -326,8 +337,36 @@ actors::transfer_result http_image_transfer::copy_now(const actors::transfer_ord
 }
 
 void http_image_transfer::copy(actors::transfer_order order, done_fn done) {
-  auto job = [this, order = std::move(order), done]() { done(copy_now(order)); };
-  if (!impl_->pool.post(job)) done({false, "the data plane is shutting down", 0, 0});
+  // Registered now, so that a give_up reaches a copy still in the queue too.
+  const auto peer = order.to == impl_->self ? order.from : order.to;
+  auto cancel = std::make_shared<cancel_token>();
+  std::multimap<std::string, std::shared_ptr<cancel_token>>::iterator entry;
+  {
+    std::lock_guard lock(impl_->mtx);
+    entry = impl_->running.emplace(peer, cancel);
+  }
+  auto job = [this, order = std::move(order), done, cancel, entry]() {
+    auto r = copy_now(order, cancel);
+    {
+      std::lock_guard lock(impl_->mtx);
+      impl_->running.erase(entry);
+    }
+    done(std::move(r));
+  };
+  if (!impl_->pool.post(job)) {
+    {
+      std::lock_guard lock(impl_->mtx);
+      impl_->running.erase(entry);
+    }
+    done({false, "the data plane is shutting down", 0, 0});
+  }
+}
+
+void http_image_transfer::give_up(const std::string& node) {
+  std::lock_guard lock(impl_->mtx);
+  auto [from, to] = impl_->running.equal_range(node);
+  for (auto i = from; i != to; ++i)
+    i->second->cancel();
 }
 
 } // namespace stowage::net

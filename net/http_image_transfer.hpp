@@ -39,6 +39,8 @@
 
 namespace stowage::net {
 
+class cancel_token; // registry_client.hpp
+
 /// A blob still arriving in the local store (a client's upload into a
 /// runtime's cache), readable while it arrives: net/blob_relay.hpp's open().
 using arriving_blobs = std::function<std::optional<streamed_body>(const std::string& repo, const oci::digest& d)>;
@@ -61,9 +63,11 @@ public:
   ~http_image_transfer() override;
 
   void copy(actors::transfer_order order, done_fn done) override;
+  void give_up(const std::string& node) override;
 
   /// The same copy, run on the calling thread (tests, tools).
   actors::transfer_result copy_now(const actors::transfer_order& order);
+  actors::transfer_result copy_now(const actors::transfer_order& order, const std::shared_ptr<cancel_token>& cancel);
 
 private:
   struct impl;

@@ -13,6 +13,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -70,8 +72,10 @@ std::string essence(std::string_view ct) {
 // operation with a deadline, run to completion on a private io_context.
 class connection {
 public:
-  connection(const url& u, std::chrono::milliseconds step_timeout)
-      : step_timeout_(step_timeout), host_header_(u.port == "80" ? u.host : u.host + ":" + u.port) {
+  connection(const url& u, std::chrono::milliseconds step_timeout, cancel_token* cancel)
+      : step_timeout_(step_timeout), host_header_(u.port == "80" ? u.host : u.host + ":" + u.port),
+        cancel_(cancel) {
+    if (cancel_ && cancel_->cancelled()) throw registry_error("cancelled: " + host_header_ + " was given up");
     buffer_.reserve(64 * 1024);
     tcp::resolver resolver(ioc_);
     beast::error_code ec;
@@ -80,7 +84,13 @@ public:
     stream_.expires_after(step_timeout_);
     ec = wait([&](auto h) { stream_.async_connect(endpoints, h); });
     if (ec) throw registry_error("cannot connect to " + host_header_ + ": " + ec.message());
+    if (cancel_) watch_id_ = cancel_->add(stream_.socket().native_handle());
   }
+  ~connection() {
+    if (cancel_ && watch_id_) cancel_->remove(watch_id_);
+  }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
 
   template <class Body>
   void send(http::request<Body>& req) {
@@ -191,6 +201,8 @@ private:
   beast::tcp_stream stream_{ioc_};
   beast::flat_buffer buffer_;
   std::string host_header_;
+  cancel_token* cancel_ = nullptr; // may cut this connection short from another thread
+  std::uint64_t watch_id_ = 0;
 };
 
 std::string error_text(const http::response<http::string_body>& res) {
@@ -210,6 +222,29 @@ std::string registry_client::authorization_for(std::string_view method, std::str
   return authorizer_ ? authorizer_(method, target) : std::string();
 }
 
+void cancel_token::cancel() {
+  std::lock_guard lock(mtx_);
+  cancelled_ = true;
+  for (const auto& [id, fd] : fds_) ::shutdown(fd, SHUT_RDWR); // wakes the blocked step; the owner closes
+}
+
+bool cancel_token::cancelled() const {
+  std::lock_guard lock(mtx_);
+  return cancelled_;
+}
+
+std::uint64_t cancel_token::add(int fd) {
+  std::lock_guard lock(mtx_);
+  if (cancelled_) ::shutdown(fd, SHUT_RDWR);
+  fds_[next_] = fd;
+  return next_++;
+}
+
+void cancel_token::remove(std::uint64_t id) {
+  std::lock_guard lock(mtx_);
+  fds_.erase(id);
+}
+
 registry_client::registry_client(std::string endpoint) {
   std::tie(host_, port_) = split_endpoint(endpoint);
   if (host_.empty() || port_.empty()) throw registry_error("bad endpoint: " + endpoint);
@@ -218,7 +253,7 @@ registry_client::registry_client(std::string endpoint) {
 fetched_manifest registry_client::get_manifest(std::string_view repo, std::string_view reference) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/manifests/" + std::string(reference)};
   for (int hops = 0; hops < 5; ++hops) {
-    connection c(u, timeout_);
+    connection c(u, timeout_, cancel_.get());
     http::request<http::empty_body> req{http::verb::get, u.target, 11};
     req.set(http::field::accept, std::string(oci::media::oci_manifest) + ", " + std::string(oci::media::oci_index) +
                                      ", " + std::string(oci::media::docker_manifest) + ", " +
@@ -261,7 +296,7 @@ image_manifest registry_client::get_image_manifest(std::string_view repo, std::s
 }
 
 bool registry_client::has_blob(std::string_view repo, const oci::digest& dig) {
-  connection c(url{host_, port_, ""}, timeout_);
+  connection c(url{host_, port_, ""}, timeout_, cancel_.get());
   http::request<http::empty_body> req{http::verb::head, "/v2/" + std::string(repo) + "/blobs/" + dig.str(), 11};
   c.send(req);
   http::response_parser<http::empty_body> p;
@@ -274,7 +309,7 @@ std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest
                                        std::uint64_t max_bytes, bool sink_verifies) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/blobs/" + dig.str()};
   for (int hops = 0; hops < 5; ++hops) {
-    connection c(u, timeout_);
+    connection c(u, timeout_, cancel_.get());
     http::request<http::empty_body> req{http::verb::get, u.target, 11};
     c.send(req);
     http::response_parser<http::buffer_body> p;
@@ -377,7 +412,7 @@ std::uint64_t registry_client::push_blob(std::string_view repo, const oci::diges
   url u{host_, port_, "/v2/" + std::string(repo) + "/blobs/uploads/"};
   std::string location;
   {
-    connection c(u, timeout_);
+    connection c(u, timeout_, cancel_.get());
     http::request<http::empty_body> post{http::verb::post, u.target, 11};
     if (auto a = authorization_for("POST", u.target); !a.empty()) post.set(http::field::authorization, a);
     c.send(post);
@@ -388,7 +423,7 @@ std::uint64_t registry_client::push_blob(std::string_view repo, const oci::diges
   }
   url put_url = follow(u, location);
   put_url.target += (put_url.target.find('?') == std::string::npos ? "?digest=" : "&digest=") + dig.str();
-  connection c(put_url, timeout_);
+  connection c(put_url, timeout_, cancel_.get());
   http::request<http::empty_body> put{http::verb::put, put_url.target, 11};
   put.set(http::field::content_type, "application/octet-stream");
   if (auto a = authorization_for("PUT", put_url.target); !a.empty()) put.set(http::field::authorization, a);
@@ -420,7 +455,7 @@ std::uint64_t registry_client::push_blob(std::string_view repo, const oci::diges
 
 int registry_client::post(std::string_view target, std::string body, std::string_view content_type) {
   url u{host_, port_, std::string(target)};
-  connection c(u, timeout_);
+  connection c(u, timeout_, cancel_.get());
   http::request<http::string_body> req{http::verb::post, u.target, 11};
   req.set(http::field::content_type, content_type);
   if (auto a = authorization_for("POST", u.target); !a.empty()) req.set(http::field::authorization, a);
@@ -434,7 +469,7 @@ oci::digest registry_client::push_manifest(std::string_view repo, std::string_vi
                                            std::string_view media_type, std::string_view query) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/manifests/" + std::string(reference)};
   if (!query.empty()) u.target += "?" + std::string(query);
-  connection c(u, timeout_);
+  connection c(u, timeout_, cancel_.get());
   http::request<http::string_body> put{http::verb::put, u.target, 11};
   put.set(http::field::content_type, media_type);
   if (auto a = authorization_for("PUT", u.target); !a.empty()) put.set(http::field::authorization, a);

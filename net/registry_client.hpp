@@ -13,6 +13,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -37,6 +40,24 @@ struct image_manifest {
   oci::manifest parsed;
 };
 
+/// Cuts a client's requests short from another thread, when the other end
+/// was found dead or hung: the step under way fails at once (its socket is
+/// shut down) and so does every later one.
+class cancel_token {
+public:
+  void cancel();
+  bool cancelled() const;
+  /// For the client's connections: watch `fd` until remove(id).
+  std::uint64_t add(int fd);
+  void remove(std::uint64_t id);
+
+private:
+  mutable std::mutex mtx_;
+  bool cancelled_ = false;
+  std::map<std::uint64_t, int> fds_;
+  std::uint64_t next_ = 1;
+};
+
 class registry_client {
 public:
   /// `endpoint` is "host:port" (or "host", port 80); "[v6]:port" works too.
@@ -51,6 +72,8 @@ public:
   /// How long any one network step (connect, send, each read) may take
   /// before the request is abandoned: a hung peer must not hang the caller.
   void set_timeout(std::chrono::milliseconds step_timeout) { timeout_ = step_timeout; }
+  /// Requests made from now on can be cut short through `t`.
+  void set_cancel(std::shared_ptr<cancel_token> t) { cancel_ = std::move(t); }
 
   /// POST `target` (path and query) with `body` on a fresh connection; returns
   /// the HTTP status (the answer's body is read and dropped). Used for test
@@ -120,6 +143,7 @@ private:
   std::string host_, port_;
   authorizer authorizer_;
   std::chrono::milliseconds timeout_{60000};
+  std::shared_ptr<cancel_token> cancel_;
 };
 
 } // namespace stowage::net

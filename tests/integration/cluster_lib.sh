@@ -16,7 +16,7 @@ declare -A PIDS=() # node (or "dev") -> pid
 cleanup() {
   set +e
   local name
-  for name in "${!PIDS[@]}"; do kill -TERM "${PIDS[$name]}" 2>/dev/null; done
+  for name in "${!PIDS[@]}"; do kill -TERM "${PIDS[$name]}" 2>/dev/null; kill -CONT "${PIDS[$name]}" 2>/dev/null; done
   local deadline=$((SECONDS + 15))
   for name in "${!PIDS[@]}"; do
     while kill -0 "${PIDS[$name]}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
