@@ -10,7 +10,13 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <future>
 #include <random>
 #include <sstream>
 
@@ -147,4 +153,39 @@ TEST_CASE("registry client: errors carry the status", "[net][client]") {
   CHECK(!fs::exists(r.dir / "x.part"));
   net::registry_client closed("127.0.0.1:1");
   CHECK_THROWS_AS(closed.get_manifest("a", "b"), net::registry_error);
+}
+
+TEST_CASE("registry client: a cancel token cuts a request to a peer that never answers", "[net][client]") {
+  // A listening socket nobody serves: the kernel accepts the connection and
+  // takes the request, and no answer ever comes (a hung process).
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 8) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+
+  net::registry_client client("127.0.0.1:" + std::to_string(ntohs(addr.sin_port)));
+  client.set_timeout(std::chrono::minutes(2)); // only the cancel ends it within the 30 s waited below
+  auto token = std::make_shared<net::cancel_token>();
+  client.set_cancel(token);
+  auto result = std::async(std::launch::async, [&] {
+    try {
+      client.get_manifest("lib/x", "v1");
+      return std::string("answered");
+    } catch (const net::registry_error& e) {
+      return std::string(e.what());
+    }
+  });
+  CHECK(result.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout); // waiting for the answer
+  token->cancel();
+  REQUIRE(result.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  CHECK(result.get().find("lib/x") == std::string::npos); // a transport error, not an answer
+  CHECK(token->cancelled());
+  // Later requests through the token fail at once.
+  CHECK_THROWS_AS(client.has_blob("lib/x", oci::sha256_of("x")), net::registry_error);
+  ::close(fd);
 }
