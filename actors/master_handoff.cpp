@@ -10,6 +10,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace stowage::actors::detail {
 
 namespace {
@@ -139,13 +141,12 @@ void watch_replication(master_actor* self, const pre_receive& notice, const std:
   if (peers.empty() || notice.digest.empty())
     return;
   replication_watch w{notice.repository, notice.tag, notice.digest, notice.target, notice.seq,
-                      {peers.begin(), peers.end()}, false};
-  if (st.replicating.emplace(notice.session, std::move(w)).second)
-    st.replicating_order.push_back(notice.session);
-  while (st.replicating_order.size() > watched_replications) {
-    st.replicating.erase(st.replicating_order.front());
-    st.replicating_order.pop_front();
-  }
+                      {peers.begin(), peers.end()}, false, st.next_watch_age++};
+  st.replicating.emplace(notice.session, std::move(w));
+  if (st.replicating.size() > watched_replications)
+    st.replicating.erase(std::min_element(st.replicating.begin(), st.replicating.end(), [](const auto& a, const auto& b) {
+      return a.second.age < b.second.age;
+    }));
 }
 
 void replica_stored(master_actor* self, const image_stored& s) {
@@ -160,7 +161,6 @@ void replica_stored(master_actor* self, const image_stored& s) {
     }
     i = w.owed.empty() ? st.replicating.erase(i) : std::next(i);
   }
-  std::erase_if(st.replicating_order, [&](const auto& session) { return !st.replicating.count(session); });
 }
 
 void take_over_replication(master_actor* self, const std::string& node) {
@@ -182,7 +182,6 @@ void take_over_replication(master_actor* self, const std::string& node) {
       }
     i = st.replicating.erase(i);
   }
-  std::erase_if(st.replicating_order, [&](const auto& session) { return !st.replicating.count(session); });
 }
 
 } // namespace stowage::actors::detail

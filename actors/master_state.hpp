@@ -13,7 +13,6 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -72,6 +71,7 @@ struct replication_watch {
   std::uint64_t seq = 0;
   std::set<std::string> owed; // peers that have not stored it yet
   bool committed = false;     // the target stored it (its commit: image_stored)
+  std::uint64_t age = 0;      // order of creation: the oldest goes first when too many are kept
 };
 
 struct master_state {
@@ -88,7 +88,7 @@ struct master_state {
   std::map<std::uint64_t, pending_pull> pulls;
   std::map<std::string, open_push_session> open_pushes; // by proof session
   std::map<std::string, replication_watch> replicating;  // by proof session
-  std::deque<std::string> replicating_order;             // oldest first, to bound `replicating`
+  std::uint64_t next_watch_age = 1;
   std::uint64_t next_pull = 1;
   std::set<std::string> delivering; // nodes with a third test or delivery under way
   std::map<std::string, std::string> challenges; // node name -> the nonce it must sign (single use)

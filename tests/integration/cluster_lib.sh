@@ -145,6 +145,19 @@ has_push_decision() {
               and ([.candidates[] | select(.ok and .arrival_us > 0 and .throughput_bps > 0)] | length) >= 2
               and .chosen != "")' >/dev/null
 }
+last_decision_id() { curl -fsS "$MASTER/api/v1/decisions?limit=1" | jq '.[0].id // 0'; }
+# chosen_after ID KIND: waits (60 s at most) for a KIND decision newer than
+# ID that chose a node, and prints that node.
+chosen_after() {
+  local node="" deadline=$((SECONDS + 60))
+  while [ -z "$node" ]; do
+    ((SECONDS < deadline)) || fail "no $2 decision within 60s"
+    node=$(curl -fsS "$MASTER/api/v1/decisions?limit=5" |
+      jq -r --argjson s "$1" --arg k "$2" 'map(select(.id > $s and .kind == $k and .chosen != "")) | last | .chosen // empty')
+    [ -n "$node" ] || sleep 0.02
+  done
+  echo "$node"
+}
 pull_decisions() { # REFERENCE: how many pull decisions name it
   curl -fsS "$MASTER/api/v1/decisions?limit=1000" | jq --arg ref "$1" '[.[] | select(.kind == "pull" and .reference == $ref)] | length'
 }

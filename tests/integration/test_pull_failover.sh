@@ -34,19 +34,12 @@ pull_losing_target() {
   wait_until 10 "the gateway answering" healthy
 
   local seen victim deadline start_bytes moved puller
-  seen=$(curl -fsS "$MASTER/api/v1/decisions?limit=1" | jq '.[0].id // 0')
+  seen=$(last_decision_id)
   "${SKOPEO[@]}" copy --quiet --src-tls-verify=false "docker://$GW/big/img:v1" "oci:$WORK/back:back" \
     >"$WORK/skopeo-pull.log" 2>&1 &
   puller=$!
-
-  victim=""
+  victim=$(chosen_after "$seen" pull)
   deadline=$((SECONDS + 60))
-  while [ -z "$victim" ]; do
-    ((SECONDS < deadline)) || fail "no pull decision within 60s"
-    victim=$(curl -fsS "$MASTER/api/v1/decisions?limit=5" |
-      jq -r --argjson s "$seen" 'map(select(.id > $s and .kind == "pull" and .chosen != "")) | last | .chosen // empty')
-    [ -n "$victim" ] || sleep 0.02
-  done
   # Lose it once image bytes are streaming into rt1's cache (>= 4 MiB
   # arrived), well before the whole image is there.
   cache_bytes() { du -sb "$WORK/cluster/rt1/cache" | cut -f1; }

@@ -15,19 +15,11 @@ write_cluster_file "$WORK/cluster" "$WORK/cluster.toml" 300
 start_up_cluster "$WORK/cluster.toml"
 
 digest=$(make_oci_layout "$WORK/src" v1 4 16)
-seen=$(curl -fsS "$MASTER/api/v1/decisions?limit=1" | jq '.[0].id // 0')
+seen=$(last_decision_id)
 "${SKOPEO[@]}" copy --quiet --dest-tls-verify=false "oci:$WORK/src:v1" "docker://$GW/hang/img:v1" \
   >"$WORK/skopeo-push.log" 2>&1 &
 pusher=$!
-
-victim=""
-deadline=$((SECONDS + 60))
-while [ -z "$victim" ]; do
-  ((SECONDS < deadline)) || fail "no push decision within 60s"
-  victim=$(curl -fsS "$MASTER/api/v1/decisions?limit=5" |
-    jq -r --argjson s "$seen" 'map(select(.id > $s and .kind == "push" and .chosen != "")) | last | .chosen // empty')
-  [ -n "$victim" ] || sleep 0.02
-done
+victim=$(chosen_after "$seen" push)
 kill -STOP "${PIDS[$victim]}"
 echo "ok: stopped $victim, the push's target, while the client pushes"
 

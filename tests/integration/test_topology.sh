@@ -148,7 +148,6 @@ fresh_rt1() { # RUN: restart rt1 with its cache wiped (its identity stays)
   wait_until 30 "rt1 up on the master" node_is rt1 up
   wait_until 30 "rt1's gateway answering" curl -fsS -o /dev/null "http://$GW/v2/"
 }
-last_decision_id() { curl -fsS "$MASTER/api/v1/decisions?limit=1" | jq '(.[0].id) // 0'; }
 # first_pull_since ID: the oldest pull decision for topo/img:v1 newer than ID
 # (the one that moved the image; a second manifest request finds it cached).
 first_pull_since() {
