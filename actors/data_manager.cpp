@@ -46,6 +46,12 @@ struct dm_state {
   std::map<std::string, std::shared_ptr<replication_round>> commits;
   std::deque<std::string> commit_order; // oldest first, to bound `commits`
   transfer_book transfers;
+  // Targets this node fetches replications from (monitored): when the link
+  // to one breaks (a dead or hung process), the fetches from it end at once
+  // and its replication requests are answered as failed; the master hands
+  // off what it still owed (take_over_replication).
+  std::map<caf::actor_addr, std::string> sources;
+  std::set<caf::actor_addr> gone; // sources whose link broke
   std::uint64_t free_cached = 0;
   std::optional<caf::actor_clock::time_point> free_checked;
   static inline const char* name = "stowage.data_manager";
@@ -54,6 +60,30 @@ using dm_actor = caf::stateful_actor<dm_state>;
 
 void start_transfer(dm_actor* self, transfer_order order, transfer_book::then_fn then) {
   self->state.transfers.start(self, *self->state.cfg.transfer, std::move(order), std::move(then));
+}
+
+// The sender of the current message is the target `name` this node is about
+// to fetch from.
+void watch_source(dm_actor* self, const std::string& name) {
+  auto& st = self->state;
+  auto handle = caf::actor_cast<caf::actor>(self->current_sender());
+  if (!handle)
+    return;
+  if (st.sources.emplace(handle.address(), name).second)
+    self->monitor(handle);
+}
+
+void source_lost(dm_actor* self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  auto i = st.sources.find(dm.source);
+  if (i == st.sources.end())
+    return;
+  auto name = i->second;
+  st.sources.erase(i);
+  st.gone.insert(dm.source);
+  spdlog::warn("{}: lost the link to {}: giving up the fetches from it", st.cfg.name, name);
+  st.transfers.abandon(name, "lost the link to " + name);
+  st.cfg.transfer->give_up(name); // frees the data plane's threads stuck on it
 }
 
 std::vector<inventory_item> inventory(const store::registry_store& s) {
@@ -305,6 +335,7 @@ void fetch(dm_actor* self, const std::string& source, const std::string& repo, c
 caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf::actor master) {
   self->state.cfg = std::move(cfg);
   self->state.master = std::move(master);
+  self->set_down_handler([self](caf::down_msg& dm) { source_lost(self, dm); });
   join(self);
   return {
     [self](connect_master& c) {
@@ -369,6 +400,7 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
       auto e = st.expected.find(r.session);
       if (e == st.expected.end() || e->second.repository != r.repository || e->second.target != r.source)
         return; // not told to expect this session from that target
+      watch_source(self, r.source);
       auto& early = st.early[r.session];
       if (!early.digests.insert(r.digest).second)
         return; // on its way already
@@ -398,7 +430,12 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
         return;
       }
       st.expected.erase(e);
-      auto go = [self, r, rp]() mutable {
+      watch_source(self, r.source);
+      auto go = [self, r, rp, from = caf::actor_cast<caf::actor_addr>(self->current_sender())]() mutable {
+        if (self->state.gone.count(from)) { // lost while its early fetches ran
+          rp.deliver(replication_answer{self->state.cfg.name, false, "lost the link to " + r.source});
+          return;
+        }
         fetch(self, r.source, r.repository, r.tag, r.digest, r.seq, [self, rp](bool ok, std::string error) mutable {
           rp.deliver(replication_answer{self->state.cfg.name, ok, std::move(error)});
         });

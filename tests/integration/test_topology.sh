@@ -10,7 +10,9 @@
 # A 64 MiB image is pushed once and replicated to all three data managers.
 # dm1's ingress is shaped too (50 Mbit/s, the hub's side of its veth): the
 # push is acknowledged once min_copies (2) places hold it, while dm1, which
-# needs over 10 s for 64 MiB, is still receiving; dm1 gets it after.
+# needs over 10 s for 64 MiB, is still receiving. The push's target is then
+# hung (SIGSTOP): the master hands the image off for dm1 and delivers it
+# from the other holder; the target is resumed before the pulls.
 # Then 20 pulls by tag through rt1's gateway, each with an empty runtime
 # cache (rt1 is restarted on a wiped cache, keeping its identity), must go to
 # dm3 at least 19 times according to the master's decision log. The mean pull
@@ -134,10 +136,25 @@ at_ack=$(replicas_of topo/img v1)
 # At 50 Mbit/s, 64 MiB take dm1 at least 10.7 s: the rate limit, not this
 # machine's speed, keeps dm1 out of the acknowledgement.
 [[ ",$at_ack," != *,dm1,* ]] || fail "dm1 (50 Mbit/s in) already held the image when the push was acknowledged ($at_ack)"
-wait_until 180 "topo/img:v1 on dm1, dm2 and dm3" replicas_are topo/img v1 dm1,dm2,dm3
+echo "ok: pushed $digest ($((size / 1048576)) MiB): acknowledged after $t_ack ms on $at_ack"
+
+# The push's target now hangs (SIGSTOP) while dm1 is still fetching from it.
+# Nobody is left to hand the image off for dm1 but the master, which told
+# dm1 to expect it: it does, and delivers it from the other holder.
+target=$(curl -fsS "$MASTER/api/v1/decisions?limit=10" | jq -r '[.[] | select(.kind == "push")][0].chosen')
+[ "$target" != dm1 ] || fail "dm1, the slowest, was chosen as the push's target"
+kill -STOP "${PIDS[$target]}"
+wait_until 15 "the master handing topo/img:v1 off for dm1 after $target hung" handoff_pending_for dm1 "$digest"
+echo "ok: $target hung with dm1 still receiving; the master handed the image off for dm1"
+dm1_holds() { [[ ",$(replicas_of topo/img v1)," == *,dm1,* ]]; }
+wait_until 180 "dm1 holding topo/img:v1" dm1_holds
+wait_until 10 "the handoff cleared" no_handoffs
 t_all=$(($(date +%s%3N) - t0))
-echo "ok: pushed $digest ($((size / 1048576)) MiB): acknowledged after $t_ack ms on $at_ack;" \
-  "on dm1,dm2,dm3 after $t_all ms"
+kill -CONT "${PIDS[$target]}"
+wait_until 30 "$target back" node_is "$target" up
+wait_until 30 "topo/img:v1 on dm1, dm2 and dm3" replicas_are topo/img v1 dm1,dm2,dm3
+echo "ok: dm1 got the image from $(replicas_of topo/img v1 | tr ',' '\n' | grep -vx "$target" | grep -vx dm1) after $t_all ms;" \
+  "$target resumed and holds it too"
 
 # ---- 20 pulls by tag, each with an empty runtime cache ----------------------
 fresh_rt1() { # RUN: restart rt1 with its cache wiped (its identity stays)
