@@ -46,12 +46,11 @@ struct dm_state {
   std::map<std::string, std::shared_ptr<replication_round>> commits;
   std::deque<std::string> commit_order; // oldest first, to bound `commits`
   transfer_book transfers;
-  // Targets this node fetches replications from (monitored): when the link
-  // to one breaks (a dead or hung process), the fetches from it end at once
-  // and its replication requests are answered as failed; the master hands
-  // off what it still owed (take_over_replication).
-  std::map<caf::actor_addr, std::string> sources;
-  std::set<caf::actor_addr> gone; // sources whose link broke
+  // Targets this node replicates from are watched (`transfers`): when the
+  // link to one breaks (a dead or hung process), the fetches from it end at
+  // once and its replication requests are answered as failed; the master
+  // hands off what it still owed (take_over_replication).
+  std::set<caf::actor_addr> gone; // targets whose link broke
   std::uint64_t free_cached = 0;
   std::optional<caf::actor_clock::time_point> free_checked;
   static inline const char* name = "stowage.data_manager";
@@ -65,25 +64,15 @@ void start_transfer(dm_actor* self, transfer_order order, transfer_book::then_fn
 // The sender of the current message is the target `name` this node is about
 // to fetch from.
 void watch_source(dm_actor* self, const std::string& name) {
-  auto& st = self->state;
-  auto handle = caf::actor_cast<caf::actor>(self->current_sender());
-  if (!handle)
-    return;
-  if (st.sources.emplace(handle.address(), name).second)
-    self->monitor(handle);
+  self->state.transfers.watch(self, name, caf::actor_cast<caf::actor>(self->current_sender()));
 }
 
 void source_lost(dm_actor* self, const caf::down_msg& dm) {
   auto& st = self->state;
-  auto i = st.sources.find(dm.source);
-  if (i == st.sources.end())
-    return;
-  auto name = i->second;
-  st.sources.erase(i);
-  st.gone.insert(dm.source);
-  spdlog::warn("{}: lost the link to {}: giving up the fetches from it", st.cfg.name, name);
-  st.transfers.abandon(name, "lost the link to " + name);
-  st.cfg.transfer->give_up(name); // frees the data plane's threads stuck on it
+  if (auto name = st.transfers.lost(dm, *st.cfg.transfer)) {
+    st.gone.insert(dm.source);
+    spdlog::warn("{}: lost the link to {}: giving up the fetches from it", st.cfg.name, *name);
+  }
 }
 
 std::vector<inventory_item> inventory(const store::registry_store& s) {

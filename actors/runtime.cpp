@@ -65,12 +65,9 @@ struct rt_state {
   std::map<std::uint64_t, pull_watch> watches; // pulls in flight that want plans, by local id
   std::uint64_t next_watch = 1;
   std::map<std::string, std::shared_ptr<ahead_push>> ahead; // by repository, until its push_image
-  // Push targets this runtime watches (monitor): when the link to one
-  // breaks (a dead or hung process, noticed by the middleman's heartbeat),
-  // its transfers and commits are given up at once and the push goes on
-  // elsewhere, instead of waiting out the data plane's timeouts.
-  std::map<caf::actor_addr, std::string> targets;
-  std::map<std::uint64_t, std::pair<std::string, std::function<void()>>> on_lost; // by id: target, give up
+  // Commits waiting on a push target, given up when the link to it breaks
+  // (its transfers are, by `transfers`): by id, the target and what to do.
+  std::map<std::uint64_t, std::pair<std::string, std::function<void()>>> on_lost;
   std::uint64_t next_lost = 1;
   static inline const char* name = "stowage.runtime";
 };
@@ -80,25 +77,17 @@ void start_transfer(rt_actor* self, transfer_order order, transfer_book::then_fn
   self->state.transfers.start(self, *self->state.cfg.transfer, std::move(order), std::move(then));
 }
 
-void watch_target(rt_actor* self, const std::string& name, const caf::actor& handle) {
-  if (handle && self->state.targets.emplace(handle.address(), name).second)
-    self->monitor(handle);
-}
-
+/// A push target's link broke (a dead or hung process): its transfers and
+/// commits are given up at once and the push goes on elsewhere.
 void target_lost(rt_actor* self, const caf::down_msg& dm) {
   auto& st = self->state;
-  auto i = st.targets.find(dm.source);
-  if (i == st.targets.end())
+  auto name = st.transfers.lost(dm, *st.cfg.transfer);
+  if (!name)
     return;
-  auto name = i->second;
-  st.targets.erase(i);
-  auto why = "lost the link to " + name;
-  spdlog::warn("{}: {}: giving up its transfers", st.cfg.name, why);
-  st.transfers.abandon(name, why);
-  st.cfg.transfer->give_up(name); // frees the data plane's threads stuck on it
+  spdlog::warn("{}: lost the link to {}: giving up its transfers", st.cfg.name, *name);
   std::vector<std::function<void()>> give_up;
   for (auto j = st.on_lost.begin(); j != st.on_lost.end();) {
-    if (j->second.first == name) {
+    if (j->second.first == *name) {
       give_up.push_back(std::move(j->second.second));
       j = st.on_lost.erase(j);
     } else {
@@ -307,7 +296,7 @@ void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_
         }
         auto target = g.proof.scope.target;
         auto seq = g.proof.scope.seq;
-        watch_target(self, target, g.target);
+        st.transfers.watch(self, target, g.target);
         transfer_order order{st.cfg.name, target, p.repository, p.digest, p.tag, std::nullopt, encode(g.proof)};
         start_transfer(self, order, [self, p, size, attempt, rp, g, target, seq](const transfer_done& d) mutable {
           auto& st = self->state;
@@ -414,7 +403,7 @@ void open_ahead(rt_actor* self, const std::string& repository) {
           a->failed = true;
           spdlog::info("{}: no push session for {} ahead of its manifest: {}", self->state.cfg.name, repository, g.error);
         } else {
-          watch_target(self, g.proof.scope.target, g.target);
+          self->state.transfers.watch(self, g.proof.scope.target, g.target);
           a->grant = std::move(g);
           for (const auto& [d, arriving_size] : std::exchange(a->queued, {}))
             send_ahead(self, repository, a, d, arriving_size);

@@ -1,20 +1,25 @@
 // The image transfers an actor has started and what to do when each ends.
 // The data plane reports completion on any thread; the actor receives it as a
 // transfer_done message to itself, so the continuation runs in the actor.
-// An actor that learns the other end is gone (its link broke) gives up on
-// its transfers at once instead of waiting for the data plane's timeouts.
+// The actor can watch the nodes it transfers with: when the link to one
+// breaks (a dead or hung process, noticed by the middleman's heartbeat), it
+// gives up on the transfers with it at once instead of waiting for the data
+// plane's timeouts.
 #pragma once
 
 #include "actors/data_plane.hpp"
 #include "actors/protocol.hpp"
 
+#include <caf/actor_addr.hpp>
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
+#include <caf/system_messages.hpp>
 
 #include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,12 +60,34 @@ public:
       finish(transfer_done{id, false, why, 0, 0});
   }
 
+  /// Monitors `handle`, the actor of node `name` (once per actor).
+  template <class Self>
+  void watch(Self* self, const std::string& name, const caf::actor& handle) {
+    if (handle && watched_.emplace(handle.address(), name).second)
+      self->monitor(handle);
+  }
+
+  /// For the actor's down handler: if `dm` is about a watched node, ends the
+  /// transfers with it now (abandon), has the data plane cut them
+  /// (give_up), and returns the node's name.
+  std::optional<std::string> lost(const caf::down_msg& dm, image_transfer& transfer) {
+    auto i = watched_.find(dm.source);
+    if (i == watched_.end())
+      return std::nullopt;
+    auto name = i->second;
+    watched_.erase(i);
+    abandon(name, "lost the link to " + name);
+    transfer.give_up(name);
+    return name;
+  }
+
 private:
   struct transfer {
     then_fn then;
     std::array<std::string, 2> ends; // from, to
   };
   std::map<std::uint64_t, transfer> pending_;
+  std::map<caf::actor_addr, std::string> watched_; // monitored actor -> its node
   std::uint64_t next_ = 1;
 };
 
