@@ -45,12 +45,11 @@ struct dm_state {
   // and the repeat must join the first, not fail on the closed session.
   std::map<std::string, std::shared_ptr<replication_round>> commits;
   std::deque<std::string> commit_order; // oldest first, to bound `commits`
+  // Also watches the targets this node replicates from: when the link to
+  // one breaks (a dead or hung process), the fetches from it end at once and
+  // its replication requests are answered as failed; the master hands off
+  // what it still owed (take_over_replication).
   transfer_book transfers;
-  // Targets this node replicates from are watched (`transfers`): when the
-  // link to one breaks (a dead or hung process), the fetches from it end at
-  // once and its replication requests are answered as failed; the master
-  // hands off what it still owed (take_over_replication).
-  std::set<caf::actor_addr> gone; // targets whose link broke
   std::uint64_t free_cached = 0;
   std::optional<caf::actor_clock::time_point> free_checked;
   static inline const char* name = "stowage.data_manager";
@@ -69,10 +68,8 @@ void watch_source(dm_actor* self, const std::string& name) {
 
 void source_lost(dm_actor* self, const caf::down_msg& dm) {
   auto& st = self->state;
-  if (auto name = st.transfers.lost(dm, *st.cfg.transfer)) {
-    st.gone.insert(dm.source);
+  if (auto name = st.transfers.lost(dm, *st.cfg.transfer))
     spdlog::warn("{}: lost the link to {}: giving up the fetches from it", st.cfg.name, *name);
-  }
 }
 
 std::vector<inventory_item> inventory(const store::registry_store& s) {
@@ -421,7 +418,7 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
       st.expected.erase(e);
       watch_source(self, r.source);
       auto go = [self, r, rp, from = caf::actor_cast<caf::actor_addr>(self->current_sender())]() mutable {
-        if (self->state.gone.count(from)) { // lost while its early fetches ran
+        if (from && !self->state.transfers.watching(from)) { // lost while its early fetches ran
           rp.deliver(replication_answer{self->state.cfg.name, false, "lost the link to " + r.source});
           return;
         }

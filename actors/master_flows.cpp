@@ -104,13 +104,10 @@ caf::timespan open_push_lifetime(master_actor* self) {
   return std::chrono::duration_cast<caf::timespan>(self->state.cfg.settings.proof_ttl * 2);
 }
 
-void remember_open_push(master_actor* self, const std::string& session, open_push_session s,
-                        const std::vector<peer_ref>& peers) {
+void remember_open_push(master_actor* self, const std::string& session, open_push_session s) {
   auto& st = self->state;
   auto now = self->clock().now();
   std::erase_if(st.open_pushes, [&](const auto& kv) { return now - kv.second.opened > open_push_lifetime(self); });
-  for (const auto& p : peers)
-    s.peers.push_back(p.name);
   s.opened = now;
   st.open_pushes[session] = std::move(s);
 }
@@ -164,18 +161,18 @@ void grant(master_actor* self, std::uint64_t decision, std::vector<ranked_candid
           grant(self, decision, ranked, idx + 1, r, rp);
           return;
         }
-        if (r.tag.empty() && r.digest.empty())
-          remember_open_push(self, pair.second.scope.session, {decision, r.runtime, r.repository, target, {}, {}},
-                             peers);
+        std::vector<std::string> names;
         std::vector<caf::actor> up;
-        for (const auto& p : peers)
+        for (const auto& p : peers) {
+          names.push_back(p.name);
           if (p.handle)
             up.push_back(p.handle);
+        }
         pre_receive notice{pair.second.scope.session, r.repository, r.tag, r.digest, scope.seq, target};
-        std::vector<std::string> names;
-        for (const auto& p : peers)
-          names.push_back(p.name);
-        watch_replication(self, notice, names);
+        if (r.tag.empty() && r.digest.empty()) // opened ahead: watched once named (handle_name_push)
+          remember_open_push(self, notice.session, {decision, r.runtime, r.repository, target, names, {}});
+        else
+          watch_replication(self, notice, names);
         tell_peers(self, up, notice,
                    [=]() mutable { rp.deliver(first_proof_message{true, {}, decision, pair.first, target_handle}); });
       },

@@ -138,7 +138,7 @@ constexpr std::size_t watched_replications = 4096;
 
 void watch_replication(master_actor* self, const pre_receive& notice, const std::vector<std::string>& peers) {
   auto& st = self->state;
-  if (peers.empty() || notice.digest.empty())
+  if (peers.empty())
     return;
   replication_watch w{notice.repository, notice.tag, notice.digest, notice.target, notice.seq,
                       {peers.begin(), peers.end()}, false, st.next_watch_age++};

@@ -85,17 +85,13 @@ void target_lost(rt_actor* self, const caf::down_msg& dm) {
   if (!name)
     return;
   spdlog::warn("{}: lost the link to {}: giving up its transfers", st.cfg.name, *name);
-  std::vector<std::function<void()>> give_up;
-  for (auto j = st.on_lost.begin(); j != st.on_lost.end();) {
-    if (j->second.first == *name) {
-      give_up.push_back(std::move(j->second.second));
-      j = st.on_lost.erase(j);
-    } else {
-      ++j;
-    }
-  }
-  for (auto& f : give_up)
-    f();
+  std::vector<std::uint64_t> ids;
+  for (const auto& [id, waiting] : st.on_lost)
+    if (waiting.first == *name)
+      ids.push_back(id);
+  for (auto id : ids)
+    if (auto j = st.on_lost.find(id); j != st.on_lost.end())
+      std::function<void()>(j->second.second)(); // a copy: the call removes the entry
 }
 
 void join(rt_actor* self) {
@@ -254,12 +250,10 @@ void commit_and_answer(rt_actor* self, const push_image& p, const first_proof_me
   auto& st = self->state;
   auto target = g.proof.scope.target;
   auto session = g.proof.scope.session;
-  auto settled = std::make_shared<bool>(false);
-  auto lost_id = st.next_lost++;
-  auto fail = [self, rp, target, seq, session, again, settled, lost_id](std::string error) mutable {
-    if (std::exchange(*settled, true))
-      return;
-    self->state.on_lost.erase(lost_id);
+  auto lost_id = st.next_lost++; // in on_lost until the commit is answered or given up
+  auto fail = [self, rp, target, seq, session, again, lost_id](std::string error) mutable {
+    if (self->state.on_lost.erase(lost_id) == 0)
+      return; // settled already
     if (again) {
       spdlog::warn("{}: the commit at {} failed ({}), pushing again", self->state.cfg.name, target, error);
       return again(target);
@@ -269,10 +263,9 @@ void commit_and_answer(rt_actor* self, const push_image& p, const first_proof_me
   st.on_lost[lost_id] = {target, [fail, target]() mutable { fail("lost the link to " + target); }};
   commit_until(self, g.target, push_commit{session, p.repository, p.digest},
                self->clock().now() + st.cfg.request_timeout,
-               [self, rp, target, seq, session, settled, lost_id](push_ack a) mutable {
-                 if (std::exchange(*settled, true))
-                   return;
-                 self->state.on_lost.erase(lost_id);
+               [self, rp, target, seq, session, lost_id](push_ack a) mutable {
+                 if (self->state.on_lost.erase(lost_id) == 0)
+                   return; // given up already
                  rp.deliver(push_done{a.ok, a.error, target, seq, session, a});
                },
                fail);

@@ -49,23 +49,15 @@ public:
     then(d);
   }
 
-  /// Ends every transfer to or from `node` as failed with `why`, now; their
-  /// real ends, whenever they come, are ignored.
-  void abandon(const std::string& node, const std::string& why) {
-    std::vector<std::uint64_t> ids;
-    for (const auto& [id, t] : pending_)
-      if (t.ends[0] == node || t.ends[1] == node)
-        ids.push_back(id);
-    for (auto id : ids)
-      finish(transfer_done{id, false, why, 0, 0});
-  }
-
   /// Monitors `handle`, the actor of node `name` (once per actor).
   template <class Self>
   void watch(Self* self, const std::string& name, const caf::actor& handle) {
     if (handle && watched_.emplace(handle.address(), name).second)
       self->monitor(handle);
   }
+
+  /// True while `who` is watched: from watch() until its link breaks.
+  bool watching(const caf::actor_addr& who) const { return watched_.count(who) > 0; }
 
   /// For the actor's down handler: if `dm` is about a watched node, ends the
   /// transfers with it now (abandon), has the data plane cut them
@@ -82,6 +74,17 @@ public:
   }
 
 private:
+  /// Ends every transfer to or from `node` as failed with `why`, now; their
+  /// real ends, whenever they come, are ignored.
+  void abandon(const std::string& node, const std::string& why) {
+    std::vector<std::uint64_t> ids;
+    for (const auto& [id, t] : pending_)
+      if (t.ends[0] == node || t.ends[1] == node)
+        ids.push_back(id);
+    for (auto id : ids)
+      finish(transfer_done{id, false, why, 0, 0});
+  }
+
   struct transfer {
     then_fn then;
     std::array<std::string, 2> ends; // from, to

@@ -313,12 +313,8 @@ http_image_transfer::http_image_transfer(std::string self, std::shared_ptr<const
 
 http_image_transfer::~http_image_transfer() = default;
 
-actors::transfer_result http_image_transfer::copy_now(const actors::transfer_order& order) {
-  return copy_now(order, std::make_shared<cancel_token>());
-}
-
 actors::transfer_result http_image_transfer::copy_now(const actors::transfer_order& order,
-                                                      const std::shared_ptr<cancel_token>& cancel) {
+                                                      std::shared_ptr<cancel_token> cancel) {
   actors::transfer_result r;
   try {
     r = impl_->run(order, cancel);

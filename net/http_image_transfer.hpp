@@ -65,9 +65,9 @@ public:
   void copy(actors::transfer_order order, done_fn done) override;
   void give_up(const std::string& node) override;
 
-  /// The same copy, run on the calling thread (tests, tools).
-  actors::transfer_result copy_now(const actors::transfer_order& order);
-  actors::transfer_result copy_now(const actors::transfer_order& order, const std::shared_ptr<cancel_token>& cancel);
+  /// The same copy, run on the calling thread (tests, tools); `cancel`, if
+  /// given, can cut it short from another thread.
+  actors::transfer_result copy_now(const actors::transfer_order& order, std::shared_ptr<cancel_token> cancel = {});
 
 private:
   struct impl;
