@@ -364,7 +364,7 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
     },
     [self](push_commit& c) { commit_push(self, c, self->make_response_promise<push_ack>()); },
     [self](blob_landed& b) {
-      // A blob of our open session, arriving or stored: our peers fetch it now.
+      // A blob of our open session, arriving or stored: the first peers fetch it now.
       auto& st = self->state;
       auto scope = st.cfg.guard->admitted(b.session);
       auto dig = oci::digest::parse(b.digest);
@@ -377,9 +377,13 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
       auto peers = st.peers.find(b.session);
       if (peers == st.peers.end())
         return;
+      // Only the peers the acknowledgement waits for (second_proof_message).
+      auto ahead = st.cfg.settings.min_copies - 1;
       for (const auto& p : peers->second)
-        if (p.handle)
+        if (p.handle && ahead > 0) {
+          --ahead;
           self->send(p.handle, replicate_blob{b.session, b.repository, b.digest, size, st.cfg.name});
+        }
     },
     [self](replicate_blob& r) {
       auto& st = self->state;

@@ -4,6 +4,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 namespace stowage::actors::detail {
@@ -147,11 +149,21 @@ void grant(master_actor* self, std::uint64_t decision, std::vector<ranked_candid
   auto pair = issue_proofs(*st.cfg.identity, scope);
   // Every other data manager is a peer: told to expect the image if it is up,
   // listed without a handle if not (replication to it fails at once and the
-  // image is handed off to the master for later delivery).
+  // image is handed off to the master for later delivery). In the order of
+  // this decision's ranking, the unmeasured ones last: the target lets the
+  // first of them fetch ahead of the commit (second_proof_message).
   std::vector<peer_ref> peers;
+  auto add_peer = [&](const std::string& name) {
+    auto n = st.nodes.find(name);
+    if (n == st.nodes.end() || n->second.rec.role != "data" || name == target
+        || std::ranges::any_of(peers, [&](const peer_ref& p) { return p.name == name; }))
+      return;
+    peers.push_back({name, n->second.rec.up ? n->second.handle : caf::actor{}});
+  };
+  for (const auto& c : ranked)
+    add_peer(c.node);
   for (const auto& [name, n] : st.nodes)
-    if (n.rec.role == "data" && name != target)
-      peers.push_back({name, n.rec.up ? n.handle : caf::actor{}});
+    add_peer(name);
   auto target_handle = st.nodes.at(target).handle;
   self->request(target_handle, st.cfg.settings.probe_timeout, second_proof_message{pair.second, peers})
     .then(

@@ -279,7 +279,11 @@ struct peer_ref {
 STOWAGE_INSPECT(peer_ref, x.name, x.handle)
 
 /// Master -> second target: the second proof and the peers that were told
-/// to expect the image. Answer: proof_answer.
+/// to expect the image, best ranked first. The first min_copies - 1 of them
+/// that are up fetch the blobs as they arrive, ahead of the commit: those
+/// are the copies the acknowledgement waits for, so on a target short of
+/// bandwidth or CPU they do not share it with the others, which fetch at
+/// the commit. Answer: proof_answer.
 struct second_proof_message {
   second_proof proof;
   std::vector<peer_ref> peers;
