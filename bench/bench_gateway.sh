@@ -22,8 +22,8 @@ DEV_PID= DIST_PID=
 trap 'kill $DEV_PID $DIST_PID 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 
 p=$(free_port_base); gw=127.0.0.1:$p; master=http://127.0.0.1:$((p + 1))
-dp=$(free_port 22000)
 start_dev "$stowage" "$work/dev" "$p" "$work/dev.log"
+dp=$(free_port 22000) # after start_dev: not one of the cluster's ports
 start_distribution "$work/dist" "$dp"
 probe_bytes=$("$stowage" dev --print-config --data "$work/dev" --port-base "$p" | awk -F'[ =]+' '/^probe_bytes/ {print $2}')
 

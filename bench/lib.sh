@@ -59,6 +59,8 @@ PY
 # start_distribution DIR PORT: Debian's docker-registry on 127.0.0.1:PORT; sets DIST_PID.
 start_distribution() {
   local dir=$1 port=$2
+  # Something else answering on the port would pass for distribution below.
+  if (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then echo "port $port is taken" >&2; return 1; fi
   mkdir -p "$dir/data"
   cat >"$dir/config.yml" <<YML
 version: 0.1
