@@ -38,15 +38,15 @@ void release_spooled(master_actor* self, const std::string& repository, const st
 
 /// Where `node` gets a handed-off image from: the master's spool if the
 /// target handed it there, else a data manager holding it that is up (the
-/// target went down before it could hand it off). Empty: nobody, for now.
-std::string delivery_source(master_actor* self, const handoff_record& h) {
+/// target went down before it could hand it off). No name: nobody, for now.
+peer_ref delivery_source(master_actor* self, const handoff_record& h) {
   auto& st = self->state;
   auto dig = oci::digest::parse(h.digest);
   if (dig && st.spool->manifest(h.repository, oci::reference{*dig}))
-    return st.cfg.name;
+    return {st.cfg.name, caf::actor_cast<caf::actor>(self)};
   for (const auto& holder : st.images.holders(h.repository, h.digest))
     if (holder != h.node && is_up_data(self, holder))
-      return holder;
+      return {holder, st.nodes.at(holder).handle};
   return {};
 }
 
@@ -65,12 +65,13 @@ void deliver_all(master_actor* self, const std::string& node) {
         self->state.delivering.erase(node);
     };
     auto source = delivery_source(self, h);
-    if (source.empty()) {
+    if (source.name.empty()) {
       spdlog::info("{}: {}@{} for {}: no holder is up to deliver it from", st.cfg.name, h.repository, h.digest, node);
       one();
       continue;
     }
-    self->request(n->second.handle, st.cfg.transfer_timeout, delivery{h.repository, h.tag, h.digest, h.seq, source})
+    self->request(n->second.handle, st.cfg.transfer_timeout,
+                  delivery{h.repository, h.tag, h.digest, h.seq, source.name, source.handle})
       .then(
         [self, h, one](delivery_answer& a) {
           auto& st = self->state;

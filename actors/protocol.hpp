@@ -441,16 +441,20 @@ struct handoff_accepted {
 STOWAGE_INSPECT(handoff_accepted, x.ok, x.error)
 
 /// Master -> a data manager that is back: fetch this image from `source`
-/// (the master's spool). Answer: delivery_answer.
+/// (the master's spool, or a data manager holding it). The receiver watches
+/// `source_actor` and gives the fetch up at once if its link breaks, so a
+/// source that dies or hangs meanwhile costs one retry interval, not the
+/// data plane's timeouts. Answer: delivery_answer.
 struct delivery {
   std::string repository;
   std::string tag;
   std::string digest;
   std::uint64_t seq = 0;
   std::string source;
+  caf::actor source_actor;
   friend bool operator==(const delivery&, const delivery&) = default;
 };
-STOWAGE_INSPECT(delivery, x.repository, x.tag, x.digest, x.seq, x.source)
+STOWAGE_INSPECT(delivery, x.repository, x.tag, x.digest, x.seq, x.source, x.source_actor)
 
 struct delivery_answer {
   std::string node;

@@ -1,6 +1,7 @@
 // Handoffs (DESIGN §3 push 8): an unreachable peer, periodic third tests,
 // delivery once it is back, restart of the master, tags that never roll back.
 #include "fixture.hpp"
+#include "actors/image_copy.hpp"
 
 using namespace stowage;
 using namespace stowage::test;
@@ -227,4 +228,37 @@ TEST_CASE_METHOD(handoff_cluster, "a late delivery of an older tag does not roll
   CHECK(holds(*dms["dm3"].store, repo, v1));
   CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == v2);
   CHECK(dms["dm3"].store->tag_seq(repo, "latest") == second.seq);
+}
+
+TEST_CASE_METHOD(handoff_cluster, "a delivery whose source is lost midway is given up at once and comes from another holder",
+                 "[protocol][handoff]") {
+  start_master();
+  add_data_manager("dm1", link(50));
+  add_data_manager("dm2", link(40));
+  add_data_manager("dm3", link(1));
+  add_data_manager("dm4", link(30));
+  add_runtime();
+  auto digest = make_image(*rt_store, repo, "latest", 8 << 20, 31);
+  const auto size = *sa::image_size(*rt_store, repo, digest);
+  const auto to_dm3 = std::chrono::milliseconds(size / 1000); // at dm3's 1 MB/s
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(done.ok);
+  REQUIRE(done.target == "dm1");
+  settle(1s); // dm4 has it too; dm3 is still fetching from dm1
+  REQUIRE(holds(*dms["dm4"].store, repo, digest));
+  REQUIRE_FALSE(holds(*dms["dm3"].store, repo, digest));
+
+  // The target dies: the master hands the image off for dm3 and delivers it
+  // from the first holder up, dm2. dm2 dies in the middle of that delivery.
+  kill_data_manager("dm1");
+  settle(settings.retry_interval + 1s);
+  REQUIRE(handoffs().size() == 1);
+  REQUIRE_FALSE(holds(*dms["dm3"].store, repo, digest));
+  kill_data_manager("dm2");
+  // dm3 gives that fetch up at once instead of when it would have ended, so
+  // the next round delivers from dm4 (a retry interval, then the transfer).
+  settle(settings.retry_interval + to_dm3 + 1s);
+  CHECK(holds(*dms["dm3"].store, repo, digest));
+  CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
+  CHECK(handoffs().empty());
 }
