@@ -442,9 +442,10 @@ STOWAGE_INSPECT(handoff_accepted, x.ok, x.error)
 
 /// Master -> a data manager that is back: fetch this image from `source`
 /// (the master's spool, or a data manager holding it). The receiver watches
-/// `source_actor` and gives the fetch up at once if its link breaks, so a
-/// source that dies or hangs meanwhile costs one retry interval, not the
-/// data plane's timeouts. Answer: delivery_answer.
+/// `source_actor` and gives the fetch up as soon as its link breaks, so a
+/// source that dies or hangs meanwhile costs the link's failure detection
+/// and one retry interval, not the data plane's timeouts.
+/// Answer: delivery_answer.
 struct delivery {
   std::string repository;
   std::string tag;
