@@ -2,8 +2,9 @@
 # port it binds free on 127.0.0.1 (P, P+1, P+11..P+19, P+100, P+111..P+119,
 # P+150), derived from $$ so parallel runs do not collide, and below the
 # kernel's ephemeral port range: a port in it can be taken by any outgoing
-# connection between this check and the node's bind (a node of
-# test_topology once failed to publish its middleman port that way). Prints
+# connection between this check and the node's bind (the likely cause of
+# a test_topology node once failing to publish its middleman port 13 ms
+# after binding its HTTP port on the same address). Prints
 # P, or says why not on stderr and returns 1. Sourced by bench/lib.sh and
 # tests/integration/cluster_lib.sh, not run.
 free_port_base() {
