@@ -341,19 +341,17 @@ void http_image_transfer::copy(actors::transfer_order order, done_fn done) {
     std::lock_guard lock(impl_->mtx);
     entry = impl_->running.emplace(peer, cancel);
   }
-  auto job = [this, order = std::move(order), done, cancel, entry]() {
+  auto forget = [this, entry] {
+    std::lock_guard lock(impl_->mtx);
+    impl_->running.erase(entry);
+  };
+  auto job = [this, order = std::move(order), done, cancel, forget]() {
     auto r = copy_now(order, cancel);
-    {
-      std::lock_guard lock(impl_->mtx);
-      impl_->running.erase(entry);
-    }
+    forget();
     done(std::move(r));
   };
   if (!impl_->pool.post(job)) {
-    {
-      std::lock_guard lock(impl_->mtx);
-      impl_->running.erase(entry);
-    }
+    forget();
     done({false, "the data plane is shutting down", 0, 0});
   }
 }

@@ -11,11 +11,12 @@ namespace {
 const std::string repo = "team/service";
 
 struct handoff_cluster : cluster_fixture {
-  void build() {
+  void build(const std::map<std::string, sa::link_profile>& links = {{"dm1", link(50)},
+                                                                      {"dm2", link(20)},
+                                                                      {"dm3", link(10)}}) {
     start_master();
-    add_data_manager("dm1", link(50));
-    add_data_manager("dm2", link(20));
-    add_data_manager("dm3", link(10));
+    for (const auto& [name, l] : links)
+      add_data_manager(name, l);
     add_runtime();
   }
   std::uint32_t attempts_for(const std::string& node) {
@@ -172,11 +173,7 @@ TEST_CASE_METHOD(handoff_cluster, "a peer cut off after the acknowledgement gets
 
 TEST_CASE_METHOD(handoff_cluster, "a target lost after the acknowledgement: the master delivers from another holder",
                  "[protocol][handoff][copies]") {
-  start_master();
-  add_data_manager("dm1", link(50));
-  add_data_manager("dm2", link(40));
-  add_data_manager("dm3", link(1));
-  add_runtime();
+  build({{"dm1", link(50)}, {"dm2", link(40)}, {"dm3", link(1)}});
   auto digest = make_image(*rt_store, repo, "latest", 1 << 20, 27);
   auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
   REQUIRE(done.ok);
@@ -232,12 +229,7 @@ TEST_CASE_METHOD(handoff_cluster, "a late delivery of an older tag does not roll
 
 TEST_CASE_METHOD(handoff_cluster, "a delivery whose source is lost midway is given up at once and comes from another holder",
                  "[protocol][handoff]") {
-  start_master();
-  add_data_manager("dm1", link(50));
-  add_data_manager("dm2", link(40));
-  add_data_manager("dm3", link(1));
-  add_data_manager("dm4", link(30));
-  add_runtime();
+  build({{"dm1", link(50)}, {"dm2", link(40)}, {"dm3", link(1)}, {"dm4", link(30)}});
   auto digest = make_image(*rt_store, repo, "latest", 8 << 20, 31);
   const auto size = *sa::image_size(*rt_store, repo, digest);
   const auto to_dm3 = std::chrono::milliseconds(size / 1000); // at dm3's 1 MB/s
