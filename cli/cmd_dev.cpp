@@ -22,7 +22,13 @@ struct dev_options {
   std::uint32_t port_base = 5000;
   bool print_config = false;
   std::string log_level = "info";
-  unsigned threads = 2;
+  // One io thread per node: the nodes of `stowage dev` share one process and
+  // its cores, and a second thread per node only wakes across threads (a cold
+  // pull through the gateway: ~2,800 context switches with two, ~1,180 with
+  // one; the gateway push of bench/bench_gateway.sh went from 1.02-1.03x to
+  // 1.14-1.15x of distribution's). `stowage up` runs one node per process and
+  // keeps two.
+  unsigned threads = 1;
 };
 
 int run_dev(const dev_options& o) {
