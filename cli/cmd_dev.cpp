@@ -23,11 +23,10 @@ struct dev_options {
   bool print_config = false;
   std::string log_level = "info";
   // One io thread per node: the nodes of `stowage dev` share one process and
-  // its cores, and a second thread per node mostly woke the first (a cold
-  // pull through the gateway: ~2,800 context switches with two, ~1,180 with
-  // one; gateway pushes 1.02-1.03x of distribution's with two, 1.14-1.15x
-  // with one, in alternating passes; docs/ARCHITECTURE.md). `stowage up` runs
-  // one node per process and keeps two.
+  // its cores, and a second thread per node added wake-ups across threads
+  // (a cold pull through the gateway: ~2,800 context switches with two,
+  // ~1,180 with one; see docs/ARCHITECTURE.md for the push it gained).
+  // `stowage up` runs one node per process and keeps two.
   unsigned threads = 1;
 };
 
