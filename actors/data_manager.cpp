@@ -439,8 +439,8 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
     },
     [self](delivery& d) {
       auto rp = self->make_response_promise<delivery_answer>();
-      self->state.transfers.watch(self, d.source, d.source_actor);
-      fetch(self, d.source, d.repository, d.tag, d.digest, d.seq, [self, rp](bool ok, std::string error) mutable {
+      self->state.transfers.watch(self, d.source.name, d.source.handle);
+      fetch(self, d.source.name, d.repository, d.tag, d.digest, d.seq, [self, rp](bool ok, std::string error) mutable {
         rp.deliver(delivery_answer{self->state.cfg.name, ok, std::move(error)});
       });
     },

@@ -71,7 +71,7 @@ void deliver_all(master_actor* self, const std::string& node) {
       continue;
     }
     self->request(n->second.handle, st.cfg.transfer_timeout,
-                  delivery{h.repository, h.tag, h.digest, h.seq, source.name, source.handle})
+                  delivery{h.repository, h.tag, h.digest, h.seq, source})
       .then(
         [self, h, one](delivery_answer& a) {
           auto& st = self->state;

@@ -442,7 +442,7 @@ STOWAGE_INSPECT(handoff_accepted, x.ok, x.error)
 
 /// Master -> a data manager that is back: fetch this image from `source`
 /// (the master's spool, or a data manager holding it). The receiver watches
-/// `source_actor` and gives the fetch up as soon as its link breaks, so a
+/// the source's actor and gives the fetch up as soon as its link breaks, so a
 /// source that dies or hangs meanwhile costs the link's failure detection
 /// and one retry interval, not the data plane's timeouts.
 /// Answer: delivery_answer.
@@ -451,11 +451,10 @@ struct delivery {
   std::string tag;
   std::string digest;
   std::uint64_t seq = 0;
-  std::string source;
-  caf::actor source_actor;
+  peer_ref source;
   friend bool operator==(const delivery&, const delivery&) = default;
 };
-STOWAGE_INSPECT(delivery, x.repository, x.tag, x.digest, x.seq, x.source, x.source_actor)
+STOWAGE_INSPECT(delivery, x.repository, x.tag, x.digest, x.seq, x.source)
 
 struct delivery_answer {
   std::string node;

@@ -70,7 +70,7 @@ TEST_CASE_METHOD(cluster_fixture, "every protocol message survives serialization
   RT(sa::replication_answer{"dm2", false, "why"});
   RT(sa::replication_failure{"s", "r/x", "t", item.digest, 3, 100, "dm1", {"dm3"}});
   RT(sa::handoff_accepted{true, ""});
-  RT(sa::delivery{"r/x", "t", item.digest, 3, "master", {}});
+  RT(sa::delivery{"r/x", "t", item.digest, 3, {"master", {}}});
   RT(sa::delivery_answer{"dm3", true, ""});
   RT(sa::image_stored{"dm2", item});
   RT(sa::nodes_query{});
