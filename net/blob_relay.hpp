@@ -15,8 +15,9 @@
 //  - `expect`: a reader that comes before the first byte waits instead of
 //    being told 404.
 //  - The serving side (`open`): a body_source that reads the upload's file
-//    as it grows (all but the writer's last max_unwritten bytes are in it,
-//    and in the page cache: both stores that relay write through it), and
+//    as it grows (all but the writer's last max_unwritten bytes are in it;
+//    store::range_reader reads them from the page cache, or from the disk
+//    where the store wrote around it, as a runtime's cache does), and
 //    once the upload committed, the stored blob from the same offset. An
 //    upload without a file (not the whole blob from its first byte) is not
 //    followed: readers wait for its commit.

@@ -64,7 +64,8 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   std::shared_ptr<const config::directory> dir;
   actors::packet_sink sink;
   gateway_options opts;
-  std::unique_ptr<registry_api> api;
+  std::unique_ptr<registry_api> api;        // the engines' requests, and every other
+  std::unique_ptr<registry_api> deliveries; // blob uploads signed by a node: images delivered into the cache
   std::shared_ptr<blob_relay> relay;
   std::shared_ptr<client_uploads> uploads;
 
@@ -312,7 +313,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   /// A data manager's blob upload into the cache (a delivery): its bytes go
   /// to the relay as the store takes them.
   route_result delivery_upload(const request& req, const api::target& t) {
-    auto rr = api->route(req);
+    auto rr = deliveries->route(req);
     if (!rr.body) return rr; // refused or answered at once
     auto d = oci::digest::parse(req.param("digest").value_or(""));
     if (!d) return rr;
@@ -340,12 +341,22 @@ gateway::gateway(std::shared_ptr<store::registry_store> cache, std::shared_ptr<a
   impl_->relay = opts.relay ? opts.relay : std::make_shared<blob_relay>(impl_->cache);
   impl_->uploads = std::make_shared<client_uploads>(impl_->cache, impl_->relay, impl_->runtime, opts.now);
   std::weak_ptr<impl> weak = impl_;
+  // The cache writes a client's blob through the page cache: the push relay
+  // sends it on to the target as it arrives. A delivered blob goes around it
+  // (store::upload_use): the relay reads it back from the disk.
+  auto gate = gateway_gate(impl_->dir, opts.open_local_pushes);
+  registry_api_options client_side;
+  client_side.uploads = store::upload_use::read_soon;
   impl_->api = std::make_unique<registry_api>(
-    *impl_->cache, gateway_gate(impl_->dir, opts.open_local_pushes),
+    *impl_->cache, gate,
     [weak](const manifest_put_event& ev, manifest_put_done done) {
       if (auto self = weak.lock()) return self->after_put(ev, std::move(done));
       done(refusal{503, oci::error_code::unsupported, "the gateway is shutting down", {}});
-    });
+    },
+    client_side);
+  registry_api_options delivered;
+  delivered.uploads = store::upload_use::kept;
+  impl_->deliveries = std::make_unique<registry_api>(*impl_->cache, gate, after_manifest_put_hook{}, delivered);
 }
 
 gateway::~gateway() = default;

@@ -212,7 +212,8 @@ public:
     // page cache grow with every push, and on this project's VMs new page
     // cache costs ~2.4 ms of CPU per MiB while just-freed pages are reused
     // almost for free (docs/ARCHITECTURE.md, "How a blob is written and read").
-    // A runtime's cache has them dirty: written out first, off this thread.
+    // Off this thread; dirty pages (a cache on a file system that refused
+    // O_DIRECT) are written out first.
     store::fileio::drop_from_page_cache_later(info->path);
   }
 

@@ -57,8 +57,9 @@ using tcp = asio::ip::tcp;
 namespace {
 
 /// One piece of a request body handed to the handler. Half a MiB: few
-/// write()s per blob, and the piece is still in cache when it is hashed and
-/// copied to the page cache right after the recv.
+/// write()s per blob, and the piece is still in the CPU's cache when it is
+/// hashed and copied on (to the appender's buffer or the page cache) right
+/// after the recv.
 constexpr std::size_t read_chunk_size = 512 * 1024;
 constexpr std::size_t buffer_reserve = 256 * 1024;
 

@@ -289,7 +289,8 @@ public:
 
   fileio::buffered_appender::mode appender_mode(upload_use use) const {
     if (kind_ == store_kind::cache)
-      return fileio::buffered_appender::mode::unsynced;
+      return use == upload_use::read_soon ? fileio::buffered_appender::mode::unsynced_buffered
+                                          : fileio::buffered_appender::mode::unsynced;
     return use == upload_use::read_soon ? fileio::buffered_appender::mode::buffered
                                         : fileio::buffered_appender::mode::direct_if_possible;
   }

@@ -247,8 +247,8 @@ buffered_appender::~buffered_appender() {
 
 buffered_appender::buffered_appender(unique_fd fd, fs::path p, std::uint64_t offset, mode m)
     : fd_(std::move(fd)), path_(std::move(p)), end_(offset), wb_start_(offset) {
-  direct_ = m == mode::direct_if_possible && try_direct(fd_.get());
-  writeback_ = m != mode::unsynced;
+  direct_ = (m == mode::direct_if_possible || m == mode::unsynced) && try_direct(fd_.get());
+  synced_ = m == mode::direct_if_possible || m == mode::buffered;
   if (!direct_)
     return;
   buf_.reset(static_cast<char*>(std::aligned_alloc(block, buffer_size)));
@@ -331,7 +331,7 @@ void buffered_appender::write_direct(std::size_t len) {
   if (len == buffer_size) {
     buf_off_ += buffer_size;
     used_ = 0;
-    if (buf_off_ - sync_from_ >= sync_every)
+    if (synced_ && buf_off_ - sync_from_ >= sync_every)
       start_background_sync();
   }
 }
@@ -400,7 +400,7 @@ void buffered_appender::write_through(const void* data, std::size_t len) {
 
 void buffered_appender::advance(std::size_t len) {
   end_ += len;
-  if (writeback_ && end_ - wb_start_ >= writeback_every) {
+  if (synced_ && end_ - wb_start_ >= writeback_every) {
     // Start writeback of the pages just written without waiting for it. Only
     // a head start for the commit's fsync, which stays the durability point,
     // so a failure here changes nothing and is ignored.

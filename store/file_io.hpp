@@ -85,8 +85,10 @@ oci::digest hash_fd(int fd, std::uint64_t size, const fs::path& p);
 /// (sync_file_range, not waiting), so the commit's fsync waits for the tail
 /// only. Either way the commit's fsync stays the durability point.
 ///
-/// `unsynced` (a cache, never fsync'd) writes buffered and leaves the
-/// writeback to the kernel, which does it when the burst is over.
+/// A cache's blobs are never fsync'd: `unsynced` writes them with O_DIRECT
+/// where it can, without the background fdatasyncs, `unsynced_buffered`
+/// through the page cache; either leaves buffered writes' writeback to the
+/// kernel.
 class buffered_appender {
 public:
   static constexpr std::size_t buffer_size = 1 << 20;
@@ -94,7 +96,7 @@ public:
   static constexpr std::size_t block = 4096;
   static constexpr std::uint64_t writeback_every = 8 << 20;
   static constexpr std::uint64_t sync_every = 16 << 20;
-  enum class mode { direct_if_possible, buffered, unsynced };
+  enum class mode { direct_if_possible, buffered, unsynced, unsynced_buffered };
   /// `offset`: the file's size when appending starts (where new bytes land).
   /// The descriptor must be open for reading and writing.
   buffered_appender(unique_fd fd, fs::path p, std::uint64_t offset = 0, mode m = mode::direct_if_possible);
@@ -122,7 +124,7 @@ private:
   unique_fd fd_;
   fs::path path_;
   bool direct_ = false;
-  bool writeback_ = true;       // buffered: start writeback every writeback_every bytes
+  bool synced_ = true;          // not a cache: background fdatasync (direct), writeback every writeback_every (buffered)
   std::unique_ptr<char[], free_aligned> buf_;
   std::size_t used_ = 0;
   std::uint64_t end_ = 0;       // buffered: file offset after everything written so far
