@@ -196,3 +196,36 @@ TEST_CASE("a cache's appender writes exactly the bytes appended, around the page
   }
   CHECK(slurp(p) == data);
 }
+
+TEST_CASE("a runtime's cache writes a delivered blob around the page cache and a client's through it",
+          "[store][cache][page_cache]") {
+  // upload_use::kept (an image delivered into the cache) skips the page
+  // cache; read_soon (a client's blob, relayed on as it arrives) fills it.
+  temp_dir d;
+  struct statfs fs_info {};
+  REQUIRE(::statfs(d.path.c_str(), &fs_info) == 0);
+  if (fs_info.f_type == TMPFS_MAGIC) {
+    WARN("the test directory is on tmpfs: every page stays in memory, nothing to check");
+    return;
+  }
+  auto cache = registry_store::open(d.path / "cache", std::chrono::hours(24), store_kind::cache);
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  auto upload = [&](upload_use use, unsigned seed) {
+    const auto bytes = random_bytes(4 << 20, seed);
+    auto u = cache->begin_upload("r");
+    auto w = cache->append("r", u.id, use);
+    REQUIRE(w);
+    w->write(bytes.data(), bytes.size());
+    w->finish();
+    w.reset();
+    const auto dig = stowage::oci::sha256_of(bytes);
+    REQUIRE(cache->commit_upload("r", u.id, dig, bytes.size()) == commit_status::ok);
+    auto b = cache->blob("r", dig);
+    REQUIRE(b);
+    const auto resident = resident_pages(b->path, bytes.size() / page);
+    CHECK(slurp(b->path) == bytes);
+    return resident;
+  };
+  CHECK(upload(upload_use::kept, 51) == 0);
+  CHECK(upload(upload_use::read_soon, 52) == (4u << 20) / page);
+}
