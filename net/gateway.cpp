@@ -64,7 +64,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   std::shared_ptr<const config::directory> dir;
   actors::packet_sink sink;
   gateway_options opts;
-  std::unique_ptr<registry_api> api;        // the engines' requests, and every other
+  std::unique_ptr<registry_api> api;        // every request but a delivery's blob upload
   std::unique_ptr<registry_api> deliveries; // blob uploads signed by a node: images delivered into the cache
   std::shared_ptr<blob_relay> relay;
   std::shared_ptr<client_uploads> uploads;
