@@ -29,14 +29,13 @@ namespace {
 /// Appends `data` in pieces of the given sizes (cycled), in `sessions`
 /// appenders, each reopening the file at its current size as an upload does.
 void append_in_sessions(const fs::path& p, const std::string& data, std::vector<std::size_t> pieces,
-                        int sessions, bool* saw_direct = nullptr,
-                        fileio::buffered_appender::mode mode = fileio::buffered_appender::mode::direct_if_possible) {
+                        int sessions, bool* saw_direct = nullptr) {
   fileio::open_file(p, O_WRONLY | O_CREAT | O_TRUNC);
   std::size_t pos = 0, k = 0;
   for (int s = 0; s < sessions; ++s) {
     std::size_t stop = s + 1 == sessions ? data.size() : data.size() * std::size_t(s + 1) / std::size_t(sessions);
     auto fd = fileio::open_file(p, O_RDWR);
-    fileio::buffered_appender out(std::move(fd), p, pos, mode);
+    fileio::buffered_appender out(std::move(fd), p, pos);
     if (saw_direct && out.direct()) *saw_direct = true;
     while (pos < stop) {
       std::size_t n = std::min(pieces[k++ % pieces.size()], stop - pos);
@@ -155,6 +154,13 @@ std::size_t resident_pages(const fs::path& p, std::size_t n) {
   return count;
 }
 
+/// tmpfs keeps every page in memory: there is no page cache to stay out of.
+bool on_tmpfs(const fs::path& p) {
+  struct statfs fs_info {};
+  REQUIRE(::statfs(p.c_str(), &fs_info) == 0);
+  return fs_info.f_type == TMPFS_MAGIC;
+}
+
 } // namespace
 
 TEST_CASE("a file dropped from the page cache keeps its bytes and leaves the cache, dirty or not",
@@ -169,31 +175,10 @@ TEST_CASE("a file dropped from the page cache keeps its bytes and leaves the cac
   }
   REQUIRE(resident_pages(p, pages) == pages);
   fileio::drop_from_page_cache(p);
-  struct statfs fs_info {};
-  REQUIRE(::statfs(d.path.c_str(), &fs_info) == 0);
-  if (fs_info.f_type == TMPFS_MAGIC) // keeps every page in memory: nothing to drop to
+  if (on_tmpfs(d.path))
     WARN("the test directory is on tmpfs: not checked that the pages left");
   else
     CHECK(resident_pages(p, pages) == 0);
-  CHECK(slurp(p) == data);
-}
-
-TEST_CASE("a cache's appender writes exactly the bytes appended, around the page cache", "[store][appender][cache]") {
-  // A runtime's cache (mode unsynced): O_DIRECT where the file system takes
-  // it, so a pulled image does not grow the page cache, and no fdatasync.
-  temp_dir d;
-  const auto p = d.path / "upload";
-  const auto data = random_bytes(3 * fileio::buffered_appender::buffer_size + 5555, 41);
-  bool direct = false;
-  append_in_sessions(p, data, {1000, 1 << 20, 77777}, 3, &direct, fileio::buffered_appender::mode::unsynced);
-  struct statfs fs_info {};
-  REQUIRE(::statfs(d.path.c_str(), &fs_info) == 0);
-  if (fs_info.f_type == TMPFS_MAGIC) {
-    WARN("the test directory is on tmpfs: O_DIRECT refused, the buffered fallback ran");
-  } else {
-    CHECK(direct);
-    CHECK(resident_pages(p, data.size() / static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))) == 0);
-  }
   CHECK(slurp(p) == data);
 }
 
@@ -202,9 +187,7 @@ TEST_CASE("a runtime's cache writes a delivered blob around the page cache and a
   // upload_use::kept (an image delivered into the cache) skips the page
   // cache; read_soon (a client's blob, relayed on as it arrives) fills it.
   temp_dir d;
-  struct statfs fs_info {};
-  REQUIRE(::statfs(d.path.c_str(), &fs_info) == 0);
-  if (fs_info.f_type == TMPFS_MAGIC) {
+  if (on_tmpfs(d.path)) {
     WARN("the test directory is on tmpfs: every page stays in memory, nothing to check");
     return;
   }
