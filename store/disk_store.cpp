@@ -213,7 +213,7 @@ public:
     if (on_disk > claim->size && ::ftruncate(fd.get(), static_cast<off_t>(claim->size)) != 0)
       fileio::throw_errno("ftruncate", path);
     auto w = std::make_unique<disk_upload_writer>(*this, std::string(id), std::move(fd), path,
-                                                  claim->size, std::move(claim->hash), appender_mode(use));
+                                                  claim->size, std::move(claim->hash), upload_write_mode(kind_, use));
     claim->handed_over = true;
     return w;
   }
@@ -285,14 +285,6 @@ public:
     }
     fileio::remove_quietly(files_.upload_path(id));
     return true;
-  }
-
-  fileio::buffered_appender::mode appender_mode(upload_use use) const {
-    if (kind_ == store_kind::cache)
-      return use == upload_use::read_soon ? fileio::buffered_appender::mode::unsynced_buffered
-                                          : fileio::buffered_appender::mode::unsynced;
-    return use == upload_use::read_soon ? fileio::buffered_appender::mode::buffered
-                                        : fileio::buffered_appender::mode::direct_if_possible;
   }
 
   // ---- manifests and tags -------------------------------------------------
@@ -710,6 +702,13 @@ void disk_upload_writer::finish() {
 }
 
 } // namespace
+
+fileio::buffered_appender::mode upload_write_mode(store_kind kind, upload_use use) {
+  using mode = fileio::buffered_appender::mode;
+  if (use == upload_use::kept)
+    return mode::direct_if_possible;
+  return kind == store_kind::cache ? mode::unsynced_buffered : mode::buffered;
+}
 
 std::unique_ptr<registry_store> open_disk_store(const std::filesystem::path& dir,
                                                 std::chrono::seconds upload_ttl, fault_hook hook,

@@ -247,8 +247,8 @@ buffered_appender::~buffered_appender() {
 
 buffered_appender::buffered_appender(unique_fd fd, fs::path p, std::uint64_t offset, mode m)
     : fd_(std::move(fd)), path_(std::move(p)), end_(offset), wb_start_(offset) {
-  direct_ = (m == mode::direct_if_possible || m == mode::unsynced) && try_direct(fd_.get());
-  synced_ = m == mode::direct_if_possible || m == mode::buffered;
+  direct_ = m == mode::direct_if_possible && try_direct(fd_.get());
+  synced_ = m != mode::unsynced_buffered;
   if (!direct_)
     return;
   buf_.reset(static_cast<char*>(std::aligned_alloc(block, buffer_size)));

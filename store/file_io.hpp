@@ -85,10 +85,17 @@ oci::digest hash_fd(int fd, std::uint64_t size, const fs::path& p);
 /// (sync_file_range, not waiting), so the commit's fsync waits for the tail
 /// only. Either way the commit's fsync stays the durability point.
 ///
-/// A cache's blobs are never fsync'd: `unsynced` writes them with O_DIRECT
-/// where it can, without the background fdatasyncs, `unsynced_buffered`
-/// through the page cache; either leaves buffered writes' writeback to the
-/// kernel.
+/// The background fdatasyncs also matter where nothing is fsync'd at the end
+/// (a runtime's cache): an O_DIRECT write completes into the device's
+/// volatile write cache, and what is left there is flushed by the next
+/// process on the device that syncs, whoever it is. On a runtime that is
+/// the container engine storing the layers it pulls: skopeo's fsync of each
+/// 64 MiB layer took 150-210 ms instead of ~80 ms while a delivery was
+/// written beside it without them (docs/ARCHITECTURE.md, "Where the rest of
+/// the time goes").
+///
+/// `unsynced_buffered` (a cache's blobs read again soon) writes through the
+/// page cache and leaves the writeback to the kernel.
 class buffered_appender {
 public:
   static constexpr std::size_t buffer_size = 1 << 20;
@@ -96,7 +103,7 @@ public:
   static constexpr std::size_t block = 4096;
   static constexpr std::uint64_t writeback_every = 8 << 20;
   static constexpr std::uint64_t sync_every = 16 << 20;
-  enum class mode { direct_if_possible, buffered, unsynced, unsynced_buffered };
+  enum class mode { direct_if_possible, buffered, unsynced_buffered };
   /// `offset`: the file's size when appending starts (where new bytes land).
   /// The descriptor must be open for reading and writing.
   buffered_appender(unique_fd fd, fs::path p, std::uint64_t offset = 0, mode m = mode::direct_if_possible);
@@ -107,6 +114,9 @@ public:
   /// Everything appended so far is in the file, which has exactly that size.
   void flush();
   bool direct() const { return direct_; }
+  /// Direct: the file offset up to which this appender's writes were handed
+  /// to a background fdatasync (the offset it started at, until the first).
+  std::uint64_t sync_started_through() const { return sync_from_; }
 
 private:
   struct free_aligned {
@@ -124,7 +134,7 @@ private:
   unique_fd fd_;
   fs::path path_;
   bool direct_ = false;
-  bool synced_ = true;          // not a cache: background fdatasync (direct), writeback every writeback_every (buffered)
+  bool synced_ = true;          // background fdatasync (direct), writeback every writeback_every (buffered)
   std::unique_ptr<char[], free_aligned> buf_;
   std::size_t used_ = 0;
   std::uint64_t end_ = 0;       // buffered: file offset after everything written so far

@@ -90,8 +90,10 @@ enum class store_kind {
   /// the file system allows: the cheapest way to write here, for blobs mostly
   /// read long after they were written.
   durable,
-  /// A runtime's cache: nothing is fsync'd, and blob bytes go through the
-  /// page cache or around it as upload_use says. A process crash (kill -9)
+  /// A runtime's cache: no commit is fsync'd, and blob bytes go through the
+  /// page cache or around it as upload_use says (around it, they are still
+  /// flushed from the device's write cache as they are written:
+  /// upload_write_mode in disk_store.hpp). A process crash (kill -9)
   /// loses nothing: the writes are in the kernel or on the disk. A store
   /// not synced since before the machine's last boot is emptied at open, so
   /// a crash of the machine leaves no torn blob behind. No guarantee rests on a cache: a

@@ -2,6 +2,7 @@
 // piece sizes, resume offsets and I/O mode (O_DIRECT where the file system
 // takes it, buffered elsewhere), the file holds exactly the bytes appended.
 // Range reader: any range, from the page cache or not, comes back exact.
+#include "store/disk_store.hpp"
 #include "store/file_io.hpp"
 #include "store/range_reader.hpp"
 #include "store/registry_store.hpp"
@@ -98,6 +99,39 @@ TEST_CASE("the appender's buffered mode writes exactly the bytes appended", "[st
   }
   REQUIRE(pos == data.size());
   REQUIRE(slurp(p) == data);
+}
+
+TEST_CASE("the appender hands what it wrote around the page cache to background fdatasyncs", "[store][appender]") {
+  using appender = fileio::buffered_appender;
+  temp_dir d;
+  auto p = d.path / "upload";
+  const auto piece = random_bytes(appender::buffer_size, 13);
+  fileio::open_file(p, O_WRONLY | O_CREAT | O_TRUNC);
+  appender out(fileio::open_file(p, O_RDWR), p, 0, appender::mode::direct_if_possible);
+  if (!out.direct()) {
+    WARN("the file system refuses O_DIRECT: the buffered fallback's writeback is not observable here");
+    return;
+  }
+  const std::uint64_t total = 3 * appender::sync_every + appender::buffer_size;
+  for (std::uint64_t n = 0; n < total; n += piece.size()) out.append(piece.data(), piece.size());
+  // One starts at each sync_every, unless the one before is still running
+  // (the next threshold tries again): the first always starts.
+  CHECK(out.sync_started_through() >= appender::sync_every);
+  CHECK(out.sync_started_through() <= total);
+  out.flush(); // collects the last one's result
+  CHECK(fs::file_size(p) == total);
+}
+
+TEST_CASE("a store writes kept uploads around the page cache with background syncs, a cache too",
+          "[store][appender][cache]") {
+  // A cache never fsyncs a commit; its O_DIRECT writes are still flushed from
+  // the device's write cache as they go, or the next process that syncs on
+  // the device (a container engine storing a layer) would pay for them.
+  using mode = fileio::buffered_appender::mode;
+  CHECK(upload_write_mode(store_kind::cache, upload_use::kept) == mode::direct_if_possible);
+  CHECK(upload_write_mode(store_kind::durable, upload_use::kept) == mode::direct_if_possible);
+  CHECK(upload_write_mode(store_kind::durable, upload_use::read_soon) == mode::buffered);
+  CHECK(upload_write_mode(store_kind::cache, upload_use::read_soon) == mode::unsynced_buffered);
 }
 
 TEST_CASE("the range reader returns exactly the range, cached or not", "[store][range_reader]") {
