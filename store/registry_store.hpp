@@ -93,14 +93,14 @@ enum class store_kind {
   /// A runtime's cache: no commit is fsync'd, and blob bytes go through the
   /// page cache or around it as upload_use says (around it, they are still
   /// flushed from the device's write cache as they are written:
-  /// upload_write_mode in disk_store.hpp). A process crash (kill -9)
-  /// loses nothing: the writes are in the kernel or on the disk. A store
-  /// not synced since before the machine's last boot is emptied at open, so
-  /// a crash of the machine leaves no torn blob behind. No guarantee rests on a cache: a
-  /// push is acknowledged for the data managers' copies. Without the fsync a
-  /// client's blob PUT through the gateway does not wait for a device flush
-  /// behind the other copies' writes (40-160 ms each, one blob after the
-  /// other).
+  /// upload_write_mode in disk_store.hpp). A process crash (kill -9) loses
+  /// nothing: the writes are in the kernel or on the disk. A store not
+  /// synced since before the machine's last boot is emptied at open, so a
+  /// crash of the machine leaves no torn blob behind. No guarantee rests on
+  /// a cache: a push is acknowledged for the data managers' copies. Without
+  /// the fsync a client's blob PUT through the gateway does not wait for a
+  /// device flush behind the other copies' writes (40-160 ms each, one blob
+  /// after the other).
   cache,
 };
 
