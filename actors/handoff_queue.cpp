@@ -50,12 +50,35 @@ handoff_queue::handoff_queue(const std::filesystem::path& dir) : impl_(std::make
 
 handoff_queue::~handoff_queue() { sqlite3_close(impl_->db); }
 
-void handoff_queue::add(const handoff_record& h) {
-  std::lock_guard lock(impl_->mtx);
-  stmt s(impl_->db, "INSERT INTO handoffs VALUES(?,?,?,?,?,0) ON CONFLICT(repository, digest, node)"
-                    " DO UPDATE SET tag=excluded.tag, seq=max(seq, excluded.seq)");
+namespace {
+
+void insert(sqlite3* db, const handoff_record& h) {
+  stmt s(db, "INSERT INTO handoffs VALUES(?,?,?,?,?,0) ON CONFLICT(repository, digest, node)"
+             " DO UPDATE SET tag=excluded.tag, seq=max(seq, excluded.seq)");
   s.bind(1, h.digest).bind(2, h.repository).bind(3, h.tag).bind(4, static_cast<std::int64_t>(h.seq)).bind(5, h.node);
   s.step();
+}
+
+} // namespace
+
+void handoff_queue::add(const handoff_record& h) {
+  std::lock_guard lock(impl_->mtx);
+  insert(impl_->db, h);
+}
+
+void handoff_queue::add_all(const std::vector<handoff_record>& hs) {
+  if (hs.empty())
+    return;
+  std::lock_guard lock(impl_->mtx);
+  stmt(impl_->db, "BEGIN IMMEDIATE").step();
+  try {
+    for (const auto& h : hs)
+      insert(impl_->db, h);
+    stmt(impl_->db, "COMMIT").step();
+  } catch (...) {
+    sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
 }
 
 void handoff_queue::remove(const std::string& repository, const std::string& digest, const std::string& node) {

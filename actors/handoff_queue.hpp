@@ -23,6 +23,8 @@ public:
 
   /// Records that `h.node` still has to receive the image; idempotent.
   void add(const handoff_record& h);
+  /// `add` for many, in one transaction (one sync however many there are).
+  void add_all(const std::vector<handoff_record>& hs);
   void remove(const std::string& repository, const std::string& digest, const std::string& node);
   /// Counts one failed third test for every pending image of `node`.
   void count_attempt(const std::string& node);

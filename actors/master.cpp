@@ -111,15 +111,20 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
       n.free_bytes = j.free_bytes;
       if (handle)
         self->monitor(handle);
+      spdlog::info("{}: {} joined as {} ({} images{})", st.cfg.name, j.name, j.role, j.inventory.size(),
+                   st.cfg.directory.empty() ? "" : ", signature checked");
       if (j.role == "data") {
         st.images.forget_node(j.name);
         for (const auto& item : j.inventory) {
           st.images.add_replica(item, j.name);
           st.handoffs->remove(item.repository, item.digest, j.name);
         }
+        try {
+          owe_missing_replicas(self);
+        } catch (const std::exception& e) { // the handoff queue's disk: the next join tries again
+          spdlog::warn("{}: could not record the images {} lacks: {}", st.cfg.name, j.name, e.what());
+        }
       }
-      spdlog::info("{}: {} joined as {} ({} images{})", st.cfg.name, j.name, j.role, j.inventory.size(),
-                   st.cfg.directory.empty() ? "" : ", signature checked");
       // The answer first, then the roster: the joining node trusts the
       // master's process only once it has the answer (same link, in order).
       auto rp = self->make_response_promise<join_answer>();

@@ -11,6 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
 
 namespace stowage::actors::detail {
 
@@ -183,6 +186,50 @@ void take_over_replication(master_actor* self, const std::string& node) {
       }
     i = st.replicating.erase(i);
   }
+}
+
+void owe_missing_replicas(master_actor* self) {
+  auto& st = self->state;
+  std::vector<std::string> up;
+  for (const auto& [name, n] : st.nodes)
+    if (is_up_data(self, name))
+      up.push_back(name);
+  std::set<std::tuple<std::string, std::string, std::string>> watched; // repository, digest, peer
+  for (const auto& [session, w] : st.replicating)
+    for (const auto& peer : w.owed)
+      watched.emplace(w.repository, w.digest, peer);
+
+  std::vector<handoff_record> owed;
+  for (const auto& img : st.images.images()) {
+    // Only the image a tag names now: one it has moved on from is not spread
+    // again (and could not be listed by the node it went to: inventories
+    // name tagged images).
+    auto current = img.tag.empty() ? std::nullopt : st.images.resolve(img.repository, img.tag);
+    if (!current || current->digest != img.digest)
+      continue;
+    // With no holder up there is nobody to deliver from; the holder's own
+    // join runs this again.
+    if (std::none_of(img.replicas.begin(), img.replicas.end(), [&](const auto& n) { return is_up_data(self, n); }))
+      continue;
+    for (const auto& node : up) {
+      if (std::find(img.replicas.begin(), img.replicas.end(), node) != img.replicas.end() ||
+          std::find(img.pending.begin(), img.pending.end(), node) != img.pending.end() ||
+          watched.count({img.repository, img.digest, node}))
+        continue;
+      owed.push_back({img.digest, img.repository, img.tag, img.seq, node, 0});
+    }
+  }
+  if (owed.empty())
+    return;
+  st.handoffs->add_all(owed);
+  std::map<std::string, std::size_t> per_node;
+  for (const auto& h : owed) {
+    st.images.add_pending({h.repository, h.tag, h.digest, h.seq, 0}, h.node);
+    ++per_node[h.node];
+    spdlog::debug("{}: {} lacks {}:{} ({}): handed off", st.cfg.name, h.node, h.repository, h.tag, h.digest);
+  }
+  for (const auto& [node, n] : per_node)
+    spdlog::info("{}: {} lacks {} image(s) other data managers hold: handed off for delivery", st.cfg.name, node, n);
 }
 
 } // namespace stowage::actors::detail

@@ -3,7 +3,8 @@
 # succeeds; /api/v1/handoffs shows the delivery pending for dm3; dm3,
 # restarted, has the image within a few retry intervals. Then the same with
 # the master restarted while the handoff is pending: the handoff is durable
-# and is delivered once dm3 is back.
+# and is delivered once dm3 is back. Last, dm3 returns with its store wiped:
+# the master sees from its join what it lacks and delivers it.
 STOWAGE=${1:?usage: $0 path/to/stowage}
 source "$(dirname "$0")/cluster_lib.sh"
 
@@ -55,6 +56,21 @@ wait_until "$limit" "dm3 holding $d2" dm_has dm3 test/img v2 "$d2"
 wait_until 5 "the handoff cleared" no_handoffs
 dm_has dm3 test/img v1 "$d1" || fail "dm3 lost the first image"
 echo "ok: dm3 received the image the restarted master kept for it"
+
+# ---- 3. dm3 comes back with an empty store (its disk replaced, its key kept) ----------
+# No push failed for it, so nothing was handed off: its join, listing nothing,
+# shows the master what it lacks.
+kill9 dm3
+wait_until 10 "the master seeing dm3 down" node_is dm3 down
+rm -rf "$WORK/cluster/dm3/store"
+start_node "$WORK/cluster.toml" dm3
+wait_until 20 "dm3 back" node_is dm3 up
+wait_until "$limit" "dm3 holding $d1 again" dm_has dm3 test/img v1 "$d1"
+wait_until "$limit" "dm3 holding $d2 again" dm_has dm3 test/img v2 "$d2"
+wait_until 5 "the handoffs cleared" no_handoffs
+wait_until 5 "test/img:v2 on dm1, dm2 and dm3" replicas_are test/img v2 dm1,dm2,dm3
+grep -q "dm3 lacks 2 image(s)" "$WORK"/master*.log || fail "the master's log does not say what dm3 lacked"
+echo "ok: dm3, back with an empty store, received both images again"
 
 # The cluster still serves pulls after all this.
 pull_image_to test/img:v2 "$WORK/back"

@@ -254,3 +254,71 @@ TEST_CASE_METHOD(handoff_cluster, "a delivery whose source is lost midway is giv
   CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
   CHECK(handoffs().empty());
 }
+
+TEST_CASE_METHOD(handoff_cluster, "a data manager that joins empty is owed every image the cluster holds",
+                 "[protocol][handoff][repair]") {
+  build({{"dm1", link(50)}, {"dm2", link(40)}});
+  auto old = make_image(*rt_store, repo, "latest", 16 * 1024, 41);
+  REQUIRE(ask<sa::push_done>(runtime, sa::push_image{repo, "latest", old}).ok);
+  auto current = make_image(*rt_store, repo, "latest", 16 * 1024, 42);
+  auto second = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", current});
+  REQUIRE(second.ok);
+  const std::string repo2 = "team/other";
+  auto other = make_image(*rt_store, repo2, "v1", 16 * 1024, 43);
+  REQUIRE(ask<sa::push_done>(runtime, sa::push_image{repo2, "v1", other}).ok);
+  settle(2s);
+  REQUIRE(holds(*dms["dm2"].store, repo2, other));
+  REQUIRE(handoffs().empty());
+
+  // A new data manager (or one whose disk was replaced) joins with nothing:
+  // it is owed what the tags name now, not the image `latest` moved on from.
+  add_data_manager("dm3", link(10));
+  auto hs = handoffs();
+  REQUIRE(hs.size() == 2);
+  for (const auto& h : hs) {
+    CHECK(h.node == "dm3");
+    CHECK(h.digest != old);
+  }
+
+  settle(settings.retry_interval * 2 + 2s);
+  CHECK(handoffs().empty());
+  CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == current);
+  CHECK(dms["dm3"].store->tag_seq(repo, "latest") == second.seq);
+  CHECK(tag_digest(*dms["dm3"].store, repo2, "v1") == other);
+  CHECK_FALSE(holds(*dms["dm3"].store, repo, old));
+  for (const auto& img : images())
+    if (img.digest != old) {
+      CHECK(img.replicas == std::vector<std::string>{"dm1", "dm2", "dm3"});
+      CHECK(img.pending.empty());
+    }
+
+  // Joining again with all of it owes nothing.
+  kill_data_manager("dm3");
+  net->set_up("dm3", true);
+  add_data_manager("dm3", link(10));
+  CHECK(handoffs().empty());
+}
+
+TEST_CASE_METHOD(handoff_cluster, "a master restarted while a peer fetches, then the target lost: the peer still gets it",
+                 "[protocol][handoff][repair][restart]") {
+  build({{"dm1", link(50)}, {"dm2", link(40)}, {"dm3", link(1)}});
+  auto digest = make_image(*rt_store, repo, "latest", 1 << 20, 44);
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(done.ok);
+  REQUIRE(done.target == "dm1");
+  REQUIRE(done.ack.receiving == std::vector<std::string>{"dm3"});
+
+  // The new master never told dm3 to expect the image, so it cannot know
+  // from the push that dm3 is owed it; dm3's join (without it) tells it.
+  restart_master();
+  auto hs = handoffs();
+  REQUIRE(hs.size() == 1);
+  CHECK(hs[0].node == "dm3");
+  CHECK(hs[0].seq == done.seq);
+
+  kill_data_manager("dm1"); // dm3's fetch from the target breaks off
+  settle(settings.retry_interval * 2 + 5s);
+  CHECK(holds(*dms["dm3"].store, repo, digest));
+  CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
+  CHECK(handoffs().empty());
+}

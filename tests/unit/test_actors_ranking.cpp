@@ -96,5 +96,17 @@ TEST_CASE("the handoff queue and sequence numbers survive a reopen", "[unit][han
   CHECK(q.next_seq("r", "t", 0) == 9);
   q.remove("r", "sha256:a", "dm3");
   CHECK(q.for_node("dm3").empty());
+
+  // Many at once, in one transaction; an existing one keeps its attempts.
+  q.count_attempt("dm2");
+  q.add_all({{"sha256:b", "r", "t", 2, "dm2", 0}, {"sha256:c", "r", "u", 3, "dm1", 0}, {"sha256:d", "r", "v", 4, "dm1", 0}});
+  q.add_all({});
+  {
+    handoff_queue again(dir);
+    CHECK(again.all().size() == 3);
+    CHECK(again.for_node("dm1").size() == 2);
+    REQUIRE(again.for_node("dm2").size() == 1);
+    CHECK(again.for_node("dm2")[0].attempts == 1);
+  }
   std::filesystem::remove_all(dir);
 }
