@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
 #include <tuple>
 
@@ -53,28 +54,36 @@ peer_ref delivery_source(master_actor* self, const handoff_record& h) {
   return {};
 }
 
-void deliver_all(master_actor* self, const std::string& node) {
+/// Deliveries to one data manager under way at once. A node that joins
+/// empty may be owed the whole catalog: sent at once, the later ones would
+/// wait in its transfer queue past transfer_timeout.
+constexpr std::size_t deliveries_at_once = 4;
+
+struct delivery_batch {
+  std::string node;
+  std::vector<handoff_record> items;
+  std::size_t next = 0, running = 0;
+};
+
+void deliver_next(master_actor* self, const std::shared_ptr<delivery_batch>& b) {
   auto& st = self->state;
-  auto items = st.handoffs->for_node(node);
-  auto n = st.nodes.find(node);
-  if (items.empty() || n == st.nodes.end() || !n->second.handle) {
-    st.delivering.erase(node);
-    return;
-  }
-  auto remaining = std::make_shared<std::size_t>(items.size());
-  for (const auto& h : items) {
-    auto one = [self, node, remaining] {
-      if (--*remaining == 0)
-        self->state.delivering.erase(node);
-    };
+  auto n = st.nodes.find(b->node);
+  if (n == st.nodes.end() || !n->second.handle)
+    b->next = b->items.size(); // gone: the next third test starts over
+  while (b->running < deliveries_at_once && b->next < b->items.size()) {
+    const auto h = b->items[b->next++];
     auto source = delivery_source(self, h);
     if (source.name.empty()) {
-      spdlog::info("{}: {}@{} for {}: no holder is up to deliver it from", st.cfg.name, h.repository, h.digest, node);
-      one();
+      spdlog::info("{}: {}@{} for {}: no holder is up to deliver it from", st.cfg.name, h.repository, h.digest,
+                   b->node);
       continue;
     }
-    self->request(n->second.handle, st.cfg.transfer_timeout,
-                  delivery{h.repository, h.tag, h.digest, h.seq, source})
+    ++b->running;
+    auto one = [self, b] {
+      --b->running;
+      deliver_next(self, b);
+    };
+    self->request(n->second.handle, st.cfg.transfer_timeout, delivery{h.repository, h.tag, h.digest, h.seq, source})
       .then(
         [self, h, one](delivery_answer& a) {
           auto& st = self->state;
@@ -91,6 +100,15 @@ void deliver_all(master_actor* self, const std::string& node) {
         },
         [one](caf::error&) { one(); });
   }
+  if (b->running == 0 && b->next == b->items.size())
+    st.delivering.erase(b->node);
+}
+
+void deliver_all(master_actor* self, const std::string& node) {
+  auto b = std::make_shared<delivery_batch>();
+  b->node = node;
+  b->items = self->state.handoffs->for_node(node);
+  deliver_next(self, b);
 }
 
 } // namespace

@@ -266,6 +266,11 @@ TEST_CASE_METHOD(handoff_cluster, "a data manager that joins empty is owed every
   const std::string repo2 = "team/other";
   auto other = make_image(*rt_store, repo2, "v1", 16 * 1024, 43);
   REQUIRE(ask<sa::push_done>(runtime, sa::push_image{repo2, "v1", other}).ok);
+  std::vector<std::string> more; // more than the master delivers to one node at once
+  for (int i = 2; i <= 5; ++i) {
+    more.push_back(make_image(*rt_store, repo2, "v" + std::to_string(i), 16 * 1024, 43 + i));
+    REQUIRE(ask<sa::push_done>(runtime, sa::push_image{repo2, "v" + std::to_string(i), more.back()}).ok);
+  }
   settle(2s);
   REQUIRE(holds(*dms["dm2"].store, repo2, other));
   REQUIRE(handoffs().empty());
@@ -274,7 +279,7 @@ TEST_CASE_METHOD(handoff_cluster, "a data manager that joins empty is owed every
   // it is owed what the tags name now, not the image `latest` moved on from.
   add_data_manager("dm3", link(10));
   auto hs = handoffs();
-  REQUIRE(hs.size() == 2);
+  REQUIRE(hs.size() == 6);
   for (const auto& h : hs) {
     CHECK(h.node == "dm3");
     CHECK(h.digest != old);
@@ -285,6 +290,8 @@ TEST_CASE_METHOD(handoff_cluster, "a data manager that joins empty is owed every
   CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == current);
   CHECK(dms["dm3"].store->tag_seq(repo, "latest") == second.seq);
   CHECK(tag_digest(*dms["dm3"].store, repo2, "v1") == other);
+  for (int i = 2; i <= 5; ++i)
+    CHECK(tag_digest(*dms["dm3"].store, repo2, "v" + std::to_string(i)) == more[i - 2]);
   CHECK_FALSE(holds(*dms["dm3"].store, repo, old));
   for (const auto& img : images())
     if (img.digest != old) {
