@@ -5,7 +5,8 @@
 # decision over >= 2 measured candidates; skopeo pulls it back byte-identical
 # and a pull decision is logged; podman pulls it too. Then the cluster is
 # stopped and started again on the same directory: the images are still
-# there and pull again.
+# there and pull again. Last, it starts with a fourth data manager, which
+# is brought the image.
 STOWAGE=${1:?usage: $0 path/to/stowage}
 source "$(dirname "$0")/cluster_lib.sh"
 
@@ -40,6 +41,15 @@ rm -rf "$WORK/back"
 pull_image_to test/img:v1 "$WORK/back"
 same_blobs "$WORK/src" "$WORK/back" "$digest"
 echo "ok: after a restart on the same --data the image is still there and pulls"
+stop_pid dev
+
+# One data manager more on the same --data: dm4 joins empty and is brought
+# the image (the master sees from its join what it lacks).
+start_dev "$WORK/data" --data-managers 4
+wait_until 30 "dm4 joined" node_is dm4 up
+wait_until 20 "test/img:v1 on dm1..dm4" replicas_are test/img v1 dm1,dm2,dm3,dm4
+dm_has dm4 test/img v1 "$digest" || fail "dm4 does not serve test/img:v1"
+echo "ok: a fourth data manager added on restart received the image"
 stop_pid dev
 grep -q "rt1: " "$WORK/dev.log" && grep -q "master: " "$WORK/dev.log" || fail "log lines do not name their node"
 echo PASS
