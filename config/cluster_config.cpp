@@ -152,6 +152,7 @@ located_node read_node(const error_sink& err, const toml::table& t) {
   located_node out;
   out.line = static_cast<std::uint32_t>(t.source().begin.line);
   bool has_role = false, has_http = false, has_actor = false, has_data = false, has_name = false;
+  std::vector<const toml::node*> cache_keys; // only a runtime may have them
   for (auto&& [key, value] : t) {
     const std::string_view k = key.str();
     out.key_line[std::string(k)] = static_cast<std::uint32_t>(value.source().begin.line);
@@ -186,10 +187,20 @@ located_node read_node(const error_sink& err, const toml::table& t) {
       out.node.public_key = string_of(err, value, k);
       if (!out.node.public_key.empty() && (out.node.public_key.size() != 64 || !is_hex(out.node.public_key)))
         err.fail(value, "public_key must be 64 hex digits (the node's identity.pub) or empty");
+    } else if (k == "cache_max_bytes") {
+      out.node.cache_max_bytes =
+          static_cast<std::uint64_t>(integer_in(err, value, k, 0, std::numeric_limits<std::int64_t>::max()));
+      cache_keys.push_back(&value);
+    } else if (k == "cache_min_idle_s") {
+      out.node.cache_min_idle = std::chrono::seconds(integer_in(err, value, k, 1, 365LL * 24 * 3600));
+      cache_keys.push_back(&value);
     } else {
       err.fail(value, "unknown key " + in_quotes(k) + " in [[node]]");
     }
   }
+  if (has_role && out.node.role != role::runtime && !cache_keys.empty())
+    err.fail(*cache_keys.front(), "cache_max_bytes and cache_min_idle_s are for a runtime's image cache; " +
+                                      in_quotes(out.node.name) + " is not a runtime");
   const auto missing = [&](const char* key) {
     err.fail(out.line, std::string("[[node]]") +
                            (has_name ? " " + in_quotes(out.node.name) : std::string()) +
@@ -399,6 +410,10 @@ std::string to_toml(const cluster& c) {
         << "actor_port = " << n.actor_port << "\n"
         << "data = " << toml_string(n.data.string()) << "\n";
     if (!n.public_key.empty()) out << "public_key = " << toml_string(n.public_key) << "\n";
+    if (n.role == role::runtime) {
+      out << "cache_max_bytes = " << n.cache_max_bytes << "   # image cache bound; 0 = none\n"
+          << "cache_min_idle_s = " << n.cache_min_idle.count() << "   # an image used more recently stays\n";
+    }
   }
   return out.str();
 }

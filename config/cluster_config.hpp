@@ -34,6 +34,10 @@ struct node {
   std::uint16_t actor_port = 0;  // CAF middleman
   std::filesystem::path data;    // its directory
   std::string public_key;        // hex Ed25519 of its identity (the trust root); empty in dev
+  // A runtime's image cache: at most this many bytes (0: no bound), least
+  // recently used images removed first, none used within cache_min_idle.
+  std::uint64_t cache_max_bytes = 0;
+  std::chrono::seconds cache_min_idle{600};
 
   bool operator==(const node&) const = default;
 };

@@ -3,6 +3,7 @@
 #include "config/node_auth.hpp"
 #include "net/api_internal.hpp"
 #include "net/blob_relay.hpp"
+#include "store/cache_trim.hpp"
 #include "net/client_uploads.hpp"
 #include "net/cluster_gate.hpp"
 #include "net/probe_receiver.hpp"
@@ -230,6 +231,9 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   void pull_finished(pull_wait& w, const actors::runtime_pull_result& r) {
     std::lock_guard lock(w.mu);
     w.finished = true;
+    // The image is used now, whether delivered or already here.
+    if (r.ok && opts.track_use)
+      if (auto d = oci::digest::parse(r.digest)) store::touch_blob(*cache, *d);
     if (w.answered) {
       // Blobs still expected are either in the cache now or never coming:
       // relay readers continue from the cache or are cut short.
@@ -362,6 +366,14 @@ gateway::gateway(std::shared_ptr<store::registry_store> cache, std::shared_ptr<a
 gateway::~gateway() = default;
 
 route_result gateway::route(const request& req) {
+  auto rr = route_request(req);
+  if (impl_->opts.track_use && rr.reply && rr.reply->status == 200 && (req.method == "GET" || req.method == "HEAD"))
+    if (auto d = rr.reply->headers.get("Docker-Content-Digest"))
+      if (auto dig = oci::digest::parse(std::string(*d))) store::touch_blob(*impl_->cache, *dig);
+  return rr;
+}
+
+route_result gateway::route_request(const request& req) {
   if (req.path == probe_path) return route_probe(req, *impl_->dir, impl_->sink);
   auto t = api::parse_target(req.path);
   if (!oci::valid_repository(t.repo)) return impl_->api->route(req);

@@ -47,6 +47,10 @@ struct gateway_options {
   std::chrono::milliseconds tag_reuse{2000};
   /// The clock for tag_reuse and for client uploads (tests replace it).
   std::function<std::chrono::steady_clock::time_point()> now = [] { return std::chrono::steady_clock::now(); };
+  /// Mark each image pulled, and each manifest and blob served from the
+  /// cache, as used now (store::touch_blob), for a cache kept within a bound
+  /// (store/cache_trim.hpp).
+  bool track_use = false;
   /// Blobs arriving in the cache; shared with the runtime's image transfer,
   /// which sends a client's blobs on while they arrive. Made here if null.
   std::shared_ptr<blob_relay> relay;
@@ -60,6 +64,7 @@ public:
   route_result route(const request& req) override;
 
 private:
+  route_result route_request(const request& req);
   struct impl;
   std::shared_ptr<impl> impl_; // shared with pulls still in flight
 };

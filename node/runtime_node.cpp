@@ -1,7 +1,10 @@
-// A runtime node: its image cache (cache/), the gateway container engines
-// talk to (OCI API; pulls and pushes run through the cluster; test packets
-// arrive here), the HTTP image transfer and its actor.
+// A runtime node: its image cache (cache/, trimmed to its bound if it has
+// one), the gateway container engines talk to (OCI API; pulls and pushes run
+// through the cluster; test packets arrive here), the HTTP image transfer and
+// its actor.
 #include "node/roles.hpp"
+
+#include "node/cache_trimmer.hpp"
 
 #include "actors/ports.hpp"
 #include "actors/runtime.hpp"
@@ -25,6 +28,9 @@ std::unique_ptr<running_node> start_runtime(node_env& env, const config::node& n
   std::shared_ptr<store::registry_store> cache =
       store::registry_store::open(n.data / "cache", std::chrono::hours(24), store::store_kind::cache);
   out->parts.push_back(cache);
+  if (n.cache_max_bytes > 0)
+    out->parts.push_back(std::make_shared<cache_trimmer>(cache, store::cache_bound{n.cache_max_bytes, n.cache_min_idle},
+                                                         n.name));
   // Blobs arriving in the cache, read by the gateway's clients (pulls) and
   // by the transfer (a client's push, sent on while it arrives).
   auto relay = std::make_shared<net::blob_relay>(cache);
@@ -47,6 +53,7 @@ std::unique_ptr<running_node> start_runtime(node_env& env, const config::node& n
 
   net::gateway_options gopts;
   gopts.relay = relay;
+  gopts.track_use = n.cache_max_bytes > 0;
   auto gw = std::make_shared<net::gateway>(cache, actors::make_runtime_port(env.sys, out->actor), env.dir,
                                            actors::make_packet_sink(out->actor), gopts);
   out->parts.push_back(gw);

@@ -36,7 +36,8 @@ void collect(const registry_store& s, std::string_view repo, const oci::digest& 
 
 } // namespace
 
-bool remove_image(registry_store& s, std::string_view repo, const oci::digest& digest) {
+bool remove_image(registry_store& s, std::string_view repo, const oci::digest& digest,
+                  const std::function<bool(const oci::digest&)>& keep_blob) {
   if (!s.manifest(repo, oci::reference{digest}))
     return false;
   image_parts gone;
@@ -51,7 +52,7 @@ bool remove_image(registry_store& s, std::string_view repo, const oci::digest& d
         s.delete_manifest(repo, *d);
   for (const auto& b : gone.blobs)
     if (!kept.blobs.count(b))
-      if (auto d = oci::digest::parse(b))
+      if (auto d = oci::digest::parse(b); d && !(keep_blob && keep_blob(*d)))
         s.delete_blob(repo, *d);
   return true;
 }

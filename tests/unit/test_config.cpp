@@ -2,6 +2,7 @@
 // fault; to_toml and load are inverses; the dev layout follows DESIGN §6.
 #include "config/cluster_config.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -143,6 +144,9 @@ TEST_CASE("every error is one line: file:line: what is wrong", "[config]") {
       {"[cluster]\nmaster_public_key = \"abc\"\n" + good_nodes, "c.toml:2: ", "master_public_key must be 64 hex digits"},
       {good_nodes + "public_key = \"xyz\"\n", "c.toml:", "public_key must be 64 hex digits"},
       {"[cluster]\nprobe_size = 5\n" + good_nodes, "c.toml:2: ", "unknown key \"probe_size\" in [cluster]"},
+      {good_nodes + "cache_max_bytes = -1\n", "c.toml:22: ", "cache_max_bytes = -1 is out of range"},
+      {good_nodes + "[[node]]\nname = \"x1\"\nrole = \"data\"\nhttp_port = 6001\nactor_port = 6100\ndata = \"x\"\ncache_min_idle_s = 5\n",
+       "c.toml:28: ", "cache_max_bytes and cache_min_idle_s are for a runtime's image cache; \"x1\" is not a runtime"},
       {"nodes = 3\n" + good_nodes, "c.toml:1: ", "unknown top-level key \"nodes\""},
       {"node = 3\n", "c.toml:1: ", "node must be an array of tables"},
       {"[cluster]\n", "c.toml:1: ", "no [[node]] tables"},
@@ -204,6 +208,9 @@ TEST_CASE("to_toml round-trips through load", "[config]") {
   c.nodes[1].host = "10.1.2.3";
   c.nodes[2].data = tmp.path / "odd \"name\" \\ with\ttab";
   c.nodes[3].public_key = std::string(64, 'b');
+  auto& rt = *std::find_if(c.nodes.begin(), c.nodes.end(), [](const node& n) { return n.role == role::runtime; });
+  rt.cache_max_bytes = 10ull << 30;
+  rt.cache_min_idle = std::chrono::seconds(90);
 
   const auto file = tmp.path / "cluster.toml";
   std::ofstream(file) << to_toml(c);

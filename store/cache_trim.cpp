@@ -1,0 +1,89 @@
+#include "store/cache_trim.hpp"
+
+#include "oci/manifest.hpp"
+#include "store/image_removal.hpp"
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+namespace stowage::store {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::file_time_type last_use(const fs::path& p) {
+  std::error_code ec;
+  auto t = fs::last_write_time(p, ec);
+  return ec ? fs::file_time_type::min() : t;
+}
+
+struct image {
+  fs::file_time_type used;
+  std::string repo;
+  oci::digest dig;
+};
+
+/// The images of the store: its manifests, except those an index of the
+/// same repository names (they go with the index).
+std::vector<image> images_of(const registry_store& s) {
+  std::vector<image> out;
+  for (const auto& repo : s.repositories()) {
+    std::set<std::string> children;
+    std::vector<std::pair<oci::digest, fs::path>> all;
+    for (const auto& d : s.manifests(repo)) {
+      auto info = s.manifest(repo, oci::reference{d});
+      if (!info)
+        continue;
+      all.emplace_back(d, info->path);
+      auto parsed = oci::parse_manifest(s.read_manifest(*info), info->media_type);
+      if (parsed.value)
+        for (const auto& child : parsed.value->manifests)
+          children.insert(child.dig.str());
+    }
+    for (const auto& [d, path] : all)
+      if (!children.count(d.str()))
+        out.push_back({last_use(path), repo, d});
+  }
+  return out;
+}
+
+} // namespace
+
+void touch_blob(const registry_store& s, const oci::digest& d) noexcept {
+  try {
+    if (auto b = s.blob_anywhere(d)) {
+      std::error_code ec;
+      fs::last_write_time(b->path, fs::file_time_type::clock::now(), ec);
+    }
+  } catch (...) {
+  }
+}
+
+trim_result trim_cache(registry_store& s, const cache_bound& b) {
+  trim_result r;
+  r.used_before = r.used_after = s.used_bytes();
+  if (b.max_bytes == 0 || r.used_before <= b.max_bytes)
+    return r;
+  const auto target = b.max_bytes / 10 * 9;
+  const auto idle_before = fs::file_time_type::clock::now() - b.min_idle;
+  auto imgs = images_of(s);
+  std::sort(imgs.begin(), imgs.end(), [](const image& x, const image& y) {
+    return std::tie(x.used, x.repo) < std::tie(y.used, y.repo);
+  });
+  auto recent_blob = [&](const oci::digest& d) {
+    auto info = s.blob_anywhere(d);
+    return info && last_use(info->path) >= idle_before;
+  };
+  for (const auto& img : imgs) {
+    if (r.used_after <= target || img.used >= idle_before)
+      break;
+    if (remove_image(s, img.repo, img.dig, recent_blob))
+      r.removed.push_back(img.repo + "@" + img.dig.str());
+    r.used_after = s.used_bytes();
+  }
+  return r;
+}
+
+} // namespace stowage::store

@@ -1,0 +1,95 @@
+// trim_cache: a runtime's cache kept within its bound, least recently used
+// images first, never one used within min_idle, never a blob used lately.
+#include "store/cache_trim.hpp"
+#include "store_test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace store_test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string repo = "team/app";
+
+struct cache_fixture {
+  temp_dir dir;
+  std::unique_ptr<store::registry_store> s =
+      store::registry_store::open(dir.path, std::chrono::hours(24), store::store_kind::cache);
+  oci::digest shared = put_blob(*s, repo, random_bytes(64 * 1024, 1));
+
+  /// A tagged image: a config, the shared layer and a layer of its own.
+  stored_manifest image(const std::string& tag, unsigned seed) {
+    auto own = put_blob(*s, repo, random_bytes(64 * 1024, seed));
+    const std::string config_json = R"({"image":")" + tag + R"("})";
+    auto config = put_blob(*s, repo, config_json);
+    auto j = nlohmann::json::parse(image_manifest(config, config_json.size()));
+    for (const auto& l : {shared, own})
+      j["layers"].push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
+                             {"digest", l.str()},
+                             {"size", s->blob(repo, l)->size}});
+    return put_manifest(*s, repo, j.dump(), tag);
+  }
+  /// Sets when a blob (a manifest is one) was last used.
+  void used_ago(const oci::digest& d, std::chrono::minutes ago) {
+    fs::last_write_time(s->blob_anywhere(d)->path, fs::file_time_type::clock::now() - ago);
+  }
+  /// Everything in the store last used `ago`.
+  void all_used_ago(std::chrono::minutes ago) {
+    for (const auto& m : s->manifests(repo)) {
+      used_ago(m, ago);
+      auto parsed = oci::parse_manifest(s->read_manifest(*s->manifest(repo, digest_ref(m))), oci::media::oci_manifest);
+      used_ago(parsed.value->config->dig, ago);
+      for (const auto& l : parsed.value->layers)
+        used_ago(l.dig, ago);
+    }
+  }
+  bool has(const stored_manifest& m) { return s->manifest(repo, digest_ref(m.dig)).has_value(); }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(cache_fixture, "a cache over its bound loses its least recently used images first",
+                 "[store][cache]") {
+  auto a = image("a", 2), b = image("b", 3), c = image("c", 4);
+  all_used_ago(300min);
+  used_ago(b.dig, 200min);
+  used_ago(c.dig, 100min);
+  used_ago(a.dig, 50min); // a was pulled again lately: b is the oldest now
+  const auto used = s->used_bytes();
+
+  // No bound, or within it: nothing goes.
+  CHECK(store::trim_cache(*s, {0, 10min}).removed.empty());
+  CHECK(store::trim_cache(*s, {used, 10min}).removed.empty());
+
+  // Just over: one image frees enough (down to 90% of the bound).
+  auto r = store::trim_cache(*s, {used - 1, 10min});
+  CHECK(r.removed == std::vector<std::string>{repo + "@" + b.dig.str()});
+  CHECK(r.used_before == used);
+  CHECK(r.used_after == s->used_bytes());
+  CHECK(r.used_after <= (used - 1) / 10 * 9);
+  CHECK_FALSE(has(b));
+  CHECK_FALSE(s->manifest(repo, tag_ref("b")));
+  CHECK(has(a));
+  CHECK(has(c));
+  CHECK(s->blob(repo, shared)); // a and c still use it
+}
+
+TEST_CASE_METHOD(cache_fixture, "an image or blob used within min_idle stays, even over the bound",
+                 "[store][cache]") {
+  auto a = image("a", 2), b = image("b", 3), c = image("c", 4);
+  all_used_ago(300min);
+  used_ago(c.dig, 1min); // being pulled
+  // A client pushing a new image just found b's own layer here (HEAD) and
+  // will reference it.
+  auto b_layer = oci::parse_manifest(b.body, oci::media::oci_manifest).value->layers[1].dig;
+  store::touch_blob(*s, b_layer);
+
+  auto r = store::trim_cache(*s, {1, 10min});
+  CHECK(r.removed.size() == 2);
+  CHECK_FALSE(has(a));
+  CHECK_FALSE(has(b));
+  CHECK(has(c));
+  CHECK(s->blob(repo, b_layer)); // kept linked
+  CHECK(r.used_after > 1);        // the rest is in use
+}
