@@ -1,7 +1,7 @@
 // Keeping a runtime's image cache within a size bound: the images used least
 // recently go first. "Used" is a file's modification time, which the gateway
-// refreshes (touch_blob) whenever it serves a manifest or a blob, so the
-// order survives restarts without a table of its own.
+// refreshes (touch_blob) when a pull ends and whenever it serves a manifest
+// or a blob, so the order survives restarts without a table of its own.
 #pragma once
 
 #include "oci/digest.hpp"
@@ -9,15 +9,14 @@
 
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 namespace stowage::store {
 
 struct cache_bound {
-  std::uint64_t max_bytes = 0;              // 0: no bound
-  std::chrono::seconds min_idle{600};       // an image used more recently is never removed
+  std::uint64_t max_bytes = 0;        // 0: no bound
+  std::chrono::seconds min_idle{600}; // an image used more recently is never removed
 };
 
 struct trim_result {
