@@ -3,13 +3,13 @@
 #include "config/node_auth.hpp"
 #include "net/api_internal.hpp"
 #include "net/blob_relay.hpp"
-#include "store/cache_trim.hpp"
 #include "net/client_uploads.hpp"
 #include "net/cluster_gate.hpp"
 #include "net/probe_receiver.hpp"
 #include "net/registry_api.hpp"
 #include "net/registry_client.hpp"
 #include "net/worker_pool.hpp"
+#include "store/cache_trim.hpp"
 
 #include <spdlog/spdlog.h>
 
