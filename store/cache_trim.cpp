@@ -25,26 +25,38 @@ struct image {
   oci::digest dig;
 };
 
-/// The images of the store: its manifests, except those an index of the
-/// same repository names (they go with the index).
-std::vector<image> images_of(const registry_store& s) {
-  std::vector<image> out;
+struct contents {
+  std::vector<image> images; // manifests, except those an index of the same repository names
+  std::vector<std::pair<std::string, oci::digest>> loose; // linked blobs no manifest names
+};
+
+contents contents_of(const registry_store& s) {
+  contents out;
   for (const auto& repo : s.repositories()) {
-    std::set<std::string> children;
+    std::set<std::string> children, named;
     std::vector<std::pair<oci::digest, fs::path>> all;
     for (const auto& d : s.manifests(repo)) {
       auto info = s.manifest(repo, oci::reference{d});
       if (!info)
         continue;
       all.emplace_back(d, info->path);
+      named.insert(d.str());
       auto parsed = oci::parse_manifest(s.read_manifest(*info), info->media_type);
-      if (parsed.value)
-        for (const auto& child : parsed.value->manifests)
-          children.insert(child.dig.str());
+      if (!parsed.value)
+        continue;
+      if (parsed.value->config)
+        named.insert(parsed.value->config->dig.str());
+      for (const auto& l : parsed.value->layers)
+        named.insert(l.dig.str());
+      for (const auto& child : parsed.value->manifests)
+        children.insert(child.dig.str());
     }
     for (const auto& [d, path] : all)
       if (!children.count(d.str()))
-        out.push_back({last_use(path), repo, d});
+        out.images.push_back({last_use(path), repo, d});
+    for (const auto& b : s.blobs(repo))
+      if (!named.count(b.str()))
+        out.loose.emplace_back(repo, b);
   }
   return out;
 }
@@ -68,14 +80,21 @@ trim_result trim_cache(registry_store& s, const cache_bound& b) {
     return r;
   const auto target = b.max_bytes / 10 * 9;
   const auto idle_before = fs::file_time_type::clock::now() - b.min_idle;
-  auto imgs = images_of(s);
-  std::sort(imgs.begin(), imgs.end(), [](const image& x, const image& y) {
-    return std::tie(x.used, x.repo) < std::tie(y.used, y.repo);
-  });
   auto recent_blob = [&](const oci::digest& d) {
     auto info = s.blob_anywhere(d);
     return info && last_use(info->path) >= idle_before;
   };
+  auto c = contents_of(s);
+  // Blobs no manifest names first: a client's upload whose manifest never
+  // came, a blob kept below because it was in use then.
+  for (const auto& [repo, d] : c.loose)
+    if (!recent_blob(d))
+      s.delete_blob(repo, d);
+  r.used_after = s.used_bytes();
+  auto& imgs = c.images;
+  std::sort(imgs.begin(), imgs.end(), [](const image& x, const image& y) {
+    return std::tie(x.used, x.repo) < std::tie(y.used, y.repo);
+  });
   for (const auto& img : imgs) {
     if (r.used_after <= target || img.used >= idle_before)
       break;

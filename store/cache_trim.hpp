@@ -27,9 +27,10 @@ struct trim_result {
 /// Marks a blob (a manifest is one too) as used now. Errors are ignored.
 void touch_blob(const registry_store& s, const oci::digest& d) noexcept;
 
-/// Removes whole images (a manifest with what only it needs, store::remove_image),
-/// least recently used first, until the store uses at most 90% of
-/// `b.max_bytes`. Images and blobs used within `b.min_idle` stay: a pull
+/// When the store is over `b.max_bytes`: unlinks the blobs no manifest names,
+/// then removes whole images (a manifest with what only it needs,
+/// store::remove_image), least recently used first, until the store uses at
+/// most 90% of `b.max_bytes`. Images and blobs used within `b.min_idle` stay: a pull
 /// reads its blobs after its manifest, a push may reference a blob the
 /// cache already had. So the store can stay above its bound while all it
 /// holds is in use.

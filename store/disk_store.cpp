@@ -84,6 +84,14 @@ private:
   bool failed_ = false;
 };
 
+std::vector<oci::digest> digests_of(const std::vector<std::string>& rows) {
+  std::vector<oci::digest> out;
+  for (const auto& r : rows)
+    if (auto d = oci::digest::parse(r))
+      out.push_back(*d);
+  return out;
+}
+
 class disk_store final : public registry_store {
 public:
   disk_store(const fs::path& dir, std::chrono::seconds ttl, fault_hook hook, store_kind kind)
@@ -348,17 +356,14 @@ public:
     return result;
   }
 
+  std::vector<oci::digest> blobs(std::string_view repo) const override {
+    std::lock_guard lock(read_mu_);
+    return digests_of(reader_.linked_blobs(repo));
+  }
+
   std::vector<oci::digest> manifests(std::string_view repo) const override {
-    std::vector<std::string> rows;
-    {
-      std::lock_guard lock(read_mu_);
-      rows = reader_.manifest_digests(repo);
-    }
-    std::vector<oci::digest> out;
-    for (const auto& r : rows)
-      if (auto d = oci::digest::parse(r))
-        out.push_back(*d);
-    return out;
+    std::lock_guard lock(read_mu_);
+    return digests_of(reader_.manifest_digests(repo));
   }
 
   std::optional<manifest_info> manifest(std::string_view repo, const oci::reference& ref) const override {

@@ -368,6 +368,16 @@ std::optional<metadata_db::manifest_row> metadata_db::manifest_by_digest(std::st
   return read_manifest_row(s);
 }
 
+std::vector<std::string> metadata_db::linked_blobs(std::string_view repo) {
+  auto& s = prepare("SELECT digest FROM blob_links WHERE repo = ? ORDER BY digest");
+  resetter r{s};
+  s.bind(1, repo);
+  std::vector<std::string> out;
+  while (s.step())
+    out.push_back(s.text(0));
+  return out;
+}
+
 std::vector<std::string> metadata_db::manifest_digests(std::string_view repo) {
   auto& s = prepare("SELECT digest FROM manifests WHERE repo = ? ORDER BY digest");
   resetter r{s};

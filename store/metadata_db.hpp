@@ -101,6 +101,8 @@ public:
   std::optional<manifest_row> manifest_by_digest(std::string_view repo, std::string_view digest);
   /// Digests of every manifest in `repo`, tagged or not.
   std::vector<std::string> manifest_digests(std::string_view repo);
+  /// Digests of every blob linked into `repo` (manifests' bytes included).
+  std::vector<std::string> linked_blobs(std::string_view repo);
   std::optional<manifest_row> manifest_by_tag(std::string_view repo, std::string_view tag);
   /// Deletes the manifest and clears every tag pointing at it.
   bool delete_manifest(std::string_view repo, std::string_view digest);

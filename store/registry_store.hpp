@@ -146,6 +146,8 @@ public:
   /// empty `from_repo` any repository will do. False if there is no such blob.
   virtual bool mount_blob(std::string_view to_repo, const oci::digest&,
                           std::string_view from_repo = {}) = 0;
+  /// Every blob linked into `repo`, manifests' bytes included.
+  virtual std::vector<oci::digest> blobs(std::string_view repo) const = 0;
   /// Unlinks a blob from `repo`; false if it was not linked.
   virtual bool delete_blob(std::string_view repo, const oci::digest&) = 0;
 

@@ -92,4 +92,27 @@ TEST_CASE_METHOD(cache_fixture, "an image or blob used within min_idle stays, ev
   CHECK(has(c));
   CHECK(s->blob(repo, b_layer)); // kept linked
   CHECK(r.used_after > 1);        // the rest is in use
+
+  // Once idle, the blob no manifest names any more goes at the next trim.
+  used_ago(b_layer, 300min);
+  CHECK(store::trim_cache(*s, {1, 10min}).removed.empty());
+  CHECK_FALSE(s->blob(repo, b_layer));
+  CHECK(has(c));
+}
+
+TEST_CASE_METHOD(cache_fixture, "blobs no manifest names go first, unless used lately", "[store][cache]") {
+  auto a = image("a", 2);
+  auto abandoned = put_blob(*s, repo, random_bytes(256 * 1024, 9)); // an upload whose manifest never came
+  auto arriving = put_blob(*s, repo, random_bytes(16 * 1024, 10));  // a push or delivery under way
+  all_used_ago(300min);
+  used_ago(abandoned, 300min);
+  const auto used = s->used_bytes();
+
+  auto r = store::trim_cache(*s, {used - 1, 10min});
+  CHECK(r.removed.empty()); // dropping the loose blob was enough
+  CHECK_FALSE(s->blob(repo, abandoned));
+  CHECK(s->blob(repo, arriving));
+  CHECK(has(a));
+  CHECK(r.used_after == s->used_bytes());
+  CHECK(r.used_after <= used - 256 * 1024);
 }
