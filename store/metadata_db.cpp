@@ -368,8 +368,8 @@ std::optional<metadata_db::manifest_row> metadata_db::manifest_by_digest(std::st
   return read_manifest_row(s);
 }
 
-std::vector<std::string> metadata_db::linked_blobs(std::string_view repo) {
-  auto& s = prepare("SELECT digest FROM blob_links WHERE repo = ? ORDER BY digest");
+std::vector<std::string> metadata_db::texts_of_repo(const char* sql, std::string_view repo) {
+  auto& s = prepare(sql);
   resetter r{s};
   s.bind(1, repo);
   std::vector<std::string> out;
@@ -378,14 +378,12 @@ std::vector<std::string> metadata_db::linked_blobs(std::string_view repo) {
   return out;
 }
 
+std::vector<std::string> metadata_db::linked_blobs(std::string_view repo) {
+  return texts_of_repo("SELECT digest FROM blob_links WHERE repo = ? ORDER BY digest", repo);
+}
+
 std::vector<std::string> metadata_db::manifest_digests(std::string_view repo) {
-  auto& s = prepare("SELECT digest FROM manifests WHERE repo = ? ORDER BY digest");
-  resetter r{s};
-  s.bind(1, repo);
-  std::vector<std::string> out;
-  while (s.step())
-    out.push_back(s.text(0));
-  return out;
+  return texts_of_repo("SELECT digest FROM manifests WHERE repo = ? ORDER BY digest", repo);
 }
 
 std::optional<metadata_db::manifest_row> metadata_db::manifest_by_tag(std::string_view repo,

@@ -125,6 +125,8 @@ public:
 private:
   class stmt;
   stmt& prepare(const char* sql);
+  /// The first column of `sql`'s rows, its one parameter bound to `repo`.
+  std::vector<std::string> texts_of_repo(const char* sql, std::string_view repo);
   void exec(const char* sql);
   [[noreturn]] void fail(const char* what);
   int changes();
