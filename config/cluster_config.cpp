@@ -152,7 +152,6 @@ located_node read_node(const error_sink& err, const toml::table& t) {
   located_node out;
   out.line = static_cast<std::uint32_t>(t.source().begin.line);
   bool has_role = false, has_http = false, has_actor = false, has_data = false, has_name = false;
-  std::vector<const toml::node*> cache_keys; // only a runtime may have them
   for (auto&& [key, value] : t) {
     const std::string_view k = key.str();
     out.key_line[std::string(k)] = static_cast<std::uint32_t>(value.source().begin.line);
@@ -190,17 +189,17 @@ located_node read_node(const error_sink& err, const toml::table& t) {
     } else if (k == "cache_max_bytes") {
       out.node.cache_max_bytes =
           static_cast<std::uint64_t>(integer_in(err, value, k, 0, std::numeric_limits<std::int64_t>::max()));
-      cache_keys.push_back(&value);
     } else if (k == "cache_min_idle_s") {
       out.node.cache_min_idle = std::chrono::seconds(integer_in(err, value, k, 1, 365LL * 24 * 3600));
-      cache_keys.push_back(&value);
     } else {
       err.fail(value, "unknown key " + in_quotes(k) + " in [[node]]");
     }
   }
-  if (has_role && out.node.role != role::runtime && !cache_keys.empty())
-    err.fail(*cache_keys.front(), "cache_max_bytes and cache_min_idle_s are for a runtime's image cache; " +
-                                      in_quotes(out.node.name) + " is not a runtime");
+  if (has_role && out.node.role != role::runtime)
+    for (const char* key : {"cache_max_bytes", "cache_min_idle_s"})
+      if (auto line = out.key_line.find(key); line != out.key_line.end())
+        err.fail(line->second, "cache_max_bytes and cache_min_idle_s are for a runtime's image cache; " +
+                                   in_quotes(out.node.name) + " is not a runtime");
   const auto missing = [&](const char* key) {
     err.fail(out.line, std::string("[[node]]") +
                            (has_name ? " " + in_quotes(out.node.name) : std::string()) +

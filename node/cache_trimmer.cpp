@@ -2,11 +2,20 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 namespace stowage::node {
 
-cache_trimmer::cache_trimmer(std::shared_ptr<store::registry_store> s, store::cache_bound b, std::string name,
-                             std::chrono::milliseconds period)
-    : store_(std::move(s)), bound_(b), name_(std::move(name)), period_(period), thread_([this] { run(); }) {}
+namespace {
+
+/// How often the cache is checked: a check over the bound reads every
+/// manifest; one within it is a single query.
+constexpr std::chrono::seconds period{5};
+
+} // namespace
+
+cache_trimmer::cache_trimmer(std::shared_ptr<store::registry_store> s, store::cache_bound b, std::string name)
+    : store_(std::move(s)), bound_(b), name_(std::move(name)), thread_([this] { run(); }) {}
 
 cache_trimmer::~cache_trimmer() {
   {
@@ -32,7 +41,7 @@ void cache_trimmer::run() {
       spdlog::warn("{}: could not trim the cache: {}", name_, e.what());
     }
     lock.lock();
-    cv_.wait_for(lock, period_, [this] { return stop_; });
+    cv_.wait_for(lock, period, [this] { return stop_; });
   }
 }
 

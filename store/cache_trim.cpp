@@ -1,6 +1,5 @@
 #include "store/cache_trim.hpp"
 
-#include "oci/manifest.hpp"
 #include "store/image_removal.hpp"
 
 #include <algorithm>
@@ -40,16 +39,11 @@ contents contents_of(const registry_store& s) {
       if (!info)
         continue;
       all.emplace_back(d, info->path);
-      named.insert(d.str());
-      auto parsed = oci::parse_manifest(s.read_manifest(*info), info->media_type);
-      if (!parsed.value)
-        continue;
-      if (parsed.value->config)
-        named.insert(parsed.value->config->dig.str());
-      for (const auto& l : parsed.value->layers)
-        named.insert(l.dig.str());
-      for (const auto& child : parsed.value->manifests)
-        children.insert(child.dig.str());
+      auto parts = parts_of(s, repo, d);
+      named.insert(parts.manifests.begin(), parts.manifests.end());
+      named.insert(parts.blobs.begin(), parts.blobs.end());
+      parts.manifests.erase(d.str());
+      children.insert(parts.manifests.begin(), parts.manifests.end());
     }
     for (const auto& [d, path] : all)
       if (!children.count(d.str()))

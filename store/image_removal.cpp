@@ -9,12 +9,6 @@ namespace stowage::store {
 
 namespace {
 
-/// The manifests and blobs an image consists of (an index: with its children).
-struct image_parts {
-  std::set<std::string> manifests;
-  std::set<std::string> blobs;
-};
-
 constexpr int max_depth = 4; // as deep as image copies follow indexes
 
 void collect(const registry_store& s, std::string_view repo, const oci::digest& d, image_parts& into, int depth) {
@@ -36,12 +30,17 @@ void collect(const registry_store& s, std::string_view repo, const oci::digest& 
 
 } // namespace
 
+image_parts parts_of(const registry_store& s, std::string_view repo, const oci::digest& digest) {
+  image_parts out;
+  collect(s, repo, digest, out, 0);
+  return out;
+}
+
 bool remove_image(registry_store& s, std::string_view repo, const oci::digest& digest,
                   const std::function<bool(const oci::digest&)>& keep_blob) {
   if (!s.manifest(repo, oci::reference{digest}))
     return false;
-  image_parts gone;
-  collect(s, repo, digest, gone, 0);
+  const auto gone = parts_of(s, repo, digest);
   image_parts kept;
   for (const auto& m : s.manifests(repo))
     if (!gone.manifests.count(m.str()))

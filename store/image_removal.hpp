@@ -7,9 +7,19 @@
 #include "store/registry_store.hpp"
 
 #include <functional>
+#include <set>
+#include <string>
 #include <string_view>
 
 namespace stowage::store {
+
+/// The manifests and blobs (config, layers) an image consists of, as digest
+/// strings; an index with its children.
+struct image_parts {
+  std::set<std::string> manifests;
+  std::set<std::string> blobs;
+};
+image_parts parts_of(const registry_store& s, std::string_view repo, const oci::digest& digest);
 
 /// Removes the manifest `digest` from `repo` with what only it needs: the
 /// manifests an index names and the blobs (config, layers) that no other
