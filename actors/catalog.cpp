@@ -12,23 +12,58 @@ catalog::entry& catalog::touch(const inventory_item& item) {
     e.item.size = item.size;
   }
   if (!item.tag.empty()) {
-    auto& t = tags_[{item.repository, item.tag}];
-    if (t.second.empty() || item.seq > t.first)
-      t = {item.seq, item.digest};
+    auto [t, fresh] = tags_.try_emplace({item.repository, item.tag}, item.seq, item.digest);
+    if (!fresh && item.seq > t->second.first)
+      t->second = {item.seq, item.digest};
   }
   return e;
 }
 
 void catalog::add_replica(const inventory_item& item, const std::string& node) {
+  if (removed(item.repository, item.digest))
+    return;
   auto& e = touch(item);
   e.replicas.insert(node);
   e.pending.erase(node);
 }
 
 void catalog::add_pending(const inventory_item& item, const std::string& node) {
+  if (removed(item.repository, item.digest))
+    return;
   auto& e = touch(item);
   if (!e.replicas.count(node))
     e.pending.insert(node);
+}
+
+void catalog::remove_tag(const std::string& repository, const std::string& tag, std::uint64_t seq) {
+  auto [t, fresh] = tags_.try_emplace({repository, tag}, seq, std::string());
+  if (!fresh && seq <= t->second.first)
+    return;
+  auto i = images_.find({repository, t->second.second});
+  if (i != images_.end() && i->second.item.tag == tag)
+    i->second.item.tag.clear(); // listed untagged from now on
+  t->second = {seq, std::string()};
+}
+
+std::vector<std::string> catalog::tags_of(const std::string& repository, const std::string& digest) const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : tags_)
+    if (k.first == repository && v.second == digest)
+      out.push_back(k.second);
+  return out;
+}
+
+void catalog::remove_image(const std::string& repository, const std::string& digest) {
+  images_.erase({repository, digest});
+  removed_.insert({repository, digest});
+}
+
+bool catalog::removed(const std::string& repository, const std::string& digest) const {
+  return removed_.count({repository, digest}) > 0;
+}
+
+void catalog::revive(const std::string& repository, const std::string& digest) {
+  removed_.erase({repository, digest});
 }
 
 void catalog::remove_pending(const std::string& repository, const std::string& digest,
@@ -47,7 +82,7 @@ std::optional<resolved_image> catalog::resolve(const std::string& repository,
   std::string digest = reference;
   if (reference.find(':') == std::string::npos) {
     auto t = tags_.find({repository, reference});
-    if (t == tags_.end())
+    if (t == tags_.end() || t->second.second.empty())
       return std::nullopt;
     digest = t->second.second;
   }

@@ -1,6 +1,8 @@
 // The master's catalog: which data manager holds which image, and which ones
 // it is still pending for (handoffs). Rebuilt from the inventories nodes
-// report when they join, so it needs no storage of its own. Pure.
+// report when they join, so it needs no storage of its own (deletes a node
+// has not applied yet are filtered out of its inventory first: see
+// master_removal.cpp). Pure.
 #pragma once
 
 #include "actors/records.hpp"
@@ -32,6 +34,18 @@ public:
   /// Forgets every replica of `node` (it re-reports them when it joins again).
   void forget_node(const std::string& node);
 
+  /// Deletes repository:tag at `seq`, if newer than what names it: the tag
+  /// resolves to nothing, and only a greater sequence number sets it again.
+  void remove_tag(const std::string& repository, const std::string& tag, std::uint64_t seq);
+  /// Tags naming `digest` now, sorted.
+  std::vector<std::string> tags_of(const std::string& repository, const std::string& digest) const;
+  /// Forgets the image (remove its tags first) and ignores later reports of
+  /// it (a replication still under way when it was deleted) until revived.
+  void remove_image(const std::string& repository, const std::string& digest);
+  bool removed(const std::string& repository, const std::string& digest) const;
+  /// The image is pushed again: reports of it count again.
+  void revive(const std::string& repository, const std::string& digest);
+
   /// `reference` is a tag or a digest ("sha256:…"). For a tag: the image with
   /// the greatest sequence number recorded for it.
   std::optional<resolved_image> resolve(const std::string& repository, const std::string& reference) const;
@@ -49,7 +63,8 @@ private:
   using key = std::pair<std::string, std::string>; // repository, digest
   entry& touch(const inventory_item& item);
   std::map<key, entry> images_;
-  std::map<key, std::pair<std::uint64_t, std::string>> tags_; // (repo, tag) -> (seq, digest)
+  std::map<key, std::pair<std::uint64_t, std::string>> tags_; // (repo, tag) -> (seq, digest; empty: deleted)
+  std::set<key> removed_;
 };
 
 } // namespace stowage::actors

@@ -4,6 +4,7 @@
 #include "actors/join.hpp"
 #include "actors/link_guard.hpp"
 #include "actors/protocol.hpp"
+#include "actors/removal.hpp"
 #include "actors/transfer_book.hpp"
 
 #include <caf/actor_system.hpp>
@@ -443,6 +444,11 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
       fetch(self, d.source.name, d.repository, d.tag, d.digest, d.seq, [self, rp](bool ok, std::string error) mutable {
         rp.deliver(delivery_answer{self->state.cfg.name, ok, std::move(error)});
       });
+    },
+    [self](apply_removals& a) {
+      auto& st = self->state;
+      return answer_removals(st.cfg.name, self->current_sender() == st.master.address(), *st.cfg.store, a,
+                             removal_mode::by_seq);
     },
     [self](transfer_done& d) { self->state.transfers.finish(d); },
   };

@@ -36,6 +36,17 @@ struct handoff_queue::impl {
     }
     return out;
   }
+  std::vector<removal_record> select_removals(const std::string* node) const {
+    std::lock_guard lock(mtx);
+    stmt s(db, node ? "SELECT repository, tag, digest, seq, node FROM removals WHERE node=? ORDER BY repository, tag, seq"
+                    : "SELECT repository, tag, digest, seq, node FROM removals ORDER BY node, repository, tag, seq");
+    if (node)
+      s.bind(1, *node);
+    std::vector<removal_record> out;
+    while (s.step())
+      out.push_back({s.text(0), s.text(1), s.text(2), static_cast<std::uint64_t>(s.integer(3)), s.text(4)});
+    return out;
+  }
 };
 
 handoff_queue::handoff_queue(const std::filesystem::path& dir) : impl_(std::make_unique<impl>()) {
@@ -43,6 +54,8 @@ handoff_queue::handoff_queue(const std::filesystem::path& dir) : impl_(std::make
                           "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                           "CREATE TABLE IF NOT EXISTS handoffs(digest TEXT, repository TEXT, tag TEXT,"
                           " seq INTEGER, node TEXT, attempts INTEGER, PRIMARY KEY(repository, digest, node));"
+                          "CREATE TABLE IF NOT EXISTS removals(repository TEXT, tag TEXT, digest TEXT,"
+                          " seq INTEGER, node TEXT, PRIMARY KEY(repository, tag, digest, node));"
                           "CREATE TABLE IF NOT EXISTS tag_seqs(repository TEXT, tag TEXT, seq INTEGER,"
                           " PRIMARY KEY(repository, tag));",
                           "handoff queue");
@@ -59,6 +72,28 @@ void insert(sqlite3* db, const handoff_record& h) {
   s.step();
 }
 
+void insert(sqlite3* db, const removal_record& r) {
+  stmt s(db, "INSERT INTO removals VALUES(?,?,?,?,?) ON CONFLICT(repository, tag, digest, node)"
+             " DO UPDATE SET seq=max(seq, excluded.seq)");
+  s.bind(1, r.repository).bind(2, r.tag).bind(3, r.digest).bind(4, static_cast<std::int64_t>(r.seq)).bind(5, r.node);
+  s.step();
+}
+
+template <class Record>
+void insert_all(sqlite3* db, const std::vector<Record>& rs) {
+  if (rs.empty())
+    return;
+  stmt(db, "BEGIN IMMEDIATE").step();
+  try {
+    for (const auto& r : rs)
+      insert(db, r);
+    stmt(db, "COMMIT").step();
+  } catch (...) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
 } // namespace
 
 void handoff_queue::add(const handoff_record& h) {
@@ -67,18 +102,34 @@ void handoff_queue::add(const handoff_record& h) {
 }
 
 void handoff_queue::add_all(const std::vector<handoff_record>& hs) {
-  if (hs.empty())
-    return;
   std::lock_guard lock(impl_->mtx);
-  stmt(impl_->db, "BEGIN IMMEDIATE").step();
-  try {
-    for (const auto& h : hs)
-      insert(impl_->db, h);
-    stmt(impl_->db, "COMMIT").step();
-  } catch (...) {
-    sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  insert_all(impl_->db, hs);
+}
+
+void handoff_queue::add_removals(const std::vector<removal_record>& rs) {
+  std::lock_guard lock(impl_->mtx);
+  insert_all(impl_->db, rs);
+}
+
+void handoff_queue::remove_removal(const removal_record& r, const std::string& node) {
+  std::lock_guard lock(impl_->mtx);
+  // Only the record as it was sent: a newer delete of the same tag stays.
+  stmt s(impl_->db, "DELETE FROM removals WHERE repository=? AND tag=? AND digest=? AND node=? AND seq<=?");
+  s.bind(1, r.repository).bind(2, r.tag).bind(3, r.digest).bind(4, node).bind(5, static_cast<std::int64_t>(r.seq));
+  s.step();
+}
+
+void handoff_queue::forget_manifest_removals(const std::string& repository, const std::string& digest) {
+  std::lock_guard lock(impl_->mtx);
+  stmt s(impl_->db, "DELETE FROM removals WHERE repository=? AND tag='' AND digest=?");
+  s.bind(1, repository).bind(2, digest);
+  s.step();
+}
+
+std::vector<removal_record> handoff_queue::removals() const { return impl_->select_removals(nullptr); }
+
+std::vector<removal_record> handoff_queue::removals_for(const std::string& node) const {
+  return impl_->select_removals(&node);
 }
 
 void handoff_queue::remove(const std::string& repository, const std::string& digest, const std::string& node) {

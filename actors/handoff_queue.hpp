@@ -1,6 +1,7 @@
-// The master's durable handoff queue (DESIGN §3 push 8) and per-tag sequence
-// numbers, in one SQLite database in the master's directory. The image data
-// itself is spooled in the master's registry_store next to it.
+// The master's durable handoff queue (DESIGN §3 push 8), the deletes data
+// managers have still to apply, and per-tag sequence numbers, in one SQLite
+// database in the master's directory. The image data itself is spooled in
+// the master's registry_store next to it.
 #pragma once
 
 #include "actors/records.hpp"
@@ -30,6 +31,15 @@ public:
   void count_attempt(const std::string& node);
   std::vector<handoff_record> all() const;
   std::vector<handoff_record> for_node(const std::string& node) const;
+
+  /// Records deletes still to apply, in one transaction; idempotent.
+  void add_removals(const std::vector<removal_record>& rs);
+  /// `node` applied `r` (its node field is ignored).
+  void remove_removal(const removal_record& r, const std::string& node);
+  /// Drops every manifest removal of repository@digest: it was pushed again.
+  void forget_manifest_removals(const std::string& repository, const std::string& digest);
+  std::vector<removal_record> removals() const;
+  std::vector<removal_record> removals_for(const std::string& node) const;
 
   /// The next sequence number for repository:tag, greater than `at_least` and
   /// than any number issued before (durable across restarts).

@@ -115,7 +115,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
                    st.cfg.directory.empty() ? "" : ", signature checked");
       if (j.role == "data") {
         st.images.forget_node(j.name);
-        for (const auto& item : j.inventory) {
+        for (const auto& item : without_removed(self, j.name, std::move(j.inventory))) {
           st.images.add_replica(item, j.name);
           st.handoffs->remove(item.repository, item.digest, j.name);
         }
@@ -130,6 +130,8 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
       auto rp = self->make_response_promise<join_answer>();
       rp.deliver(join_answer{st.cfg.name, st.cfg.identity->public_key_hex()});
       publish_roster(self);
+      if (j.role == "data")
+        send_removals(self, j.name); // before any delivery the join may owe it
       return rp;
     },
     [self](pull_request& r) {
@@ -145,8 +147,13 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
     [self](test_packet& p) { record_packet(self, p); },
     [self](round_deadline&) { sweep_rounds(self); },
     [self](replication_failure& f) -> handoff_accepted { return handle_replication_failure(self, f); },
-    [self](image_stored& s) { replica_stored(self, s); },
+    [self](image_stored& s) {
+      if (!stored_after_delete(self, s))
+        replica_stored(self, s);
+    },
+    [self](delete_image& d) -> delete_done { return handle_delete(self, d); },
     [self](retry_tick&) {
+      send_all_removals(self);
       run_third_tests(self);
       try {
         self->state.journal->flush();
@@ -166,6 +173,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
     [self](images_query&) -> images_answer { return {self->state.images.images()}; },
     [self](decisions_query& q) -> decisions_answer { return {self->state.decisions.latest(q.limit)}; },
     [self](handoffs_query&) -> handoffs_answer { return {self->state.handoffs->all()}; },
+    [self](removals_query&) -> removals_answer { return {self->state.handoffs->removals()}; },
   };
 }
 

@@ -249,6 +249,7 @@ void handle_name_push(master_actor* self, const name_push& n, caf::typed_respons
   }
   auto open = std::move(i->second);
   st.open_pushes.erase(i);
+  pushed_again(self, n.repository, n.digest);
   auto target = st.nodes.find(open.target);
   if (target == st.nodes.end() || !target->second.rec.up) {
     rp.deliver(push_named{false, "the session's target " + open.target + " is down", 0});
@@ -285,6 +286,7 @@ void handle_name_push(master_actor* self, const name_push& n, caf::typed_respons
 void handle_storage(master_actor* self, const storage_request& r,
                     caf::typed_response_promise<first_proof_message> rp) {
   auto& st = self->state;
+  pushed_again(self, r.repository, r.digest);
   if (r.retry_of != 0) {
     auto rk = st.rankings.find(r.retry_of);
     const auto* prev = st.decisions.find(r.retry_of);

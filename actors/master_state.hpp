@@ -91,6 +91,7 @@ struct master_state {
   std::uint64_t next_watch_age = 1;
   std::uint64_t next_pull = 1;
   std::set<std::string> delivering; // nodes with a third test or delivery under way
+  std::set<std::string> removing;   // nodes with an apply_removals under way
   std::map<std::string, std::string> challenges; // node name -> the nonce it must sign (single use)
   std::optional<caf::actor_clock::time_point> sweep_at; // pending round_deadline wake-up
   static inline const char* name = "stowage.master";
@@ -135,5 +136,23 @@ void take_over_replication(master_actor* self, const std::string& node);
 /// joins empty (new, or its disk replaced) and replications the master lost
 /// track of (it restarted while peers still fetched, then the target died).
 void owe_missing_replicas(master_actor* self);
+
+// master_removal.cpp
+/// A delete (a tag, or a manifest by digest): recorded for every data
+/// manager, applied by those up at once and by the others when they join.
+delete_done handle_delete(master_actor* self, const delete_image& d);
+/// Sends `node` the deletes it has still to apply, if it is up and none are
+/// on their way to it.
+void send_removals(master_actor* self, const std::string& node);
+void send_all_removals(master_actor* self);
+/// `node`'s inventory without what it has still to delete: run at its join,
+/// before the inventory reaches the catalog.
+std::vector<inventory_item> without_removed(master_actor* self, const std::string& node,
+                                            std::vector<inventory_item> inventory);
+/// True if the image `s` reports was deleted (a copy under way at the
+/// delete): the node is told to remove it again.
+bool stored_after_delete(master_actor* self, const image_stored& s);
+/// A push names repository@digest: a delete of it no longer applies.
+void pushed_again(master_actor* self, const std::string& repository, const std::string& digest);
 
 } // namespace stowage::actors::detail

@@ -87,6 +87,15 @@ public:
       [done](std::string error) { done(runtime_push_result{false, std::move(error), {}, 0}); });
   }
 
+  void remove(std::string repository, std::string reference, delete_fn done) override {
+    ask<delete_done>(
+      sys_, rt_, timeout_, delete_image{std::move(repository), std::move(reference)},
+      [done](delete_done d) {
+        done(runtime_delete_result{d.ok, d.not_found, std::move(d.error), std::move(d.digest), std::move(d.tags)});
+      },
+      [done](std::string error) { done(runtime_delete_result{false, false, std::move(error), {}, {}}); });
+  }
+
 private:
   caf::actor_system& sys_;
   caf::actor rt_;
@@ -114,6 +123,11 @@ public:
   void handoffs(answer_fn<handoff_record> done) override {
     ask<handoffs_answer>(sys_, m_, timeout_, handoffs_query{},
                          [done](handoffs_answer a) { done(std::move(a.handoffs)); },
+                         [done](std::string) { done(std::nullopt); });
+  }
+  void removals(answer_fn<removal_record> done) override {
+    ask<removals_answer>(sys_, m_, timeout_, removals_query{},
+                         [done](removals_answer a) { done(std::move(a.removals)); },
                          [done](std::string) { done(std::nullopt); });
   }
 

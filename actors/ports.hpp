@@ -43,6 +43,14 @@ struct runtime_push_result {
   std::uint32_t copies = 0;
 };
 
+struct runtime_delete_result {
+  bool ok = false;
+  bool not_found = false; // the cluster does not know repository:reference (HTTP 404)
+  std::string error;
+  std::string digest;     // the manifest the reference named
+  std::vector<std::string> tags; // the tags deleted
+};
+
 /// The master's plan for a pull in flight: `target` is about to send manifest
 /// `digest` (a retry after a failed target brings another plan).
 struct runtime_pull_plan {
@@ -57,6 +65,7 @@ public:
   using pull_fn = std::function<void(runtime_pull_result)>;
   using plan_fn = std::function<void(runtime_pull_plan)>;
   using push_fn = std::function<void(runtime_push_result)>;
+  using delete_fn = std::function<void(runtime_delete_result)>;
   virtual ~runtime_port() = default;
   /// Pulls repository:reference (tag or digest) through the cluster into the
   /// runtime's store (the scheduling flow of DESIGN §3). `on_plan`, if set,
@@ -66,6 +75,10 @@ public:
   /// says ok only once the push guarantee holds (>= min_copies durable).
   /// `tag` may be empty (push by digest).
   virtual void push(std::string repository, std::string tag, std::string digest, push_fn done) = 0;
+  /// Deletes repository:reference from the cluster (protocol.hpp
+  /// delete_image): `done` says ok once the master recorded the delete for
+  /// every data manager.
+  virtual void remove(std::string repository, std::string reference, delete_fn done) = 0;
   /// A client started uploading blobs into `repository`: open a push session
   /// ahead of its manifest, so each blob can go on to the target at once.
   virtual void open_push(std::string repository) = 0;
@@ -94,6 +107,7 @@ public:
   /// Newest first; `limit` 0 = every decision the master keeps.
   virtual void decisions(std::uint32_t limit, answer_fn<decision> done) = 0;
   virtual void handoffs(answer_fn<handoff_record> done) = 0;
+  virtual void removals(answer_fn<removal_record> done) = 0;
 };
 
 std::shared_ptr<master_port> make_master_port(caf::actor_system& sys, const caf::actor& master,

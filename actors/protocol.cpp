@@ -20,6 +20,7 @@ void add_protocol_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<image_record>("stowage::image_record");
   cfg.add_message_type<handoff_record>("stowage::handoff_record");
   cfg.add_message_type<inventory_item>("stowage::inventory_item");
+  cfg.add_message_type<removal_record>("stowage::removal_record");
   cfg.add_message_type<proof_scope>("stowage::proof_scope");
   cfg.add_message_type<join_challenge_request>("stowage::join_challenge_request");
   cfg.add_message_type<join_challenge>("stowage::join_challenge");
@@ -62,6 +63,12 @@ void add_protocol_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<decisions_query>("stowage::decisions_query");
   cfg.add_message_type<decisions_answer>("stowage::decisions_answer");
   cfg.add_message_type<handoffs_answer>("stowage::handoffs_answer");
+  cfg.add_message_type<removals_query>("stowage::removals_query");
+  cfg.add_message_type<removals_answer>("stowage::removals_answer");
+  cfg.add_message_type<delete_image>("stowage::delete_image");
+  cfg.add_message_type<delete_done>("stowage::delete_done");
+  cfg.add_message_type<apply_removals>("stowage::apply_removals");
+  cfg.add_message_type<removals_applied>("stowage::removals_applied");
   cfg.add_message_type<pull_image>("stowage::pull_image");
   cfg.add_message_type<pull_done>("stowage::pull_done");
   cfg.add_message_type<open_push>("stowage::open_push");

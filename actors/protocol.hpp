@@ -36,6 +36,7 @@ STOWAGE_INSPECT(node_record, x.name, x.role, x.up, x.http, x.public_key)
 STOWAGE_INSPECT(image_record, x.repository, x.tag, x.digest, x.seq, x.size, x.replicas, x.pending)
 STOWAGE_INSPECT(handoff_record, x.digest, x.repository, x.tag, x.seq, x.node, x.attempts)
 STOWAGE_INSPECT(inventory_item, x.repository, x.tag, x.digest, x.seq, x.size)
+STOWAGE_INSPECT(removal_record, x.repository, x.tag, x.digest, x.seq, x.node)
 STOWAGE_INSPECT(proof_scope, x.session, x.repository, x.tag, x.seq, x.runtime, x.target, x.expires_ms)
 
 // ---- membership -------------------------------------------------------------
@@ -472,6 +473,51 @@ struct image_stored {
 };
 STOWAGE_INSPECT(image_stored, x.node, x.item)
 
+// ---- deletes ----------------------------------------------------------------
+
+/// Delete repository:reference from the cluster: a tag deletes that tag; a
+/// digest, the manifest (an index with its children), the tags naming it and
+/// the blobs no other manifest of the repository uses.
+///  - local -> runtime (the gateway's DELETE), passed on to the master;
+///  - runtime -> master. The master gives each removed tag a new sequence
+///    number, updates its catalog, records the delete durably for every data
+///    manager (removal_record), and answers; the data managers apply it as
+///    they answer apply_removals (one that is down, when it joins again).
+/// Answer: delete_done.
+struct delete_image {
+  std::string repository;
+  std::string reference;
+  friend bool operator==(const delete_image&, const delete_image&) = default;
+};
+STOWAGE_INSPECT(delete_image, x.repository, x.reference)
+
+struct delete_done {
+  bool ok = false;
+  bool not_found = false; // the cluster does not know repository:reference
+  std::string error;
+  std::string digest;             // the manifest the reference named
+  std::vector<std::string> tags;  // the tags removed
+  friend bool operator==(const delete_done&, const delete_done&) = default;
+};
+STOWAGE_INSPECT(delete_done, x.ok, x.not_found, x.error, x.digest, x.tags)
+
+/// Master -> a data manager (recorded until it answers) or a runtime (its
+/// cache; not recorded): apply these deletes to your store, tags first.
+/// Answer: removals_applied.
+struct apply_removals {
+  std::vector<removal_record> removals;
+  friend bool operator==(const apply_removals&, const apply_removals&) = default;
+};
+STOWAGE_INSPECT(apply_removals, x.removals)
+
+struct removals_applied {
+  std::string node;
+  bool ok = false;
+  std::string error;
+  friend bool operator==(const removals_applied&, const removals_applied&) = default;
+};
+STOWAGE_INSPECT(removals_applied, x.node, x.ok, x.error)
+
 // ---- master queries (admin API) ---------------------------------------------
 struct nodes_query {
   friend bool operator==(const nodes_query&, const nodes_query&) = default;
@@ -522,6 +568,19 @@ struct handoffs_answer {
   friend bool operator==(const handoffs_answer&, const handoffs_answer&) = default;
 };
 STOWAGE_INSPECT(handoffs_answer, x.handoffs)
+
+struct removals_query {
+  friend bool operator==(const removals_query&, const removals_query&) = default;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, removals_query&) {
+  return f(caf::meta::type_name("removals_query"));
+}
+struct removals_answer {
+  std::vector<removal_record> removals;
+  friend bool operator==(const removals_answer&, const removals_answer&) = default;
+};
+STOWAGE_INSPECT(removals_answer, x.removals)
 
 // ---- local requests to a runtime (gateway, CLI, tests) ----------------------
 

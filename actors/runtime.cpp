@@ -4,6 +4,7 @@
 #include "actors/join.hpp"
 #include "actors/link_guard.hpp"
 #include "actors/protocol.hpp"
+#include "actors/removal.hpp"
 #include "actors/transfer_book.hpp"
 #include "oci/digest.hpp"
 
@@ -541,6 +542,24 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
     [self](blob_arriving& b) {
       if (b.size > 0)
         blob_ahead(self, b.repository, b.digest, b.size);
+    },
+    [self](delete_image& d) {
+      auto rp = self->make_response_promise<delete_done>();
+      auto& st = self->state;
+      if (!st.master) {
+        rp.deliver(delete_done{false, false, "no master to delete through", {}, {}});
+        return;
+      }
+      self->request(st.master, st.cfg.request_timeout, std::move(d))
+        .then([rp](delete_done& done) mutable { rp.deliver(std::move(done)); },
+              [self, rp](caf::error& e) mutable {
+                rp.deliver(delete_done{false, false, "the master did not answer: " + self->system().render(e), {}, {}});
+              });
+    },
+    [self](apply_removals& a) {
+      auto& st = self->state;
+      return answer_removals(st.cfg.name, self->current_sender() == st.master.address(), *st.cfg.store, a,
+                             removal_mode::cache);
     },
     [self](transfer_done& d) { self->state.transfers.finish(d); },
   };

@@ -289,6 +289,32 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     return route_result::answer(std::move(r));
   }
 
+  /// A client's manifest DELETE: deleted from the cluster first (every data
+  /// manager applies it, runtime_port::remove), then from the cache. What
+  /// the cluster does not know is deleted from the cache alone: 202, or 404
+  /// if the cache lacks it too.
+  route_result delete_manifest(const request& req, const api::target& t, const oci::reference& ref) {
+    if (auto no = api->gate(req, t.repo)) return route_result::answer(refusal_response(*no));
+    return route_result::stream(std::make_unique<deferred_answer>(
+      [self = shared_from_this(), req, repo = t.repo, reference = ref.str()](responder respond) {
+        self->runtime->remove(repo, reference, [self, req, repo, respond](actors::runtime_delete_result r) {
+          if (!r.ok && !r.not_found) {
+            spdlog::warn("gateway: delete of {} failed: {}", req.path, r.error);
+            return respond(error_response(oci::error_code::unsupported, "delete through the cluster failed: " + r.error, 503));
+          }
+          for (const auto& tag : r.tags) self->forget(repo, tag);
+          try {
+            auto local = self->api->route(req); // the cache's copy, if any
+            if (r.ok) return respond(api::empty_response(202));
+            respond(local.reply ? std::move(*local.reply)
+                                : error_response(oci::error_code::unsupported, "unexpected answer from the cache", 500));
+          } catch (const std::exception& e) {
+            respond(error_response(oci::error_code::unsupported, std::string("cache failure: ") + e.what(), 500));
+          }
+        });
+      }));
+  }
+
   /// A client's blob upload (a push through the gateway): its first request
   /// opens a push session ahead of the manifest, and each blob, once in the
   /// cache, goes on to that session's target while the client uploads the
@@ -393,6 +419,8 @@ route_result gateway::route_request(const request& req) {
       return rr;
     }
   }
+  if (!delivery && req.method == "DELETE" && t.ep == api::endpoint::manifest)
+    if (auto ref = oci::reference::parse(t.arg)) return impl_->delete_manifest(req, t, *ref);
   if (req.method == "GET" || req.method == "HEAD") {
     if (t.ep == api::endpoint::manifest) {
       auto ref = oci::reference::parse(t.arg);

@@ -20,6 +20,11 @@
 //    is stored, runtime_port::push runs the push flow, and the client's PUT is
 //    answered 201 only once push_done is ok (>= min_copies durable), else an
 //    OCI error (503 with the reason).
+//  - DELETE of a manifest (by tag: the tag; by digest: the image) deletes it
+//    from the cluster (runtime_port::remove), then from the cache; 202 once
+//    the master recorded it for every data manager. A blob DELETE, like a
+//    blob a client uploads, concerns the cache only (the cluster stores
+//    images, and removes their blobs with them).
 //  - Writes signed by data managers (scheduled pulls delivering an image) go
 //    into the cache and are acknowledged at once (they start no push).
 //  - POST /stowage/v1/probe: test packets (net/probe_receiver.hpp) -> `sink`.

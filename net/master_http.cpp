@@ -65,6 +65,14 @@ std::string handoffs_json(const std::vector<actors::handoff_record>& handoffs) {
   return out.dump();
 }
 
+std::string removals_json(const std::vector<actors::removal_record>& removals) {
+  auto out = ordered_json::array();
+  for (const auto& r : removals)
+    out.push_back(ordered_json{
+      {"repository", r.repository}, {"tag", r.tag}, {"digest", r.digest}, {"seq", r.seq}, {"node", r.node}});
+  return out.dump();
+}
+
 // ---- the handler -------------------------------------------------------------
 
 namespace {
@@ -89,14 +97,15 @@ route_result later(std::function<void(responder)> start) {
   return route_result::stream(std::make_unique<deferred_answer>(std::move(start)));
 }
 
-// Collects the four answers /metrics is made of, answers when the last arrives.
+// Collects the five answers /metrics is made of, answers when the last arrives.
 struct metrics_round {
   std::mutex mtx;
-  int remaining = 4;
+  int remaining = 5;
   std::optional<std::vector<actors::node_record>> nodes;
   std::optional<std::vector<actors::image_record>> images;
   std::optional<std::vector<actors::decision>> decisions;
   std::optional<std::vector<actors::handoff_record>> handoffs;
+  std::optional<std::vector<actors::removal_record>> removals;
   std::uint64_t packets = 0;
   responder respond;
 
@@ -111,7 +120,7 @@ struct metrics_round {
   std::string render() const {
     std::ostringstream o;
     o << "# HELP stowage_master_up Whether the master answered this scrape.\n# TYPE stowage_master_up gauge\n";
-    o << "stowage_master_up " << (nodes && images && decisions && handoffs ? 1 : 0) << "\n";
+    o << "stowage_master_up " << (nodes && images && decisions && handoffs && removals ? 1 : 0) << "\n";
     if (nodes) {
       std::map<std::pair<std::string, std::string>, int> by;
       for (const auto& n : *nodes) ++by[{n.role, n.up ? "up" : "down"}];
@@ -138,6 +147,11 @@ struct metrics_round {
     if (handoffs) {
       o << "# HELP stowage_handoffs_pending Deliveries the master still owes.\n# TYPE stowage_handoffs_pending gauge\n";
       o << "stowage_handoffs_pending " << handoffs->size() << "\n";
+    }
+    if (removals) {
+      o << "# HELP stowage_removals_pending Deletes data managers have still to apply.\n"
+           "# TYPE stowage_removals_pending gauge\n";
+      o << "stowage_removals_pending " << removals->size() << "\n";
     }
     if (decisions) {
       std::map<std::string, int> by;
@@ -213,6 +227,10 @@ route_result master_http::route(const request& req) {
     return later([master](responder r) {
       master->handoffs([r](auto v) { r(v ? json(handoffs_json(*v)) : unavailable()); });
     });
+  if (path == "/api/v1/removals")
+    return later([master](responder r) {
+      master->removals([r](auto v) { r(v ? json(removals_json(*v)) : unavailable()); });
+    });
   if (path == "/api/v1/decisions") {
     std::uint32_t limit = 0;
     if (auto l = req.param("limit")) {
@@ -234,6 +252,7 @@ route_result master_http::route(const request& req) {
       master->images([m](auto v) { { std::lock_guard l(m->mtx); m->images = std::move(v); } m->one_done(); });
       master->decisions(0, [m](auto v) { { std::lock_guard l(m->mtx); m->decisions = std::move(v); } m->one_done(); });
       master->handoffs([m](auto v) { { std::lock_guard l(m->mtx); m->handoffs = std::move(v); } m->one_done(); });
+      master->removals([m](auto v) { { std::lock_guard l(m->mtx); m->removals = std::move(v); } m->one_done(); });
     });
   }
   return route_result::answer(text(404, "not found\n"));

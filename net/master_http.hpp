@@ -1,14 +1,18 @@
 // The master's HTTP surface (DESIGN §6), one port:
 //   GET /healthz            -> 200 "ok\n"
 //   GET /metrics            -> Prometheus text (nodes up/down by role, images,
-//                              replicas, pending handoffs, decisions by kind,
-//                              test packets received)
+//                              replicas, pending handoffs and deletes,
+//                              decisions by kind, test packets received)
 //   GET /api/v1/nodes       -> [{"name","role","state":"up"|"down","http","public_key"}]
 //   GET /api/v1/images      -> [{"repository","tag","digest","replicas":[..],"pending":[..]}]
 //   GET /api/v1/decisions?limit=N -> newest first
 //        [{"id","kind","runtime","reference",
 //          "candidates":[{"node","arrival_us","throughput_bps","ok"}],"chosen"}]
 //   GET /api/v1/handoffs    -> [{"digest","repository","node","attempts"}]
+//   GET /api/v1/removals    -> deletes data managers have still to apply:
+//                              [{"repository","tag","digest","seq","node"}]
+//                              (a tag removal names the tag, a manifest
+//                              removal the digest)
 //   GET /                   -> the dashboard (web/dashboard.html, embedded at build time)
 //   POST /stowage/v1/probe  -> third-test packets (net/probe_receiver.hpp) -> `sink`
 //   /v2/...                 -> the master's spool (handoff store) as an OCI
@@ -50,6 +54,7 @@ std::string nodes_json(const std::vector<actors::node_record>& nodes);
 std::string images_json(const std::vector<actors::image_record>& images);
 std::string decisions_json(const std::vector<actors::decision>& decisions);
 std::string handoffs_json(const std::vector<actors::handoff_record>& handoffs);
+std::string removals_json(const std::vector<actors::removal_record>& removals);
 
 /// The embedded dashboard page.
 std::string_view dashboard_html();

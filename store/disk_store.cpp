@@ -419,9 +419,9 @@ public:
     return true;
   }
 
-  bool delete_tag(std::string_view repo, std::string_view tag) override {
+  bool delete_tag(std::string_view repo, std::string_view tag, std::optional<std::uint64_t> seq) override {
     std::lock_guard lock(mu_);
-    return db_.delete_tag(repo, tag);
+    return db_.delete_tag(repo, tag, seq);
   }
 
   std::vector<std::string> tags(std::string_view repo, std::optional<std::size_t> n,

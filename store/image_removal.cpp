@@ -56,4 +56,12 @@ bool remove_image(registry_store& s, std::string_view repo, const oci::digest& d
   return true;
 }
 
+bool remove_image_at(registry_store& s, std::string_view repo, const oci::digest& digest, std::uint64_t seq) {
+  for (const auto& tag : s.tags(repo, std::nullopt, ""))
+    if (s.tag_seq(repo, tag).value_or(0) > seq)
+      if (auto m = s.manifest(repo, oci::reference{tag}); m && m->dig == digest)
+        return false;
+  return remove_image(s, repo, digest);
+}
+
 } // namespace stowage::store

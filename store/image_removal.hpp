@@ -1,11 +1,13 @@
 // Removing one image from a store without touching the others: used by the
-// master to empty its handoff spool once every owed delivery is made, and by
-// a runtime to keep its cache within its bound (store/cache_trim.hpp).
+// master to empty its handoff spool once every owed delivery is made, by a
+// runtime to keep its cache within its bound (store/cache_trim.hpp), and by
+// every node to apply a cluster's delete (actors/master_removal.cpp).
 #pragma once
 
 #include "oci/digest.hpp"
 #include "store/registry_store.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <set>
 #include <string>
@@ -28,5 +30,11 @@ image_parts parts_of(const registry_store& s, std::string_view repo, const oci::
 /// `keep_blob` returns true stay linked (a cache keeps those used lately).
 bool remove_image(registry_store& s, std::string_view repo, const oci::digest& digest,
                   const std::function<bool(const oci::digest&)>& keep_blob = {});
+
+/// A cluster's delete of `digest`, decided when the tags it removed got
+/// sequence numbers up to `seq`: remove_image, unless a tag newer than `seq`
+/// names the manifest (the image was pushed again since). False if nothing
+/// was removed.
+bool remove_image_at(registry_store& s, std::string_view repo, const oci::digest& digest, std::uint64_t seq);
 
 } // namespace stowage::store

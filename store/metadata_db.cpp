@@ -440,10 +440,20 @@ void metadata_db::set_tag(std::string_view repo, std::string_view tag, std::stri
       .bind(1, repo).bind(2, tag).bind(3, digest).bind_u(4, seq).run();
 }
 
-bool metadata_db::delete_tag(std::string_view repo, std::string_view tag) {
-  prepare("UPDATE tags SET digest = NULL WHERE repo = ? AND tag = ? AND digest IS NOT NULL")
-      .bind(1, repo).bind(2, tag).run();
-  return changes() > 0;
+bool metadata_db::delete_tag(std::string_view repo, std::string_view tag, std::optional<std::uint64_t> seq) {
+  if (!seq) {
+    prepare("UPDATE tags SET digest = NULL WHERE repo = ? AND tag = ? AND digest IS NOT NULL")
+        .bind(1, repo).bind(2, tag).run();
+    return changes() > 0;
+  }
+  auto before = this->tag(repo, tag);
+  if (before && before->seq >= *seq)
+    return false;
+  ensure_repository(repo); // the row must stay even where the tag never was
+  prepare("INSERT INTO tags(repo, tag, digest, seq) VALUES(?, ?, NULL, ?) "
+          "ON CONFLICT(repo, tag) DO UPDATE SET digest = NULL, seq = excluded.seq")
+      .bind(1, repo).bind(2, tag).bind_u(3, *seq).run();
+  return before && before->digest;
 }
 
 std::vector<std::string> metadata_db::tags(std::string_view repo, std::optional<std::size_t> n,

@@ -118,7 +118,9 @@ public:
   std::optional<tag_row> tag(std::string_view repo, std::string_view tag);
   void set_tag(std::string_view repo, std::string_view tag, std::string_view digest,
                std::uint64_t seq);
-  bool delete_tag(std::string_view repo, std::string_view tag);
+  /// With `seq`: only if newer than the row's, which keeps `seq` (see
+  /// registry_store::delete_tag). True if the tag named a manifest.
+  bool delete_tag(std::string_view repo, std::string_view tag, std::optional<std::uint64_t> seq = {});
   std::vector<std::string> tags(std::string_view repo, std::optional<std::size_t> n,
                                 std::string_view last);
 

@@ -181,7 +181,13 @@ public:
   virtual std::vector<oci::digest> manifests(std::string_view repo) const = 0;
   /// Deletes the manifest and every tag pointing at it; false if absent.
   virtual bool delete_manifest(std::string_view repo, const oci::digest&) = 0;
-  virtual bool delete_tag(std::string_view repo, std::string_view tag) = 0;
+  /// Without `seq`: the tag goes if it names a manifest (a client's DELETE).
+  /// With `seq` (a cluster's removal): the tag is deleted at `seq` if that is
+  /// newer than the stored number, even if the store never had the tag, so a
+  /// late, older delivery cannot bring it back; true if the tag named a
+  /// manifest and no longer does.
+  virtual bool delete_tag(std::string_view repo, std::string_view tag,
+                          std::optional<std::uint64_t> seq = {}) = 0;
   /// Tags in lexical order, after `last` if non-empty, at most `n` if given.
   virtual std::vector<std::string> tags(std::string_view repo, std::optional<std::size_t> n,
                                         std::string_view last) const = 0;

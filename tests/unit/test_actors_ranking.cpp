@@ -110,3 +110,56 @@ TEST_CASE("the handoff queue and sequence numbers survive a reopen", "[unit][han
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("the catalog keeps what a delete removed from coming back", "[unit][catalog][delete]") {
+  catalog c;
+  c.add_replica({"r", "t", "sha256:a", 3, 10}, "dm1");
+  c.add_replica({"r", "u", "sha256:a", 1, 10}, "dm1");
+  CHECK(c.tags_of("r", "sha256:a") == std::vector<std::string>{"t", "u"});
+
+  c.remove_tag("r", "t", 4);
+  CHECK_FALSE(c.resolve("r", "t"));
+  CHECK(c.tag_seq("r", "t") == 4);
+  CHECK(c.resolve("r", "sha256:a")); // the manifest stays
+  c.add_replica({"r", "t", "sha256:a", 3, 10}, "dm2"); // a late report of the older tag
+  CHECK_FALSE(c.resolve("r", "t"));
+  c.add_replica({"r", "t", "sha256:b", 5, 10}, "dm2"); // pushed again
+  CHECK(c.resolve("r", "t")->digest == "sha256:b");
+
+  c.remove_tag("r", "u", 2);
+  c.remove_image("r", "sha256:a");
+  CHECK_FALSE(c.resolve("r", "sha256:a"));
+  CHECK(c.holders("r", "sha256:a").empty());
+  c.add_replica({"r", "", "sha256:a", 1, 10}, "dm3"); // a copy under way at the delete
+  CHECK(c.removed("r", "sha256:a"));
+  CHECK_FALSE(c.resolve("r", "sha256:a"));
+  c.revive("r", "sha256:a");
+  c.add_replica({"r", "", "sha256:a", 1, 10}, "dm3");
+  CHECK(c.holders("r", "sha256:a") == std::vector<std::string>{"dm3"});
+}
+
+TEST_CASE("deletes still to apply survive a reopen", "[unit][handoff][delete]") {
+  char t[] = "/tmp/stowage-removals-XXXXXX";
+  std::filesystem::path dir = ::mkdtemp(t);
+  {
+    handoff_queue q(dir);
+    q.add_removals({{"r", "t", "", 4, "dm1"}, {"r", "", "sha256:a", 4, "dm1"}, {"r", "t", "", 4, "dm3"}});
+    q.add_removals({{"r", "t", "", 4, "dm1"}}); // idempotent
+  }
+  handoff_queue q(dir);
+  CHECK(q.removals().size() == 3);
+  REQUIRE(q.removals_for("dm1").size() == 2);
+  // Applied as sent: a newer delete of the same tag recorded meanwhile stays.
+  q.add_removals({{"r", "t", "", 6, "dm3"}});
+  q.remove_removal({"r", "t", "", 4, ""}, "dm3");
+  REQUIRE(q.removals_for("dm3").size() == 1);
+  CHECK(q.removals_for("dm3")[0].seq == 6);
+  q.remove_removal({"r", "t", "", 4, ""}, "dm1");
+  REQUIRE(q.removals_for("dm1").size() == 1);
+  CHECK(q.removals_for("dm1")[0].digest == "sha256:a");
+  // Pushed again: the manifest's removals go, the tags' stay.
+  q.forget_manifest_removals("r", "sha256:a");
+  CHECK(q.removals_for("dm1").empty());
+  CHECK(q.removals_for("dm3").size() == 1);
+  std::filesystem::remove_all(dir);
+}

@@ -43,6 +43,10 @@ struct scripted_runtime final : actors::runtime_port {
   std::vector<std::string> opened, blobs; // open_push and blob_pushed, in order
   void open_push(std::string repository) override { opened.push_back(repository); }
   void blob_pushed(std::string repository, std::string digest) override { blobs.push_back(repository + "@" + digest); }
+  std::function<void(const std::string&, const std::string&, delete_fn)> on_remove;
+  void remove(std::string repository, std::string reference, delete_fn done) override {
+    on_remove(repository, reference, std::move(done));
+  }
   std::vector<std::string> arriving; // blob_arriving: repository@digest:size
   void blob_arriving(std::string repository, std::string digest, std::uint64_t size) override {
     arriving.push_back(repository + "@" + digest + ":" + std::to_string(size));

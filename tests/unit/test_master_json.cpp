@@ -64,6 +64,15 @@ TEST_CASE("handoffs JSON", "[unit][cluster]") {
   CHECK(j[0]["attempts"] == 2);
 }
 
+TEST_CASE("removals JSON", "[unit][cluster]") {
+  auto j = json::parse(net::removals_json({{"lib/app", "v1", "", 7, "dm2"}, {"lib/app", "", "sha256:cc", 7, "dm2"}}));
+  REQUIRE(j.size() == 2);
+  CHECK(keys_of(j[0]) == std::vector<std::string>{"repository", "tag", "digest", "seq", "node"});
+  CHECK(j[0]["tag"] == "v1");
+  CHECK(j[1]["digest"] == "sha256:cc");
+  CHECK(j[1]["seq"] == 7);
+}
+
 TEST_CASE("the dashboard is embedded", "[unit][cluster]") {
   auto page = net::dashboard_html();
   CHECK(page.starts_with("<!doctype html>"));

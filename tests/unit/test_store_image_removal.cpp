@@ -71,3 +71,18 @@ TEST_CASE("removing an image leaves other repositories alone", "[store][removal]
   CHECK(whole(*s, "two", m2.dig));
   CHECK(s->blob_anywhere(layer));
 }
+
+TEST_CASE("a cluster's delete of a manifest spares it when a newer tag names it", "[store][removal]") {
+  temp_dir dir;
+  auto s = store::registry_store::open(dir.path);
+  const std::string repo = "team/app";
+  auto layer = put_blob(*s, repo, "layer");
+  auto m = put_manifest(*s, repo, image_with_layers(*s, repo, R"({"a":1})", {layer}), "v1", 3);
+  CHECK_FALSE(store::remove_image_at(*s, repo, m.dig, 2)); // pushed again (seq 3) after the delete (2)
+  CHECK(whole(*s, repo, m.dig));
+  REQUIRE(store::remove_image_at(*s, repo, m.dig, 3));
+  CHECK_FALSE(s->manifest(repo, digest_ref(m.dig)));
+  CHECK_FALSE(s->manifest(repo, tag_ref("v1")));
+  CHECK_FALSE(s->blob(repo, layer));
+  CHECK_FALSE(store::remove_image_at(*s, repo, m.dig, 3));
+}

@@ -119,6 +119,26 @@ TEST_CASE("tags move forward only", "[store]") {
   CHECK_FALSE(s->tag_seq("app", "nothing"));
 }
 
+TEST_CASE("a cluster's tag delete is ordered by sequence numbers", "[store]") {
+  temp_dir dir;
+  auto s = registry_store::open(dir.path);
+  auto a = put_manifest(*s, "app", image_manifest(config, 2, "", nullptr, {{"n", "a"}}), "t", 5);
+  CHECK_FALSE(s->delete_tag("app", "t", 5)); // not newer: the tag stays
+  CHECK(s->manifest("app", tag_ref("t")));
+  CHECK(s->delete_tag("app", "t", 6));
+  CHECK_FALSE(s->manifest("app", tag_ref("t")));
+  CHECK(s->manifest("app", digest_ref(a.dig))); // the manifest stays
+  CHECK(s->tag_seq("app", "t") == 6u);
+  CHECK_FALSE(s->delete_tag("app", "t", 7)); // nothing named: false, but the number moves
+  CHECK(s->tag_seq("app", "t") == 7u);
+  // A delete of a tag the store never had still guards against an older delivery.
+  CHECK_FALSE(s->delete_tag("app", "u", 3));
+  CHECK(s->tag_seq("app", "u") == 3u);
+  CHECK_FALSE(put_manifest(*s, "app", image_manifest(config, 2, "", nullptr, {{"n", "a"}}), "u", 2).update.moved);
+  CHECK_FALSE(s->manifest("app", tag_ref("u")));
+  CHECK(put_manifest(*s, "app", image_manifest(config, 2, "", nullptr, {{"n", "a"}}), "u", 4).update.moved);
+}
+
 TEST_CASE("deleting a manifest deletes its tags", "[store]") {
   temp_dir dir;
   auto s = registry_store::open(dir.path);

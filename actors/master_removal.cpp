@@ -1,0 +1,202 @@
+// Deletes (delete_image): the master decides them, records each data
+// manager's share durably (handoffs.db, table removals) before it answers,
+// and sends every data manager its share until it is applied; a data manager
+// that is down applies it when it joins, before its inventory counts. So an
+// acknowledged delete is never undone by a node that missed it: not by its
+// inventory, not by the anti-entropy sweep that would spread its copy again.
+#include "actors/master_state.hpp"
+
+#include "oci/name.hpp"
+#include "store/image_removal.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace stowage::actors::detail {
+
+namespace {
+
+/// How long a node has to apply its removals before the master sends them
+/// again (at the next retry tick): local disk work only.
+constexpr auto removal_timeout = std::chrono::seconds(60);
+
+/// Every data manager the master knows of, up or down: those that joined
+/// since it started, and those its cluster file names (a node down since
+/// before the master's restart must apply the delete too).
+std::vector<std::string> data_managers(master_actor* self) {
+  auto& st = self->state;
+  std::set<std::string> names;
+  for (const auto& [name, n] : st.nodes)
+    if (n.rec.role == "data")
+      names.insert(name);
+  for (const auto& [name, k] : st.cfg.directory)
+    if (k.role == "data")
+      names.insert(name);
+  return {names.begin(), names.end()};
+}
+
+/// The removals of one delete, as every node applies them.
+std::vector<removal_record> decide(master_actor* self, const std::string& repository, const std::string& digest,
+                                   const std::vector<std::string>& tags, bool by_digest) {
+  auto& st = self->state;
+  std::vector<removal_record> out;
+  std::uint64_t newest = 0;
+  for (const auto& tag : tags) {
+    auto seq = st.handoffs->next_seq(repository, tag, st.images.tag_seq(repository, tag));
+    newest = std::max(newest, seq);
+    out.push_back({repository, tag, {}, seq, {}});
+  }
+  if (by_digest)
+    out.push_back({repository, {}, digest, newest, {}});
+  return out;
+}
+
+/// The catalog, pending handoffs, replication watches and the spool forget
+/// what the delete removes.
+void forget(master_actor* self, const std::vector<removal_record>& removals) {
+  auto& st = self->state;
+  for (const auto& r : removals) {
+    if (!r.tag.empty()) {
+      st.images.remove_tag(r.repository, r.tag, r.seq);
+      for (const auto& h : st.handoffs->all()) // a delivery would only bring the old tag back
+        if (h.repository == r.repository && h.tag == r.tag && h.seq < r.seq) {
+          st.handoffs->remove(h.repository, h.digest, h.node);
+          st.images.remove_pending(h.repository, h.digest, h.node);
+        }
+      continue;
+    }
+    st.images.remove_image(r.repository, r.digest);
+    for (const auto& h : st.handoffs->all())
+      if (h.repository == r.repository && h.digest == r.digest)
+        st.handoffs->remove(h.repository, h.digest, h.node);
+    std::erase_if(st.replicating,
+                  [&](const auto& w) { return w.second.repository == r.repository && w.second.digest == r.digest; });
+    if (auto dig = oci::digest::parse(r.digest))
+      store::remove_image(*st.spool, r.repository, *dig);
+  }
+}
+
+bool covers(const removal_record& r, const inventory_item& item) {
+  if (r.repository != item.repository || item.seq > r.seq)
+    return false;
+  return r.tag.empty() ? r.digest == item.digest : r.tag == item.tag;
+}
+
+} // namespace
+
+delete_done handle_delete(master_actor* self, const delete_image& d) {
+  auto& st = self->state;
+  auto ref = oci::reference::parse(d.reference);
+  if (!oci::valid_repository(d.repository) || !ref)
+    return {false, false, "invalid reference " + d.repository + ":" + d.reference, {}, {}};
+  auto img = st.images.resolve(d.repository, ref->str());
+  if (!img)
+    return {false, true, "unknown image " + d.repository + (ref->is_digest() ? "@" : ":") + ref->str(), {}, {}};
+  auto tags = ref->is_digest() ? st.images.tags_of(d.repository, img->digest) : std::vector{ref->tag()};
+  try {
+    auto removals = decide(self, d.repository, img->digest, tags, ref->is_digest());
+    std::vector<removal_record> owed;
+    for (const auto& node : data_managers(self))
+      for (auto r : removals) {
+        r.node = node;
+        owed.push_back(std::move(r));
+      }
+    st.handoffs->add_removals(owed); // durable before anyone learns of it
+    forget(self, removals);
+    spdlog::info("{}: deleted {}{}{} (tags: {}), recorded for {} data manager(s)", st.cfg.name, d.repository,
+                 ref->is_digest() ? "@" : ":", ref->str(), tags.empty() ? "none" : fmt::format("{}", fmt::join(tags, ", ")),
+                 data_managers(self).size());
+    for (const auto& node : data_managers(self))
+      send_removals(self, node);
+    // Runtimes drop it from their caches too; one that is down keeps its
+    // copy (a cache answers for digests it holds).
+    for (const auto& [name, n] : st.nodes)
+      if (n.rec.role == "runtime" && n.rec.up && n.handle) {
+        auto mine = removals;
+        for (auto& r : mine)
+          r.node = name;
+        self->request(n.handle, removal_timeout, apply_removals{std::move(mine)}).then([](removals_applied&) {},
+                                                                                        [](caf::error&) {});
+      }
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: could not record the delete of {}:{}: {}", st.cfg.name, d.repository, d.reference, e.what());
+    return {false, false, std::string("the delete could not be recorded: ") + e.what(), {}, {}};
+  }
+  return {true, false, {}, img->digest, tags};
+}
+
+void send_removals(master_actor* self, const std::string& node) {
+  auto& st = self->state;
+  if (!is_up_data(self, node) || st.removing.count(node))
+    return;
+  auto removals = st.handoffs->removals_for(node);
+  if (removals.empty())
+    return;
+  st.removing.insert(node);
+  self->request(st.nodes.at(node).handle, removal_timeout, apply_removals{removals})
+    .then(
+      [self, node, removals](removals_applied& a) {
+        auto& st = self->state;
+        st.removing.erase(node);
+        if (!a.ok) {
+          spdlog::warn("{}: {} could not apply {} delete(s): {}", st.cfg.name, node, removals.size(), a.error);
+          return;
+        }
+        for (const auto& r : removals)
+          st.handoffs->remove_removal(r, node);
+        spdlog::info("{}: {} applied {} delete(s)", st.cfg.name, node, removals.size());
+      },
+      [self, node](caf::error&) { self->state.removing.erase(node); });
+}
+
+void send_all_removals(master_actor* self) {
+  std::set<std::string> nodes;
+  for (const auto& r : self->state.handoffs->removals())
+    nodes.insert(r.node);
+  for (const auto& node : nodes)
+    send_removals(self, node);
+}
+
+std::vector<inventory_item> without_removed(master_actor* self, const std::string& node,
+                                            std::vector<inventory_item> inventory) {
+  auto removals = self->state.handoffs->removals_for(node);
+  std::erase_if(inventory, [&](const inventory_item& item) {
+    return std::any_of(removals.begin(), removals.end(), [&](const auto& r) { return covers(r, item); });
+  });
+  return inventory;
+}
+
+bool stored_after_delete(master_actor* self, const image_stored& s) {
+  auto& st = self->state;
+  if (!st.images.removed(s.item.repository, s.item.digest))
+    return false;
+  // A replication or delivery that was under way when the image was
+  // deleted: the node removes it again.
+  spdlog::info("{}: {} stored {}@{} after it was deleted: removing it there", st.cfg.name, s.node,
+               s.item.repository, s.item.digest);
+  try {
+    st.handoffs->add_removals({{s.item.repository, {}, s.item.digest, s.item.seq, s.node}});
+  } catch (const std::exception& e) { // its next join reports it again
+    spdlog::warn("{}: could not record it: {}", st.cfg.name, e.what());
+  }
+  send_removals(self, s.node);
+  return true;
+}
+
+void pushed_again(master_actor* self, const std::string& repository, const std::string& digest) {
+  auto& st = self->state;
+  if (digest.empty())
+    return;
+  st.images.revive(repository, digest);
+  try {
+    st.handoffs->forget_manifest_removals(repository, digest);
+  } catch (const std::exception& e) { // a node still missing the delete removes its old copy; the push delivers it
+    spdlog::warn("{}: could not clear the deletes of {}@{}: {}", st.cfg.name, repository, digest, e.what());
+  }
+}
+
+} // namespace stowage::actors::detail

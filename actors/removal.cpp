@@ -1,0 +1,41 @@
+#include "actors/removal.hpp"
+
+#include "store/image_removal.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace stowage::actors {
+
+std::size_t apply_removals_to(store::registry_store& s, const std::vector<removal_record>& removals,
+                              removal_mode mode) {
+  const bool by_seq = mode == removal_mode::by_seq;
+  std::size_t changed = 0;
+  for (const auto& r : removals)
+    if (!r.tag.empty() && s.delete_tag(r.repository, r.tag, by_seq ? std::optional(r.seq) : std::nullopt))
+      ++changed;
+  for (const auto& r : removals) {
+    auto d = r.tag.empty() ? oci::digest::parse(r.digest) : std::nullopt;
+    if (d && (by_seq ? store::remove_image_at(s, r.repository, *d, r.seq) : store::remove_image(s, r.repository, *d)))
+      ++changed;
+  }
+  return changed;
+}
+
+removals_applied answer_removals(const std::string& name, bool from_master, store::registry_store& s,
+                                 const apply_removals& a, removal_mode mode) {
+  if (!from_master)
+    return {name, false, "deletes are taken from the master only"};
+  try {
+    auto changed = apply_removals_to(s, a.removals, mode);
+    for (const auto& r : a.removals)
+      spdlog::info("{}: deleted {}{}{} (seq {})", name, r.repository, r.tag.empty() ? "@" : ":",
+                   r.tag.empty() ? r.digest : r.tag, r.seq);
+    spdlog::debug("{}: {} of {} delete(s) changed the store", name, changed, a.removals.size());
+    return {name, true, {}};
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: could not apply {} delete(s): {}", name, a.removals.size(), e.what());
+    return {name, false, e.what()};
+  }
+}
+
+} // namespace stowage::actors

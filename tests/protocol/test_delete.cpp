@@ -1,0 +1,187 @@
+// Deletes (protocol.hpp delete_image): recorded by the master for every data
+// manager before they are acknowledged, applied by those up at once and by
+// the others when they join, never undone by a node that missed one.
+#include "fixture.hpp"
+#include "store/image_removal.hpp"
+
+using namespace stowage;
+using namespace stowage::test;
+
+namespace {
+
+const std::string repo = "team/service";
+
+struct delete_cluster : cluster_fixture {
+  void build() {
+    start_master();
+    add_data_manager("dm1", link(50));
+    add_data_manager("dm2", link(20));
+    add_data_manager("dm3", link(10));
+    add_runtime();
+  }
+  std::vector<sa::removal_record> removals() {
+    return ask<sa::removals_answer>(master, sa::removals_query{}).removals;
+  }
+  std::string push(const std::string& tag, const std::string& digest) {
+    auto done = ask<sa::push_done>(runtime, sa::push_image{repo, tag, digest});
+    REQUIRE(done.ok);
+    return digest;
+  }
+  bool catalog_lists(const std::string& digest) {
+    for (const auto& img : images())
+      if (img.digest == digest)
+        return true;
+    return false;
+  }
+  void restart_dm3() {
+    net->set_up("dm3", true);
+    add_data_manager("dm3", link(10));
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(delete_cluster, "a deleted tag is gone everywhere, also from a node that was down",
+                 "[protocol][delete]") {
+  build();
+  auto a = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 61));
+  auto b = push("v2", make_image(*rt_store, repo, "v2", 16 * 1024, 62));
+  settle(2s);
+  REQUIRE(tag_digest(*dms["dm3"].store, repo, "latest") == a);
+  const auto pushed_seq = dms["dm1"].store->tag_seq(repo, "latest").value();
+
+  kill_data_manager("dm3");
+  auto done = ask<sa::delete_done>(runtime, sa::delete_image{repo, "latest"});
+  REQUIRE(done.ok);
+  CHECK(done.digest == a);
+  CHECK(done.tags == std::vector<std::string>{"latest"});
+  settle(1s);
+  // Applied where it could be; recorded for dm3.
+  for (const auto* dm : {"dm1", "dm2"}) {
+    CHECK_FALSE(tag_digest(*dms[dm].store, repo, "latest"));
+    CHECK(dms[dm].store->tag_seq(repo, "latest") > pushed_seq); // an older delivery cannot set it again
+    CHECK(holds(*dms[dm].store, repo, a)); // a tag delete leaves the manifest
+    CHECK(tag_digest(*dms[dm].store, repo, "v2") == b);
+  }
+  auto pending = removals();
+  REQUIRE(pending.size() == 1);
+  CHECK(pending[0].node == "dm3");
+  CHECK(pending[0].tag == "latest");
+  auto pulled = ask<sa::pull_done>(runtime, sa::pull_image{repo, "latest"});
+  CHECK_FALSE(pulled.ok);
+  CHECK(pulled.error.starts_with("unknown image"));
+  // Deleting it again finds nothing.
+  CHECK(ask<sa::delete_done>(runtime, sa::delete_image{repo, "latest"}).not_found);
+
+  // dm3 comes back holding `latest`: it applies the delete before its
+  // inventory counts, so nobody is owed the tag again.
+  restart_dm3();
+  settle(settings.retry_interval + 1s);
+  CHECK_FALSE(tag_digest(*dms["dm3"].store, repo, "latest"));
+  CHECK(removals().empty());
+  CHECK(handoffs().empty());
+  CHECK_FALSE(ask<sa::pull_done>(runtime, sa::pull_image{repo, "latest"}).ok);
+  for (const auto& img : images())
+    CHECK(img.tag != "latest");
+
+  // The tag can be pushed again; it then wins over the delete everywhere.
+  auto c = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 63));
+  settle(2s);
+  for (const auto* dm : {"dm1", "dm2", "dm3"})
+    CHECK(tag_digest(*dms[dm].store, repo, "latest") == c);
+}
+
+TEST_CASE_METHOD(delete_cluster, "a manifest deleted by digest goes with its tags and blobs, across a master restart",
+                 "[protocol][delete][restart]") {
+  build();
+  auto a = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 64));
+  push("stable", a);
+  auto keep = push("other", make_image(*rt_store, repo, "other", 16 * 1024, 65));
+  settle(2s);
+  auto parts = store::parts_of(*dms["dm1"].store, repo, *oci::digest::parse(a));
+  REQUIRE(parts.blobs.size() == 2);
+  REQUIRE(holds(*dms["dm3"].store, repo, a));
+
+  kill_data_manager("dm3");
+  auto done = ask<sa::delete_done>(runtime, sa::delete_image{repo, a});
+  REQUIRE(done.ok);
+  CHECK(done.tags == std::vector<std::string>{"latest", "stable"});
+  settle(1s);
+  REQUIRE(removals().size() == 3); // dm3: two tags and the manifest
+
+  restart_master(); // the records are on the master's disk
+  CHECK(removals().size() == 3);
+  for (const auto* dm : {"dm1", "dm2"}) {
+    CHECK_FALSE(holds(*dms[dm].store, repo, a));
+    CHECK_FALSE(tag_digest(*dms[dm].store, repo, "stable"));
+    for (const auto& b : parts.blobs)
+      CHECK_FALSE(dms[dm].store->blob(repo, *oci::digest::parse(b)));
+    CHECK(holds(*dms[dm].store, repo, keep));
+  }
+  CHECK_FALSE(holds(*rt_store, repo, a)); // the runtime's cache too
+  CHECK_FALSE(ask<sa::pull_done>(runtime, sa::pull_image{repo, a}).ok);
+  CHECK_FALSE(catalog_lists(a));
+
+  restart_dm3();
+  settle(settings.retry_interval + 1s);
+  CHECK_FALSE(holds(*dms["dm3"].store, repo, a));
+  CHECK(removals().empty());
+  CHECK(handoffs().empty());
+  CHECK_FALSE(catalog_lists(a));
+  CHECK(holds(*dms["dm3"].store, repo, keep));
+
+  // Pushed again, the image is there again.
+  auto again = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 64));
+  REQUIRE(again == a);
+  settle(2s);
+  for (const auto* dm : {"dm1", "dm2", "dm3"})
+    CHECK(tag_digest(*dms[dm].store, repo, "latest") == a);
+  CHECK(ask<sa::pull_done>(runtime, sa::pull_image{repo, a}).ok);
+}
+
+TEST_CASE_METHOD(delete_cluster, "an image deleted while a peer still fetches it ends up nowhere",
+                 "[protocol][delete]") {
+  start_master();
+  add_data_manager("dm1", link(50));
+  add_data_manager("dm2", link(40));
+  add_data_manager("dm3", link(1));
+  add_runtime();
+  auto digest = make_image(*rt_store, repo, "latest", 1 << 20, 66);
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(done.ok);
+  REQUIRE(done.ack.receiving == std::vector<std::string>{"dm3"});
+
+  REQUIRE(ask<sa::delete_done>(runtime, sa::delete_image{repo, digest}).ok);
+  settle(settings.retry_interval * 2 + 5s); // dm3's fetch ends (its source lost the image)
+  for (const auto* dm : {"dm1", "dm2", "dm3"})
+    CHECK_FALSE(holds(*dms[dm].store, repo, digest));
+  CHECK(removals().empty());
+  CHECK(handoffs().empty());
+  CHECK_FALSE(catalog_lists(digest));
+
+  // Had the copy landed after all, its report makes the master have it
+  // removed there again instead of counting it.
+  REQUIRE(make_image(*dms["dm3"].store, repo, "latest", 1 << 20, 66, done.seq) == digest);
+  self->send(master, sa::image_stored{"dm3", {repo, "latest", digest, done.seq, 0}});
+  settle(1s);
+  CHECK_FALSE(holds(*dms["dm3"].store, repo, digest));
+  CHECK(removals().empty());
+  CHECK_FALSE(catalog_lists(digest));
+  CHECK_FALSE(ask<sa::pull_done>(runtime, sa::pull_image{repo, digest}).ok);
+}
+
+TEST_CASE_METHOD(delete_cluster, "deleting what the cluster does not know changes nothing", "[protocol][delete]") {
+  build();
+  auto a = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 67));
+  auto unknown = ask<sa::delete_done>(runtime, sa::delete_image{repo, "nope"});
+  CHECK_FALSE(unknown.ok);
+  CHECK(unknown.not_found);
+  CHECK(ask<sa::delete_done>(runtime, sa::delete_image{"team/other", "latest"}).not_found);
+  auto bad = ask<sa::delete_done>(runtime, sa::delete_image{repo, "sha256:nothex"});
+  CHECK_FALSE(bad.ok);
+  CHECK_FALSE(bad.not_found);
+  settle(1s);
+  CHECK(removals().empty());
+  for (const auto* dm : {"dm1", "dm2", "dm3"})
+    CHECK(tag_digest(*dms[dm].store, repo, "latest") == a);
+}
