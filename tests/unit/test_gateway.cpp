@@ -311,6 +311,50 @@ TEST_CASE_METHOD(gateway_fixture, "a pull by tag asks the cluster, then serves f
   CHECK(asked == std::vector<std::string>{"lib/app:v1", "lib/app:v1", "lib/app:gone", "lib/app:busy"});
 }
 
+TEST_CASE_METHOD(gateway_fixture, "a manifest DELETE deletes from the cluster, then from the cache",
+                 "[unit][cluster][delete]") {
+  auto m = push_manifest_body();
+  rt->push_answer = {true, {}, "dm1", 3};
+  auto d = oci::sha256_of(m);
+  REQUIRE(gcall("PUT", "/v2/lib/app/manifests/v1", m, {{"Content-Type", manifest_type}}).status == 201);
+  std::vector<std::string> asked;
+  actors::runtime_delete_result answer{true, false, {}, d.str(), {"v1"}};
+  rt->on_remove = [&](const std::string& repo, const std::string& ref, auto done) {
+    asked.push_back(repo + ":" + ref);
+    done(answer);
+  };
+  rt->on_pull = [&](const std::string&, const std::string&, auto done) {
+    done({false, true, "unknown image", {}, {}});
+  };
+
+  // The cluster cannot be reached: 503, and the cache keeps the image.
+  answer = {false, false, "the master did not answer", {}, {}};
+  CHECK(gcall("DELETE", "/v2/lib/app/manifests/" + d.str()).status == 503);
+  CHECK(cache->manifest("lib/app", oci::reference{d}));
+
+  answer = {true, false, {}, d.str(), {"v1"}};
+  CHECK(gcall("DELETE", "/v2/lib/app/manifests/" + d.str()).status == 202);
+  CHECK_FALSE(cache->manifest("lib/app", oci::reference{d}));
+  CHECK_FALSE(cache->manifest("lib/app", oci::reference{std::string("v1")}));
+  CHECK(gcall("GET", "/v2/lib/app/manifests/" + d.str()).status == 404); // asks the cluster, which says unknown
+
+  // Unknown to the cluster and to the cache: 404. A malformed reference
+  // never reaches the cluster.
+  answer = {false, true, "unknown image", {}, {}};
+  auto gone = gcall("DELETE", "/v2/lib/app/manifests/v1");
+  CHECK(gone.status == 404);
+  CHECK(gone.body.find("MANIFEST_UNKNOWN") != std::string::npos);
+  CHECK(gcall("DELETE", "/v2/lib/app/manifests/sha256:nothex").status == 400);
+  CHECK(asked == std::vector<std::string>{"lib/app:" + d.str(), "lib/app:" + d.str(), "lib/app:v1"});
+
+  // A gateway closed to local writes refuses the delete before asking.
+  net::gateway_options closed;
+  closed.open_local_pushes = false;
+  net::gateway gw_closed(cache, rt, nodes, [](const actors::probe_arrival&) {}, closed);
+  CHECK(call_on(gw_closed, "DELETE", "/v2/lib/app/manifests/v1").status == 401);
+  CHECK(asked.size() == 3);
+}
+
 TEST_CASE_METHOD(gateway_fixture, "an engine's HEAD then GET of a tag makes one pull", "[unit][cluster]") {
   auto m = push_manifest_body();
   rt->push_answer = {true, {}, "dm1", 3};
