@@ -15,6 +15,7 @@
 //   push_commit          -> push_ack           (once >= min_copies places hold the image)
 //   replication_request  -> replication_answer
 //   delivery             -> delivery_answer
+//   apply_removals       -> removals_applied   (the master's deletes, by sequence number)
 //   connect_master       (local: join this master)
 #pragma once
 

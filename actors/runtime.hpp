@@ -9,6 +9,8 @@
 //   pull_image       -> pull_done          (local: gateway, CLI, tests)
 //   pull_scheduled                          (master: passed on to the pull's requesters)
 //   push_image       -> push_done          (local; acknowledged only with >= min_copies)
+//   delete_image     -> delete_done        (local; passed on to the master)
+//   apply_removals   -> removals_applied   (master: its deletes, applied to the cache)
 //   connect_master                          (local: join this master)
 #pragma once
 

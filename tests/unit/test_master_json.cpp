@@ -77,4 +77,5 @@ TEST_CASE("the dashboard is embedded", "[unit][cluster]") {
   auto page = net::dashboard_html();
   CHECK(page.starts_with("<!doctype html>"));
   CHECK(page.find("/api/v1/decisions") != std::string_view::npos);
+  CHECK(page.find("/api/v1/removals") != std::string_view::npos);
 }
