@@ -126,6 +126,13 @@ void handoff_queue::forget_manifest_removals(const std::string& repository, cons
   s.step();
 }
 
+void handoff_queue::drop_removals_of(const std::string& node) {
+  std::lock_guard lock(impl_->mtx);
+  stmt s(impl_->db, "DELETE FROM removals WHERE node=?");
+  s.bind(1, node);
+  s.step();
+}
+
 std::vector<removal_record> handoff_queue::removals() const { return impl_->select_removals(nullptr); }
 
 std::vector<removal_record> handoff_queue::removals_for(const std::string& node) const {

@@ -38,6 +38,8 @@ public:
   void remove_removal(const removal_record& r, const std::string& node);
   /// Drops every manifest removal of repository@digest: it was pushed again.
   void forget_manifest_removals(const std::string& repository, const std::string& digest);
+  /// Drops every delete `node` has still to apply (it left the cluster).
+  void drop_removals_of(const std::string& node);
   std::vector<removal_record> removals() const;
   std::vector<removal_record> removals_for(const std::string& node) const;
 

@@ -71,7 +71,9 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
   st.decisions.restore(st.journal->load());
   for (const auto& h : st.handoffs->all())
     st.images.add_pending({h.repository, h.tag, h.digest, h.seq, 0}, h.node);
-  spdlog::info("{}: started, {} pending handoffs", st.cfg.name, st.handoffs->all().size());
+  forget_removed_nodes(self);
+  spdlog::info("{}: started, {} pending handoffs, {} deletes to apply", st.cfg.name, st.handoffs->all().size(),
+               st.handoffs->removals().size());
 
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
@@ -130,8 +132,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
       auto rp = self->make_response_promise<join_answer>();
       rp.deliver(join_answer{st.cfg.name, st.cfg.identity->public_key_hex()});
       publish_roster(self);
-      if (j.role == "data")
-        send_removals(self, j.name); // before any delivery the join may owe it
+      send_removals(self, j.name); // before any delivery the join may owe it
       return rp;
     },
     [self](pull_request& r) {

@@ -1,9 +1,10 @@
-// Deletes (delete_image): the master decides them, records each data
-// manager's share durably (handoffs.db, table removals) before it answers,
-// and sends every data manager its share until it is applied; a data manager
-// that is down applies it when it joins, before its inventory counts. So an
+// Deletes (delete_image): the master decides them, records each node's
+// share durably (handoffs.db, table removals) before it answers, and sends
+// every node its share until it is applied; a node that is down applies it
+// when it joins, a data manager before its inventory counts. So an
 // acknowledged delete is never undone by a node that missed it: not by its
-// inventory, not by the anti-entropy sweep that would spread its copy again.
+// inventory, not by the anti-entropy sweep that would spread its copy again,
+// and no runtime's cache serves it on after its host comes back.
 #include "actors/master_state.hpp"
 
 #include "oci/name.hpp"
@@ -24,19 +25,24 @@ namespace {
 /// again (at the next retry tick): local disk work only.
 constexpr auto removal_timeout = std::chrono::seconds(60);
 
-/// Every data manager the master knows of, up or down: those that joined
-/// since it started, and those its cluster file names (a node down since
-/// before the master's restart must apply the delete too).
-std::vector<std::string> data_managers(master_actor* self) {
+/// Every data manager and runtime the master knows of, up or down: those
+/// that joined since it started, and those its cluster file names (a node
+/// down since before the master's restart must apply the delete too).
+std::vector<std::string> holders_of_copies(master_actor* self) {
   auto& st = self->state;
   std::set<std::string> names;
   for (const auto& [name, n] : st.nodes)
-    if (n.rec.role == "data")
+    if (n.rec.role == "data" || n.rec.role == "runtime")
       names.insert(name);
   for (const auto& [name, k] : st.cfg.directory)
-    if (k.role == "data")
+    if (k.role == "data" || k.role == "runtime")
       names.insert(name);
   return {names.begin(), names.end()};
+}
+
+bool is_up(master_actor* self, const std::string& node) {
+  auto i = self->state.nodes.find(node);
+  return i != self->state.nodes.end() && i->second.rec.up && i->second.handle;
 }
 
 /// The removals of one delete, as every node applies them.
@@ -99,29 +105,20 @@ delete_done handle_delete(master_actor* self, const delete_image& d) {
   auto tags = ref->is_digest() ? st.images.tags_of(d.repository, img->digest) : std::vector{ref->tag()};
   try {
     auto removals = decide(self, d.repository, img->digest, tags, ref->is_digest());
+    const auto nodes = holders_of_copies(self);
     std::vector<removal_record> owed;
-    for (const auto& node : data_managers(self))
+    for (const auto& node : nodes)
       for (auto r : removals) {
         r.node = node;
         owed.push_back(std::move(r));
       }
     st.handoffs->add_removals(owed); // durable before anyone learns of it
     forget(self, removals);
-    spdlog::info("{}: deleted {}{}{} (tags: {}), recorded for {} data manager(s)", st.cfg.name, d.repository,
+    spdlog::info("{}: deleted {}{}{} (tags: {}), recorded for {} node(s)", st.cfg.name, d.repository,
                  ref->is_digest() ? "@" : ":", ref->str(), tags.empty() ? "none" : fmt::format("{}", fmt::join(tags, ", ")),
-                 data_managers(self).size());
-    for (const auto& node : data_managers(self))
+                 nodes.size());
+    for (const auto& node : nodes)
       send_removals(self, node);
-    // Runtimes drop it from their caches too; one that is down keeps its
-    // copy (a cache answers for digests it holds).
-    for (const auto& [name, n] : st.nodes)
-      if (n.rec.role == "runtime" && n.rec.up && n.handle) {
-        auto mine = removals;
-        for (auto& r : mine)
-          r.node = name;
-        self->request(n.handle, removal_timeout, apply_removals{std::move(mine)}).then([](removals_applied&) {},
-                                                                                        [](caf::error&) {});
-      }
   } catch (const std::exception& e) {
     spdlog::warn("{}: could not record the delete of {}:{}: {}", st.cfg.name, d.repository, d.reference, e.what());
     return {false, false, std::string("the delete could not be recorded: ") + e.what(), {}, {}};
@@ -131,7 +128,7 @@ delete_done handle_delete(master_actor* self, const delete_image& d) {
 
 void send_removals(master_actor* self, const std::string& node) {
   auto& st = self->state;
-  if (!is_up_data(self, node) || st.removing.count(node))
+  if (!is_up(self, node) || st.removing.count(node))
     return;
   auto removals = st.handoffs->removals_for(node);
   if (removals.empty())
@@ -151,6 +148,20 @@ void send_removals(master_actor* self, const std::string& node) {
         spdlog::info("{}: {} applied {} delete(s)", st.cfg.name, node, removals.size());
       },
       [self, node](caf::error&) { self->state.removing.erase(node); });
+}
+
+void forget_removed_nodes(master_actor* self) {
+  auto& st = self->state;
+  if (st.cfg.directory.empty())
+    return;
+  std::set<std::string> gone;
+  for (const auto& r : st.handoffs->removals())
+    if (!st.cfg.directory.count(r.node))
+      gone.insert(r.node);
+  for (const auto& node : gone) {
+    st.handoffs->drop_removals_of(node);
+    spdlog::info("{}: {} is no longer in the cluster file: its deletes still to apply are dropped", st.cfg.name, node);
+  }
 }
 
 void send_all_removals(master_actor* self) {

@@ -139,12 +139,16 @@ void owe_missing_replicas(master_actor* self);
 
 // master_removal.cpp
 /// A delete (a tag, or a manifest by digest): recorded for every data
-/// manager, applied by those up at once and by the others when they join.
+/// manager and runtime, applied by those up at once and by the others when
+/// they join.
 delete_done handle_delete(master_actor* self, const delete_image& d);
 /// Sends `node` the deletes it has still to apply, if it is up and none are
 /// on their way to it.
 void send_removals(master_actor* self, const std::string& node);
 void send_all_removals(master_actor* self);
+/// At start-up: the records of nodes the cluster file no longer names go
+/// (they would never be applied).
+void forget_removed_nodes(master_actor* self);
 /// `node`'s inventory without what it has still to delete: run at its join,
 /// before the inventory reaches the catalog.
 std::vector<inventory_item> without_removed(master_actor* self, const std::string& node,

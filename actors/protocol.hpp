@@ -481,8 +481,8 @@ STOWAGE_INSPECT(image_stored, x.node, x.item)
 ///  - local -> runtime (the gateway's DELETE), passed on to the master;
 ///  - runtime -> master. The master gives each removed tag a new sequence
 ///    number, updates its catalog, records the delete durably for every data
-///    manager (removal_record), and answers; the data managers apply it as
-///    they answer apply_removals (one that is down, when it joins again).
+///    manager and runtime (removal_record), and answers; the nodes apply it
+///    as they answer apply_removals (one that is down, when it joins again).
 /// Answer: delete_done.
 struct delete_image {
   std::string repository;
@@ -501,8 +501,8 @@ struct delete_done {
 };
 STOWAGE_INSPECT(delete_done, x.ok, x.not_found, x.error, x.digest, x.tags)
 
-/// Master -> a data manager (recorded until it answers) or a runtime (its
-/// cache; not recorded): apply these deletes to your store, tags first.
+/// Master -> a data manager or a runtime (its cache), recorded until it
+/// answers: apply these deletes to your store, tags first.
 /// Answer: removals_applied.
 struct apply_removals {
   std::vector<removal_record> removals;

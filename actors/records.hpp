@@ -61,15 +61,16 @@ struct handoff_record {
   friend bool operator==(const handoff_record&, const handoff_record&) = default;
 };
 
-/// `/api/v1/removals`: a delete a data manager has still to apply. One
-/// delete of the cluster gives each data manager one record per tag it
-/// removes and, for a delete by digest, one for the manifest.
+/// `/api/v1/removals`: a delete a node (data manager, or runtime for its
+/// cache) has still to apply. One delete of the cluster gives each node one
+/// record per tag it removes and, for a delete by digest, one for the
+/// manifest.
 struct removal_record {
   std::string repository;
   std::string tag;    // a tag removal: the tag is deleted at `seq`
   std::string digest; // a manifest removal (tag empty): the image goes, unless a tag newer than `seq` names it
   std::uint64_t seq = 0;
-  std::string node;   // the data manager that still has to apply it
+  std::string node;   // the node that still has to apply it
   friend bool operator==(const removal_record&, const removal_record&) = default;
 };
 

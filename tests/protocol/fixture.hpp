@@ -58,6 +58,7 @@ public:
   std::map<std::string, dm_handles> dms;
   caf::actor runtime;
   std::shared_ptr<store::registry_store> rt_store;
+  std::string rt_name;
   std::chrono::milliseconds commit_repeat{30000}; // the runtime's (runtime_config::commit_repeat)
   std::int64_t skew_ms = 0; // added to the data managers' proof clocks
 
@@ -156,9 +157,14 @@ public:
     sched.run();
   }
 
+  /// Starts a runtime; started again under the same name (its host back),
+  /// it keeps its cache.
   caf::actor add_runtime(const std::string& name = "rt1", sa::link_profile l = link(1000)) {
-    rt_store = store::registry_store::open(root / name / "store");
-    net->add_node(name, rt_store, l);
+    if (!rt_store || rt_name != name) {
+      rt_store = store::registry_store::open(root / name / "store");
+      rt_name = name;
+      net->add_node(name, rt_store, l);
+    }
     sa::runtime_config cfg;
     cfg.name = name;
     cfg.http = "127.0.0.1:5000";

@@ -2,6 +2,7 @@
 // manager before they are acknowledged, applied by those up at once and by
 // the others when they join, never undone by a node that missed one.
 #include "fixture.hpp"
+#include "actors/handoff_queue.hpp"
 #include "store/image_removal.hpp"
 
 using namespace stowage;
@@ -184,4 +185,55 @@ TEST_CASE_METHOD(delete_cluster, "deleting what the cluster does not know change
   CHECK(removals().empty());
   for (const auto* dm : {"dm1", "dm2", "dm3"})
     CHECK(tag_digest(*dms[dm].store, repo, "latest") == a);
+}
+
+TEST_CASE_METHOD(delete_cluster, "a runtime down during a delete drops the image from its cache when it joins",
+                 "[protocol][delete]") {
+  build();
+  auto a = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 68));
+  settle(2s);
+  REQUIRE(holds(*rt_store, repo, a)); // its cache has it (it pushed it)
+
+  net->set_up("rt1", false);
+  caf::anon_send_exit(runtime, caf::exit_reason::kill);
+  settle(1s);
+  // Another runtime's delete reaches the master the same way.
+  auto done = ask<sa::delete_done>(master, sa::delete_image{repo, a});
+  REQUIRE(done.ok);
+  settle(1s);
+  auto pending = removals();
+  REQUIRE(pending.size() == 2); // rt1: the tag and the manifest
+  for (const auto& r : pending)
+    CHECK(r.node == "rt1");
+  CHECK(holds(*rt_store, repo, a));
+
+  net->set_up("rt1", true);
+  add_runtime("rt1"); // the host is back: same cache, a new actor joins
+  settle(1s);
+  CHECK_FALSE(holds(*rt_store, repo, a));
+  CHECK(removals().empty());
+}
+
+TEST_CASE_METHOD(delete_cluster, "deletes of a node the cluster file no longer names are dropped at start-up",
+                 "[protocol][delete]") {
+  const auto dir = root / "master-with-file";
+  std::filesystem::create_directories(dir);
+  {
+    sa::handoff_queue q(dir);
+    q.add_removals({{repo, "latest", "", 3, "dm1"}, {repo, "latest", "", 3, "dm9"}, {repo, "latest", "", 3, "rt1"}});
+  }
+  sa::master_config cfg;
+  cfg.dir = dir;
+  cfg.settings = settings;
+  cfg.spool = store::registry_store::open(dir / "spool");
+  cfg.directory = {{"dm1", {"data", config::identity::generate().public_key_hex()}},
+                   {"rt1", {"runtime", config::identity::generate().public_key_hex()}}};
+  auto m = sa::spawn_master(sys, cfg);
+  sched.run();
+  auto left = ask<sa::removals_answer>(m, sa::removals_query{}).removals;
+  REQUIRE(left.size() == 2);
+  CHECK(left[0].node == "dm1");
+  CHECK(left[1].node == "rt1");
+  caf::anon_send_exit(m, caf::exit_reason::user_shutdown);
+  sched.run();
 }
