@@ -58,6 +58,15 @@ void catalog::remove_image(const std::string& repository, const std::string& dig
   removed_.insert({repository, digest});
 }
 
+void catalog::remove_replica(const std::string& repository, const std::string& digest, const std::string& node) {
+  auto i = images_.find({repository, digest});
+  if (i == images_.end())
+    return;
+  i->second.replicas.erase(node);
+  if (i->second.replicas.empty() && i->second.pending.empty())
+    images_.erase(i);
+}
+
 bool catalog::removed(const std::string& repository, const std::string& digest) const {
   return removed_.count({repository, digest}) > 0;
 }
@@ -110,7 +119,9 @@ std::vector<image_record> catalog::images() const {
   for (const auto& [k, e] : images_) {
     image_record r;
     r.repository = e.item.repository;
-    r.tag = e.item.tag;
+    // The tag it was recorded under, only while that tag still names it.
+    if (auto t = tags_.find({e.item.repository, e.item.tag}); t != tags_.end() && t->second.second == e.item.digest)
+      r.tag = e.item.tag;
     r.digest = e.item.digest;
     r.seq = e.item.seq;
     r.size = e.item.size;

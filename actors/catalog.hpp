@@ -43,6 +43,9 @@ public:
   /// it (a replication still under way when it was deleted) until revived.
   void remove_image(const std::string& repository, const std::string& digest);
   bool removed(const std::string& repository, const std::string& digest) const;
+  /// `node` no longer holds the image (it applied a delete); an image nobody
+  /// holds or is owed is forgotten.
+  void remove_replica(const std::string& repository, const std::string& digest, const std::string& node);
   /// The image is pushed again: reports of it count again.
   void revive(const std::string& repository, const std::string& digest);
 
@@ -53,6 +56,8 @@ public:
   std::vector<std::string> holders(const std::string& repository, const std::string& digest) const;
   /// The greatest sequence number seen for repository:tag (0 if none).
   std::uint64_t tag_seq(const std::string& repository, const std::string& tag) const;
+  /// Every image, with the tag it was recorded under while that tag still
+  /// names it (else none).
   std::vector<image_record> images() const;
 
 private:

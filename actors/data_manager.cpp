@@ -73,17 +73,27 @@ void source_lost(dm_actor* self, const caf::down_msg& dm) {
     spdlog::warn("{}: lost the link to {}: giving up the fetches from it", st.cfg.name, *name);
 }
 
+/// Every manifest the store holds: one item per tag, and one without a tag
+/// for each manifest no tag names (a tag moved on from it, it was pushed by
+/// digest, or an index lists it), so that a pull by its digest finds it
+/// after the master restarted.
 std::vector<inventory_item> inventory(const store::registry_store& s) {
   std::vector<inventory_item> out;
-  for (const auto& repo : s.repositories())
+  for (const auto& repo : s.repositories()) {
+    std::set<std::string> tagged;
     for (const auto& tag : s.tags(repo, std::nullopt, std::string_view(""))) {
       auto m = s.manifest(repo, oci::reference{tag});
       if (!m)
         continue;
       auto digest = m->dig.str();
+      tagged.insert(digest);
       out.push_back({repo, tag, digest, s.tag_seq(repo, tag).value_or(0),
                      image_size(s, repo, digest).value_or(0)});
     }
+    for (const auto& d : s.manifests(repo))
+      if (!tagged.count(d.str()))
+        out.push_back({repo, {}, d.str(), 0, image_size(s, repo, d.str()).value_or(0)});
+  }
   return out;
 }
 

@@ -218,13 +218,16 @@ void owe_missing_replicas(master_actor* self) {
       watched.emplace(w.repository, w.digest, peer);
 
   std::vector<handoff_record> owed;
-  for (const auto& img : st.images.images()) {
-    // Only the image a tag names now: one it has moved on from is not spread
-    // again (and could not be listed by the node it went to: inventories
-    // name tagged images).
+  for (auto img : st.images.images()) {
+    // The image a tag names now goes with that tag; any other (a tag moved
+    // on from it, pushed by digest, an index's child) without one, so that
+    // a pull by its digest keeps working whichever nodes are lost, and a
+    // delivery never sets a tag back.
     auto current = img.tag.empty() ? std::nullopt : st.images.resolve(img.repository, img.tag);
-    if (!current || current->digest != img.digest)
-      continue;
+    if (!current || current->digest != img.digest) {
+      img.tag.clear();
+      img.seq = 0;
+    }
     // With no holder up there is nobody to deliver from; the holder's own
     // join runs this again.
     if (std::none_of(img.replicas.begin(), img.replicas.end(), [&](const auto& n) { return is_up_data(self, n); }))

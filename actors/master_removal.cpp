@@ -145,6 +145,8 @@ void send_removals(master_actor* self, const std::string& node) {
         }
         for (const auto& r : removals)
           st.handoffs->remove_removal(r, node);
+        for (const auto& m : a.removed)
+          st.images.remove_replica(m.repository, m.digest, node);
         spdlog::info("{}: {} applied {} delete(s)", st.cfg.name, node, removals.size());
       },
       [self, node](caf::error&) { self->state.removing.erase(node); });

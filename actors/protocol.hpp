@@ -514,9 +514,12 @@ struct removals_applied {
   std::string node;
   bool ok = false;
   std::string error;
+  /// Manifests the node no longer holds (an index's children among them):
+  /// the catalog stops counting it as their holder.
+  std::vector<inventory_item> removed;
   friend bool operator==(const removals_applied&, const removals_applied&) = default;
 };
-STOWAGE_INSPECT(removals_applied, x.node, x.ok, x.error)
+STOWAGE_INSPECT(removals_applied, x.node, x.ok, x.error, x.removed)
 
 // ---- master queries (admin API) ---------------------------------------------
 struct nodes_query {

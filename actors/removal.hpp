@@ -22,10 +22,11 @@ enum class removal_mode {
   cache,
 };
 
-/// Applies `removals` to `s`, tags first. Returns how many changed the
-/// store; applying them again changes nothing. Throws what the store throws.
-std::size_t apply_removals_to(store::registry_store& s, const std::vector<removal_record>& removals,
-                              removal_mode mode = removal_mode::by_seq);
+/// Applies `removals` to `s`, tags first; applying them again changes
+/// nothing. Returns the manifests removed (an index with its children), as
+/// items without tag. Throws what the store throws.
+std::vector<inventory_item> apply_removals_to(store::registry_store& s, const std::vector<removal_record>& removals,
+                                              removal_mode mode = removal_mode::by_seq);
 
 /// Node `name`'s answer to apply_removals: only its master may send it.
 removals_applied answer_removals(const std::string& name, bool from_master, store::registry_store& s,

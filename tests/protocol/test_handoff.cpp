@@ -276,13 +276,16 @@ TEST_CASE_METHOD(handoff_cluster, "a data manager that joins empty is owed every
   REQUIRE(handoffs().empty());
 
   // A new data manager (or one whose disk was replaced) joins with nothing:
-  // it is owed what the tags name now, not the image `latest` moved on from.
+  // it is owed every image, the one `latest` moved on from without its tag.
   add_data_manager("dm3", link(10));
   auto hs = handoffs();
-  REQUIRE(hs.size() == 6);
+  REQUIRE(hs.size() == 7);
   for (const auto& h : hs) {
     CHECK(h.node == "dm3");
-    CHECK(h.digest != old);
+    if (h.digest == old) {
+      CHECK(h.tag.empty());
+      CHECK(h.seq == 0);
+    }
   }
 
   settle(settings.retry_interval * 2 + 2s);
@@ -292,12 +295,13 @@ TEST_CASE_METHOD(handoff_cluster, "a data manager that joins empty is owed every
   CHECK(tag_digest(*dms["dm3"].store, repo2, "v1") == other);
   for (int i = 2; i <= 5; ++i)
     CHECK(tag_digest(*dms["dm3"].store, repo2, "v" + std::to_string(i)) == more[i - 2]);
-  CHECK_FALSE(holds(*dms["dm3"].store, repo, old));
-  for (const auto& img : images())
-    if (img.digest != old) {
-      CHECK(img.replicas == std::vector<std::string>{"dm1", "dm2", "dm3"});
-      CHECK(img.pending.empty());
-    }
+  CHECK(holds(*dms["dm3"].store, repo, old)); // by digest, for whoever pinned it
+  for (const auto& img : images()) {
+    CHECK(img.replicas == std::vector<std::string>{"dm1", "dm2", "dm3"});
+    CHECK(img.pending.empty());
+    if (img.digest == old)
+      CHECK(img.tag.empty());
+  }
 
   // Joining again with all of it owes nothing.
   kill_data_manager("dm3");

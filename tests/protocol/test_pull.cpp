@@ -200,3 +200,27 @@ TEST_CASE_METHOD(three_holders, "a pull of an unknown image fails without probin
   CHECK_FALSE(done.ok);
   CHECK(decisions().empty());
 }
+
+TEST_CASE_METHOD(three_holders, "a pull by the digest of an image no tag names works after the master restarted",
+                 "[protocol][pull][restart]") {
+  // v1 moves on from `digest`; another image is held by digest only.
+  std::string newer, untagged;
+  for (auto& [name, d] : dms) {
+    newer = make_image(*d.store, repo, "v1", 16 * 1024, 8, 2);
+    untagged = make_image(*d.store, repo, "v1", 16 * 1024, 9, 1); // seq 1 < 2: stored, the tag does not move
+  }
+  REQUIRE(tag_digest(*dms["dm1"].store, repo, "v1") == newer);
+  restart_master(); // the catalog is rebuilt from the inventories alone
+
+  for (const auto& d : {digest, untagged}) {
+    auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, d});
+    INFO(done.error);
+    CHECK(done.ok);
+    CHECK(holds(*rt_store, repo, d));
+  }
+  auto tagged = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
+  REQUIRE(tagged.ok);
+  CHECK(tagged.digest == newer);
+  for (const auto& img : images())
+    CHECK(img.tag == (img.digest == newer ? "v1" : ""));
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Multi-platform images and pulls by digest through `stowage dev`: skopeo
+# pushes an image index (linux/amd64 + linux/arm64) with --all; a pull by tag
+# for arm64 gets the arm64 image. After a restart with the runtime's cache
+# gone, a platform's manifest pulls by its own digest (no tag names it), and
+# so does the index a tag moved on from. Deleting that index by digest takes
+# its platform manifests with it.
+STOWAGE=${1:?usage: $0 path/to/stowage}
+source "$(dirname "$0")/cluster_lib.sh"
+
+start_dev "$WORK/data"
+mapfile -t v1 < <(make_oci_index_layout "$WORK/src1" v1) # index, amd64, arm64
+"${SKOPEO[@]}" copy --quiet --all --dest-tls-verify=false "oci:$WORK/src1:v1" "docker://$GW/test/multi:v1" \
+  >"$WORK/skopeo-push.log" 2>&1 || { cat "$WORK/skopeo-push.log" >&2; fail "skopeo push --all of the index"; }
+wait_until 20 "test/multi:v1 on dm1, dm2 and dm3" replicas_are test/multi v1 dm1,dm2,dm3
+echo "ok: skopeo pushed the index ${v1[0]} and its two platforms"
+
+pull_platform() { # REFERENCE ARCH LAYOUT: skopeo pull of one platform through the gateway
+  "${SKOPEO[@]}" copy --quiet --src-tls-verify=false --override-arch "$2" --override-os linux \
+    "docker://$GW/$1" "oci:$3:back" >"$WORK/skopeo-pull.log" 2>&1 ||
+    { cat "$WORK/skopeo-pull.log" >&2; fail "skopeo pull of $1 ($2) through the gateway"; }
+  jq -r '.manifests[0].digest' "$3/index.json"
+}
+got=$(pull_platform test/multi:v1 arm64 "$WORK/arm")
+[ "$got" = "${v1[2]}" ] || fail "an arm64 pull of test/multi:v1 got $got, not ${v1[2]}"
+echo "ok: a pull by tag for arm64 got the arm64 image"
+
+# The tag moves on; the cluster restarts with an empty runtime cache, so the
+# master knows the images only from the data managers' inventories.
+mapfile -t v2 < <(make_oci_index_layout "$WORK/src2" v1)
+"${SKOPEO[@]}" copy --quiet --all --dest-tls-verify=false "oci:$WORK/src2:v1" "docker://$GW/test/multi:v1" \
+  >"$WORK/skopeo-push.log" 2>&1 || { cat "$WORK/skopeo-push.log" >&2; fail "skopeo push --all of the second index"; }
+stop_pid dev
+rm -rf "$WORK/data/rt1/cache"
+start_dev "$WORK/data"
+got=$(pull_platform "test/multi@${v1[1]}" amd64 "$WORK/amd")
+[ "$got" = "${v1[1]}" ] || fail "a pull of ${v1[1]} got $got"
+for f in "$WORK"/amd/blobs/sha256/*; do
+  cmp -s "$f" "$WORK/src1/blobs/sha256/$(basename "$f")" || fail "blob $(basename "$f") differs after the round trip"
+done
+echo "ok: after a restart, a platform's manifest pulls by its own digest, byte-identical"
+got=$(pull_platform "test/multi@${v1[0]}" arm64 "$WORK/old")
+[ "$got" = "${v1[2]}" ] || fail "a pull of the index v1 moved on from got $got"
+got=$(pull_platform test/multi:v1 arm64 "$WORK/new")
+[ "$got" = "${v2[2]}" ] || fail "test/multi:v1 resolves to $got, not the newer ${v2[2]}"
+echo "ok: the index the tag moved on from still pulls by digest; the tag names the newer one"
+
+"${SKOPEO[@]}" delete --tls-verify=false "docker://$GW/test/multi@${v1[0]}" >"$WORK/skopeo-delete.log" 2>&1 ||
+  { cat "$WORK/skopeo-delete.log" >&2; fail "skopeo delete of the old index"; }
+for d in "${v1[@]}"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json' \
+    "http://$GW/v2/test/multi/manifests/$d")
+  [ "$code" = 404 ] || fail "$d answers $code after its index was deleted"
+done
+got=$(pull_platform test/multi:v1 amd64 "$WORK/still")
+[ "$got" = "${v2[1]}" ] || fail "the newer index was touched by the delete"
+echo "ok: deleting the old index by digest took its platforms with it; the newer one stays"
+echo PASS
