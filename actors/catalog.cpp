@@ -45,6 +45,22 @@ void catalog::remove_tag(const std::string& repository, const std::string& tag, 
   t->second = {seq, std::string()};
 }
 
+std::optional<std::vector<std::string>> catalog::tags(const std::string& repository) const {
+  bool known = false;
+  std::vector<std::string> out;
+  for (auto t = tags_.lower_bound({repository, ""}); t != tags_.end() && t->first.first == repository; ++t)
+    if (!t->second.second.empty() && images_.count({repository, t->second.second})) {
+      out.push_back(t->first.second);
+      known = true;
+    }
+  if (!known)
+    if (auto i = images_.lower_bound({repository, ""}); i != images_.end() && i->first.first == repository)
+      known = true;
+  if (!known)
+    return std::nullopt;
+  return out;
+}
+
 std::vector<std::string> catalog::tags_of(const std::string& repository, const std::string& digest) const {
   std::vector<std::string> out;
   for (const auto& [k, v] : tags_)

@@ -37,6 +37,9 @@ public:
   /// Deletes repository:tag at `seq`, if newer than what names it: the tag
   /// resolves to nothing, and only a greater sequence number sets it again.
   void remove_tag(const std::string& repository, const std::string& tag, std::uint64_t seq);
+  /// Every tag of `repository` that names an image now, sorted; nullopt if
+  /// the catalog knows nothing of the repository.
+  std::optional<std::vector<std::string>> tags(const std::string& repository) const;
   /// Tags naming `digest` now, sorted.
   std::vector<std::string> tags_of(const std::string& repository, const std::string& digest) const;
   /// Forgets the image (remove its tags first) and ignores later reports of

@@ -153,6 +153,10 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
         replica_stored(self, s);
     },
     [self](delete_image& d) -> delete_done { return handle_delete(self, d); },
+    [self](tags_query& q) -> tags_answer {
+      auto tags = self->state.images.tags(q.repository);
+      return {true, tags.has_value(), {}, tags.value_or(std::vector<std::string>{})};
+    },
     [self](retry_tick&) {
       send_all_removals(self);
       run_third_tests(self);

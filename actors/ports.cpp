@@ -96,6 +96,13 @@ public:
       [done](std::string error) { done(runtime_delete_result{false, false, std::move(error), {}, {}}); });
   }
 
+  void tags(std::string repository, tags_fn done) override {
+    ask<tags_answer>(
+      sys_, rt_, timeout_, tags_query{std::move(repository)},
+      [done](tags_answer a) { done(runtime_tags_result{a.ok, a.known, std::move(a.error), std::move(a.tags)}); },
+      [done](std::string error) { done(runtime_tags_result{false, false, std::move(error), {}}); });
+  }
+
 private:
   caf::actor_system& sys_;
   caf::actor rt_;

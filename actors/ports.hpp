@@ -51,6 +51,13 @@ struct runtime_delete_result {
   std::vector<std::string> tags; // the tags deleted
 };
 
+struct runtime_tags_result {
+  bool ok = false;        // the master answered
+  bool known = false;     // the cluster holds something of the repository
+  std::string error;
+  std::vector<std::string> tags; // sorted
+};
+
 /// The master's plan for a pull in flight: `target` is about to send manifest
 /// `digest` (a retry after a failed target brings another plan).
 struct runtime_pull_plan {
@@ -66,6 +73,7 @@ public:
   using plan_fn = std::function<void(runtime_pull_plan)>;
   using push_fn = std::function<void(runtime_push_result)>;
   using delete_fn = std::function<void(runtime_delete_result)>;
+  using tags_fn = std::function<void(runtime_tags_result)>;
   virtual ~runtime_port() = default;
   /// Pulls repository:reference (tag or digest) through the cluster into the
   /// runtime's store (the scheduling flow of DESIGN §3). `on_plan`, if set,
@@ -79,6 +87,8 @@ public:
   /// delete_image): `done` says ok once the master recorded the delete for
   /// every data manager.
   virtual void remove(std::string repository, std::string reference, delete_fn done) = 0;
+  /// The tags of `repository` across the cluster (protocol.hpp tags_query).
+  virtual void tags(std::string repository, tags_fn done) = 0;
   /// A client started uploading blobs into `repository`: open a push session
   /// ahead of its manifest, so each blob can go on to the target at once.
   virtual void open_push(std::string repository) = 0;

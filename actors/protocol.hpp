@@ -521,6 +521,28 @@ struct removals_applied {
 };
 STOWAGE_INSPECT(removals_applied, x.node, x.ok, x.error, x.removed)
 
+// ---- listings ---------------------------------------------------------------
+
+/// The tags of a repository across the cluster, sorted (the catalog's: each
+/// names an image some data manager holds or is owed).
+///  - local -> runtime (the gateway's tags list), passed on to the master;
+///  - runtime -> master.
+/// Answer: tags_answer.
+struct tags_query {
+  std::string repository;
+  friend bool operator==(const tags_query&, const tags_query&) = default;
+};
+STOWAGE_INSPECT(tags_query, x.repository)
+
+struct tags_answer {
+  bool ok = false;
+  bool known = false; // the cluster holds something of the repository
+  std::string error;
+  std::vector<std::string> tags;
+  friend bool operator==(const tags_answer&, const tags_answer&) = default;
+};
+STOWAGE_INSPECT(tags_answer, x.ok, x.known, x.error, x.tags)
+
 // ---- master queries (admin API) ---------------------------------------------
 struct nodes_query {
   friend bool operator==(const nodes_query&, const nodes_query&) = default;

@@ -556,6 +556,19 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
                 rp.deliver(delete_done{false, false, "the master did not answer: " + self->system().render(e), {}, {}});
               });
     },
+    [self](tags_query& q) {
+      auto rp = self->make_response_promise<tags_answer>();
+      auto& st = self->state;
+      if (!st.master) {
+        rp.deliver(tags_answer{false, false, "no master to ask", {}});
+        return;
+      }
+      self->request(st.master, st.cfg.request_timeout, std::move(q))
+        .then([rp](tags_answer& a) mutable { rp.deliver(std::move(a)); },
+              [self, rp](caf::error& e) mutable {
+                rp.deliver(tags_answer{false, false, "the master did not answer: " + self->system().render(e), {}});
+              });
+    },
     [self](apply_removals& a) {
       auto& st = self->state;
       return answer_removals(st.cfg.name, self->current_sender() == st.master.address(), *st.cfg.store, a,

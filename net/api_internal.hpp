@@ -26,6 +26,9 @@ route_result blobs(registry_api& api, const request& req, const target& t);
 route_result uploads(registry_api& api, const request& req, const target& t);
 route_result manifests(registry_api& api, const request& req, const target& t);
 route_result tags_list(registry_api& api, const request& req, const target& t);
+/// The tags list answer for `repo` from `tags` (sorted, all of them), paged
+/// by the request's `n` and `last` as the store's own list is.
+response tags_list_of(const request& req, const std::string& repo, std::vector<std::string> tags);
 route_result referrers(registry_api& api, const request& req, const target& t);
 route_result catalog(registry_api& api, const request& req);
 

@@ -53,6 +53,18 @@ route_result tags_list(registry_api& api, const request& req, const target& t) {
   return route_result::answer(std::move(r));
 }
 
+response tags_list_of(const request& req, const std::string& repo, std::vector<std::string> tags) {
+  auto n = page_size(req);
+  if (auto* e = std::get_if<response>(&n)) return std::move(*e);
+  auto limit = std::get<std::optional<std::size_t>>(n);
+  std::string last(req.param("last").value_or(""));
+  if (!last.empty()) std::erase_if(tags, [&](const std::string& t) { return t <= last; });
+  response r = json_response(200, "");
+  paginate(tags, limit, "/v2/" + repo + "/tags/list", r);
+  r.body = nlohmann::json{{"name", repo}, {"tags", tags}}.dump();
+  return r;
+}
+
 route_result referrers(registry_api& api, const request& req, const target& t) {
   if (req.method != "GET" && req.method != "HEAD") return route_result::answer(method_not_allowed());
   auto subject = oci::digest::parse(t.arg);

@@ -315,6 +315,21 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
       }));
   }
 
+  /// A tags list: the cluster's tags (a cache holds only what this host
+  /// pulled or pushed).
+  route_result list_tags(const request& req, const api::target& t) {
+    return route_result::stream(std::make_unique<deferred_answer>(
+      [self = shared_from_this(), req, repo = t.repo](responder respond) {
+        self->runtime->tags(repo, [req, repo, respond](actors::runtime_tags_result r) {
+          if (!r.ok)
+            return respond(error_response(oci::error_code::unsupported, "the cluster's tags are unavailable: " + r.error, 503));
+          if (!r.known)
+            return respond(error_response(oci::error_code::name_unknown, "repository name not known to the cluster", 404));
+          respond(api::tags_list_of(req, repo, std::move(r.tags)));
+        });
+      }));
+  }
+
   /// A client's blob upload (a push through the gateway): its first request
   /// opens a push session ahead of the manifest, and each blob, once in the
   /// cache, goes on to that session's target while the client uploads the
@@ -419,6 +434,8 @@ route_result gateway::route_request(const request& req) {
       return rr;
     }
   }
+  if (t.ep == api::endpoint::tags_list && (req.method == "GET" || req.method == "HEAD"))
+    return impl_->list_tags(req, t);
   if (!delivery && req.method == "DELETE" && t.ep == api::endpoint::manifest)
     if (auto ref = oci::reference::parse(t.arg)) return impl_->delete_manifest(req, t, *ref);
   if (req.method == "GET" || req.method == "HEAD") {

@@ -3,8 +3,8 @@
 # pushes an image index (linux/amd64 + linux/arm64) with --all; a pull by tag
 # for arm64 gets the arm64 image. After a restart with the runtime's cache
 # gone, a platform's manifest pulls by its own digest (no tag names it), and
-# so does the index a tag moved on from. Deleting that index by digest takes
-# its platform manifests with it.
+# so does the index a tag moved on from; the tags list is the cluster's.
+# Deleting that index by digest takes its platform manifests with it.
 STOWAGE=${1:?usage: $0 path/to/stowage}
 source "$(dirname "$0")/cluster_lib.sh"
 
@@ -44,6 +44,20 @@ got=$(pull_platform "test/multi@${v1[0]}" arm64 "$WORK/old")
 got=$(pull_platform test/multi:v1 arm64 "$WORK/new")
 [ "$got" = "${v2[2]}" ] || fail "test/multi:v1 resolves to $got, not the newer ${v2[2]}"
 echo "ok: the index the tag moved on from still pulls by digest; the tag names the newer one"
+
+# Tags are the cluster's, not the cache's: v2 was never pulled on this host since.
+"${SKOPEO[@]}" copy --quiet --all --dest-tls-verify=false "oci:$WORK/src2:v1" "docker://$GW/test/multi:v2" \
+  >"$WORK/skopeo-push.log" 2>&1 || { cat "$WORK/skopeo-push.log" >&2; fail "skopeo push of test/multi:v2"; }
+stop_pid dev
+rm -rf "$WORK/data/rt1/cache"
+start_dev "$WORK/data"
+listed=$("${SKOPEO[@]}" list-tags --tls-verify=false "docker://$GW/test/multi" | jq -c '.Tags')
+[ "$listed" = '["v1","v2"]' ] || fail "skopeo list-tags through the gateway: $listed"
+page=$(curl -fsS "http://$GW/v2/test/multi/tags/list?n=1")
+[ "$(jq -c .tags <<<"$page")" = '["v1"]' ] || fail "a page of one tag: $page"
+code=$(curl -s -o "$WORK/body" -w '%{http_code}' "http://$GW/v2/test/none/tags/list")
+[ "$code" = 404 ] && [ "$(jq -r '.errors[0].code' "$WORK/body")" = NAME_UNKNOWN ] || fail "an unknown repository's tags: $code"
+echo "ok: skopeo list-tags shows the cluster's tags with an empty cache"
 
 "${SKOPEO[@]}" delete --tls-verify=false "docker://$GW/test/multi@${v1[0]}" >"$WORK/skopeo-delete.log" 2>&1 ||
   { cat "$WORK/skopeo-delete.log" >&2; fail "skopeo delete of the old index"; }

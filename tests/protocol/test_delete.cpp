@@ -64,8 +64,13 @@ TEST_CASE_METHOD(delete_cluster, "a deleted tag is gone everywhere, also from a 
     CHECK(holds(*dms[dm].store, repo, a)); // a tag delete leaves the manifest
     CHECK(tag_digest(*dms[dm].store, repo, "v2") == b);
   }
+  auto listed = ask<sa::tags_answer>(runtime, sa::tags_query{repo});
+  CHECK(listed.ok);
+  CHECK(listed.known);
+  CHECK(listed.tags == std::vector<std::string>{"v2"});
+  CHECK_FALSE(ask<sa::tags_answer>(runtime, sa::tags_query{"team/none"}).known);
   auto pending = removals();
-  REQUIRE(pending.size() == 1);
+  REQUIRE(pending.size() == 1); // rt1 applied its share at once
   CHECK(pending[0].node == "dm3");
   CHECK(pending[0].tag == "latest");
   auto pulled = ask<sa::pull_done>(runtime, sa::pull_image{repo, "latest"});

@@ -47,6 +47,8 @@ struct scripted_runtime final : actors::runtime_port {
   void remove(std::string repository, std::string reference, delete_fn done) override {
     on_remove(repository, reference, std::move(done));
   }
+  actors::runtime_tags_result tags_answer{true, true, {}, {}};
+  void tags(std::string, tags_fn done) override { done(tags_answer); }
   std::vector<std::string> arriving; // blob_arriving: repository@digest:size
   void blob_arriving(std::string repository, std::string digest, std::uint64_t size) override {
     arriving.push_back(repository + "@" + digest + ":" + std::to_string(size));
@@ -353,6 +355,24 @@ TEST_CASE_METHOD(gateway_fixture, "a manifest DELETE deletes from the cluster, t
   net::gateway gw_closed(cache, rt, nodes, [](const actors::probe_arrival&) {}, closed);
   CHECK(call_on(gw_closed, "DELETE", "/v2/lib/app/manifests/v1").status == 401);
   CHECK(asked.size() == 3);
+}
+
+TEST_CASE_METHOD(gateway_fixture, "a tags list is the cluster's, paged", "[unit][cluster]") {
+  rt->tags_answer = {true, true, {}, {"a", "b", "c"}};
+  auto all = gcall("GET", "/v2/lib/app/tags/list");
+  REQUIRE(all.status == 200);
+  CHECK(nlohmann::json::parse(body_of(all)) == nlohmann::json{{"name", "lib/app"}, {"tags", {"a", "b", "c"}}});
+  auto page = gcall("GET", "/v2/lib/app/tags/list?n=1&last=a");
+  REQUIRE(page.status == 200);
+  CHECK(nlohmann::json::parse(body_of(page))["tags"] == nlohmann::json{"b"});
+  CHECK(page.headers.get_or("Link") == "</v2/lib/app/tags/list?n=1&last=b>; rel=\"next\"");
+  CHECK(gcall("GET", "/v2/lib/app/tags/list?n=x").status == 400);
+  rt->tags_answer = {true, false, {}, {}};
+  auto unknown = gcall("GET", "/v2/lib/none/tags/list");
+  CHECK(unknown.status == 404);
+  CHECK(unknown.body.find("NAME_UNKNOWN") != std::string::npos);
+  rt->tags_answer = {false, false, "the master did not answer", {}};
+  CHECK(gcall("GET", "/v2/lib/app/tags/list").status == 503);
 }
 
 TEST_CASE_METHOD(gateway_fixture, "an engine's HEAD then GET of a tag makes one pull", "[unit][cluster]") {
