@@ -9,8 +9,10 @@
 #include "net/registry_api.hpp"
 #include "net/registry_client.hpp"
 #include "net/worker_pool.hpp"
+#include "oci/media_types.hpp"
 #include "store/cache_trim.hpp"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <map>
@@ -330,6 +332,44 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
       }));
   }
 
+  /// A referrers list: the union of what the data managers list (an
+  /// artifact naming this image, a signature say, is pushed on its own and
+  /// need not be in this cache). 503 if none of them answered.
+  route_result list_referrers(const request& req, const api::target& t) {
+    auto subject = oci::digest::parse(t.arg);
+    if (!subject) return api->route(req); // the API's own error
+    return route_result::stream(std::make_unique<deferred_answer>(
+      [self = shared_from_this(), repo = t.repo, subject = *subject,
+       type = std::string(req.param("artifactType").value_or(""))](responder respond) {
+        auto ask_all = [self, repo, subject, type, respond] {
+          std::map<std::string, nlohmann::json> found; // by digest: sorted, each once
+          int answered = 0;
+          for (const auto* dm : self->dir->with_role(config::role::data)) {
+            try {
+              registry_client c(dm->http);
+              c.set_timeout(std::chrono::seconds(5));
+              auto index = nlohmann::json::parse(c.get_referrers(repo, subject, type));
+              for (auto& m : index.value("manifests", nlohmann::json::array()))
+                if (m.contains("digest")) found[m["digest"].get<std::string>()] = m;
+              ++answered;
+            } catch (const std::exception& e) {
+              spdlog::debug("gateway: referrers of {} from {}: {}", subject.str(), dm->name, e.what());
+            }
+          }
+          if (answered == 0)
+            return respond(error_response(oci::error_code::unsupported, "no data manager answered for referrers", 503));
+          auto list = nlohmann::json::array();
+          for (auto& [d, m] : found) list.push_back(std::move(m));
+          nlohmann::json index{{"schemaVersion", 2}, {"mediaType", oci::media::oci_index}, {"manifests", list}};
+          auto r = api::json_response(200, index.dump(), oci::media::oci_index);
+          if (!type.empty()) r.headers.set("OCI-Filters-Applied", "artifactType");
+          respond(std::move(r));
+        };
+        if (!fetch_pool().post(ask_all))
+          respond(error_response(oci::error_code::unsupported, "the gateway is shutting down", 503));
+      }));
+  }
+
   /// A client's blob upload (a push through the gateway): its first request
   /// opens a push session ahead of the manifest, and each blob, once in the
   /// cache, goes on to that session's target while the client uploads the
@@ -436,6 +476,7 @@ route_result gateway::route_request(const request& req) {
   }
   if (t.ep == api::endpoint::tags_list && (req.method == "GET" || req.method == "HEAD"))
     return impl_->list_tags(req, t);
+  if (t.ep == api::endpoint::referrers && req.method == "GET") return impl_->list_referrers(req, t);
   if (!delivery && req.method == "DELETE" && t.ep == api::endpoint::manifest)
     if (auto ref = oci::reference::parse(t.arg)) return impl_->delete_manifest(req, t, *ref);
   if (req.method == "GET" || req.method == "HEAD") {

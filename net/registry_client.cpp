@@ -1,5 +1,6 @@
 #include "net/registry_client.hpp"
 
+#include "net/http_types.hpp"
 #include "net/receive_low_water.hpp"
 #include "oci/media_types.hpp"
 #include "store/range_reader.hpp"
@@ -293,6 +294,21 @@ image_manifest registry_client::get_image_manifest(std::string_view repo, std::s
   }
   throw registry_error("image index " + top.raw.dig.str() + " has no " + std::string(os) + "/" + std::string(arch) +
                        " manifest");
+}
+
+std::string registry_client::get_referrers(std::string_view repo, const oci::digest& subject,
+                                           std::string_view artifact_type) {
+  auto target = "/v2/" + std::string(repo) + "/referrers/" + subject.str();
+  if (!artifact_type.empty()) target += "?artifactType=" + percent_encode(artifact_type);
+  connection c(url{host_, port_, ""}, timeout_, cancel_.get());
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::accept, oci::media::oci_index);
+  c.send(req);
+  auto res = c.read_small();
+  if (res.result() == http::status::not_found) return R"({"schemaVersion":2,"manifests":[]})";
+  if (res.result() != http::status::ok)
+    throw registry_error("referrers of " + subject.str() + ": " + error_text(res), static_cast<int>(res.result_int()));
+  return res.body();
 }
 
 bool registry_client::has_blob(std::string_view repo, const oci::digest& dig) {

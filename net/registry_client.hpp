@@ -110,6 +110,11 @@ public:
   std::uint64_t get_blob(std::string_view repo, const oci::digest& dig, const blob_sink& sink,
                          std::uint64_t max_bytes = UINT64_MAX, bool sink_verifies = false);
 
+  /// GET /v2/<repo>/referrers/<subject>[?artifactType=…]: the image index
+  /// body the registry answered; an empty index for a repository it does
+  /// not know. Throws registry_error on any other failure.
+  std::string get_referrers(std::string_view repo, const oci::digest& subject, std::string_view artifact_type);
+
   /// HEAD /v2/<repo>/blobs/<digest>.
   bool has_blob(std::string_view repo, const oci::digest& dig);
 

@@ -375,6 +375,18 @@ TEST_CASE_METHOD(gateway_fixture, "a tags list is the cluster's, paged", "[unit]
   CHECK(gcall("GET", "/v2/lib/app/tags/list").status == 503);
 }
 
+TEST_CASE_METHOD(gateway_fixture, "referrers come from the data managers, not the cache", "[unit][cluster]") {
+  // dm1's endpoint in the directory answers nothing: no list from the cache instead.
+  auto m = push_manifest_body();
+  rt->push_answer = {true, {}, "dm1", 3};
+  auto d = oci::sha256_of(m);
+  REQUIRE(gcall("PUT", "/v2/lib/app/manifests/" + d.str(), m, {{"Content-Type", manifest_type}}).status == 201);
+  auto r = gcall("GET", "/v2/lib/app/referrers/" + d.str());
+  CHECK(r.status == 503);
+  CHECK(r.body.find("no data manager answered") != std::string::npos);
+  CHECK(gcall("GET", "/v2/lib/app/referrers/sha256:nothex").status == 400);
+}
+
 TEST_CASE_METHOD(gateway_fixture, "an engine's HEAD then GET of a tag makes one pull", "[unit][cluster]") {
   auto m = push_manifest_body();
   rt->push_answer = {true, {}, "dm1", 3};
