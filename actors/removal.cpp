@@ -18,7 +18,11 @@ std::vector<inventory_item> apply_removals_to(store::registry_store& s, const st
     if (!d)
       continue;
     auto parts = store::parts_of(s, r.repository, *d);
-    if (!(by_seq ? store::remove_image_at(s, r.repository, *d, r.seq) : store::remove_image(s, r.repository, *d)))
+    // A cache keeps the blobs, as a registry does after a manifest DELETE: a
+    // client may still delete or read them by digest (the cache trim drops
+    // them once idle).
+    auto keep_blobs = [](const oci::digest&) { return true; };
+    if (!(by_seq ? store::remove_image_at(s, r.repository, *d, r.seq) : store::remove_image(s, r.repository, *d, keep_blobs)))
       continue;
     for (const auto& m : parts.manifests)
       if (auto md = oci::digest::parse(m); md && !s.manifest(r.repository, oci::reference{*md}))

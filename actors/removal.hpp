@@ -18,7 +18,8 @@ enum class removal_mode {
   /// no tag newer than its removal names it (store::remove_image_at).
   by_seq,
   /// A runtime's cache, whose own tags carry local sequence numbers: what
-  /// the removal names goes.
+  /// the removal names goes, but not the blobs (a registry keeps them after
+  /// a manifest DELETE; the cache trim drops them once idle).
   cache,
 };
 
