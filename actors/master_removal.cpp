@@ -67,12 +67,9 @@ void forget(master_actor* self, const std::vector<removal_record>& removals) {
   auto& st = self->state;
   for (const auto& r : removals) {
     if (!r.tag.empty()) {
+      // A pending delivery under the old tag still brings the image: the
+      // tag, deleted at a greater number, stays deleted.
       st.images.remove_tag(r.repository, r.tag, r.seq);
-      for (const auto& h : st.handoffs->all()) // a delivery would only bring the old tag back
-        if (h.repository == r.repository && h.tag == r.tag && h.seq < r.seq) {
-          st.handoffs->remove(h.repository, h.digest, h.node);
-          st.images.remove_pending(h.repository, h.digest, h.node);
-        }
       continue;
     }
     st.images.remove_image(r.repository, r.digest);
@@ -90,6 +87,11 @@ bool covers(const removal_record& r, const inventory_item& item) {
   if (r.repository != item.repository || item.seq > r.seq)
     return false;
   return r.tag.empty() ? r.digest == item.digest : r.tag == item.tag;
+}
+
+bool any_covers(const std::vector<removal_record>& removals, const inventory_item& item, bool manifests) {
+  return std::any_of(removals.begin(), removals.end(),
+                     [&](const auto& r) { return r.tag.empty() == manifests && covers(r, item); });
 }
 
 } // namespace
@@ -177,9 +179,12 @@ void send_all_removals(master_actor* self) {
 std::vector<inventory_item> without_removed(master_actor* self, const std::string& node,
                                             std::vector<inventory_item> inventory) {
   auto removals = self->state.handoffs->removals_for(node);
-  std::erase_if(inventory, [&](const inventory_item& item) {
-    return std::any_of(removals.begin(), removals.end(), [&](const auto& r) { return covers(r, item); });
-  });
+  std::erase_if(inventory, [&](const inventory_item& item) { return any_covers(removals, item, true); });
+  for (auto& item : inventory)
+    if (any_covers(removals, item, false)) { // still held, by digest
+      item.tag.clear();
+      item.seq = 0;
+    }
   return inventory;
 }
 

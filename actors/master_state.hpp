@@ -150,8 +150,9 @@ void send_all_removals(master_actor* self);
 /// At start-up: the records of nodes the cluster file no longer names go
 /// (they would never be applied).
 void forget_removed_nodes(master_actor* self);
-/// `node`'s inventory without what it has still to delete: run at its join,
-/// before the inventory reaches the catalog.
+/// `node`'s inventory as it will be once it applied what it has still to
+/// delete (images gone, tags gone: the manifest held by digest): run at its
+/// join, before the inventory reaches the catalog.
 std::vector<inventory_item> without_removed(master_actor* self, const std::string& node,
                                             std::vector<inventory_item> inventory);
 /// True if the image `s` reports was deleted (a copy under way at the

@@ -87,8 +87,12 @@ TEST_CASE_METHOD(delete_cluster, "a deleted tag is gone everywhere, also from a 
   CHECK(removals().empty());
   CHECK(handoffs().empty());
   CHECK_FALSE(ask<sa::pull_done>(runtime, sa::pull_image{repo, "latest"}).ok);
-  for (const auto& img : images())
+  for (const auto& img : images()) {
     CHECK(img.tag != "latest");
+    if (img.digest == a) // still held everywhere, by digest
+      CHECK(img.replicas == std::vector<std::string>{"dm1", "dm2", "dm3"});
+  }
+  CHECK(ask<sa::pull_done>(runtime, sa::pull_image{repo, a}).ok);
 
   // The tag can be pushed again; it then wins over the delete everywhere.
   auto c = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 63));
