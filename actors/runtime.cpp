@@ -483,6 +483,22 @@ void push_ahead(rt_actor* self, push_image p, std::uint64_t size, std::shared_pt
       [as_usual_when_idle](caf::error&) mutable { as_usual_when_idle(); });
 }
 
+/// Passes a local request on to the master and its answer back; `failed`
+/// makes the answer when there is none (no master, an error).
+template <class Answer, class Request, class Failed>
+void ask_master(rt_actor* self, Request req, Failed failed) {
+  auto rp = self->make_response_promise<Answer>();
+  if (!self->state.master) {
+    rp.deliver(failed("no master to ask"));
+    return;
+  }
+  self->request(self->state.master, self->state.cfg.request_timeout, std::move(req))
+    .then([rp](Answer& a) mutable { rp.deliver(std::move(a)); },
+          [self, rp, failed](caf::error& e) mutable {
+            rp.deliver(failed("the master did not answer: " + self->system().render(e)));
+          });
+}
+
 caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor master) {
   self->state.cfg = std::move(cfg);
   self->state.master = std::move(master);
@@ -544,30 +560,10 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
         blob_ahead(self, b.repository, b.digest, b.size);
     },
     [self](delete_image& d) {
-      auto rp = self->make_response_promise<delete_done>();
-      auto& st = self->state;
-      if (!st.master) {
-        rp.deliver(delete_done{false, false, "no master to delete through", {}, {}});
-        return;
-      }
-      self->request(st.master, st.cfg.request_timeout, std::move(d))
-        .then([rp](delete_done& done) mutable { rp.deliver(std::move(done)); },
-              [self, rp](caf::error& e) mutable {
-                rp.deliver(delete_done{false, false, "the master did not answer: " + self->system().render(e), {}, {}});
-              });
+      ask_master<delete_done>(self, std::move(d), [](std::string why) { return delete_done{false, false, why, {}, {}}; });
     },
     [self](tags_query& q) {
-      auto rp = self->make_response_promise<tags_answer>();
-      auto& st = self->state;
-      if (!st.master) {
-        rp.deliver(tags_answer{false, false, "no master to ask", {}});
-        return;
-      }
-      self->request(st.master, st.cfg.request_timeout, std::move(q))
-        .then([rp](tags_answer& a) mutable { rp.deliver(std::move(a)); },
-              [self, rp](caf::error& e) mutable {
-                rp.deliver(tags_answer{false, false, "the master did not answer: " + self->system().render(e), {}});
-              });
+      ask_master<tags_answer>(self, std::move(q), [](std::string why) { return tags_answer{false, false, why, {}}; });
     },
     [self](apply_removals& a) {
       auto& st = self->state;
