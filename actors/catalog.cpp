@@ -61,6 +61,14 @@ std::optional<std::vector<std::string>> catalog::tags(const std::string& reposit
   return out;
 }
 
+std::vector<std::string> catalog::repositories() const {
+  std::vector<std::string> out;
+  for (const auto& [k, e] : images_) // sorted by repository first
+    if (out.empty() || out.back() != k.first)
+      out.push_back(k.first);
+  return out;
+}
+
 std::vector<std::string> catalog::tags_of(const std::string& repository, const std::string& digest) const {
   std::vector<std::string> out;
   for (const auto& [k, v] : tags_)

@@ -40,6 +40,8 @@ public:
   /// Every tag of `repository` that names an image now, sorted; nullopt if
   /// the catalog knows nothing of the repository.
   std::optional<std::vector<std::string>> tags(const std::string& repository) const;
+  /// Repositories with at least one image, sorted.
+  std::vector<std::string> repositories() const;
   /// Tags naming `digest` now, sorted.
   std::vector<std::string> tags_of(const std::string& repository, const std::string& digest) const;
   /// Forgets the image (remove its tags first) and ignores later reports of

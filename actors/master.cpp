@@ -157,6 +157,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
       auto tags = self->state.images.tags(q.repository);
       return {true, tags.has_value(), {}, tags.value_or(std::vector<std::string>{})};
     },
+    [self](repositories_query&) -> repositories_answer { return {true, {}, self->state.images.repositories()}; },
     [self](retry_tick&) {
       send_all_removals(self);
       run_third_tests(self);

@@ -103,6 +103,16 @@ public:
       [done](std::string error) { done(runtime_tags_result{false, false, std::move(error), {}}); });
   }
 
+  void repositories(repositories_fn done) override {
+    ask<repositories_answer>(
+      sys_, rt_, timeout_, repositories_query{},
+      [done](repositories_answer a) {
+        if (a.ok) done(std::move(a.repositories), {});
+        else done(std::nullopt, std::move(a.error));
+      },
+      [done](std::string error) { done(std::nullopt, std::move(error)); });
+  }
+
 private:
   caf::actor_system& sys_;
   caf::actor rt_;

@@ -74,6 +74,8 @@ public:
   using push_fn = std::function<void(runtime_push_result)>;
   using delete_fn = std::function<void(runtime_delete_result)>;
   using tags_fn = std::function<void(runtime_tags_result)>;
+  /// Sorted repository names; nullopt with the reason if the master did not answer.
+  using repositories_fn = std::function<void(std::optional<std::vector<std::string>>, std::string)>;
   virtual ~runtime_port() = default;
   /// Pulls repository:reference (tag or digest) through the cluster into the
   /// runtime's store (the scheduling flow of DESIGN §3). `on_plan`, if set,
@@ -89,6 +91,8 @@ public:
   virtual void remove(std::string repository, std::string reference, delete_fn done) = 0;
   /// The tags of `repository` across the cluster (protocol.hpp tags_query).
   virtual void tags(std::string repository, tags_fn done) = 0;
+  /// The repositories the cluster holds images of (protocol.hpp repositories_query).
+  virtual void repositories(repositories_fn done) = 0;
   /// A client started uploading blobs into `repository`: open a push session
   /// ahead of its manifest, so each blob can go on to the target at once.
   virtual void open_push(std::string repository) = 0;

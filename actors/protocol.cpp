@@ -67,6 +67,8 @@ void add_protocol_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<removals_answer>("stowage::removals_answer");
   cfg.add_message_type<tags_query>("stowage::tags_query");
   cfg.add_message_type<tags_answer>("stowage::tags_answer");
+  cfg.add_message_type<repositories_query>("stowage::repositories_query");
+  cfg.add_message_type<repositories_answer>("stowage::repositories_answer");
   cfg.add_message_type<delete_image>("stowage::delete_image");
   cfg.add_message_type<delete_done>("stowage::delete_done");
   cfg.add_message_type<apply_removals>("stowage::apply_removals");

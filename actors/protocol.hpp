@@ -543,6 +543,24 @@ struct tags_answer {
 };
 STOWAGE_INSPECT(tags_answer, x.ok, x.known, x.error, x.tags)
 
+/// The repositories the cluster holds an image of, sorted (`/v2/_catalog`);
+/// passed on by a runtime like tags_query. Answer: repositories_answer.
+struct repositories_query {
+  friend bool operator==(const repositories_query&, const repositories_query&) = default;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, repositories_query&) {
+  return f(caf::meta::type_name("repositories_query"));
+}
+
+struct repositories_answer {
+  bool ok = false;
+  std::string error;
+  std::vector<std::string> repositories;
+  friend bool operator==(const repositories_answer&, const repositories_answer&) = default;
+};
+STOWAGE_INSPECT(repositories_answer, x.ok, x.error, x.repositories)
+
 // ---- master queries (admin API) ---------------------------------------------
 struct nodes_query {
   friend bool operator==(const nodes_query&, const nodes_query&) = default;

@@ -565,6 +565,9 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
     [self](tags_query& q) {
       ask_master<tags_answer>(self, std::move(q), [](std::string why) { return tags_answer{false, false, why, {}}; });
     },
+    [self](repositories_query& q) {
+      ask_master<repositories_answer>(self, q, [](std::string why) { return repositories_answer{false, why, {}}; });
+    },
     [self](apply_removals& a) {
       auto& st = self->state;
       return answer_removals(st.cfg.name, self->current_sender() == st.master.address(), *st.cfg.store, a,

@@ -11,6 +11,7 @@
 //   push_image       -> push_done          (local; acknowledged only with >= min_copies)
 //   delete_image     -> delete_done        (local; passed on to the master)
 //   tags_query       -> tags_answer        (local; passed on to the master)
+//   repositories_query -> repositories_answer (local; passed on to the master)
 //   apply_removals   -> removals_applied   (master: its deletes, applied to the cache)
 //   connect_master                          (local: join this master)
 #pragma once

@@ -31,6 +31,9 @@ route_result tags_list(registry_api& api, const request& req, const target& t);
 response tags_list_of(const request& req, const std::string& repo, std::vector<std::string> tags);
 route_result referrers(registry_api& api, const request& req, const target& t);
 route_result catalog(registry_api& api, const request& req);
+/// The catalog answer from `repositories` (sorted, all of them), paged by
+/// the request's `n` and `last`.
+response catalog_of(const request& req, std::vector<std::string> repositories);
 
 // ---- small builders ---------------------------------------------------------
 response empty_response(int status);

@@ -84,20 +84,22 @@ route_result referrers(registry_api& api, const request& req, const target& t) {
   return route_result::answer(std::move(r));
 }
 
-route_result catalog(registry_api& api, const request& req) {
-  if (req.method != "GET" && req.method != "HEAD") return route_result::answer(method_not_allowed());
+response catalog_of(const request& req, std::vector<std::string> repositories) {
   auto n = page_size(req);
-  if (auto* e = std::get_if<response>(&n)) return route_result::answer(std::move(*e));
+  if (auto* e = std::get_if<response>(&n)) return std::move(*e);
   auto limit = std::get<std::optional<std::size_t>>(n);
   std::string last(req.param("last").value_or(""));
-  std::vector<std::string> repos;
-  for (auto& name : api.store().repositories()) // sorted by the store
-    if (last.empty() || name > last) repos.push_back(std::move(name));
-  std::sort(repos.begin(), repos.end());
+  if (!last.empty()) std::erase_if(repositories, [&](const std::string& r) { return r <= last; });
+  std::sort(repositories.begin(), repositories.end());
   response r = json_response(200, "");
-  paginate(repos, limit, "/v2/_catalog", r);
-  r.body = nlohmann::json{{"repositories", repos}}.dump();
-  return route_result::answer(std::move(r));
+  paginate(repositories, limit, "/v2/_catalog", r);
+  r.body = nlohmann::json{{"repositories", repositories}}.dump();
+  return r;
+}
+
+route_result catalog(registry_api& api, const request& req) {
+  if (req.method != "GET" && req.method != "HEAD") return route_result::answer(method_not_allowed());
+  return route_result::answer(catalog_of(req, api.store().repositories()));
 }
 
 } // namespace stowage::net::api

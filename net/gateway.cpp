@@ -332,6 +332,17 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
       }));
   }
 
+  /// The catalog: the repositories the cluster holds images of.
+  route_result list_repositories(const request& req) {
+    return route_result::stream(std::make_unique<deferred_answer>([self = shared_from_this(), req](responder respond) {
+      self->runtime->repositories([req, respond](std::optional<std::vector<std::string>> repos, std::string error) {
+        if (!repos)
+          return respond(error_response(oci::error_code::unsupported, "the cluster's catalog is unavailable: " + error, 503));
+        respond(api::catalog_of(req, std::move(*repos)));
+      });
+    }));
+  }
+
   /// A referrers list: the union of what the data managers list (an
   /// artifact naming this image, a signature say, is pushed on its own and
   /// need not be in this cache). 503 if none of them answered.
@@ -457,6 +468,8 @@ route_result gateway::route(const request& req) {
 route_result gateway::route_request(const request& req) {
   if (req.path == probe_path) return route_probe(req, *impl_->dir, impl_->sink);
   auto t = api::parse_target(req.path);
+  if (t.ep == api::endpoint::catalog && (req.method == "GET" || req.method == "HEAD"))
+    return impl_->list_repositories(req);
   if (!oci::valid_repository(t.repo)) return impl_->api->route(req);
   const bool delivery = config::is_node_authorization(req.headers.get_or("Authorization"));
   if (delivery && req.has_body() &&

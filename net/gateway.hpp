@@ -13,8 +13,8 @@
 //    (net/blob_relay.hpp). An index, or a plan that cannot be used, is
 //    answered from the cache once the pull ended. 404 MANIFEST_UNKNOWN if
 //    the cluster does not know it, 503 UNAVAILABLE... as an OCI error if the
-//    pull failed. A tags list: the cluster's (the master's catalog), paged as
-//    usual; 503 if the master cannot be reached. Referrers: the union of
+//    pull failed. A tags list and `/v2/_catalog`: the cluster's (the
+//    master's catalog), paged as usual; 503 if the master cannot be reached. Referrers: the union of
 //    the data managers' lists (503 if none answered). Blobs: from the cache.
 //  - Pushes from local engines (open when `open_local_pushes`): blobs and the
 //    manifest are collected into the cache as they arrive, each blob going on

@@ -3,7 +3,8 @@
 # pushes an image index (linux/amd64 + linux/arm64) with --all; a pull by tag
 # for arm64 gets the arm64 image. After a restart with the runtime's cache
 # gone, a platform's manifest pulls by its own digest (no tag names it), and
-# so does the index a tag moved on from; the tags list is the cluster's.
+# so does the index a tag moved on from; the tags list and the catalog are
+# the cluster's.
 # Deleting that index by digest takes its platform manifests with it.
 STOWAGE=${1:?usage: $0 path/to/stowage}
 source "$(dirname "$0")/cluster_lib.sh"
@@ -57,7 +58,9 @@ page=$(curl -fsS "http://$GW/v2/test/multi/tags/list?n=1")
 [ "$(jq -c .tags <<<"$page")" = '["v1"]' ] || fail "a page of one tag: $page"
 code=$(curl -s -o "$WORK/body" -w '%{http_code}' "http://$GW/v2/test/none/tags/list")
 [ "$code" = 404 ] && [ "$(jq -r '.errors[0].code' "$WORK/body")" = NAME_UNKNOWN ] || fail "an unknown repository's tags: $code"
-echo "ok: skopeo list-tags shows the cluster's tags with an empty cache"
+catalog=$(curl -fsS "http://$GW/v2/_catalog")
+[ "$(jq -c .repositories <<<"$catalog")" = '["test/multi"]' ] || fail "the catalog with an empty cache: $catalog"
+echo "ok: skopeo list-tags and /v2/_catalog show the cluster's tags and repositories with an empty cache"
 
 "${SKOPEO[@]}" delete --tls-verify=false "docker://$GW/test/multi@${v1[0]}" >"$WORK/skopeo-delete.log" 2>&1 ||
   { cat "$WORK/skopeo-delete.log" >&2; fail "skopeo delete of the old index"; }

@@ -49,6 +49,8 @@ struct scripted_runtime final : actors::runtime_port {
   }
   actors::runtime_tags_result tags_answer{true, true, {}, {}};
   void tags(std::string, tags_fn done) override { done(tags_answer); }
+  std::optional<std::vector<std::string>> repositories_answer = std::vector<std::string>{};
+  void repositories(repositories_fn done) override { done(repositories_answer, "the master did not answer"); }
   std::vector<std::string> arriving; // blob_arriving: repository@digest:size
   void blob_arriving(std::string repository, std::string digest, std::uint64_t size) override {
     arriving.push_back(repository + "@" + digest + ":" + std::to_string(size));
@@ -357,7 +359,7 @@ TEST_CASE_METHOD(gateway_fixture, "a manifest DELETE deletes from the cluster, t
   CHECK(asked.size() == 3);
 }
 
-TEST_CASE_METHOD(gateway_fixture, "a tags list is the cluster's, paged", "[unit][cluster]") {
+TEST_CASE_METHOD(gateway_fixture, "a tags list and the catalog are the cluster's, paged", "[unit][cluster]") {
   rt->tags_answer = {true, true, {}, {"a", "b", "c"}};
   auto all = gcall("GET", "/v2/lib/app/tags/list");
   REQUIRE(all.status == 200);
@@ -373,6 +375,16 @@ TEST_CASE_METHOD(gateway_fixture, "a tags list is the cluster's, paged", "[unit]
   CHECK(unknown.body.find("NAME_UNKNOWN") != std::string::npos);
   rt->tags_answer = {false, false, "the master did not answer", {}};
   CHECK(gcall("GET", "/v2/lib/app/tags/list").status == 503);
+
+  rt->repositories_answer = std::vector<std::string>{"a/one", "b/two", "c/three"};
+  auto repos = gcall("GET", "/v2/_catalog?n=2");
+  REQUIRE(repos.status == 200);
+  CHECK(nlohmann::json::parse(body_of(repos))["repositories"] == nlohmann::json{"a/one", "b/two"});
+  CHECK(repos.headers.get_or("Link") == "</v2/_catalog?n=2&last=b%2Ftwo>; rel=\"next\"");
+  CHECK(nlohmann::json::parse(body_of(gcall("GET", "/v2/_catalog?last=b%2Ftwo")))["repositories"] ==
+        nlohmann::json{"c/three"});
+  rt->repositories_answer = std::nullopt;
+  CHECK(gcall("GET", "/v2/_catalog").status == 503);
 }
 
 TEST_CASE_METHOD(gateway_fixture, "referrers come from the data managers, not the cache", "[unit][cluster]") {
