@@ -1,4 +1,4 @@
-// `stowage dev [--data DIR] [--data-managers N] [--port-base P] [--print-config]`:
+// `stowage dev [--data DIR] [--data-managers N] [--port-base P] [--cache-max-bytes B] [--print-config]`:
 // a whole cluster in one process (DESIGN §6): rt1's gateway on P, the
 // master's HTTP on P+1, data managers on P+11.., middleman ports P+100,
 // P+110+i, P+150. Identities and data live under DIR, so a restart on the
@@ -21,6 +21,7 @@ struct dev_options {
   std::uint32_t data_managers = 3;
   std::uint32_t port_base = 5000;
   bool print_config = false;
+  std::uint64_t cache_max_bytes = 0; // rt1's cache bound (config::node::cache_max_bytes)
   std::string log_level = "info";
   // One io thread per node: the nodes of `stowage dev` share one process and
   // its cores, and a second thread per node added wake-ups across threads
@@ -37,6 +38,9 @@ int run_dev(const dev_options& o) {
     if (o.port_base > 65535)
       throw std::runtime_error("--port-base must be at most 65385, not " + std::to_string(o.port_base));
     c = config::dev_cluster(o.data, o.data_managers, static_cast<std::uint16_t>(o.port_base));
+    for (auto& n : c.nodes)
+      if (n.role == config::role::runtime)
+        n.cache_max_bytes = o.cache_max_bytes;
     node::fill_identities(c);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
@@ -61,6 +65,9 @@ void add_dev(CLI::App& app) {
     ->capture_default_str();
   cmd->add_option("--data-managers", o->data_managers, "Number of data managers")->capture_default_str();
   cmd->add_option("--port-base", o->port_base, "Gateway port P; master P+1, data managers P+11..")
+    ->capture_default_str();
+  cmd->add_option("--cache-max-bytes", o->cache_max_bytes,
+                  "Bound of rt1's image cache in bytes, least recently used images removed first; 0: none")
     ->capture_default_str();
   cmd->add_flag("--print-config", o->print_config,
                 "Print the same cluster as a cluster file (for stowage up) and exit");

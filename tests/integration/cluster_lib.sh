@@ -84,8 +84,8 @@ kill9() { # NAME
   unset "PIDS[$1]"
 }
 
-write_cluster_file() { # DATA_DIR FILE [retry_interval_ms]: stowage dev --print-config, optionally faster retries
-  "$STOWAGE" dev --print-config --data "$1" --port-base "$P" >"$2"
+write_cluster_file() { # DATA_DIR FILE [retry_interval_ms [more args of stowage dev]]: --print-config, optionally faster retries
+  "$STOWAGE" dev --print-config --data "$1" --port-base "$P" "${@:4}" >"$2"
   if [ -n "${3:-}" ]; then
     sed -i "s/^retry_interval_ms = [0-9]*/retry_interval_ms = $3/" "$2"
   fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A runtime's image cache kept within its bound (cache_max_bytes in rt1's
-# [[node]] table), least recently used first: two 4 MiB images pushed
+# [[node]] table, from `stowage dev --print-config --cache-max-bytes`),
+# least recently used first: two 4 MiB images pushed
 # through the gateway fit a 10 MiB cache; the first is pulled (from the
 # cache, which marks it used); a third push leaves the second, now the least
 # recently used, to go. Pulled again, it comes back from the cluster
@@ -8,10 +9,9 @@
 STOWAGE=${1:?usage: $0 path/to/stowage}
 source "$(dirname "$0")/cluster_lib.sh"
 
-write_cluster_file "$WORK/cluster" "$WORK/cluster.toml" 300
-grep -q '^cache_max_bytes = 0' "$WORK/cluster.toml" || fail "--print-config has no cache_max_bytes for rt1"
-sed -i "s/^cache_max_bytes = 0/cache_max_bytes = $((10 << 20))/; s/^cache_min_idle_s = [0-9]*/cache_min_idle_s = 1/" \
-  "$WORK/cluster.toml"
+write_cluster_file "$WORK/cluster" "$WORK/cluster.toml" 300 --cache-max-bytes $((10 << 20))
+grep -q "^cache_max_bytes = $((10 << 20))" "$WORK/cluster.toml" || fail "--cache-max-bytes did not reach rt1's table"
+sed -i "s/^cache_min_idle_s = [0-9]*/cache_min_idle_s = 1/" "$WORK/cluster.toml"
 start_up_cluster "$WORK/cluster.toml"
 
 declare -A digest
