@@ -1,5 +1,7 @@
 #include "actors/catalog.hpp"
 
+#include <algorithm>
+
 namespace stowage::actors {
 
 catalog::entry& catalog::touch(const inventory_item& item) {
@@ -25,6 +27,24 @@ void catalog::add_replica(const inventory_item& item, const std::string& node) {
   auto& e = touch(item);
   e.replicas.insert(node);
   e.pending.erase(node);
+  if (!item.tag.empty()) {
+    auto& seq = node_tags_[{item.repository, item.tag, node}];
+    seq = std::max(seq, item.seq);
+  }
+}
+
+std::vector<inventory_item> catalog::stale_tags(const std::string& node) const {
+  std::vector<inventory_item> out;
+  for (const auto& [k, v] : tags_) {
+    const auto& [seq, digest] = v;
+    auto i = digest.empty() ? images_.end() : images_.find({k.first, digest});
+    if (i == images_.end() || !i->second.replicas.count(node))
+      continue;
+    auto has = node_tags_.find({k.first, k.second, node});
+    if (has == node_tags_.end() || has->second < seq)
+      out.push_back({k.first, k.second, digest, seq, i->second.item.size});
+  }
+  return out;
 }
 
 void catalog::add_pending(const inventory_item& item, const std::string& node) {
@@ -108,6 +128,7 @@ void catalog::remove_pending(const std::string& repository, const std::string& d
 void catalog::forget_node(const std::string& node) {
   for (auto& [k, e] : images_)
     e.replicas.erase(node);
+  std::erase_if(node_tags_, [&](const auto& t) { return std::get<2>(t.first) == node; });
 }
 
 std::optional<resolved_image> catalog::resolve(const std::string& repository,

@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,10 @@ public:
   void remove_pending(const std::string& repository, const std::string& digest, const std::string& node);
   /// Forgets every replica of `node` (it re-reports them when it joins again).
   void forget_node(const std::string& node);
+  /// Tags that name an image `node` holds, where `node` has the tag at an
+  /// older sequence number or not at all (it holds the image under another
+  /// tag or by digest).
+  std::vector<inventory_item> stale_tags(const std::string& node) const;
 
   /// Deletes repository:tag at `seq`, if newer than what names it: the tag
   /// resolves to nothing, and only a greater sequence number sets it again.
@@ -75,6 +80,8 @@ private:
   std::map<key, entry> images_;
   std::map<key, std::pair<std::uint64_t, std::string>> tags_; // (repo, tag) -> (seq, digest; empty: deleted)
   std::set<key> removed_;
+  // (repository, tag, node) -> the sequence number `node` has the tag at.
+  std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> node_tags_;
 };
 
 } // namespace stowage::actors

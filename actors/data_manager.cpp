@@ -455,6 +455,29 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
         rp.deliver(delivery_answer{self->state.cfg.name, ok, std::move(error)});
       });
     },
+    [self](set_tags& t) {
+      auto& st = self->state;
+      if (self->current_sender() != st.master.address())
+        return;
+      for (const auto& item : t.tags)
+        try {
+          auto dig = oci::digest::parse(item.digest);
+          auto info = dig ? st.cfg.store->manifest(item.repository, oci::reference{*dig}) : std::nullopt;
+          if (!info)
+            continue;
+          auto body = st.cfg.store->read_manifest(*info);
+          auto parsed = oci::parse_manifest(body, info->media_type);
+          if (!parsed.value)
+            continue;
+          st.cfg.store->put_manifest(item.repository, *dig, *parsed.value, body, item.tag, item.seq);
+          auto named = st.cfg.store->manifest(item.repository, oci::reference{item.tag});
+          if (named && named->dig == *dig) // set now, or before at a newer number: either way the master learns it
+            self->send(st.master, image_stored{st.cfg.name, item_of(self, item.repository, item.tag, item.digest,
+                                                                     st.cfg.store->tag_seq(item.repository, item.tag).value_or(item.seq))});
+        } catch (const std::exception& e) {
+          spdlog::warn("{}: could not tag {}:{}: {}", st.cfg.name, item.repository, item.tag, e.what());
+        }
+    },
     [self](apply_removals& a) {
       auto& st = self->state;
       return answer_removals(st.cfg.name, self->current_sender() == st.master.address(), *st.cfg.store, a,

@@ -16,6 +16,7 @@
 //   replication_request  -> replication_answer
 //   delivery             -> delivery_answer
 //   apply_removals       -> removals_applied   (the master's deletes, by sequence number)
+//   set_tags                                    (the master: tags it misses on images it holds)
 //   connect_master       (local: join this master)
 #pragma once
 

@@ -54,6 +54,20 @@ peer_ref delivery_source(master_actor* self, const handoff_record& h) {
   return {};
 }
 
+/// Tells `node` the tags it misses on images it holds (catalog::stale_tags):
+/// a delivery brings one tag, and a node down while an image it had got
+/// another tag holds the image but not the tag.
+void sync_tags(master_actor* self, const std::string& node) {
+  auto& st = self->state;
+  if (!is_up_data(self, node))
+    return;
+  auto stale = st.images.stale_tags(node);
+  if (stale.empty())
+    return;
+  spdlog::info("{}: {} misses {} tag(s) on images it holds: sent", st.cfg.name, node, stale.size());
+  self->send(st.nodes.at(node).handle, set_tags{std::move(stale)});
+}
+
 /// Deliveries to one data manager under way at once. A node that joins
 /// empty may be owed the whole catalog: sent at once, the later ones would
 /// wait in its transfer queue past transfer_timeout.
@@ -100,8 +114,10 @@ void deliver_next(master_actor* self, const std::shared_ptr<delivery_batch>& b) 
         },
         [one](caf::error&) { one(); });
   }
-  if (b->running == 0 && b->next == b->items.size())
+  if (b->running == 0 && b->next == b->items.size()) {
     st.delivering.erase(b->node);
+    sync_tags(self, b->node); // an image delivered under one of its tags
+  }
 }
 
 void deliver_all(master_actor* self, const std::string& node) {
@@ -217,6 +233,8 @@ void owe_missing_replicas(master_actor* self) {
     for (const auto& peer : w.owed)
       watched.emplace(w.repository, w.digest, peer);
 
+  for (const auto& node : up)
+    sync_tags(self, node);
   std::vector<handoff_record> owed;
   for (auto img : st.images.images()) {
     // The image a tag names now goes with that tag; any other (a tag moved

@@ -133,7 +133,8 @@ void take_over_replication(master_actor* self, const std::string& node);
 /// Anti-entropy, run when a data manager joins: every data manager up is owed
 /// (as a handoff) each image another one up holds and it lacks, unless a
 /// push in flight already brings it there: with its tag if the tag still
-/// names it, else by digest alone. Covers a data manager that
+/// names it, else by digest alone. And each is sent the tags it misses on
+/// images it holds (set_tags). Covers a data manager that
 /// joins empty (new, or its disk replaced) and replications the master lost
 /// track of (it restarted while peers still fetched, then the target died).
 void owe_missing_replicas(master_actor* self);

@@ -69,6 +69,7 @@ void add_protocol_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<tags_answer>("stowage::tags_answer");
   cfg.add_message_type<repositories_query>("stowage::repositories_query");
   cfg.add_message_type<repositories_answer>("stowage::repositories_answer");
+  cfg.add_message_type<set_tags>("stowage::set_tags");
   cfg.add_message_type<delete_image>("stowage::delete_image");
   cfg.add_message_type<delete_done>("stowage::delete_done");
   cfg.add_message_type<apply_removals>("stowage::apply_removals");

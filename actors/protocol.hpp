@@ -465,6 +465,18 @@ struct delivery_answer {
 };
 STOWAGE_INSPECT(delivery_answer, x.node, x.ok, x.error)
 
+/// Master -> a data manager that holds these images: set these tags at
+/// these sequence numbers (a tag it missed: pushed onto an image it already
+/// had while it was down, or not brought by a delivery, which carries one
+/// tag). Derived from the catalog at every join and after deliveries, so
+/// not recorded. The data manager reports each tag it set (image_stored).
+/// No answer.
+struct set_tags {
+  std::vector<inventory_item> tags;
+  friend bool operator==(const set_tags&, const set_tags&) = default;
+};
+STOWAGE_INSPECT(set_tags, x.tags)
+
 /// Data manager -> master: it now holds this image (catalog update).
 struct image_stored {
   std::string node;

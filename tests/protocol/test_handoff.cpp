@@ -333,3 +333,40 @@ TEST_CASE_METHOD(handoff_cluster, "a master restarted while a peer fetches, then
   CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
   CHECK(handoffs().empty());
 }
+
+TEST_CASE_METHOD(handoff_cluster, "a data manager gets every tag of the images it holds: missed while down, or not delivered",
+                 "[protocol][handoff][repair][tags]") {
+  build({{"dm1", link(50)}, {"dm2", link(40)}, {"dm3", link(10)}});
+  auto digest = make_image(*rt_store, repo, "latest", 16 * 1024, 51);
+  auto first = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(first.ok);
+  settle(2s);
+  REQUIRE(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
+
+  // The same image gets a second tag while dm3 is down: dm3 holds the
+  // image, so nothing is delivered to it, but it lacks the tag.
+  kill_data_manager("dm3");
+  auto second = ask<sa::push_done>(runtime, sa::push_image{repo, "stable", digest});
+  REQUIRE(second.ok);
+  settle(1s);
+  net->set_up("dm3", true);
+  add_data_manager("dm3", link(10));
+  settle(settings.retry_interval * 2 + 1s);
+  CHECK(tag_digest(*dms["dm3"].store, repo, "stable") == digest);
+  CHECK(dms["dm3"].store->tag_seq(repo, "stable") == second.seq);
+  CHECK(handoffs().empty());
+
+  // dm2 comes back with its store wiped: the image is delivered under one
+  // of its tags, and it gets the other one right after.
+  kill_data_manager("dm2");
+  std::filesystem::remove_all(root / "dm2" / "store");
+  dms["dm2"].store.reset();
+  net->set_up("dm2", true);
+  add_data_manager("dm2", link(40));
+  settle(settings.retry_interval * 2 + 2s);
+  CHECK(tag_digest(*dms["dm2"].store, repo, "latest") == digest);
+  CHECK(tag_digest(*dms["dm2"].store, repo, "stable") == digest);
+  CHECK(dms["dm2"].store->tag_seq(repo, "latest") == first.seq);
+  CHECK(dms["dm2"].store->tag_seq(repo, "stable") == second.seq);
+  CHECK(handoffs().empty());
+}
