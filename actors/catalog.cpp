@@ -160,20 +160,32 @@ std::uint64_t catalog::tag_seq(const std::string& repository, const std::string&
 }
 
 std::vector<image_record> catalog::images() const {
-  std::vector<image_record> out;
-  for (const auto& [k, e] : images_) {
+  auto record = [](const entry& e, const std::string& tag, std::uint64_t seq) {
     image_record r;
     r.repository = e.item.repository;
-    // The tag it was recorded under, only while that tag still names it.
-    if (auto t = tags_.find({e.item.repository, e.item.tag}); t != tags_.end() && t->second.second == e.item.digest)
-      r.tag = e.item.tag;
+    r.tag = tag;
     r.digest = e.item.digest;
-    r.seq = e.item.seq;
+    r.seq = seq;
     r.size = e.item.size;
     r.replicas.assign(e.replicas.begin(), e.replicas.end());
     r.pending.assign(e.pending.begin(), e.pending.end());
-    out.push_back(std::move(r));
+    return r;
+  };
+  std::vector<image_record> out;
+  std::set<key> tagged;
+  for (const auto& [k, v] : tags_) { // one record per tag that names an image now
+    auto i = v.second.empty() ? images_.end() : images_.find({k.first, v.second});
+    if (i == images_.end())
+      continue;
+    out.push_back(record(i->second, k.second, v.first));
+    tagged.insert(i->first);
   }
+  for (const auto& [k, e] : images_) // and one for each image no tag names
+    if (!tagged.count(k))
+      out.push_back(record(e, {}, 0));
+  std::sort(out.begin(), out.end(), [](const image_record& a, const image_record& b) {
+    return std::tie(a.repository, a.tag, a.digest) < std::tie(b.repository, b.tag, b.digest);
+  });
   return out;
 }
 

@@ -66,8 +66,8 @@ public:
   std::vector<std::string> holders(const std::string& repository, const std::string& digest) const;
   /// The greatest sequence number seen for repository:tag (0 if none).
   std::uint64_t tag_seq(const std::string& repository, const std::string& tag) const;
-  /// Every image, with the tag it was recorded under while that tag still
-  /// names it (else none).
+  /// One record per tag that names an image now, and one without a tag for
+  /// each image no tag names; sorted by repository, tag, digest.
   std::vector<image_record> images() const;
 
 private:

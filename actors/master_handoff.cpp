@@ -236,16 +236,12 @@ void owe_missing_replicas(master_actor* self) {
   for (const auto& node : up)
     sync_tags(self, node);
   std::vector<handoff_record> owed;
-  for (auto img : st.images.images()) {
-    // The image a tag names now goes with that tag; any other (a tag moved
-    // on from it, pushed by digest, an index's child) without one, so that
-    // a pull by its digest keeps working whichever nodes are lost, and a
-    // delivery never sets a tag back.
-    auto current = img.tag.empty() ? std::nullopt : st.images.resolve(img.repository, img.tag);
-    if (!current || current->digest != img.digest) {
-      img.tag.clear();
-      img.seq = 0;
-    }
+  std::set<std::tuple<std::string, std::string, std::string>> once; // repository, digest, node
+  for (const auto& img : st.images.images()) {
+    // An image goes with a tag that names it now (its other tags follow
+    // with sync_tags); one no tag names (a tag moved on from it, pushed by
+    // digest, an index's child) goes by digest alone, so that a pull by its
+    // digest keeps working whichever nodes are lost.
     // With no holder up there is nobody to deliver from; the holder's own
     // join runs this again.
     if (std::none_of(img.replicas.begin(), img.replicas.end(), [&](const auto& n) { return is_up_data(self, n); }))
@@ -253,7 +249,7 @@ void owe_missing_replicas(master_actor* self) {
     for (const auto& node : up) {
       if (std::find(img.replicas.begin(), img.replicas.end(), node) != img.replicas.end() ||
           std::find(img.pending.begin(), img.pending.end(), node) != img.pending.end() ||
-          watched.count({img.repository, img.digest, node}))
+          watched.count({img.repository, img.digest, node}) || !once.insert({img.repository, img.digest, node}).second)
         continue;
       owed.push_back({img.digest, img.repository, img.tag, img.seq, node, 0});
     }

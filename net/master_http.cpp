@@ -135,7 +135,7 @@ struct metrics_round {
         replicas += i.replicas.size();
         pending += i.pending.size();
       }
-      o << "# HELP stowage_images Tagged images in the catalog.\n# TYPE stowage_images gauge\n";
+      o << "# HELP stowage_images Images in the catalog: one per tag, one per image no tag names.\n# TYPE stowage_images gauge\n";
       o << "stowage_images " << images->size() << "\n";
       o << "# HELP stowage_image_replicas Copies held by data managers, summed over images.\n"
            "# TYPE stowage_image_replicas gauge\n";

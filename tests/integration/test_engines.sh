@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Real container engines pull and run the busybox-static image through the
-# runtime gateway of a `stowage dev` cluster started here (pushed there with
-# skopeo; every pull by tag goes through the cluster's pull flow): podman (runc, ulimits 1024, no network: what this host allows) and
-# containerd's ctr against a containerd started here with its own state.
+# Real container engines pull, run and push the busybox-static image through
+# the runtime gateway of a `stowage dev` cluster started here (pushed there
+# with skopeo; every pull by tag goes through the cluster's pull flow): podman
+# (runc, ulimits 1024, no network: what this host allows) and containerd's
+# ctr against a containerd started here with its own state. Each pushes the
+# image back under a tag of its own, which reaches all three data managers.
 # usage: test_engines.sh path/to/stowage   (as root)
 source "$(dirname "$0")/run_lib.sh"
 for tool in podman containerd ctr; do
@@ -18,9 +20,9 @@ EXPECT="$(printf 'hello\nhello-from-config\n/srv/app\nhidden')"
 PROBE='echo hello; echo "$GREETING"; pwd; if [ -e /etc/doomed ]; then echo present; else echo hidden; fi'
 
 # --- podman: private storage, config written here ---------------------------
-P="$WORK/podman"
-mkdir -p "$P/root" "$P/runroot" "$P/tmp"
-cat >"$P/containers.conf" <<CONF
+PD="$WORK/podman" # not P: that is the port base of cluster_lib.sh
+mkdir -p "$PD/root" "$PD/runroot" "$PD/tmp"
+cat >"$PD/containers.conf" <<CONF
 [containers]
 netns = "none"
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
@@ -28,36 +30,49 @@ default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
-events_logfile_path = "$P/events.log"
-tmp_dir = "$P/tmp"
+events_logfile_path = "$PD/events.log"
+tmp_dir = "$PD/tmp"
 CONF
-cat >"$P/storage.conf" <<CONF
+cat >"$PD/storage.conf" <<CONF
 [storage]
 driver = "vfs"
-graphroot = "$P/root"
-runroot = "$P/runroot"
+graphroot = "$PD/root"
+runroot = "$PD/runroot"
 CONF
-: >"$P/registries.conf"
-export CONTAINERS_CONF="$P/containers.conf" CONTAINERS_STORAGE_CONF="$P/storage.conf" \
-  CONTAINERS_REGISTRIES_CONF="$P/registries.conf"
-pod() { podman --root "$P/root" --runroot "$P/runroot" --storage-driver vfs "$@"; }
+: >"$PD/registries.conf"
+export CONTAINERS_CONF="$PD/containers.conf" CONTAINERS_STORAGE_CONF="$PD/storage.conf" \
+  CONTAINERS_REGISTRIES_CONF="$PD/registries.conf"
+pod() { podman --root "$PD/root" --runroot "$PD/runroot" --storage-driver vfs "$@"; }
 CLEANUP_HOOKS+=("pod rm -af >/dev/null 2>&1; pod rmi -af >/dev/null 2>&1")
 
+tag_everywhere() { # REPO TAG: each data manager's own endpoint serves the tag, as the gateway resolves it
+  local d dm
+  d=$(curl -fsS -o /dev/null -D - -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "http://$ENDPOINT/v2/$1/manifests/$2" | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}')
+  [ -n "$d" ] || fail "the gateway does not resolve $1:$2"
+  for dm in dm1 dm2 dm3; do wait_until 20 "$1:$2 on $dm" dm_has "$dm" "$1" "$2" "$d"; done
+}
+
 before=$(pull_decisions busybox:test)
-pod pull --quiet --tls-verify=false "$IMAGE" >"$P/pull.log" 2>&1 || { cat "$P/pull.log" >&2; fail "podman pull"; }
+pod pull --quiet --tls-verify=false "$IMAGE" >"$PD/pull.log" 2>&1 || { cat "$PD/pull.log" >&2; fail "podman pull"; }
 after=$(pull_decisions busybox:test)
 podman_pulled=$(date +%s.%N)
 # podman asks for the manifest more than once; the gateway reuses a tag it
 # resolved a moment ago, so that is one probe round and one decision.
 ((after == before + 1)) || fail "podman's pull logged $((after - before)) pull decisions, not 1"
 ok "podman pull $IMAGE (the master logged one pull decision)"
-out=$(pod run --rm --network none "$IMAGE" /bin/sh -c "$PROBE" 2>"$P/run.err") ||
-  { cat "$P/run.err" >&2; fail "podman run"; }
-[ "$out" = "$EXPECT" ] || { cat "$P/run.err" >&2; fail "podman run printed '$out'"; }
+out=$(pod run --rm --network none "$IMAGE" /bin/sh -c "$PROBE" 2>"$PD/run.err") ||
+  { cat "$PD/run.err" >&2; fail "podman run"; }
+[ "$out" = "$EXPECT" ] || { cat "$PD/run.err" >&2; fail "podman run printed '$out'"; }
 ok "podman run prints the expected output (env, workdir, whiteout)"
-out=$(pod run --rm --network none "$IMAGE" 2>>"$P/run.err")
+out=$(pod run --rm --network none "$IMAGE" 2>>"$PD/run.err")
 [ "$out" = default-cmd ] || fail "podman run (default Cmd) printed '$out'"
 ok "podman run runs the image's Cmd"
+pod tag "$IMAGE" "$ENDPOINT/busybox:by-podman"
+pod push --quiet --tls-verify=false "$ENDPOINT/busybox:by-podman" >"$PD/push.log" 2>&1 ||
+  { cat "$PD/push.log" >&2; fail "podman push"; }
+tag_everywhere busybox by-podman
+ok "podman push through the gateway (the tag on dm1, dm2 and dm3)"
 
 # --- containerd + ctr: a containerd of our own ------------------------------
 C="$WORK/containerd"
@@ -105,4 +120,8 @@ rc=$?
 set -e
 [ "$rc" = 3 ] || fail "ctr run exit code $rc, want 3"
 ok "ctr run passes the exit code"
+c images tag "$IMAGE" "$ENDPOINT/busybox:by-ctr" >/dev/null
+c images push --plain-http "$ENDPOINT/busybox:by-ctr" >"$C/push.log" 2>&1 || { cat "$C/push.log" >&2; fail "ctr images push"; }
+tag_everywhere busybox by-ctr
+ok "ctr images push through the gateway (the tag on dm1, dm2 and dm3)"
 echo "PASS test_engines"

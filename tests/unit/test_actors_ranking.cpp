@@ -163,3 +163,27 @@ TEST_CASE("deletes still to apply survive a reopen", "[unit][handoff][delete]") 
   CHECK(q.removals_for("dm3").size() == 1);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("the catalog lists an image once per tag, and once if no tag names it", "[unit][catalog]") {
+  catalog c;
+  c.add_replica({"r", "latest", "sha256:a", 2, 10}, "dm1");
+  c.add_replica({"r", "1.0", "sha256:a", 1, 10}, "dm1");
+  c.add_replica({"r", "1.0", "sha256:a", 1, 10}, "dm2");
+  c.add_replica({"r", "", "sha256:b", 0, 5}, "dm2");
+  auto all = c.images();
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].tag.empty());
+  CHECK(all[0].digest == "sha256:b");
+  CHECK(all[1].tag == "1.0");
+  CHECK(all[1].seq == 1);
+  CHECK(all[2].tag == "latest");
+  CHECK(all[2].seq == 2);
+  CHECK(all[1].replicas == std::vector<std::string>{"dm1", "dm2"});
+  CHECK(all[2].replicas == all[1].replicas); // one image, two names
+  // dm2 reported `1.0` only: it misses `latest` on an image it holds.
+  auto stale = c.stale_tags("dm2");
+  REQUIRE(stale.size() == 1);
+  CHECK(stale[0].tag == "latest");
+  CHECK(stale[0].seq == 2);
+  CHECK(c.stale_tags("dm1").empty());
+}
