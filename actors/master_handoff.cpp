@@ -235,13 +235,13 @@ void owe_missing_replicas(master_actor* self) {
 
   for (const auto& node : up)
     sync_tags(self, node);
+  // An image goes with a tag that names it now (its other tags follow with
+  // sync_tags); one no tag names (a tag moved on from it, pushed by digest,
+  // an index's child) goes by digest alone, so that a pull by its digest
+  // keeps working whichever nodes are lost.
   std::vector<handoff_record> owed;
   std::set<std::tuple<std::string, std::string, std::string>> once; // repository, digest, node
   for (const auto& img : st.images.images()) {
-    // An image goes with a tag that names it now (its other tags follow
-    // with sync_tags); one no tag names (a tag moved on from it, pushed by
-    // digest, an index's child) goes by digest alone, so that a pull by its
-    // digest keeps working whichever nodes are lost.
     // With no holder up there is nobody to deliver from; the holder's own
     // join runs this again.
     if (std::none_of(img.replicas.begin(), img.replicas.end(), [&](const auto& n) { return is_up_data(self, n); }))
