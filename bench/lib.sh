@@ -21,40 +21,7 @@ wait_http() { # URL [seconds]
 # make_oci_layout DIR TAG LAYERS MIB_PER_LAYER: an OCI image layout with
 # incompressible (random) gzip layers, made here, no download. Gzip, because
 # skopeo compresses plain tar layers on push and would time its own gzip.
-make_oci_layout() {
-  local dir=$1 tag=$2 layers=$3 mib=$4
-  python3 - "$dir" "$tag" "$layers" "$mib" <<'PY'
-import gzip, hashlib, io, json, os, sys, tarfile
-d, tag, n, mib = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-os.makedirs(f"{d}/blobs/sha256", exist_ok=True)
-def put(data):
-    h = hashlib.sha256(data).hexdigest()
-    open(f"{d}/blobs/sha256/{h}", "wb").write(data)
-    return h
-layers, diff_ids = [], []
-for i in range(n):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        payload = os.urandom(mib * 1024 * 1024)
-        info = tarfile.TarInfo(f"data/layer{i}.bin"); info.size = len(payload); info.mode = 0o644
-        t.addfile(info, io.BytesIO(payload))
-    tar = buf.getvalue()
-    data = gzip.compress(tar, compresslevel=1, mtime=0); h = put(data)
-    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "sha256:" + h, "size": len(data)})
-    diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
-config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                     "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
-ch = put(config)
-manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + ch, "size": len(config)},
-    "layers": layers}).encode()
-mh = put(manifest)
-json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "digest": "sha256:" + mh, "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": tag}}]},
-    open(f"{d}/index.json", "w"))
-json.dump({"imageLayoutVersion": "1.0.0"}, open(f"{d}/oci-layout", "w"))
-PY
-}
+make_oci_layout() { python3 "$(dirname "${BASH_SOURCE[0]}")/../scripts/oci_layout.py" image "$@" >/dev/null; }
 
 # start_distribution DIR PORT: Debian's docker-registry on 127.0.0.1:PORT; sets DIST_PID.
 start_distribution() {

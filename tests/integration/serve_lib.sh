@@ -83,92 +83,10 @@ push_blob() {
 
 # make_oci_layout DIR TAG LAYERS MIB: an OCI image layout with LAYERS layers of
 # MIB MiB random data each (tar+gzip), a config whose diff_ids match, a
-# manifest and index.json naming TAG.
-make_oci_layout() {
-  python3 - "$@" <<'PY'
-import gzip, hashlib, io, json, os, sys, tarfile
-root, tag, nlayers, mib = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-blobs = os.path.join(root, "blobs", "sha256")
-os.makedirs(blobs, exist_ok=True)
-def put(data):
-    d = hashlib.sha256(data).hexdigest()
-    with open(os.path.join(blobs, d), "wb") as f:
-        f.write(data)
-    return "sha256:" + d
-layers, diff_ids = [], []
-for i in range(nlayers):
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as t:
-        payload = os.urandom(mib * 1024 * 1024)
-        info = tarfile.TarInfo(f"data/layer{i}.bin"); info.size = len(payload); info.mode = 0o644
-        t.addfile(info, io.BytesIO(payload))
-        msg = f"layer {i}\n".encode()
-        info = tarfile.TarInfo(f"etc/layer{i}.txt"); info.size = len(msg); info.mode = 0o644
-        t.addfile(info, io.BytesIO(msg))
-    tar = raw.getvalue()
-    diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
-    gz = gzip.compress(tar, compresslevel=1, mtime=0)
-    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(gz), "size": len(gz)})
-config = json.dumps({"architecture": "amd64", "os": "linux",
-                     "config": {"Cmd": ["/bin/sh"]},
-                     "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
-manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                  "digest": put(config), "size": len(config)},
-                       "layers": layers}).encode()
-md = put(manifest)
-with open(os.path.join(root, "index.json"), "w") as f:
-    json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-               "digest": md, "size": len(manifest),
-               "annotations": {"org.opencontainers.image.ref.name": tag}}]}, f)
-with open(os.path.join(root, "oci-layout"), "w") as f:
-    json.dump({"imageLayoutVersion": "1.0.0"}, f)
-print(md)
-PY
-}
+# manifest and index.json naming TAG. Prints the manifest digest.
+make_oci_layout() { python3 "$(dirname "${BASH_SOURCE[0]}")/../../scripts/oci_layout.py" image "$@"; }
 
 # make_oci_index_layout DIR TAG: a multi-platform image (an OCI image index
 # of linux/amd64 and linux/arm64, one 512 KiB layer each) in an OCI layout
 # naming TAG. Prints the index digest, then the amd64 and arm64 manifests'.
-make_oci_index_layout() {
-  python3 - "$@" <<'PY'
-import gzip, hashlib, io, json, os, sys, tarfile
-root, tag = sys.argv[1], sys.argv[2]
-blobs = os.path.join(root, "blobs", "sha256")
-os.makedirs(blobs, exist_ok=True)
-def put(data):
-    d = hashlib.sha256(data).hexdigest()
-    with open(os.path.join(blobs, d), "wb") as f:
-        f.write(data)
-    return "sha256:" + d
-platforms = []
-for arch in ("amd64", "arm64"):
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as t:
-        payload = os.urandom(512 * 1024)
-        info = tarfile.TarInfo(f"data/{arch}.bin"); info.size = len(payload); info.mode = 0o644
-        t.addfile(info, io.BytesIO(payload))
-    tar = raw.getvalue()
-    gz = gzip.compress(tar, compresslevel=1, mtime=0)
-    config = json.dumps({"architecture": arch, "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(tar).hexdigest()]}}).encode()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": put(config), "size": len(config)},
-                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                                       "digest": put(gz), "size": len(gz)}]}).encode()
-    platforms.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(manifest),
-                      "size": len(manifest), "platform": {"architecture": arch, "os": "linux"}})
-index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-                    "manifests": platforms}).encode()
-d = put(index)
-with open(os.path.join(root, "index.json"), "w") as f:
-    json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
-               "digest": d, "size": len(index), "annotations": {"org.opencontainers.image.ref.name": tag}}]}, f)
-with open(os.path.join(root, "oci-layout"), "w") as f:
-    json.dump({"imageLayoutVersion": "1.0.0"}, f)
-print(d)
-for p in platforms:
-    print(p["digest"])
-PY
-}
+make_oci_index_layout() { python3 "$(dirname "${BASH_SOURCE[0]}")/../../scripts/oci_layout.py" index "$@"; }
