@@ -112,6 +112,31 @@ void join(dm_actor* self) {
                      st.cfg.settings.probe_timeout * 5});
 }
 
+/// The master's set_tags: each tag is set on an image this node holds (at
+/// its number: tags move forward only) and reported, so the master stops
+/// counting it as missing.
+void set_missing_tags(dm_actor* self, const std::vector<inventory_item>& tags) {
+  auto& s = *self->state.cfg.store;
+  for (const auto& item : tags)
+    try {
+      auto dig = oci::digest::parse(item.digest);
+      auto info = dig ? s.manifest(item.repository, oci::reference{*dig}) : std::nullopt;
+      if (!info)
+        continue;
+      auto body = s.read_manifest(*info);
+      auto parsed = oci::parse_manifest(body, info->media_type);
+      if (!parsed.value)
+        continue;
+      auto update = s.put_manifest(item.repository, *dig, *parsed.value, body, item.tag, item.seq);
+      auto named = s.manifest(item.repository, oci::reference{item.tag});
+      if (named && named->dig == *dig) // set now, or before at a newer number
+        self->send(self->state.master,
+                   image_stored{self->state.cfg.name, {item.repository, item.tag, item.digest, update.seq, item.size}});
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: could not tag {}:{}: {}", self->state.cfg.name, item.repository, item.tag, e.what());
+    }
+}
+
 // Free space changes slowly next to probe rounds: ask the file system at most
 // once a second instead of once per test request.
 std::uint64_t free_bytes(dm_actor* self) {
@@ -456,27 +481,8 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
       });
     },
     [self](set_tags& t) {
-      auto& st = self->state;
-      if (self->current_sender() != st.master.address())
-        return;
-      for (const auto& item : t.tags)
-        try {
-          auto dig = oci::digest::parse(item.digest);
-          auto info = dig ? st.cfg.store->manifest(item.repository, oci::reference{*dig}) : std::nullopt;
-          if (!info)
-            continue;
-          auto body = st.cfg.store->read_manifest(*info);
-          auto parsed = oci::parse_manifest(body, info->media_type);
-          if (!parsed.value)
-            continue;
-          st.cfg.store->put_manifest(item.repository, *dig, *parsed.value, body, item.tag, item.seq);
-          auto named = st.cfg.store->manifest(item.repository, oci::reference{item.tag});
-          if (named && named->dig == *dig) // set now, or before at a newer number: either way the master learns it
-            self->send(st.master, image_stored{st.cfg.name, item_of(self, item.repository, item.tag, item.digest,
-                                                                     st.cfg.store->tag_seq(item.repository, item.tag).value_or(item.seq))});
-        } catch (const std::exception& e) {
-          spdlog::warn("{}: could not tag {}:{}: {}", st.cfg.name, item.repository, item.tag, e.what());
-        }
+      if (self->current_sender() == self->state.master.address())
+        set_missing_tags(self, t.tags);
     },
     [self](apply_removals& a) {
       auto& st = self->state;

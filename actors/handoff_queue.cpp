@@ -146,6 +146,13 @@ void handoff_queue::remove(const std::string& repository, const std::string& dig
   s.step();
 }
 
+void handoff_queue::remove_everywhere(const std::string& repository, const std::string& digest) {
+  std::lock_guard lock(impl_->mtx);
+  stmt s(impl_->db, "DELETE FROM handoffs WHERE repository=? AND digest=?");
+  s.bind(1, repository).bind(2, digest);
+  s.step();
+}
+
 void handoff_queue::count_attempt(const std::string& node) {
   std::lock_guard lock(impl_->mtx);
   stmt s(impl_->db, "UPDATE handoffs SET attempts=attempts+1 WHERE node=?");

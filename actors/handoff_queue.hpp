@@ -27,6 +27,8 @@ public:
   /// `add` for many, in one transaction (one sync however many there are).
   void add_all(const std::vector<handoff_record>& hs);
   void remove(const std::string& repository, const std::string& digest, const std::string& node);
+  /// Drops the image's records for every node (it was deleted).
+  void remove_everywhere(const std::string& repository, const std::string& digest);
   /// Counts one failed third test for every pending image of `node`.
   void count_attempt(const std::string& node);
   std::vector<handoff_record> all() const;

@@ -40,11 +40,6 @@ std::vector<std::string> holders_of_copies(master_actor* self) {
   return {names.begin(), names.end()};
 }
 
-bool is_up(master_actor* self, const std::string& node) {
-  auto i = self->state.nodes.find(node);
-  return i != self->state.nodes.end() && i->second.rec.up && i->second.handle;
-}
-
 /// The removals of one delete, as every node applies them.
 std::vector<removal_record> decide(master_actor* self, const std::string& repository, const std::string& digest,
                                    const std::vector<std::string>& tags, bool by_digest) {
@@ -73,9 +68,7 @@ void forget(master_actor* self, const std::vector<removal_record>& removals) {
       continue;
     }
     st.images.remove_image(r.repository, r.digest);
-    for (const auto& h : st.handoffs->all())
-      if (h.repository == r.repository && h.digest == r.digest)
-        st.handoffs->remove(h.repository, h.digest, h.node);
+    st.handoffs->remove_everywhere(r.repository, r.digest);
     std::erase_if(st.replicating,
                   [&](const auto& w) { return w.second.repository == r.repository && w.second.digest == r.digest; });
     if (auto dig = oci::digest::parse(r.digest))

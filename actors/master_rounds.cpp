@@ -62,10 +62,13 @@ void sweep_rounds(master_actor* self) {
   arm_sweep(self);
 }
 
-bool is_up_data(master_actor* self, const std::string& node) {
+bool is_up(master_actor* self, const std::string& node) {
   auto i = self->state.nodes.find(node);
-  return i != self->state.nodes.end() && i->second.rec.up && i->second.rec.role == "data"
-         && i->second.handle;
+  return i != self->state.nodes.end() && i->second.rec.up && i->second.handle;
+}
+
+bool is_up_data(master_actor* self, const std::string& node) {
+  return is_up(self, node) && self->state.nodes.at(node).rec.role == "data";
 }
 
 std::vector<std::string> pick_candidates(master_actor* self, std::vector<std::string> names,

@@ -112,6 +112,7 @@ void sweep_rounds(master_actor* self);
 /// Up data managers among `names`, at most probe_fanout (at least two where two exist).
 std::vector<std::string> pick_candidates(master_actor* self, std::vector<std::string> names,
                                          const std::string& exclude);
+bool is_up(master_actor* self, const std::string& node);
 bool is_up_data(master_actor* self, const std::string& node);
 
 // master_flows.cpp
