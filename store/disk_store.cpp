@@ -154,22 +154,37 @@ public:
   }
 
   bool delete_blob(std::string_view repo, const oci::digest& d) override {
-    if (!blob_files::storable(d))
-      return false;
+    return delete_together(repo, {}, {d}) == 1;
+  }
+
+  std::size_t delete_together(std::string_view repo, const std::vector<oci::digest>& manifests,
+                              const std::vector<oci::digest>& blobs) override {
     std::lock_guard lock(mu_);
-    auto key = d.str();
+    std::size_t removed = 0;
+    std::vector<oci::digest> unused; // content no repository links any more
     metadata_db::transaction tx(db_);
-    if (!db_.unlink_blob(repo, key))
-      return false;
-    bool drop = !db_.blob_referenced(key);
-    if (drop)
-      db_.delete_blob(key);
+    auto drop_if_unused = [&](const oci::digest& d) {
+      if (!db_.blob_referenced(d.str())) {
+        db_.delete_blob(d.str());
+        unused.push_back(d);
+      }
+    };
+    for (const auto& d : manifests)
+      if (blob_files::storable(d) && db_.delete_manifest(repo, d.str())) {
+        ++removed;
+        drop_if_unused(d);
+      }
+    for (const auto& d : blobs)
+      if (blob_files::storable(d) && db_.unlink_blob(repo, d.str())) {
+        ++removed;
+        drop_if_unused(d);
+      }
     tx.commit();
-    // The row is gone first: a crash before the unlink leaves an orphan file
-    // that recovery removes, never a row without its file.
-    if (drop)
+    // The rows are gone first: a crash before the unlinks leaves orphan
+    // files that recovery removes, never a row without its file.
+    for (const auto& d : unused)
       fileio::remove_quietly(files_.blob_path(d));
-    return true;
+    return removed;
   }
 
   // ---- upload sessions ----------------------------------------------------
@@ -403,20 +418,7 @@ public:
   }
 
   bool delete_manifest(std::string_view repo, const oci::digest& d) override {
-    if (!blob_files::storable(d))
-      return false;
-    std::lock_guard lock(mu_);
-    auto key = d.str();
-    metadata_db::transaction tx(db_);
-    if (!db_.delete_manifest(repo, key))
-      return false;
-    bool drop = !db_.blob_referenced(key);
-    if (drop)
-      db_.delete_blob(key);
-    tx.commit();
-    if (drop)
-      fileio::remove_quietly(files_.blob_path(d));
-    return true;
+    return delete_together(repo, {d}, {}) == 1;
   }
 
   bool delete_tag(std::string_view repo, std::string_view tag, std::optional<std::uint64_t> seq) override {

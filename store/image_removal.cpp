@@ -4,6 +4,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 namespace stowage::store {
 
@@ -45,14 +46,16 @@ bool remove_image(registry_store& s, std::string_view repo, const oci::digest& d
   for (const auto& m : s.manifests(repo))
     if (!gone.manifests.count(m.str()))
       collect(s, repo, m, kept, 0);
+  std::vector<oci::digest> manifests, blobs;
   for (const auto& m : gone.manifests)
     if (!kept.manifests.count(m))
       if (auto d = oci::digest::parse(m))
-        s.delete_manifest(repo, *d);
+        manifests.push_back(*d);
   for (const auto& b : gone.blobs)
     if (!kept.blobs.count(b))
       if (auto d = oci::digest::parse(b); d && !(keep_blob && keep_blob(*d)))
-        s.delete_blob(repo, *d);
+        blobs.push_back(*d);
+  s.delete_together(repo, manifests, blobs); // all or nothing, should the process die midway
   return true;
 }
 

@@ -181,6 +181,12 @@ public:
   virtual std::vector<oci::digest> manifests(std::string_view repo) const = 0;
   /// Deletes the manifest and every tag pointing at it; false if absent.
   virtual bool delete_manifest(std::string_view repo, const oci::digest&) = 0;
+  /// Deletes `manifests` (with the tags pointing at them) and unlinks `blobs`
+  /// from `repo` in one transaction: a crash leaves all of it or none (one
+  /// image's removal, store/image_removal.hpp). Absent ones are skipped;
+  /// returns how many were removed.
+  virtual std::size_t delete_together(std::string_view repo, const std::vector<oci::digest>& manifests,
+                                      const std::vector<oci::digest>& blobs) = 0;
   /// Without `seq`: the tag goes if it names a manifest (a client's DELETE).
   /// With `seq` (a cluster's removal): the tag is deleted at `seq` if that is
   /// newer than the stored number, even if the store never had the tag, so a

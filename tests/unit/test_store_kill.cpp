@@ -4,6 +4,7 @@
 // file whose content does not match its name. The same for a cache, which
 // never fsyncs: a process killed leaves its writes with the kernel.
 #include "store_test_support.hpp"
+#include "store/image_removal.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -146,4 +147,102 @@ TEST_CASE("kill -9 at arbitrary moments loses nothing acknowledged", "[store]") 
   }
   INFO(blobs.size() << " blobs and " << manifests.size() << " manifests acknowledged");
   CHECK(blobs.size() > 4);
+}
+
+namespace {
+
+// Pushes images of one config blob each in batches of 16, then removes the
+// batch image by image, forever: "p MANIFEST CONFIG" once a push is stored,
+// "r MANIFEST" once its removal returned.
+[[noreturn]] void delete_loop(const fs::path& dir, int out, int start) {
+  try {
+    auto s = registry_store::open(dir, std::chrono::hours(24), store_kind::durable);
+    for (int i = start;;) {
+      std::vector<oci::digest> batch;
+      for (int k = 0; k < 16; ++k, ++i) {
+        auto bytes = blob_bytes(i);
+        auto c = put_blob(*s, "del", bytes);
+        auto m = put_manifest(*s, "del", image_manifest(c, bytes.size()));
+        batch.push_back(m.dig);
+        auto line = "p " + m.dig.str() + ' ' + c.str() + '\n';
+        if (::write(out, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+          ::_exit(3);
+      }
+      for (const auto& m : batch) {
+        stowage::store::remove_image(*s, "del", m);
+        auto line = "r " + m.str() + '\n';
+        if (::write(out, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+          ::_exit(3);
+      }
+    }
+  } catch (...) {
+    ::_exit(2);
+  }
+}
+
+} // namespace
+
+TEST_CASE("kill -9 during deletes leaves each image whole or gone", "[store]") {
+  temp_dir dir;
+  std::map<std::string, std::string> config_of; // manifest -> its config blob
+  std::set<std::string> removed;
+  for (int round = 0; round < 6; ++round) {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      ::close(fds[0]);
+      delete_loop(dir.path, fds[1], 100000 * (round + 1));
+    }
+    ::close(fds[1]);
+    // Kill once the removals of the first batch have begun, a little later
+    // each round.
+    std::string acked;
+    char buf[4096];
+    ssize_t n;
+    pollfd pfd{fds[0], POLLIN, 0};
+    while (acked.find("\nr ") == std::string::npos && ::poll(&pfd, 1, 60000) > 0 &&
+           (n = ::read(fds[0], buf, sizeof buf)) > 0)
+      acked.append(buf, static_cast<std::size_t>(n));
+    std::this_thread::sleep_for(std::chrono::microseconds(500 + 1700 * round));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    REQUIRE(WIFSIGNALED(status));
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0)
+      acked.append(buf, static_cast<std::size_t>(n));
+    ::close(fds[0]);
+    std::istringstream in(acked);
+    std::string kind, m, c;
+    while (in >> kind >> m) {
+      if (kind == "p") {
+        in >> c;
+        config_of[m] = c;
+      } else {
+        removed.insert(m);
+      }
+    }
+
+    auto s = registry_store::open(dir.path, std::chrono::hours(24), store_kind::durable);
+    for (const auto& [man, cfg] : config_of) {
+      INFO("manifest " << man);
+      auto md = oci::digest::parse(man);
+      auto cd = oci::digest::parse(cfg);
+      REQUIRE((md && cd));
+      const bool has_manifest = s->manifest("del", digest_ref(*md)).has_value();
+      const bool has_config = s->blob("del", *cd).has_value();
+      CHECK(has_manifest == has_config); // whole or gone, never a manifest's blobs left behind
+      if (removed.count(man))
+        CHECK(!has_manifest);
+    }
+    // What the killed child left half-done is finished here, as a data
+    // manager re-applies a removal it has not confirmed.
+    for (const auto& [man, cfg] : config_of)
+      if (!removed.count(man))
+        if (auto md = oci::digest::parse(man); md && !s->manifest("del", digest_ref(*md)))
+          removed.insert(man);
+  }
+  INFO(config_of.size() << " images pushed, " << removed.size() << " removed");
+  CHECK(removed.size() > 6);
 }
