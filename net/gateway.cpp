@@ -30,6 +30,13 @@ worker_pool& fetch_pool() {
   return pool;
 }
 
+/// Referrers questions to the data managers, one job per node: a node that
+/// hangs holds up neither the others nor a pull's manifest fetch.
+worker_pool& listing_pool() {
+  static worker_pool pool(8);
+  return pool;
+}
+
 std::string key_of(const std::string& repo, const std::string& digest) { return repo + '@' + digest; }
 
 response manifest_response(const std::string& digest, const std::string& media_type, std::string body) {
@@ -352,32 +359,47 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     return route_result::stream(std::make_unique<deferred_answer>(
       [self = shared_from_this(), repo = t.repo, subject = *subject,
        type = std::string(req.param("artifactType").value_or(""))](responder respond) {
-        auto ask_all = [self, repo, subject, type, respond] {
+        struct gathering {
+          std::mutex mu;
           std::map<std::string, nlohmann::json> found; // by digest: sorted, each once
-          int answered = 0;
-          for (const auto* dm : self->dir->with_role(config::role::data)) {
-            try {
-              registry_client c(dm->http);
-              c.set_timeout(std::chrono::seconds(5));
-              auto index = nlohmann::json::parse(c.get_referrers(repo, subject, type));
-              for (auto& m : index.value("manifests", nlohmann::json::array()))
-                if (m.contains("digest")) found[m["digest"].get<std::string>()] = m;
-              ++answered;
-            } catch (const std::exception& e) {
-              spdlog::debug("gateway: referrers of {} from {}: {}", subject.str(), dm->name, e.what());
-            }
-          }
-          if (answered == 0)
+          std::size_t answered = 0, left = 0;
+        };
+        auto g = std::make_shared<gathering>();
+        auto finish = [g, type, respond] { // once every node answered or failed
+          if (g->answered == 0)
             return respond(error_response(oci::error_code::unsupported, "no data manager answered for referrers", 503));
           auto list = nlohmann::json::array();
-          for (auto& [d, m] : found) list.push_back(std::move(m));
+          for (auto& [d, m] : g->found) list.push_back(std::move(m));
           nlohmann::json index{{"schemaVersion", 2}, {"mediaType", oci::media::oci_index}, {"manifests", list}};
           auto r = api::json_response(200, index.dump(), oci::media::oci_index);
           if (!type.empty()) r.headers.set("OCI-Filters-Applied", "artifactType");
           respond(std::move(r));
         };
-        if (!fetch_pool().post(ask_all))
-          respond(error_response(oci::error_code::unsupported, "the gateway is shutting down", 503));
+        auto dms = self->dir->with_role(config::role::data);
+        g->left = dms.size();
+        if (dms.empty()) return finish();
+        for (const auto* dm : dms) {
+          auto ask = [g, finish, repo, subject, type, name = dm->name, http = dm->http](bool run) {
+            std::optional<nlohmann::json> index;
+            if (run) try {
+                registry_client c(http);
+                c.set_timeout(std::chrono::seconds(5));
+                index = nlohmann::json::parse(c.get_referrers(repo, subject, type));
+              } catch (const std::exception& e) {
+                spdlog::debug("gateway: referrers of {} from {}: {}", subject.str(), name, e.what());
+              }
+            std::unique_lock lock(g->mu);
+            if (index) {
+              ++g->answered;
+              for (auto& m : index->value("manifests", nlohmann::json::array()))
+                if (m.contains("digest")) g->found[m["digest"].get<std::string>()] = m;
+            }
+            if (--g->left > 0) return;
+            lock.unlock();
+            finish();
+          };
+          if (!listing_pool().post([ask] { ask(true); })) ask(false); // shutting down: counted as failed
+        }
       }));
   }
 

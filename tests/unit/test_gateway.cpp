@@ -10,8 +10,11 @@
 #include "net/http_server.hpp"
 #include "net/probe_receiver.hpp"
 #include "net/registry_api.hpp"
+#include "oci/media_types.hpp"
 
 #include <future>
+#include <mutex>
+#include <set>
 
 using namespace stowage;
 using stowage::test::api_fixture;
@@ -397,6 +400,89 @@ TEST_CASE_METHOD(gateway_fixture, "referrers come from the data managers, not th
   CHECK(r.status == 503);
   CHECK(r.body.find("no data manager answered") != std::string::npos);
   CHECK(gcall("GET", "/v2/lib/app/referrers/sha256:nothex").status == 400);
+}
+
+namespace {
+
+/// A data manager's OCI endpoint on a real socket; `before` runs ahead of
+/// each request (to hold one up).
+struct dm_endpoint {
+  std::filesystem::path dir = test::make_temp_dir();
+  std::unique_ptr<store::registry_store> st = store::registry_store::open(dir);
+  net::registry_api api{*st};
+  struct held final : net::http_handler {
+    net::http_handler* inner = nullptr;
+    std::function<void()> before;
+    net::route_result route(const net::request& r) override {
+      if (before) before();
+      return inner->route(r);
+    }
+  } handler;
+  std::unique_ptr<net::http_server> http;
+
+  explicit dm_endpoint(std::function<void()> before = {}) {
+    handler.inner = &api;
+    handler.before = std::move(before);
+    net::http_server_options o;
+    o.threads = 1;
+    http = std::make_unique<net::http_server>(handler, o);
+    http->start();
+  }
+  ~dm_endpoint() {
+    http->stop();
+    st.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(http->port()); }
+  /// Stores an artifact of `type` whose subject is `subject`; its digest.
+  std::string refer(const oci::digest& subject, const std::string& type) {
+    std::string empty = "{}";
+    auto e = oci::sha256_of(empty);
+    REQUIRE(api_fixture::call_on(api, "POST", "/v2/lib/app/blobs/uploads/?digest=" + e.str(), empty).status == 201);
+    auto m = api_fixture::image_manifest(e, empty.size(), {}, subject, type);
+    auto d = oci::sha256_of(m).str();
+    REQUIRE(api_fixture::call_on(api, "PUT", "/v2/lib/app/manifests/" + d, m, {{"Content-Type", manifest_type}})
+                .status == 201);
+    return d;
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(gateway_fixture, "referrers are the union of every data manager's list, asked all at once",
+                 "[unit][cluster]") {
+  // dm1 (the fixture's) refuses connections. dm2 answers only once dm3 has
+  // been asked: asked one after the other, dm2 would time out first and its
+  // list would be missing.
+  std::promise<void> dm3_asked;
+  auto asked = dm3_asked.get_future().share();
+  dm_endpoint dm2([asked] { asked.wait_for(std::chrono::seconds(10)); });
+  std::once_flag once;
+  dm_endpoint dm3([&] { std::call_once(once, [&] { dm3_asked.set_value(); }); });
+  nodes->add({"dm2", config::role::data, dm2.address(), config::identity::generate().public_key_hex()});
+  nodes->add({"dm3", config::role::data, dm3.address(), config::identity::generate().public_key_hex()});
+  auto subject = oci::sha256_of("the signed image");
+  auto sig = dm2.refer(subject, "application/vnd.example.signature");
+  auto sbom = dm3.refer(subject, "application/vnd.example.sbom");
+  auto both = dm3.refer(subject, "application/vnd.example.attestation");
+  REQUIRE(dm2.refer(subject, "application/vnd.example.attestation") == both); // on two nodes, listed once
+
+  auto r = gcall("GET", "/v2/lib/app/referrers/" + subject.str());
+  REQUIRE(r.status == 200);
+  CHECK(r.headers.get_or("Content-Type") == oci::media::oci_index);
+  auto index = nlohmann::json::parse(body_of(r));
+  std::set<std::string> listed;
+  for (auto& m : index["manifests"]) listed.insert(m["digest"].get<std::string>());
+  CHECK(listed == std::set<std::string>{sig, sbom, both});
+  CHECK(index["manifests"].size() == 3);
+
+  auto only = gcall("GET", "/v2/lib/app/referrers/" + subject.str() + "?artifactType=application%2Fvnd.example.sbom");
+  REQUIRE(only.status == 200);
+  CHECK(only.headers.get_or("OCI-Filters-Applied") == "artifactType");
+  auto k = nlohmann::json::parse(body_of(only))["manifests"];
+  REQUIRE(k.size() == 1);
+  CHECK(k[0]["digest"] == sbom);
 }
 
 TEST_CASE_METHOD(gateway_fixture, "an engine's HEAD then GET of a tag makes one pull", "[unit][cluster]") {
