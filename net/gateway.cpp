@@ -381,13 +381,15 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
         for (const auto* dm : dms) {
           auto ask = [g, finish, repo, subject, type, name = dm->name, http = dm->http](bool run) {
             std::optional<nlohmann::json> index;
-            if (run) try {
+            try {
+              if (run) {
                 registry_client c(http);
                 c.set_timeout(std::chrono::seconds(5));
                 index = nlohmann::json::parse(c.get_referrers(repo, subject, type));
-              } catch (const std::exception& e) {
-                spdlog::debug("gateway: referrers of {} from {}: {}", subject.str(), name, e.what());
               }
+            } catch (const std::exception& e) {
+              spdlog::debug("gateway: referrers of {} from {}: {}", subject.str(), name, e.what());
+            }
             std::unique_lock lock(g->mu);
             if (index) {
               ++g->answered;
