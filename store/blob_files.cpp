@@ -185,6 +185,21 @@ void blob_files::create_upload_file(std::string_view id) const {
   fileio::open_file(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
 }
 
+fileio::unique_fd blob_files::open_upload(std::string_view id, int flags) const {
+  auto p = upload_path(id);
+  int fd;
+  do {
+    fd = ::open(p.c_str(), flags | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd >= 0)
+    return fileio::unique_fd(fd);
+  if (errno != EACCES)
+    fileio::throw_errno("open", p);
+  if (::chmod(p.c_str(), 0644) != 0)
+    fileio::throw_errno("chmod", p);
+  return fileio::open_file(p, flags);
+}
+
 void blob_files::clear_temp() const {
   for (const auto& e : fs::directory_iterator(tmp_))
     fs::remove_all(e.path());

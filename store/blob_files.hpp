@@ -58,6 +58,11 @@ public:
   fs::path write_temp(std::string_view bytes) const;
   /// Creates an empty upload file (the session's data).
   void create_upload_file(std::string_view id) const;
+  /// Opens an upload file to write (`flags`: O_WRONLY or O_RDWR). A commit
+  /// makes the file read-only before it moves into blobs/; a crash or a
+  /// failed fsync in between leaves it read-only in uploads/ with its
+  /// session open, which only root could write again: it is made writable.
+  fileio::unique_fd open_upload(std::string_view id, int flags) const;
 
   // ---- recovery at open (single-threaded, before any other use) ----------
   /// Deletes everything in tmp/: temporary files of interrupted commits.

@@ -227,7 +227,7 @@ public:
     if (!claim)
       return nullptr;
     auto path = files_.upload_path(id);
-    auto fd = fileio::open_file(path, O_RDWR);
+    auto fd = files_.open_upload(id, O_RDWR);
     auto on_disk = fileio::fd_size(fd.get(), path);
     if (on_disk < claim->size)
       throw store_error("upload file shorter than recorded: " + path.string());
@@ -235,8 +235,14 @@ public:
     // they are not part of the session.
     if (on_disk > claim->size && ::ftruncate(fd.get(), static_cast<off_t>(claim->size)) != 0)
       fileio::throw_errno("ftruncate", path);
-    auto w = std::make_unique<disk_upload_writer>(*this, std::string(id), std::move(fd), path,
-                                                  claim->size, std::move(claim->hash), upload_write_mode(kind_, use));
+    std::unique_ptr<disk_upload_writer> w;
+    try {
+      w = std::make_unique<disk_upload_writer>(*this, std::string(id), std::move(fd), path, claim->size,
+                                               std::move(claim->hash), upload_write_mode(kind_, use));
+    } catch (...) {
+      claim->hash.reset(); // moved from: the session's commit hashes the file instead
+      throw;
+    }
     claim->handed_over = true;
     return w;
   }
@@ -253,7 +259,7 @@ public:
       end_session(*claim);
       return commit_status::digest_mismatch;
     }
-    auto fd = fileio::open_file(path, O_RDWR);
+    auto fd = files_.open_upload(id, O_RDWR);
     auto size = fileio::fd_size(fd.get(), path);
     if (size > claim->size) {
       if (::ftruncate(fd.get(), static_cast<off_t>(claim->size)) != 0)

@@ -32,7 +32,7 @@ void reconcile_uploads(const blob_files& files, metadata_db& db) {
   metadata_db::transaction tx(db);
   for (const auto& u : db.all_uploads()) {
     auto p = files.upload_path(u.id);
-    auto fd = fileio::open_file(p, O_WRONLY);
+    auto fd = files.open_upload(u.id, O_WRONLY);
     auto size = fileio::fd_size(fd.get(), p);
     if (size > u.size && ::ftruncate(fd.get(), static_cast<off_t>(u.size)) != 0)
       fileio::throw_errno("ftruncate", p);

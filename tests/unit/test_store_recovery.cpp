@@ -12,6 +12,9 @@
 #include <mutex>
 #include <thread>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 using namespace store_test;
 using stowage::store::commit_status;
 using stowage::store::open_disk_store;
@@ -135,6 +138,61 @@ TEST_CASE("a blob commit stopped at any step leaves nothing partial", "[store]")
     put_blob(*s, "r", victim); // a retry by the client succeeds
     check_serves(*s, "r", vd, victim);
   }
+}
+
+TEST_CASE("a commit stopped once its upload was made read-only reopens without root", "[store]") {
+  // A store runs as any user: the upload a commit had made read-only (just
+  // before moving it into blobs/) must not keep the store from opening, nor
+  // the session from being committed. As root (which may write read-only
+  // files) the reopening runs in a child as nobody.
+  temp_dir dir;
+  crash_at hook{"commit:synced"};
+  const std::string victim = "interrupted blob";
+  auto vd = oci::sha256_of(victim);
+  std::string upload_id;
+  {
+    auto s = open_disk_store(dir.path, std::chrono::hours(24), std::ref(hook));
+    hook.armed = true;
+    auto u = s->begin_upload("r");
+    upload_id = u.id;
+    auto w = s->append("r", u.id);
+    w->write(victim.data(), victim.size());
+    w->finish();
+    w.reset();
+    CHECK_THROWS_AS(s->commit_upload("r", u.id, vd), simulated_crash);
+  }
+  REQUIRE((fs::status(dir.path / "uploads" / upload_id).permissions() & fs::perms::owner_write) == fs::perms::none);
+  // 0: reopened and committed; 1: the open failed; 2: the commit failed.
+  auto reopen_and_commit = [&]() -> int {
+    try {
+      auto s = registry_store::open(dir.path);
+      if (s->commit_upload("r", upload_id, vd) != commit_status::ok)
+        return 2;
+      auto b = s->blob("r", vd);
+      return b && slurp(b->path) == victim ? 0 : 2;
+    } catch (const std::exception&) {
+      return 1;
+    }
+  };
+  if (::geteuid() != 0) {
+    CHECK(reopen_and_commit() == 0);
+    return;
+  }
+  const uid_t nobody = 65534;
+  for (const auto& e : fs::recursive_directory_iterator(dir.path))
+    REQUIRE(::lchown(e.path().c_str(), nobody, nobody) == 0);
+  REQUIRE(::chown(dir.path.c_str(), nobody, nobody) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (::setgid(nobody) != 0 || ::setuid(nobody) != 0)
+      ::_exit(3);
+    ::_exit(reopen_and_commit());
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
 
 TEST_CASE("a manifest put stopped at any step leaves nothing partial", "[store]") {
