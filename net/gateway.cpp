@@ -380,21 +380,29 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
         if (dms.empty()) return finish();
         for (const auto* dm : dms) {
           auto ask = [g, finish, repo, subject, type, name = dm->name, http = dm->http](bool run) {
-            std::optional<nlohmann::json> index;
+            std::optional<std::map<std::string, nlohmann::json>> listed; // by digest
             try {
               if (run) {
                 registry_client c(http);
                 c.set_timeout(std::chrono::seconds(5));
-                index = nlohmann::json::parse(c.get_referrers(repo, subject, type));
+                auto index = nlohmann::json::parse(c.get_referrers(repo, subject, type));
+                if (!index.is_object() || !index.contains("manifests") || !index["manifests"].is_array())
+                  throw std::runtime_error("not an image index");
+                listed.emplace();
+                for (auto& m : index["manifests"])
+                  if (m.is_object() && m.contains("digest") && m["digest"].is_string()) {
+                    auto digest = m["digest"].get<std::string>();
+                    (*listed)[digest] = std::move(m);
+                  }
               }
             } catch (const std::exception& e) {
               spdlog::debug("gateway: referrers of {} from {}: {}", subject.str(), name, e.what());
+              listed.reset();
             }
             std::unique_lock lock(g->mu);
-            if (index) {
+            if (listed) {
               ++g->answered;
-              for (auto& m : index->value("manifests", nlohmann::json::array()))
-                if (m.contains("digest")) g->found[m["digest"].get<std::string>()] = m;
+              g->found.merge(*listed);
             }
             if (--g->left > 0) return;
             lock.unlock();

@@ -1,11 +1,15 @@
 // A few threads draining a queue of jobs: where the blocking HTTP client runs
 // for transfers and test packets, so callers (actors) never block. Threads
 // start on first use, up to `max_threads`. The destructor stops taking jobs,
-// finishes the queued ones and joins.
+// finishes the queued ones and joins. A job that throws is logged and the
+// pool goes on: one failed transfer or listing must not end the process.
 #pragma once
+
+#include <spdlog/spdlog.h>
 
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -50,7 +54,13 @@ private:
       auto job = std::move(jobs_.front());
       jobs_.pop_front();
       lock.unlock();
-      job();
+      try {
+        job();
+      } catch (const std::exception& e) {
+        spdlog::error("a background job failed: {}", e.what());
+      } catch (...) {
+        spdlog::error("a background job failed");
+      }
       lock.lock();
     }
   }

@@ -448,6 +448,18 @@ struct dm_endpoint {
   }
 };
 
+/// An endpoint that answers every request with 200 and `body`.
+struct fixed_answer final : net::http_handler {
+  std::string body;
+  net::route_result route(const net::request&) override {
+    net::response r;
+    r.status = 200;
+    r.headers.set("Content-Type", "application/json");
+    r.body = body;
+    return net::route_result::answer(std::move(r));
+  }
+};
+
 } // namespace
 
 TEST_CASE_METHOD(gateway_fixture, "referrers are the union of every data manager's list, asked all at once",
@@ -467,6 +479,18 @@ TEST_CASE_METHOD(gateway_fixture, "referrers are the union of every data manager
   auto sbom = dm3.refer(subject, "application/vnd.example.sbom");
   auto both = dm3.refer(subject, "application/vnd.example.attestation");
   REQUIRE(dm2.refer(subject, "application/vnd.example.attestation") == both); // on two nodes, listed once
+
+  // Two more answer what is not a list of referrers: ignored, not fatal.
+  fixed_answer not_an_index, bad_entries;
+  not_an_index.body = "[]";
+  bad_entries.body = R"({"manifests":[{"digest":5},"x",null]})";
+  net::http_server_options o;
+  o.threads = 1;
+  net::http_server dm4(not_an_index, o), dm5(bad_entries, o);
+  dm4.start();
+  dm5.start();
+  nodes->add({"dm4", config::role::data, "127.0.0.1:" + std::to_string(dm4.port()), config::identity::generate().public_key_hex()});
+  nodes->add({"dm5", config::role::data, "127.0.0.1:" + std::to_string(dm5.port()), config::identity::generate().public_key_hex()});
 
   auto r = gcall("GET", "/v2/lib/app/referrers/" + subject.str());
   REQUIRE(r.status == 200);
