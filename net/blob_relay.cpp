@@ -126,17 +126,23 @@ public:
       std::lock_guard lock(st_->mu);
       outcome_->is = committed ? outcome::committed : outcome::failed;
       auto i = st_->entries.find(key_);
-      if (i == st_->entries.end() || i->second.current != outcome_) return;
-      // Committed: readers continue from the stored blob. Failed: they wait
-      // for another upload (a retried pull) or the end of the wait.
-      auto& e = i->second;
-      e.receiving = false;
-      e.received = e.in_file = 0;
-      e.file.clear();
-      e.current.reset();
-      if (!committed) spdlog::debug("relay: upload of {} ended without a commit", key_);
-      woken = st_->wake(key_);
-      st_->tidy(key_);
+      if (i == st_->entries.end()) return;
+      if (i->second.current != outcome_) {
+        // Replaced by a newer upload: a reader still on this one goes on
+        // from the stored blob, now that there is one.
+        if (committed) woken = st_->wake(key_);
+      } else {
+        // Committed: readers continue from the stored blob. Failed: they wait
+        // for another upload (a retried pull) or the end of the wait.
+        auto& e = i->second;
+        e.receiving = false;
+        e.received = e.in_file = 0;
+        e.file.clear();
+        e.current.reset();
+        if (!committed) spdlog::debug("relay: upload of {} ended without a commit", key_);
+        woken = st_->wake(key_);
+        st_->tidy(key_);
+      }
     }
     run_all(std::move(woken));
   }
@@ -191,6 +197,18 @@ public:
       : st_(std::move(st)), repo_(std::move(repo)), dig_(std::move(d)), key_(key_of(repo_, dig_)), size_(size) {}
 
   void next(ready_fn ready) override {
+    try {
+      next_piece(ready);
+    } catch (const std::exception& e) { // the store's database, or out of file descriptors
+      spdlog::error("relay: {} cannot be read: {}; response cut", key_, e.what());
+      ready(false, {});
+    }
+  }
+
+private:
+  /// Calls `ready` once, now or from a wake-up, or stores it to be woken and
+  /// throws nothing after that.
+  void next_piece(const ready_fn& ready) {
     for (;;) {
       if (range_ && range_->left() > 0) return from_range(ready);
       range_.reset();
@@ -268,7 +286,6 @@ public:
     }
   }
 
-private:
   enum class switched { yes, gone, differs };
 
   /// Under the state's mutex: `next` runs again at the entry's next change.

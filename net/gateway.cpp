@@ -217,11 +217,18 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     if (w.answered || w.finished) return;
     auto blobs = parsed.layers;
     if (parsed.config) blobs.insert(blobs.begin(), *parsed.config);
-    for (const auto& b : blobs)
-      if (!cache->blob(w.repo, b.dig)) {
-        relay->expect(w.repo, b.dig, b.size);
-        w.expected.push_back(b);
-      }
+    std::vector<oci::descriptor> missing;
+    try {
+      for (const auto& b : blobs)
+        if (!cache->blob(w.repo, b.dig)) missing.push_back(b);
+    } catch (const std::exception& e) { // the cache's database: nothing expected yet
+      spdlog::warn("gateway: {} not answered early: {}", plan.digest, e.what());
+      return; // answered once the pull ends
+    }
+    for (const auto& b : missing) {
+      relay->expect(w.repo, b.dig, b.size);
+      w.expected.push_back(b);
+    }
     {
       std::lock_guard g(mu);
       auto& p = planned[key_of(w.repo, plan.digest)];

@@ -159,6 +159,32 @@ TEST_CASE_METHOD(relay_fixture, "an upload that fails midway: the reader goes on
   relay.settle(repo, d);
 }
 
+TEST_CASE_METHOD(relay_fixture, "a reader on an upload another one replaced goes on once the first commits",
+                 "[unit][relay]") {
+  // A slow target's delivery is replaced by a retry's, then completes after
+  // all: the blob is stored, and the reader on it need not wait for the retry.
+  const std::string blob = random_bytes(5 << 20, 6);
+  const auto d = oci::sha256_of(blob);
+  auto body = bring(blob);
+  auto& src = body.source;
+  auto slow = start(d);
+  feed(slow, blob);
+  std::string got = read_at_least(*src, blob.size() - unwritten);
+  auto last = ask_piece(*src);
+  CHECK(waiting(last)); // the rest comes from the stored blob
+  auto retry = start(d); // nothing of it arrived yet
+  CHECK(waiting(last));
+  REQUIRE(finish(slow, d) == store::commit_status::ok);
+  REQUIRE(last.wait_for(std::chrono::seconds(1)) == std::future_status::ready);
+  auto piece = last.get();
+  REQUIRE(piece);
+  got += *piece;
+  got += *net::read_stream({src, blob.size() - got.size()});
+  CHECK(got == blob);
+  fail(retry);
+  relay.settle(repo, d);
+}
+
 TEST_CASE_METHOD(relay_fixture, "a next upload with other bytes than those sent cuts the reader",
                  "[unit][relay]") {
   const std::string blob = random_bytes(4 << 20, 4);
