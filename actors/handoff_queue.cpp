@@ -65,18 +65,37 @@ handoff_queue::~handoff_queue() { sqlite3_close(impl_->db); }
 
 namespace {
 
+// One delivery per image and node brings one tag (set_tags brings the
+// others): a tag and its number stay together, the newer number of the
+// same tag wins, any tag wins over none, and a delivery by digest alone
+// never displaces a tagged one. A tag with another tag's number would roll
+// the tag back.
 void insert(sqlite3* db, const handoff_record& h) {
   stmt s(db, "INSERT INTO handoffs VALUES(?,?,?,?,?,0) ON CONFLICT(repository, digest, node)"
-             " DO UPDATE SET tag=excluded.tag, seq=max(seq, excluded.seq)");
+             " DO UPDATE SET tag=excluded.tag, seq=excluded.seq WHERE excluded.tag <> ''"
+             " AND (excluded.tag <> handoffs.tag OR excluded.seq > handoffs.seq)");
   s.bind(1, h.digest).bind(2, h.repository).bind(3, h.tag).bind(4, static_cast<std::int64_t>(h.seq)).bind(5, h.node);
   s.step();
 }
 
+// A delete also withdraws what it makes stale from the pending deliveries,
+// in the same transaction: those of a deleted tag go on by digest alone (a
+// master restarted later must not learn the tag back from them), those of a
+// deleted manifest are dropped.
 void insert(sqlite3* db, const removal_record& r) {
   stmt s(db, "INSERT INTO removals VALUES(?,?,?,?,?) ON CONFLICT(repository, tag, digest, node)"
              " DO UPDATE SET seq=max(seq, excluded.seq)");
   s.bind(1, r.repository).bind(2, r.tag).bind(3, r.digest).bind(4, static_cast<std::int64_t>(r.seq)).bind(5, r.node);
   s.step();
+  if (!r.tag.empty()) {
+    stmt u(db, "UPDATE handoffs SET tag='', seq=0 WHERE repository=? AND tag=? AND seq<?");
+    u.bind(1, r.repository).bind(2, r.tag).bind(3, static_cast<std::int64_t>(r.seq));
+    u.step();
+  } else {
+    stmt d(db, "DELETE FROM handoffs WHERE repository=? AND digest=?");
+    d.bind(1, r.repository).bind(2, r.digest);
+    d.step();
+  }
 }
 
 template <class Record>
@@ -143,13 +162,6 @@ void handoff_queue::remove(const std::string& repository, const std::string& dig
   std::lock_guard lock(impl_->mtx);
   stmt s(impl_->db, "DELETE FROM handoffs WHERE repository=? AND digest=? AND node=?");
   s.bind(1, repository).bind(2, digest).bind(3, node);
-  s.step();
-}
-
-void handoff_queue::remove_everywhere(const std::string& repository, const std::string& digest) {
-  std::lock_guard lock(impl_->mtx);
-  stmt s(impl_->db, "DELETE FROM handoffs WHERE repository=? AND digest=?");
-  s.bind(1, repository).bind(2, digest);
   s.step();
 }
 

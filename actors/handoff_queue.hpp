@@ -27,14 +27,14 @@ public:
   /// `add` for many, in one transaction (one sync however many there are).
   void add_all(const std::vector<handoff_record>& hs);
   void remove(const std::string& repository, const std::string& digest, const std::string& node);
-  /// Drops the image's records for every node (it was deleted).
-  void remove_everywhere(const std::string& repository, const std::string& digest);
   /// Counts one failed third test for every pending image of `node`.
   void count_attempt(const std::string& node);
   std::vector<handoff_record> all() const;
   std::vector<handoff_record> for_node(const std::string& node) const;
 
-  /// Records deletes still to apply, in one transaction; idempotent.
+  /// Records deletes still to apply, in one transaction; idempotent. Pending
+  /// deliveries of a deleted tag go on by digest alone, those of a deleted
+  /// manifest are dropped.
   void add_removals(const std::vector<removal_record>& rs);
   /// `node` applied `r` (its node field is ignored).
   void remove_removal(const removal_record& r, const std::string& node);

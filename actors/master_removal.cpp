@@ -62,13 +62,11 @@ void forget(master_actor* self, const std::vector<removal_record>& removals) {
   auto& st = self->state;
   for (const auto& r : removals) {
     if (!r.tag.empty()) {
-      // A pending delivery under the old tag still brings the image: the
-      // tag, deleted at a greater number, stays deleted.
+      // Its pending deliveries go on by digest alone (handoff_queue::add_removals).
       st.images.remove_tag(r.repository, r.tag, r.seq);
       continue;
     }
-    st.images.remove_image(r.repository, r.digest);
-    st.handoffs->remove_everywhere(r.repository, r.digest);
+    st.images.remove_image(r.repository, r.digest); // and its pending deliveries are dropped
     std::erase_if(st.replicating,
                   [&](const auto& w) { return w.second.repository == r.repository && w.second.digest == r.digest; });
     if (auto dig = oci::digest::parse(r.digest))

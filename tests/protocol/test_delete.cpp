@@ -101,6 +101,33 @@ TEST_CASE_METHOD(delete_cluster, "a deleted tag is gone everywhere, also from a 
     CHECK(tag_digest(*dms[dm].store, repo, "latest") == c);
 }
 
+TEST_CASE_METHOD(delete_cluster, "a tag deleted while a delivery under it is pending stays deleted across a master restart",
+                 "[protocol][delete][restart]") {
+  build();
+  kill_data_manager("dm3");
+  auto a = push("v1", make_image(*rt_store, repo, "v1", 16 * 1024, 66)); // handed off for dm3
+  settle(1s);
+  REQUIRE(handoffs().size() == 1);
+  REQUIRE(ask<sa::delete_done>(runtime, sa::delete_image{repo, "v1"}).ok);
+  auto h = handoffs();
+  REQUIRE(h.size() == 1); // still owed, by digest alone
+  CHECK(h[0].tag.empty());
+  CHECK(h[0].digest == a);
+
+  restart_master(); // the catalog is rebuilt from the handoffs and the joins
+  settle(1s);
+  CHECK_FALSE(ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"}).ok);
+  CHECK(ask<sa::tags_answer>(runtime, sa::tags_query{repo}).tags.empty());
+  CHECK(ask<sa::pull_done>(runtime, sa::pull_image{repo, a}).ok); // the manifest stays
+
+  restart_dm3();
+  settle(settings.retry_interval * 2 + 1s);
+  CHECK(holds(*dms["dm3"].store, repo, a));
+  CHECK_FALSE(tag_digest(*dms["dm3"].store, repo, "v1"));
+  CHECK(handoffs().empty());
+  CHECK(removals().empty());
+}
+
 TEST_CASE_METHOD(delete_cluster, "a manifest deleted by digest goes with its tags and blobs, across a master restart",
                  "[protocol][delete][restart]") {
   build();

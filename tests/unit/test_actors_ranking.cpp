@@ -111,6 +111,28 @@ TEST_CASE("the handoff queue and sequence numbers survive a reopen", "[unit][han
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("a handoff keeps a tag with its own sequence number", "[unit][handoff]") {
+  char t[] = "/tmp/stowage-handoff-XXXXXX";
+  std::filesystem::path dir = ::mkdtemp(t);
+  {
+    handoff_queue q(dir);
+    auto only = [&] {
+      auto all = q.for_node("dm3");
+      REQUIRE(all.size() == 1);
+      return std::pair(all[0].tag, all[0].seq);
+    };
+    q.add({"sha256:a", "r", "latest", 6, "dm3", 0});
+    q.add({"sha256:a", "r", "v1", 1, "dm3", 0}); // the same image under another tag: v1 at 1, not at 6
+    CHECK(only() == std::pair(std::string("v1"), std::uint64_t{1}));
+    q.add({"sha256:a", "r", "v1", 3, "dm3", 0});
+    q.add({"sha256:a", "r", "v1", 2, "dm3", 0}); // older: kept at 3
+    CHECK(only() == std::pair(std::string("v1"), std::uint64_t{3}));
+    q.add({"sha256:a", "r", "", 0, "dm3", 0}); // by digest alone: the tagged delivery stays
+    CHECK(only() == std::pair(std::string("v1"), std::uint64_t{3}));
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("the catalog keeps what a delete removed from coming back", "[unit][catalog][delete]") {
   catalog c;
   c.add_replica({"r", "t", "sha256:a", 3, 10}, "dm1");
