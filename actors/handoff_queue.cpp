@@ -199,4 +199,11 @@ std::uint64_t handoff_queue::next_seq(const std::string& repository, const std::
   return next;
 }
 
+std::uint64_t handoff_queue::highest_seq(const std::string& repository) const {
+  std::lock_guard lock(impl_->mtx);
+  stmt s(impl_->db, "SELECT max(seq) FROM tag_seqs WHERE repository=?");
+  s.bind(1, repository);
+  return s.step() ? static_cast<std::uint64_t>(s.integer(0)) : 0;
+}
+
 } // namespace stowage::actors

@@ -48,6 +48,8 @@ public:
   /// The next sequence number for repository:tag, greater than `at_least` and
   /// than any number issued before (durable across restarts).
   std::uint64_t next_seq(const std::string& repository, const std::string& tag, std::uint64_t at_least);
+  /// The highest number issued for any tag of `repository` (0: none).
+  std::uint64_t highest_seq(const std::string& repository) const;
 
 private:
   struct impl;

@@ -51,8 +51,17 @@ std::vector<removal_record> decide(master_actor* self, const std::string& reposi
     newest = std::max(newest, seq);
     out.push_back({repository, tag, {}, seq, {}});
   }
-  if (by_digest)
-    out.push_back({repository, {}, digest, newest, {}});
+  if (by_digest) {
+    // A node keeps the manifest only if a tag names it there at a number
+    // issued after this delete (store::remove_image_at). Numbers count per
+    // tag, so the fence is the highest any tag of the repository has
+    // reached: a tag a node kept from before, since moved on elsewhere,
+    // never spares it.
+    auto fence = std::max(newest, st.handoffs->highest_seq(repository));
+    for (const auto& tag : st.images.tags(repository).value_or(std::vector<std::string>{}))
+      fence = std::max(fence, st.images.tag_seq(repository, tag));
+    out.push_back({repository, {}, digest, fence, {}});
+  }
   return out;
 }
 

@@ -178,6 +178,33 @@ TEST_CASE_METHOD(delete_cluster, "a manifest deleted by digest goes with its tag
   CHECK(ask<sa::pull_done>(runtime, sa::pull_image{repo, a}).ok);
 }
 
+TEST_CASE_METHOD(delete_cluster, "a node that missed a tag's move still deletes the image the tag moved from",
+                 "[protocol][delete][restart]") {
+  // dm3 still has latest -> A from before it went down; latest moved to B
+  // meanwhile, and A, untagged now, is deleted by digest. dm3's old tag
+  // must not spare A (tags count their numbers apart).
+  build();
+  auto a = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 67));
+  settle(2s);
+  REQUIRE(tag_digest(*dms["dm3"].store, repo, "latest") == a);
+  kill_data_manager("dm3");
+  auto b = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 68));
+  settle(1s);
+  REQUIRE(ask<sa::delete_done>(runtime, sa::delete_image{repo, a}).ok);
+
+  restart_dm3();
+  settle(settings.retry_interval * 2 + 1s);
+  CHECK_FALSE(holds(*dms["dm3"].store, repo, a));
+  CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == b);
+  CHECK(removals().empty());
+  restart_master(); // rebuilt from the inventories: A is nowhere to be learned from
+  settle(settings.retry_interval * 2 + 1s);
+  CHECK_FALSE(catalog_lists(a));
+  for (const auto& [name, dm] : dms)
+    CHECK_FALSE(holds(*dm.store, repo, a));
+  CHECK_FALSE(ask<sa::pull_done>(runtime, sa::pull_image{repo, a}).ok);
+}
+
 TEST_CASE_METHOD(delete_cluster, "an image deleted while a peer still fetches it ends up nowhere",
                  "[protocol][delete]") {
   start_master();
