@@ -117,9 +117,19 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
                    st.cfg.directory.empty() ? "" : ", signature checked");
       if (j.role == "data") {
         st.images.forget_node(j.name);
+        std::vector<removal_record> late; // copies of deleted images no record covered: removed again
         for (const auto& item : without_removed(self, j.name, std::move(j.inventory))) {
+          if (st.images.removed(item.repository, item.digest)) {
+            late.push_back({item.repository, {}, item.digest, item.seq, j.name});
+            continue;
+          }
           st.images.add_replica(item, j.name);
           st.handoffs->remove(item.repository, item.digest, j.name);
+        }
+        try {
+          st.handoffs->add_removals(late); // sent with the node's other deletes, below
+        } catch (const std::exception& e) {
+          spdlog::warn("{}: could not record the deleted images {} still holds: {}", st.cfg.name, j.name, e.what());
         }
         try {
           owe_missing_replicas(self);

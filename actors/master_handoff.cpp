@@ -135,6 +135,11 @@ handoff_accepted handle_replication_failure(master_actor* self, const replicatio
   auto dig = oci::digest::parse(f.digest);
   if (!dig || !st.spool->manifest(f.repository, oci::reference{*dig}))
     return {false, "the image data is not in the master's spool"};
+  if (st.images.removed(f.repository, f.digest)) { // deleted while it travelled to the spool
+    spdlog::info("{}: {}@{} was deleted meanwhile: not handed off", st.cfg.name, f.repository, f.digest);
+    store::remove_image(*st.spool, f.repository, *dig);
+    return {true, {}};
+  }
   for (const auto& node : f.failed) {
     if (node == f.source)
       continue;

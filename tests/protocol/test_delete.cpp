@@ -205,6 +205,30 @@ TEST_CASE_METHOD(delete_cluster, "a node that missed a tag's move still deletes 
   CHECK_FALSE(ask<sa::pull_done>(runtime, sa::pull_image{repo, a}).ok);
 }
 
+TEST_CASE_METHOD(delete_cluster, "a node joining with a copy of a deleted image no record covers removes it",
+                 "[protocol][delete][restart]") {
+  // dm4 was not in the cluster when A was deleted (a disk brought from
+  // elsewhere, say): it joins with A and must not keep it, or a master
+  // restarted later would learn A back from it and spread it.
+  build();
+  auto a = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 69));
+  settle(2s);
+  REQUIRE(ask<sa::delete_done>(runtime, sa::delete_image{repo, a}).ok);
+  settle(1s);
+  auto& dm4 = dms["dm4"];
+  dm4.store = store::registry_store::open(root / "dm4" / "store");
+  net->add_node("dm4", dm4.store, link(30));
+  REQUIRE(make_image(*dm4.store, repo, "latest", 16 * 1024, 69) == a);
+  add_data_manager("dm4", link(30));
+  settle(settings.retry_interval * 2 + 1s);
+  CHECK_FALSE(holds(*dm4.store, repo, a));
+  restart_master();
+  settle(settings.retry_interval * 2 + 1s);
+  CHECK_FALSE(catalog_lists(a));
+  for (const auto& [name, dm] : dms)
+    CHECK_FALSE(holds(*dm.store, repo, a));
+}
+
 TEST_CASE_METHOD(delete_cluster, "an image deleted while a peer still fetches it ends up nowhere",
                  "[protocol][delete]") {
   start_master();
