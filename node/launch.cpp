@@ -1,6 +1,7 @@
 // Starting and stopping the nodes of one process (`stowage dev`, `stowage up`).
 #include "node/launch.hpp"
 
+#include "actors/failure_watch.hpp"
 #include "actors/link_guard.hpp"
 #include "actors/protocol.hpp"
 #include "node/master_link.hpp"
@@ -15,11 +16,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <map>
 #include <pthread.h>
 #include <set>
 #include <stdexcept>
+#include <unistd.h>
 
 namespace stowage::node {
 
@@ -71,6 +74,10 @@ void fill_identities(config::cluster& c) {
   if (c.settings.master_public_key.empty() && c.master())
     c.settings.master_public_key = c.master()->public_key;
 }
+
+namespace {
+std::atomic<bool> node_failed{false}; // a node's actor stopped by itself
+} // namespace
 
 int run(const launch_options& opts) {
   const auto& c = opts.cluster;
@@ -162,12 +169,21 @@ int run(const launch_options& opts) {
       peers = std::make_unique<peer_links>(sys, std::move(others), who);
     }
     std::string names;
-    for (const auto& n : nodes)
+    for (const auto& n : nodes) {
       names += (names.empty() ? "" : " ") + n->name;
+      actors::on_failure(n->actor, [name = n->name](const std::string& reason) {
+        spdlog::critical("{}: its actor stopped ({}); the process exits so that it can be restarted", name, reason);
+        node_failed = true;
+        ::kill(::getpid(), SIGTERM); // ends the wait below
+      });
+    }
     spdlog::info("running {} (Ctrl-C or SIGTERM stops)", names);
     int sig = 0;
     sigwait(&stop_signals, &sig);
-    spdlog::info("signal {}: stopping", sig);
+    if (node_failed)
+      code = 1;
+    else
+      spdlog::info("signal {}: stopping", sig);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     code = 1;
