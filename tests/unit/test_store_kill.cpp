@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -37,6 +38,45 @@ std::string blob_bytes(int i) {
   return s;
 }
 
+/// What a child reports to the test, a line at a time; a child that cannot
+/// report ends.
+void report(int out, const std::string& text) {
+  if (::write(out, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    ::_exit(3);
+}
+
+/// Runs `loop(out)` in a child process, reads its reports until `enough`
+/// says so (or a minute passes), waits `delay`, kills it with SIGKILL and
+/// returns everything it reported.
+std::string run_and_kill(const std::function<void(int)>& loop, const std::function<bool(const std::string&)>& enough,
+                         std::chrono::microseconds delay) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    loop(fds[1]);
+    ::_exit(4); // loops never return
+  }
+  ::close(fds[1]);
+  std::string reported;
+  char buf[4096];
+  ssize_t n;
+  pollfd pfd{fds[0], POLLIN, 0};
+  while (!enough(reported) && ::poll(&pfd, 1, 60000) > 0 && (n = ::read(fds[0], buf, sizeof buf)) > 0)
+    reported.append(buf, static_cast<std::size_t>(n));
+  std::this_thread::sleep_for(delay);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFSIGNALED(status));
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0)
+    reported.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  return reported;
+}
+
 [[noreturn]] void child_loop(const fs::path& dir, store_kind kind, int out, int start) {
   try {
     auto s = registry_store::open(dir, std::chrono::hours(24), kind);
@@ -52,9 +92,7 @@ std::string blob_bytes(int i) {
         auto m = put_manifest(*s, "kill", image_manifest(d, blob_bytes(i).size()), tag);
         line << "m " << m.dig.str() << ' ' << tag << ' ' << m.update.seq << '\n';
       }
-      auto text = line.str();
-      if (::write(out, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-        ::_exit(3);
+      report(out, line.str());
     }
   } catch (...) {
     ::_exit(2);
@@ -73,33 +111,12 @@ TEST_CASE("kill -9 at arbitrary moments loses nothing acknowledged", "[store]") 
   std::map<std::string, std::pair<std::string, std::uint64_t>> last_tag;
   int start = 0;
   for (int round = 0; round < 4; ++round) {
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      child_loop(dir.path, store, fds[1], start);
-    }
-    ::close(fds[1]);
     // Let a few commits through (however slow the build), then kill at a
     // moment that varies by round: mid-write, mid-commit or between.
-    std::string acked;
-    char buf[4096];
-    ssize_t n;
-    const auto wanted = static_cast<std::size_t>(2 + 2 * round);
-    pollfd pfd{fds[0], POLLIN, 0};
-    while (static_cast<std::size_t>(std::count(acked.begin(), acked.end(), '\n')) < wanted &&
-           ::poll(&pfd, 1, 60000) > 0 && (n = ::read(fds[0], buf, sizeof buf)) > 0)
-      acked.append(buf, static_cast<std::size_t>(n));
-    std::this_thread::sleep_for(std::chrono::milliseconds(7 + 13 * round));
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    REQUIRE(WIFSIGNALED(status));
-    while ((n = ::read(fds[0], buf, sizeof buf)) > 0)
-      acked.append(buf, static_cast<std::size_t>(n));
-    ::close(fds[0]);
+    const auto wanted = 2 + 2 * round;
+    auto acked = run_and_kill([&](int out) { child_loop(dir.path, store, out, start); },
+                              [&](const std::string& r) { return std::count(r.begin(), r.end(), '\n') >= wanted; },
+                              std::chrono::milliseconds(7 + 13 * round));
     std::istringstream in(acked);
     std::string kind, dig, tag;
     std::uint64_t seq = 0;
@@ -164,15 +181,11 @@ namespace {
         auto c = put_blob(*s, "del", bytes);
         auto m = put_manifest(*s, "del", image_manifest(c, bytes.size()));
         batch.push_back(m.dig);
-        auto line = "p " + m.dig.str() + ' ' + c.str() + '\n';
-        if (::write(out, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-          ::_exit(3);
+        report(out, "p " + m.dig.str() + ' ' + c.str() + '\n');
       }
       for (const auto& m : batch) {
         stowage::store::remove_image(*s, "del", m);
-        auto line = "r " + m.str() + '\n';
-        if (::write(out, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-          ::_exit(3);
+        report(out, "r " + m.str() + '\n');
       }
     }
   } catch (...) {
@@ -187,32 +200,11 @@ TEST_CASE("kill -9 during deletes leaves each image whole or gone", "[store]") {
   std::map<std::string, std::string> config_of; // manifest -> its config blob
   std::set<std::string> removed;
   for (int round = 0; round < 6; ++round) {
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      delete_loop(dir.path, fds[1], 100000 * (round + 1));
-    }
-    ::close(fds[1]);
     // Kill once the removals of the first batch have begun, a little later
     // each round.
-    std::string acked;
-    char buf[4096];
-    ssize_t n;
-    pollfd pfd{fds[0], POLLIN, 0};
-    while (acked.find("\nr ") == std::string::npos && ::poll(&pfd, 1, 60000) > 0 &&
-           (n = ::read(fds[0], buf, sizeof buf)) > 0)
-      acked.append(buf, static_cast<std::size_t>(n));
-    std::this_thread::sleep_for(std::chrono::microseconds(500 + 1700 * round));
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    REQUIRE(WIFSIGNALED(status));
-    while ((n = ::read(fds[0], buf, sizeof buf)) > 0)
-      acked.append(buf, static_cast<std::size_t>(n));
-    ::close(fds[0]);
+    auto acked = run_and_kill([&](int out) { delete_loop(dir.path, out, 100000 * (round + 1)); },
+                              [](const std::string& r) { return r.find("\nr ") != std::string::npos; },
+                              std::chrono::microseconds(500 + 1700 * round));
     std::istringstream in(acked);
     std::string kind, m, c;
     while (in >> kind >> m) {

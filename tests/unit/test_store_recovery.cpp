@@ -36,6 +36,19 @@ struct crash_at {
 
 const oci::digest config = oci::sha256_of("{}");
 
+/// Uploads `bytes` into "r" and commits them with `hook` armed: the store
+/// "dies" at its step. The session's id.
+std::string commit_until_crash(registry_store& s, crash_at& hook, const std::string& bytes) {
+  hook.armed = true;
+  auto u = s.begin_upload("r");
+  auto w = s.append("r", u.id);
+  w->write(bytes.data(), bytes.size());
+  w->finish();
+  w.reset();
+  CHECK_THROWS_AS(s.commit_upload("r", u.id, oci::sha256_of(bytes)), simulated_crash);
+  return u.id;
+}
+
 void check_serves(registry_store& s, std::string_view repo, const oci::digest& d, const std::string& bytes) {
   auto b = s.blob(repo, d);
   REQUIRE(b);
@@ -109,14 +122,7 @@ TEST_CASE("a blob commit stopped at any step leaves nothing partial", "[store]")
   {
     auto s = open_disk_store(dir.path, std::chrono::hours(24), std::ref(hook));
     bd = put_blob(*s, "r", before);
-    hook.armed = true;
-    auto u = s->begin_upload("r");
-    upload_id = u.id;
-    auto w = s->append("r", u.id);
-    w->write(victim.data(), victim.size());
-    w->finish();
-    w.reset();
-    CHECK_THROWS_AS(s->commit_upload("r", u.id, vd), simulated_crash);
+    upload_id = commit_until_crash(*s, hook, victim);
   } // the process "dies": nothing more happens to the directory
   auto s = registry_store::open(dir.path);
   check_serves(*s, "r", bd, before);
@@ -152,14 +158,7 @@ TEST_CASE("a commit stopped once its upload was made read-only reopens without r
   std::string upload_id;
   {
     auto s = open_disk_store(dir.path, std::chrono::hours(24), std::ref(hook));
-    hook.armed = true;
-    auto u = s->begin_upload("r");
-    upload_id = u.id;
-    auto w = s->append("r", u.id);
-    w->write(victim.data(), victim.size());
-    w->finish();
-    w.reset();
-    CHECK_THROWS_AS(s->commit_upload("r", u.id, vd), simulated_crash);
+    upload_id = commit_until_crash(*s, hook, victim);
   }
   REQUIRE((fs::status(dir.path / "uploads" / upload_id).permissions() & fs::perms::owner_write) == fs::perms::none);
   // 0: reopened and committed; 1: the open failed; 2: the commit failed.
