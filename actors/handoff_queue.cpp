@@ -57,7 +57,9 @@ handoff_queue::handoff_queue(const std::filesystem::path& dir) : impl_(std::make
                           "CREATE TABLE IF NOT EXISTS removals(repository TEXT, tag TEXT, digest TEXT,"
                           " seq INTEGER, node TEXT, PRIMARY KEY(repository, tag, digest, node));"
                           "CREATE TABLE IF NOT EXISTS tag_seqs(repository TEXT, tag TEXT, seq INTEGER,"
-                          " PRIMARY KEY(repository, tag));",
+                          " PRIMARY KEY(repository, tag));"
+                          "CREATE TABLE IF NOT EXISTS deleted_images(repository TEXT, digest TEXT,"
+                          " PRIMARY KEY(repository, digest));",
                           "handoff queue");
 }
 
@@ -81,7 +83,8 @@ void insert(sqlite3* db, const handoff_record& h) {
 // A delete also withdraws what it makes stale from the pending deliveries,
 // in the same transaction: those of a deleted tag go on by digest alone (a
 // master restarted later must not learn the tag back from them), those of a
-// deleted manifest are dropped.
+// deleted manifest are dropped, and the manifest is marked deleted for good
+// (until pushed again), so that a copy that turns up later is removed.
 void insert(sqlite3* db, const removal_record& r) {
   stmt s(db, "INSERT INTO removals VALUES(?,?,?,?,?) ON CONFLICT(repository, tag, digest, node)"
              " DO UPDATE SET seq=max(seq, excluded.seq)");
@@ -95,6 +98,9 @@ void insert(sqlite3* db, const removal_record& r) {
     stmt d(db, "DELETE FROM handoffs WHERE repository=? AND digest=?");
     d.bind(1, r.repository).bind(2, r.digest);
     d.step();
+    stmt m(db, "INSERT OR IGNORE INTO deleted_images VALUES(?,?)");
+    m.bind(1, r.repository).bind(2, r.digest);
+    m.step();
   }
 }
 
@@ -140,9 +146,28 @@ void handoff_queue::remove_removal(const removal_record& r, const std::string& n
 
 void handoff_queue::forget_manifest_removals(const std::string& repository, const std::string& digest) {
   std::lock_guard lock(impl_->mtx);
-  stmt s(impl_->db, "DELETE FROM removals WHERE repository=? AND tag='' AND digest=?");
-  s.bind(1, repository).bind(2, digest);
-  s.step();
+  stmt(impl_->db, "BEGIN IMMEDIATE").step();
+  try {
+    stmt s(impl_->db, "DELETE FROM removals WHERE repository=? AND tag='' AND digest=?");
+    s.bind(1, repository).bind(2, digest);
+    s.step();
+    stmt m(impl_->db, "DELETE FROM deleted_images WHERE repository=? AND digest=?");
+    m.bind(1, repository).bind(2, digest);
+    m.step();
+    stmt(impl_->db, "COMMIT").step();
+  } catch (...) {
+    sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> handoff_queue::deleted_images() const {
+  std::lock_guard lock(impl_->mtx);
+  std::vector<std::pair<std::string, std::string>> out;
+  stmt s(impl_->db, "SELECT repository, digest FROM deleted_images ORDER BY repository, digest");
+  while (s.step())
+    out.emplace_back(s.text(0), s.text(1));
+  return out;
 }
 
 void handoff_queue::drop_removals_of(const std::string& node) {

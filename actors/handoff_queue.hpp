@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace stowage::actors {
@@ -38,8 +39,11 @@ public:
   void add_removals(const std::vector<removal_record>& rs);
   /// `node` applied `r` (its node field is ignored).
   void remove_removal(const removal_record& r, const std::string& node);
-  /// Drops every manifest removal of repository@digest: it was pushed again.
+  /// Drops every manifest removal of repository@digest and its mark: it
+  /// was pushed again.
   void forget_manifest_removals(const std::string& repository, const std::string& digest);
+  /// Every repository@digest deleted and not pushed again since.
+  std::vector<std::pair<std::string, std::string>> deleted_images() const;
   /// Drops every delete `node` has still to apply (it left the cluster).
   void drop_removals_of(const std::string& node);
   std::vector<removal_record> removals() const;

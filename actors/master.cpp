@@ -71,6 +71,8 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
   st.decisions.restore(st.journal->load());
   for (const auto& h : st.handoffs->all())
     st.images.add_pending({h.repository, h.tag, h.digest, h.seq, 0}, h.node);
+  for (const auto& [repository, digest] : st.handoffs->deleted_images())
+    st.images.remove_image(repository, digest); // a copy that turns up is removed, not counted
   forget_removed_nodes(self);
   spdlog::info("{}: started, {} pending handoffs, {} deletes to apply", st.cfg.name, st.handoffs->all().size(),
                st.handoffs->removals().size());

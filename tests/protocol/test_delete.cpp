@@ -208,13 +208,16 @@ TEST_CASE_METHOD(delete_cluster, "a node that missed a tag's move still deletes 
 TEST_CASE_METHOD(delete_cluster, "a node joining with a copy of a deleted image no record covers removes it",
                  "[protocol][delete][restart]") {
   // dm4 was not in the cluster when A was deleted (a disk brought from
-  // elsewhere, say): it joins with A and must not keep it, or a master
-  // restarted later would learn A back from it and spread it.
+  // elsewhere, say): it joins with A, after a restart of the master, and
+  // must not keep it, or the master would learn A back from it and spread it.
   build();
   auto a = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 69));
   settle(2s);
   REQUIRE(ask<sa::delete_done>(runtime, sa::delete_image{repo, a}).ok);
   settle(1s);
+  restart_master(); // every node applied the delete: only the master's mark of it is left
+  settle(1s);
+  REQUIRE(removals().empty());
   auto& dm4 = dms["dm4"];
   dm4.store = store::registry_store::open(root / "dm4" / "store");
   net->add_node("dm4", dm4.store, link(30));

@@ -133,6 +133,26 @@ TEST_CASE("a handoff keeps a tag with its own sequence number", "[unit][handoff]
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("a deleted image stays marked across restarts until it is pushed again", "[unit][handoff][delete]") {
+  char t[] = "/tmp/stowage-handoff-XXXXXX";
+  std::filesystem::path dir = ::mkdtemp(t);
+  using marks = std::vector<std::pair<std::string, std::string>>;
+  {
+    handoff_queue q(dir);
+    q.add({"sha256:a", "r", "t", 1, "dm3", 0});
+    q.add_removals({{"r", "", "sha256:a", 1, "dm1"}, {"r", "", "sha256:a", 1, "dm2"}, {"r", "t", "", 2, "dm1"}});
+    CHECK(q.for_node("dm3").empty()); // its pending delivery went with it
+    CHECK(q.deleted_images() == marks{{"r", "sha256:a"}});
+    q.remove_removal({"r", "", "sha256:a", 1, ""}, "dm1");
+    q.remove_removal({"r", "", "sha256:a", 1, ""}, "dm2");
+  }
+  handoff_queue q(dir);
+  CHECK(q.deleted_images() == marks{{"r", "sha256:a"}}); // applied everywhere, still marked
+  q.forget_manifest_removals("r", "sha256:a");
+  CHECK(q.deleted_images().empty());
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("the catalog keeps what a delete removed from coming back", "[unit][catalog][delete]") {
   catalog c;
   c.add_replica({"r", "t", "sha256:a", 3, 10}, "dm1");
