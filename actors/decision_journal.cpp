@@ -71,8 +71,7 @@ void decision_journal::flush() {
     return;
   auto rows = std::move(impl_->pending);
   impl_->pending.clear();
-  stmt(impl_->db, "BEGIN").step();
-  try {
+  in_transaction(impl_->db, "decision journal", [&] {
     stmt s(impl_->db, "INSERT OR REPLACE INTO decisions VALUES(?,?,?,?,?,?)");
     for (const auto& d : rows) {
       s.bind(1, static_cast<std::int64_t>(d.id)).bind(2, d.kind).bind(3, d.runtime).bind(4, d.reference);
@@ -85,11 +84,7 @@ void decision_journal::flush() {
       trim.bind(1, static_cast<std::int64_t>(rows.back().id - impl_->keep));
       trim.step();
     }
-    stmt(impl_->db, "COMMIT").step();
-  } catch (...) {
-    sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 std::vector<decision> decision_journal::load() {

@@ -108,15 +108,10 @@ template <class Record>
 void insert_all(sqlite3* db, const std::vector<Record>& rs) {
   if (rs.empty())
     return;
-  stmt(db, "BEGIN IMMEDIATE").step();
-  try {
+  in_transaction(db, "handoff queue", [&] {
     for (const auto& r : rs)
       insert(db, r);
-    stmt(db, "COMMIT").step();
-  } catch (...) {
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 } // namespace
@@ -146,19 +141,14 @@ void handoff_queue::remove_removal(const removal_record& r, const std::string& n
 
 void handoff_queue::forget_manifest_removals(const std::string& repository, const std::string& digest) {
   std::lock_guard lock(impl_->mtx);
-  stmt(impl_->db, "BEGIN IMMEDIATE").step();
-  try {
+  in_transaction(impl_->db, "handoff queue", [&] {
     stmt s(impl_->db, "DELETE FROM removals WHERE repository=? AND tag='' AND digest=?");
     s.bind(1, repository).bind(2, digest);
     s.step();
     stmt m(impl_->db, "DELETE FROM deleted_images WHERE repository=? AND digest=?");
     m.bind(1, repository).bind(2, digest);
     m.step();
-    stmt(impl_->db, "COMMIT").step();
-  } catch (...) {
-    sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 std::vector<std::pair<std::string, std::string>> handoff_queue::deleted_images() const {

@@ -1,6 +1,7 @@
 // The master's small SQLite databases (handoffs, decisions): opening one with
-// its schema, and a prepared statement finalized on scope exit. Errors throw
-// std::runtime_error prefixed with what the database is for.
+// its schema, a prepared statement finalized on scope exit, and a write
+// transaction around a function. Errors throw std::runtime_error prefixed
+// with what the database is for.
 #pragma once
 
 #include <sqlite3.h>
@@ -46,6 +47,20 @@ struct sqlite_stmt {
   std::int64_t integer(int i) { return sqlite3_column_int64(st, i); }
   [[noreturn]] void fail() { throw std::runtime_error(std::string(what) + ": " + sqlite3_errmsg(db)); }
 };
+
+/// Runs `body` as one write transaction: committed if it returns, rolled
+/// back (and the exception passed on) if it throws.
+template <class F>
+void in_transaction(sqlite3* db, const char* what_for, F&& body) {
+  sqlite_stmt(db, "BEGIN IMMEDIATE", what_for).step();
+  try {
+    body();
+    sqlite_stmt(db, "COMMIT", what_for).step();
+  } catch (...) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
 
 /// Opens (creating `file` and its directory if needed) and runs `schema`
 /// (pragmas, CREATE TABLE IF NOT EXISTS…). The caller closes the handle.
