@@ -59,6 +59,9 @@ public:
   ~identity(); // wipes the secret key
 
   const ed25519_public_key& public_key() const { return public_key_; }
+  /// The 32-byte Ed25519 seed, for writing this node's TLS key file
+  /// (config/cluster_tls.hpp). Never log or send it.
+  std::span<const std::uint8_t, 32> secret_seed() const { return std::span<const std::uint8_t, 32>(secret_key_.data(), 32); }
   std::string public_key_hex() const { return to_hex(public_key_); }
 
   /// Detached Ed25519 signature of `message`.

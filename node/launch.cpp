@@ -4,13 +4,16 @@
 #include "actors/failure_watch.hpp"
 #include "actors/link_guard.hpp"
 #include "actors/protocol.hpp"
+#include "config/cluster_tls.hpp"
 #include "node/master_link.hpp"
 #include "node/peer_links.hpp"
 #include "node/roles.hpp"
+#include "node/tls_error_queue.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/timespan.hpp>
 
 #include <spdlog/spdlog.h>
@@ -32,13 +35,23 @@ namespace {
 // process, so `dev` and `up` are the same code. The heartbeat and the
 // connection timeout make a dead or hung peer visible (down_msg) within
 // ~2 s; without them a SIGSTOPped node is never noticed.
+//
+// Every middleman link is mutual TLS (config/cluster_tls.hpp): only a
+// process holding the key of a node in the cluster file completes the
+// handshake. Automatic connections stay off: CAF opens them without TLS,
+// and every pair of processes that talks links directly anyway (the master
+// link, peer_links).
 struct cluster_actor_config : caf::actor_system_config {
-  cluster_actor_config() {
+  explicit cluster_actor_config(const config::tls_files& tls) {
     load<caf::io::middleman>();
+    load<caf::openssl::manager>();
+    openssl_certificate = tls.certificate.string();
+    openssl_key = tls.key.string();
+    openssl_cafile = tls.trusted.string();
     actors::add_protocol_types(*this);
     set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
     set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});
-    set("middleman.enable-automatic-connections", true);
+    set("middleman.enable-automatic-connections", false);
     // An idle work-stealing worker spins briefly, then sleeps on its condition
     // variable; CAF's middle phase (500 polls 50 us apart) cost a quarter of
     // a gateway push's CPU on this VM, each sleep two context switches.
@@ -129,7 +142,21 @@ int run(const launch_options& opts) {
     return 1;
   }
 
-  cluster_actor_config cfg;
+  // This process's TLS identity: its first node's (any key of the cluster
+  // file opens a link; which node a message comes from is the join's job).
+  config::tls_files tls;
+  try {
+    const auto* first = here.front();
+    tls = config::write_cluster_tls(first->data / "tls", first->name, ids.at(first->name), keys);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+  if (!tls_error_queue_guarded()) {
+    spdlog::error("this build does not guard OpenSSL's error queue (node/tls_error_queue.cpp); links would drop");
+    return 1;
+  }
+  cluster_actor_config cfg{tls};
   caf::actor_system sys{cfg};
   node_env env{sys, c, std::make_shared<const config::directory>(config::directory::from_cluster(c, keys)),
                std::make_shared<actors::link_membership>(), master_key, opts.http_threads};

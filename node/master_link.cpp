@@ -4,6 +4,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/remote_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/system_messages.hpp>
 
@@ -31,7 +32,7 @@ void master_link::loop() {
   using namespace std::chrono_literals;
   auto last_complaint = std::chrono::steady_clock::now() - 1h;
   while (!stop_) {
-    auto master = sys_.middleman().remote_actor(host_, port_);
+    auto master = caf::openssl::remote_actor(sys_, host_, port_);
     if (!master) {
       auto now = std::chrono::steady_clock::now();
       if (now - last_complaint > 10s) {

@@ -5,6 +5,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/publish.hpp>
 #include <caf/send.hpp>
 
 #include <spdlog/spdlog.h>
@@ -34,7 +35,7 @@ running_node::~running_node() {
 }
 
 void publish(caf::actor_system& sys, const caf::actor& actor, const config::node& n) {
-  auto port = sys.middleman().publish(actor, n.actor_port, n.host.c_str(), true);
+  auto port = caf::openssl::publish(actor, n.actor_port, n.host.c_str(), true);
   if (!port)
     throw std::runtime_error(n.name + ": cannot publish on the middleman port " + n.host + ":" +
                              std::to_string(n.actor_port) + ": " + sys.render(port.error()));
