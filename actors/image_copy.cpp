@@ -2,6 +2,8 @@
 
 #include "oci/manifest.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <fstream>
 #include <set>
 #include <vector>
@@ -132,8 +134,13 @@ std::optional<std::uint64_t> image_size(const store::registry_store& from, const
   std::set<std::string> seen{digest};
   std::uint64_t total = 0;
   std::string error;
-  if (!size_of(from, repository, *d, seen, total, &error))
+  try { // a delete racing the walk, or a store error: no size rather than a failed actor
+    if (!size_of(from, repository, *d, seen, total, &error))
+      return std::nullopt;
+  } catch (const std::exception& e) {
+    spdlog::warn("size of {}@{}: {}", repository, digest, e.what());
     return std::nullopt;
+  }
   return total;
 }
 

@@ -19,7 +19,7 @@ struct copy_outcome {
 };
 
 /// Bytes of the manifest `digest` and everything it references (each blob
-/// counted once); nullopt if `from` lacks any part of it.
+/// counted once); nullopt if `from` lacks any part of it or cannot read it.
 std::optional<std::uint64_t> image_size(const store::registry_store& from, const std::string& repository,
                                         const std::string& digest);
 

@@ -1,6 +1,7 @@
 // GET/HEAD/DELETE /v2/<name>/blobs/<digest>
 #include "net/api_internal.hpp"
 #include "oci/range.hpp"
+#include "store/range_reader.hpp"
 
 namespace stowage::net::api {
 
@@ -20,8 +21,10 @@ route_result blobs(registry_api& api, const request& req, const target& t) {
     return route_result::answer(std::move(r));
   }
 
-  auto blob = api.store().blob(t.repo, *dig);
+  // Opened now: a delete racing this read makes it a 404 or lets it finish.
+  auto blob = store::open_linked_blob(api.store(), t.repo, *dig);
   if (!blob) return route_result::answer(error_response(error_code::blob_unknown, "blob unknown to registry", 404));
+  const auto size = blob->info.size;
 
   response r;
   const std::string digest = dig->str();
@@ -30,19 +33,20 @@ route_result blobs(registry_api& api, const request& req, const target& t) {
   r.headers.set("Accept-Ranges", "bytes");
   r.headers.set("Cache-Control", "max-age=31536000");
   r.headers.set("ETag", "\"" + digest + "\"");
-  file_slice slice{blob->path, 0, blob->size};
+  file_slice slice{blob->info.path, 0, size,
+                   std::make_shared<const store::fileio::unique_fd>(std::move(blob->fd))};
   if (auto range = req.headers.get("Range"); range && req.method == "GET") {
-    auto br = oci::parse_range_header(*range, blob->size);
+    auto br = oci::parse_range_header(*range, size);
     if (!br) {
       response e = error_response(error_code::range_invalid, "requested range not satisfiable", 416);
-      e.headers.set("Content-Range", "bytes */" + std::to_string(blob->size));
+      e.headers.set("Content-Range", "bytes */" + std::to_string(size));
       return route_result::answer(std::move(e));
     }
     r.status = 206;
     slice.offset = br->first;
     slice.length = br->length();
     r.headers.set("Content-Range", "bytes " + std::to_string(br->first) + "-" + std::to_string(br->last) + "/" +
-                                       std::to_string(blob->size));
+                                       std::to_string(size));
   }
   r.file = std::move(slice);
   return route_result::answer(std::move(r));

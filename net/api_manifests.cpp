@@ -105,6 +105,23 @@ private:
   bool too_large_ = false;
 };
 
+/// The manifest `ref` names with its bytes (none for HEAD); nullopt if there
+/// is none, also when a delete removed it between the lookup and the read.
+std::optional<std::pair<store::manifest_info, std::string>> find_manifest(const store::registry_store& st,
+                                                                          const std::string& repo,
+                                                                          const oci::reference& ref, bool read) {
+  for (int attempt = 0;; ++attempt) {
+    auto info = st.manifest(repo, ref);
+    if (!info) return std::nullopt;
+    try {
+      auto body = read ? st.read_manifest(*info) : std::string();
+      return std::pair{std::move(*info), std::move(body)};
+    } catch (const store::store_error&) {
+      if (attempt == 2) throw; // not a race: the manifest is recorded but cannot be read
+    }
+  }
+}
+
 } // namespace
 
 route_result manifests(registry_api& api, const request& req, const target& t) {
@@ -145,20 +162,21 @@ route_result manifests(registry_api& api, const request& req, const target& t) {
   }
 
   if (req.method != "GET" && req.method != "HEAD") return route_result::answer(method_not_allowed());
-  auto info = st.manifest(t.repo, *ref);
-  if (!info) {
+  auto found = find_manifest(st, t.repo, *ref, req.method == "GET");
+  if (!found) {
     if (!st.repository_exists(t.repo))
       return route_result::answer(error_response(error_code::name_unknown, "repository name not known to registry", 404));
     return route_result::answer(error_response(error_code::manifest_unknown, "manifest unknown", 404));
   }
+  auto& [info, body] = *found;
   response r;
-  r.headers.set("Content-Type", info->media_type);
-  r.headers.set("Docker-Content-Digest", info->dig.str());
-  r.headers.set("ETag", "\"" + info->dig.str() + "\"");
+  r.headers.set("Content-Type", info.media_type);
+  r.headers.set("Docker-Content-Digest", info.dig.str());
+  r.headers.set("ETag", "\"" + info.dig.str() + "\"");
   if (req.method == "GET") {
-    r.body = st.read_manifest(*info);
+    r.body = std::move(body);
   } else {
-    r.file = file_slice{info->path, 0, info->size}; // HEAD: the length without reading the bytes
+    r.file = file_slice{info.path, 0, info.size, {}}; // HEAD: the length without reading the bytes
   }
   return route_result::answer(std::move(r));
 }

@@ -374,7 +374,11 @@ private:
 
   void send_file(response r, bool keep) {
     try {
-      file_.emplace(r.file->path, r.file->offset, r.file->length);
+      if (r.file->fd)
+        file_.emplace(store::fileio::duplicate(r.file->fd->get(), r.file->path), r.file->path, r.file->offset,
+                      r.file->length);
+      else
+        file_.emplace(r.file->path, r.file->offset, r.file->length);
     } catch (const std::exception& e) {
       spdlog::error("{}: cannot read {}: {}", st_.opts.name, r.file->path.string(), e.what());
       return send(closing_error("cannot read blob\n"));

@@ -9,6 +9,8 @@
 // manifest PUT's 201 until the image is durable elsewhere).
 #pragma once
 
+#include "store/file_io.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -68,6 +70,9 @@ struct file_slice {
   std::filesystem::path path;
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
+  /// The file, when the handler opened it already: a delete after the answer
+  /// was chosen then cannot fail its body. Without it the server opens `path`.
+  std::shared_ptr<const store::fileio::unique_fd> fd;
 };
 
 /// A response body produced piece by piece while it is still arriving (a

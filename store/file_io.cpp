@@ -61,6 +61,13 @@ unique_fd open_if_exists(const fs::path& p, int flags) {
   return unique_fd(fd);
 }
 
+unique_fd duplicate(int fd, const fs::path& p) {
+  int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0)
+    throw_errno("dup", p);
+  return unique_fd(copy);
+}
+
 void write_all(int fd, const void* data, std::size_t len, const fs::path& p) {
   auto* c = static_cast<const char*>(data);
   while (len > 0) {

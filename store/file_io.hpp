@@ -43,6 +43,8 @@ private:
 unique_fd open_file(const fs::path& p, int flags, unsigned mode = 0644);
 /// Like open_file but returns an empty descriptor when the file does not exist.
 unique_fd open_if_exists(const fs::path& p, int flags);
+/// A second descriptor of the same open file (dup, close-on-exec); `p` names it in errors.
+unique_fd duplicate(int fd, const fs::path& p);
 
 void write_all(int fd, const void* data, std::size_t len, const fs::path& p);
 void fsync_fd(int fd, const fs::path& p);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <mutex>
 #include <new>
+#include <string>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <vector>
@@ -79,14 +80,20 @@ buffer_pool& buffers() {
 void range_reader::free_aligned::operator()(char* p) const { buffers().give(p); }
 
 range_reader::range_reader(const std::filesystem::path& p, std::uint64_t offset, std::uint64_t length)
-    : path_(p), fd_(fileio::open_file(p, O_RDONLY)), off_(offset), left_(length) {
+    : range_reader(fileio::open_file(p, O_RDONLY), p, offset, length) {}
+
+range_reader::range_reader(fileio::unique_fd fd, const std::filesystem::path& p, std::uint64_t offset,
+                           std::uint64_t length)
+    : path_(p), fd_(std::move(fd)), off_(offset), left_(length) {
   buf_.reset(buffers().take());
   // Decided once: probing each piece (preadv2 with RWF_NOWAIT) was tried and
   // starts readahead, which fills the cache anyway.
   if (length > 0 && !page_cached(fd_.get(), offset)) {
-    int fd = ::open(p.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
-    if (fd >= 0)
-      direct_ = fileio::unique_fd(fd);
+    // Reopened through /proc, not by path: the same file even if unlinked.
+    auto self = "/proc/self/fd/" + std::to_string(fd_.get());
+    int direct = ::open(self.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+    if (direct >= 0)
+      direct_ = fileio::unique_fd(direct);
   }
 }
 
@@ -129,6 +136,19 @@ std::string_view range_reader::read_direct(std::size_t want) {
   if (static_cast<std::size_t>(n) <= head)
     return {};
   return {buf_.get() + head, std::min(want, static_cast<std::size_t>(n) - head)};
+}
+
+std::optional<open_blob> open_linked_blob(const registry_store& s, std::string_view repo, const oci::digest& d) {
+  // A second try covers a delete and a new push of the same blob between
+  // the two steps; a third miss is not a race.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto info = s.blob(repo, d);
+    if (!info)
+      return std::nullopt;
+    if (auto fd = fileio::open_if_exists(info->path, O_RDONLY))
+      return open_blob{std::move(*info), std::move(fd)};
+  }
+  throw store_error("blob " + d.str() + " is recorded but its file is missing");
 }
 
 } // namespace stowage::store

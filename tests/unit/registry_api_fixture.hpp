@@ -14,6 +14,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <unistd.h>
 
 namespace stowage::test {
 
@@ -59,9 +60,16 @@ struct api_fixture {
     return net::serve_in_memory(h, std::move(req), body, 7); // odd chunk size on purpose
   }
 
-  /// The bytes a response carries (reads a file slice from disk).
+  /// The bytes a response carries (reads a file slice from disk: from the
+  /// descriptor the handler opened, as the server does, else by path).
   static std::string body_of(const net::response& r) {
     if (!r.file) return r.body;
+    if (r.file->fd) {
+      std::string out(r.file->length, '\0');
+      auto n = ::pread(r.file->fd->get(), out.data(), out.size(), off_t(r.file->offset));
+      out.resize(n > 0 ? std::size_t(n) : 0);
+      return out;
+    }
     std::ifstream in(r.file->path, std::ios::binary);
     in.seekg(std::streamoff(r.file->offset));
     std::string out(r.file->length, '\0');

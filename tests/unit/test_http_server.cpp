@@ -41,7 +41,7 @@ struct echo_handler : net::http_handler {
   net::route_result route(const net::request& req) override {
     if (req.path.rfind("/file/", 0) == 0) {
       net::response r;
-      r.file = net::file_slice{file, 0, std::stoull(req.path.substr(6))};
+      r.file = net::file_slice{file, 0, std::stoull(req.path.substr(6)), {}};
       if (auto range = req.headers.get("Range")) { // "bytes=a-b" only, enough for the test
         auto s = std::string(*range).substr(6);
         auto dash = s.find('-');

@@ -1,8 +1,13 @@
 // Blob and upload endpoints of the OCI Distribution API, without sockets.
 #include "registry_api_fixture.hpp"
 
+#include <atomic>
+#include <map>
+#include <thread>
+
 using stowage::test::api_fixture;
 namespace oci = stowage::oci;
+namespace net = stowage::net;
 
 TEST_CASE_METHOD(api_fixture, "GET /v2/ answers 200 with the API version header", "[api]") {
   auto r = call("GET", "/v2/");
@@ -170,6 +175,82 @@ TEST_CASE_METHOD(api_fixture, "DELETE a blob", "[api][blobs]") {
   auto again = call("DELETE", "/v2/repo/blobs/" + d.str());
   CHECK(again.status == 404);
   CHECK(error_code_of(again) == "BLOB_UNKNOWN");
+}
+
+TEST_CASE_METHOD(api_fixture, "a blob deleted after its GET was answered is still sent whole", "[api][blobs]") {
+  std::string data(3 << 20, 'x'); // more than one piece of the server's reader
+  auto d = push_blob("repo", data);
+  auto r = call("GET", "/v2/repo/blobs/" + d.str());
+  REQUIRE(r.status == 200);
+  REQUIRE(call("DELETE", "/v2/repo/blobs/" + d.str()).status == 202);
+  CHECK_FALSE(std::filesystem::exists(r.file->path));
+  CHECK(body_of(r) == data);
+}
+
+TEST_CASE_METHOD(api_fixture, "reads racing deletes get the whole content or 404 and never an error",
+                 "[api][blobs][manifests]") {
+  // One thread pushes an image and deletes it, over and over; this one reads
+  // it meanwhile. Catch's macros are not thread-safe: both threads only call
+  // the handler, and the checks come after.
+  auto raw = [this](std::string method, std::string target, std::string_view body = {},
+                    std::string content_type = {}) {
+    net::request req;
+    req.method = std::move(method);
+    req.set_target(target);
+    if (!content_type.empty()) req.headers.add("Content-Type", content_type);
+    if (!body.empty()) req.content_length = body.size();
+    return net::serve_in_memory(*api, std::move(req), body, 1 << 16);
+  };
+  const std::string config = R"({"architecture":"amd64","os":"linux"})", layer = "layer bytes racing";
+  const auto c = oci::sha256_of(config), l = oci::sha256_of(layer);
+  const std::string manifest = image_manifest(c, config.size(), {{l, layer.size()}});
+  const auto m = oci::sha256_of(manifest);
+  std::atomic<bool> done{false};
+  std::atomic<int> writes_failed{0};
+  std::thread writer([&] {
+    try {
+      for (int i = 0; i < 150; ++i) {
+        bool ok = raw("POST", "/v2/race/blobs/uploads/?digest=" + c.str(), config).status == 201 &&
+                  raw("POST", "/v2/race/blobs/uploads/?digest=" + l.str(), layer).status == 201 &&
+                  raw("PUT", "/v2/race/manifests/t", manifest, "application/vnd.oci.image.manifest.v1+json")
+                          .status == 201 &&
+                  raw("DELETE", "/v2/race/manifests/" + m.str()).status == 202 &&
+                  raw("DELETE", "/v2/race/blobs/" + l.str()).status == 202;
+        if (!ok) ++writes_failed;
+      }
+    } catch (...) {
+      ++writes_failed;
+    }
+    done = true;
+  });
+  std::map<int, int> blob_status, manifest_status;
+  std::vector<std::string> errors;
+  int wrong = 0;
+  while (!done) {
+    try {
+      auto b = raw("GET", "/v2/race/blobs/" + l.str());
+      ++blob_status[b.status];
+      if (b.status == 200 && body_of(b) != layer) ++wrong;
+      auto got = raw("GET", "/v2/race/manifests/t");
+      ++manifest_status[got.status];
+      if (got.status == 200 && got.body != manifest) ++wrong;
+    } catch (const std::exception& e) { // the server would answer 500
+      errors.push_back(e.what());
+    }
+  }
+  writer.join();
+  CHECK(writes_failed == 0);
+  CHECK(wrong == 0);
+  CHECK(errors.empty());
+  for (const auto& e : errors) UNSCOPED_INFO(e);
+  for (auto [status, n] : blob_status) {
+    INFO("blob: " << n << " answers " << status);
+    CHECK((status == 200 || status == 404));
+  }
+  for (auto [status, n] : manifest_status) {
+    INFO("manifest: " << n << " answers " << status);
+    CHECK((status == 200 || status == 404));
+  }
 }
 
 namespace {
