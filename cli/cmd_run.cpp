@@ -128,6 +128,12 @@ int run_container(const run_options& given) {
   };
 
   const fs::path data = fs::absolute(o.data);
+  // Root's only, as containers/storage keeps its own: the unpacked layers
+  // hold the images' setuid files and device nodes, and a bundle's rootfs is
+  // mounted without nosuid (the container needs them), so a path open to
+  // other users would hand them root.
+  fs::create_directories(data);
+  fs::permissions(data, fs::perms::owner_all, fs::perm_options::replace);
   fs::create_directories(data / "blobs");
   sweep_dead_downloads(data / "blobs");
   oci::manifest m = reg.get_image_manifest(ref->repository, ref->ref.str(), "linux", host_arch()).parsed;

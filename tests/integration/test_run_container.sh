@@ -74,7 +74,8 @@ ok "the copied rootfs applies whiteouts too"
 # Cache: two layers unpacked once, shared by every run; --rm left no bundle.
 [ "$(ls "$DATA/layers/sha256" | wc -l)" = 2 ] || fail "layer cache: $(ls "$DATA/layers/sha256")"
 [ -z "$(ls -A "$DATA/containers" 2>/dev/null)" ] || fail "--rm left bundles: $(ls "$DATA/containers")"
-ok "layers cached by diff ID; --rm removed the bundles"
+[ "$(stat -c %a "$DATA")" = 700 ] || fail "the run directory is open to others: $(stat -c %a "$DATA")"
+ok "layers cached by diff ID; --rm removed the bundles; only root reaches them"
 
 # Without --rm the bundle stays, with the container's writes, and no mount lingers.
 srun busybox:test -- /bin/sh -c 'echo scribble > /root/note' >/dev/null
