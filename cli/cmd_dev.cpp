@@ -21,7 +21,7 @@ struct dev_options {
   std::uint32_t data_managers = 3;
   std::uint32_t port_base = 5000;
   bool print_config = false;
-  std::uint64_t cache_max_bytes = 0; // rt1's cache bound (config::node::cache_max_bytes)
+  std::int64_t cache_max_bytes = 0; // rt1's cache bound (config::node::cache_max_bytes); signed, as in TOML
   std::string log_level = "info";
   // One io thread per node: the nodes of `stowage dev` share one process and
   // its cores, and a second thread per node added wake-ups across threads
@@ -35,12 +35,12 @@ int run_dev(const dev_options& o) {
   setup_logging("dev", o.log_level);
   config::cluster c;
   try {
-    if (o.port_base > 65535)
+    if (o.port_base > 65385)
       throw std::runtime_error("--port-base must be at most 65385, not " + std::to_string(o.port_base));
     c = config::dev_cluster(o.data, o.data_managers, static_cast<std::uint16_t>(o.port_base));
     for (auto& n : c.nodes)
       if (n.role == config::role::runtime)
-        n.cache_max_bytes = o.cache_max_bytes;
+        n.cache_max_bytes = static_cast<std::uint64_t>(o.cache_max_bytes);
     node::fill_identities(c);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
@@ -68,10 +68,11 @@ void add_dev(CLI::App& app) {
     ->capture_default_str();
   cmd->add_option("--cache-max-bytes", o->cache_max_bytes,
                   "Bound of rt1's image cache in bytes, least recently used images removed first; 0: none")
+    ->check(CLI::NonNegativeNumber)
     ->capture_default_str();
   cmd->add_flag("--print-config", o->print_config,
                 "Print the same cluster as a cluster file (for stowage up) and exit");
-  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")->capture_default_str();
+  add_log_level_option(*cmd, o->log_level);
   cmd->add_option("--http-threads", o->threads, "HTTP threads per node")->capture_default_str();
   cmd->callback([o] { std::exit(run_dev(*o)); });
 }

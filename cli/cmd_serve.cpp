@@ -1,11 +1,11 @@
 // `stowage serve`: one data manager alone, as a plain single-node registry
 // (pushes open). The same registry_api and store as in the cluster.
 #include "cli/commands.hpp"
+#include "cli/logging.hpp"
 #include "net/http_server.hpp"
 #include "net/registry_api.hpp"
 #include "store/registry_store.hpp"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -29,26 +29,16 @@ bool split_listen(const std::string& s, std::string& host, std::uint16_t& port) 
   host = s.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
-  try {
-    unsigned long p = std::stoul(s.substr(colon + 1));
-    if (p > 65535) return false;
-    port = static_cast<std::uint16_t>(p);
-  } catch (const std::exception&) {
-    return false;
-  }
+  auto digits = s.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+  auto p = std::stoul(digits);
+  if (p > 65535) return false;
+  port = static_cast<std::uint16_t>(p);
   return true;
 }
 
-void setup_logging(const serve_options& o) {
-  auto logger = spdlog::stderr_color_mt(o.name);
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(o.log_level));
-  spdlog::flush_on(spdlog::level::info);
-}
-
 int run_serve(const serve_options& o) {
-  setup_logging(o);
+  setup_logging(o.name, o.log_level);
   std::string host;
   std::uint16_t port = 0;
   if (!split_listen(o.listen, host, port)) {
@@ -99,7 +89,7 @@ void add_serve(CLI::App& app) {
   auto* cmd = app.add_subcommand("serve", "Run one data manager alone as a single-node registry (pushes open)");
   cmd->add_option("--data", o->data, "Data directory")->required();
   cmd->add_option("--listen", o->listen, "HOST:PORT to listen on")->capture_default_str();
-  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")->capture_default_str();
+  add_log_level_option(*cmd, o->log_level);
   cmd->add_option("--name", o->name, "Node name in logs")->capture_default_str();
   cmd->add_option("--threads", o->threads, "HTTP threads (default: cores, at least 2)");
   cmd->callback([o] { std::exit(run_serve(*o)); });

@@ -40,7 +40,7 @@ void add_up(CLI::App& app) {
   auto* cmd = app.add_subcommand("up", "Run the nodes of a cluster file (one node per process with --node)");
   cmd->add_option("--config", o->config, "The cluster file (TOML)")->required();
   cmd->add_option("--node", o->nodes, "A node to run here (repeatable); default: all of them");
-  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")->capture_default_str();
+  add_log_level_option(*cmd, o->log_level);
   cmd->add_option("--http-threads", o->threads, "HTTP threads per node")->capture_default_str();
   cmd->callback([o] { std::exit(run_up(*o)); });
 }

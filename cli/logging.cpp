@@ -1,5 +1,6 @@
 #include "cli/logging.hpp"
 
+#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -11,6 +12,12 @@ void setup_logging(const std::string& name, const std::string& level) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(level));
   spdlog::flush_on(spdlog::level::info);
+}
+
+void add_log_level_option(CLI::App& cmd, std::string& level) {
+  cmd.add_option("--log-level", level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
 }
 
 } // namespace stowage::cli

@@ -4,6 +4,15 @@
 
 #include <string>
 
+namespace CLI {
+class App;
+}
+
 namespace stowage::cli {
+/// Logs to stderr as `name`, at `level` (one of add_log_level_option's).
 void setup_logging(const std::string& name, const std::string& level);
+/// Adds --log-level to `cmd`. Any other value than trace, debug, info, warn
+/// or error is refused with a one-line message (spdlog would take a typo
+/// for "off" and silence every error).
+void add_log_level_option(CLI::App& cmd, std::string& level);
 } // namespace stowage::cli

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <variant>
 
 namespace stowage::net::api {
@@ -21,7 +22,8 @@ std::variant<std::optional<std::size_t>, response> page_size(const request& req)
   auto [p, ec] = std::from_chars(n->data(), n->data() + n->size(), v);
   if (ec != std::errc{} || p != n->data() + n->size() || n->empty())
     return error_response(error_code::unsupported, "n must be a non-negative integer", 400);
-  return std::optional<std::size_t>{v};
+  // Callers fetch n + 1 to know whether a next page exists.
+  return std::optional<std::size_t>{std::min(v, std::numeric_limits<std::size_t>::max() - 1)};
 }
 
 /// Takes at most n of `items` (fetched with one extra to know whether more

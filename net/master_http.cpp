@@ -10,6 +10,7 @@
 #include <charconv>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 namespace stowage::net {
@@ -206,6 +207,10 @@ route_result master_http::route(const request& req) {
   const auto& path = req.path;
   if (path == probe_path) return route_probe(req, *impl_->dir, impl_->sink);
   if (path == "/v2" || path.starts_with("/v2/")) return impl_->spool_api->route(req);
+  static const std::set<std::string, std::less<>> pages{
+      "/", "/index.html", "/healthz", "/metrics", "/api/v1/nodes", "/api/v1/images",
+      "/api/v1/handoffs", "/api/v1/removals", "/api/v1/decisions"};
+  if (!pages.count(path)) return route_result::answer(text(404, "not found\n"));
   if (req.method != "GET" && req.method != "HEAD") {
     auto r = text(405, "method not allowed\n");
     r.headers.set("Allow", "GET, HEAD");

@@ -23,6 +23,9 @@ wait_until 20 "test/img:v1 on dm1, dm2 and dm3" replicas_are test/img v1 dm1,dm2
 echo "ok: /api/v1/images shows replicas dm1,dm2,dm3"
 wait_until 5 "a push decision over >= 2 measured candidates" has_push_decision test/img:v1
 curl -fsS "$MASTER/api/v1/decisions?limit=1" | jq -c '.[0]'
+status_of() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+[ "$(status_of -X POST "$MASTER/no/such/page")" = 404 ] || fail "POST to an unknown page of the master is not 404"
+[ "$(status_of -X POST "$MASTER/api/v1/nodes")" = 405 ] || fail "POST to /api/v1/nodes is not 405"
 
 before=$(pull_decisions test/img:v1)
 pull_image_to test/img:v1 "$WORK/back"

@@ -78,4 +78,17 @@ cmp -s "$WORK/body" "$WORK/layer.bin" || fail "chunked upload round trip"
 expect 200 - HEAD "$B/v2/good/img/manifests/$good"
 
 stop_server
+
+# Bad command lines: a message naming the problem, a non-zero exit, nothing served.
+cli_refuses() { # MESSAGE ARGS…: `stowage ARGS…` must fail and say MESSAGE
+  local want=$1
+  shift
+  if timeout 10 "$STOWAGE" "$@" >"$WORK/cli.out" 2>&1; then fail "stowage $* was accepted"; fi
+  grep -qF -- "$want" "$WORK/cli.out" || { cat "$WORK/cli.out" >&2; fail "stowage $*: no '$want' in its message"; }
+}
+cli_refuses "--log-level" serve --data "$WORK/cli" --listen "127.0.0.1:$PORT" --log-level Info
+cli_refuses "--listen must be HOST:PORT" serve --data "$WORK/cli" --listen "127.0.0.1:${PORT}x"
+cli_refuses "--cache-max-bytes" dev --data "$WORK/cli" --cache-max-bytes -1 --print-config
+[ ! -e "$WORK/cli" ] || fail "a refused command line created its data directory"
+echo "ok: bad command lines are refused with a message"
 echo PASS

@@ -147,6 +147,8 @@ TEST_CASE_METHOD(api_fixture, "tags list with n, last and a Link to the next pag
   CHECK(unknown.status == 404);
   CHECK(error_code_of(unknown) == "NAME_UNKNOWN");
   CHECK(call("GET", "/v2/repo/tags/list?n=abc").status == 400);
+  auto largest = call("GET", "/v2/repo/tags/list?n=18446744073709551615"); // n + 1 must not wrap to 0
+  CHECK(nlohmann::json::parse(largest.body)["tags"] == nlohmann::json({"a", "b", "c", "d"}));
 }
 
 TEST_CASE_METHOD(api_fixture, "referrers: OCI-Subject on PUT, listing, artifactType filter", "[api][referrers]") {
