@@ -2,7 +2,16 @@
 
 #include <charconv>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 namespace stowage::run {
 namespace fs = std::filesystem;
@@ -45,9 +54,43 @@ std::optional<unsigned> number(std::string_view s) {
   return v;
 }
 
-// Looks `name` up in a passwd/group-style file: returns fields 2 (id) and 3.
-std::optional<std::pair<unsigned, unsigned>> lookup(const fs::path& file, const std::string& name) {
-  std::ifstream in(file);
+/// The image's `path` (relative to `rootfs`) as text, resolved inside the
+/// rootfs as the container would see it: a symlink, even an absolute one or
+/// one with `..`, cannot leave it (openat2 RESOLVE_IN_ROOT), so the host's
+/// own files stay out of reach. Only a regular file of at most `cap` bytes
+/// is read (an image could name /dev/zero or a FIFO); nullopt otherwise.
+std::optional<std::string> read_in_rootfs(const fs::path& rootfs, const char* path, std::size_t cap = 4 << 20) {
+  int root = ::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return std::nullopt;
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK; // a FIFO must not block the open
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  int fd = static_cast<int>(::syscall(SYS_openat2, root, path, &how, sizeof how));
+  ::close(root);
+  if (fd < 0) return std::nullopt;
+  std::optional<std::string> text;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) <= cap) {
+    std::string out(static_cast<std::size_t>(st.st_size), '\0');
+    std::size_t got = 0;
+    while (got < out.size()) {
+      ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    out.resize(got);
+    text = std::move(out);
+  }
+  ::close(fd);
+  return text;
+}
+
+// Looks `name` up in the image's passwd/group-style file: returns fields 2 (id) and 3.
+std::optional<std::pair<unsigned, unsigned>> lookup(const fs::path& rootfs, const char* file, const std::string& name) {
+  auto text = read_in_rootfs(rootfs, file);
+  if (!text) return std::nullopt;
+  std::istringstream in(*text);
   std::string line;
   while (std::getline(in, line)) {
     std::vector<std::string> f;
@@ -110,7 +153,7 @@ std::optional<user_ids> resolve_user(const std::string& user, const fs::path& ro
   if (auto n = number(u)) {
     ids.uid = *n;
     // A numeric user with no group takes the group passwd gives that uid, else 0.
-  } else if (auto p = lookup(rootfs / "etc/passwd", u)) {
+  } else if (auto p = lookup(rootfs, "etc/passwd", u)) {
     ids.uid = p->first;
     ids.gid = p->second;
   } else {
@@ -120,7 +163,7 @@ std::optional<user_ids> resolve_user(const std::string& user, const fs::path& ro
   if (!g.empty()) {
     if (auto n = number(g)) {
       ids.gid = *n;
-    } else if (auto grp = lookup(rootfs / "etc/group", g)) {
+    } else if (auto grp = lookup(rootfs, "etc/group", g)) {
       ids.gid = grp->first;
     } else {
       error = "group '" + g + "' is not in the image's /etc/group";

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -122,6 +124,39 @@ TEST_CASE("users resolve by number or through the image's passwd and group", "[r
   CHECK(err.find("nobody-here") != std::string::npos);
   CHECK(!ids("www:nogroup"));
   fs::remove_all(root);
+}
+
+TEST_CASE("the image's passwd is read inside its rootfs: links cannot reach the host's files", "[run][bundle]") {
+  std::random_device rd;
+  fs::path base = fs::temp_directory_path() / ("stowage-bundle-l-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  fs::path root = base / "rootfs", host = base / "host";
+  fs::create_directories(root / "etc");
+  fs::create_directories(root / "usr/lib");
+  fs::create_directories(host);
+  std::ofstream(host / "passwd") << "foo:x:4242:4343::/:/bin/sh\n"; // a file outside the image
+  std::ofstream(root / "usr/lib/passwd") << "foo:x:1000:1001::/:/bin/sh\n";
+  std::string err;
+  auto ids = [&](const std::string& u) { return resolve_user(u, root, err); };
+
+  // An absolute link resolves against the image's root, as in the container.
+  fs::create_symlink("/usr/lib/passwd", root / "etc/passwd");
+  REQUIRE(ids("foo"));
+  CHECK(ids("foo")->uid == 1000);
+
+  // A link out of the image (absolute to the host's path, or ../ past the
+  // root) finds nothing rather than the host's file.
+  fs::remove(root / "etc/passwd");
+  fs::create_symlink(host / "passwd", root / "etc/passwd");
+  CHECK(!ids("foo"));
+  fs::remove(root / "etc/passwd");
+  fs::create_symlink("../../../host/passwd", root / "etc/passwd");
+  CHECK(!ids("foo"));
+
+  // Not a regular file: a FIFO (which would block) is not read.
+  fs::remove(root / "etc/passwd");
+  REQUIRE(::mkfifo((root / "etc/passwd").c_str(), 0644) == 0);
+  CHECK(!ids("foo"));
+  fs::remove_all(base);
 }
 
 TEST_CASE("write_bundle writes config.json", "[run][bundle]") {
