@@ -13,6 +13,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace stowage::actors {
 
 namespace {
@@ -186,6 +188,13 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
                            self->state.cfg.identity->public_key_hex()});
       for (const auto& [name, n] : self->state.nodes)
         out.nodes.push_back(n.rec);
+      // A node of the cluster file that has not joined since this master
+      // started is down too: the listing and /metrics must show it.
+      for (const auto& [name, k] : self->state.cfg.directory)
+        if (!self->state.nodes.count(name))
+          out.nodes.push_back({name, k.role, false, k.http, k.public_key});
+      std::sort(out.nodes.begin() + 1, out.nodes.end(),
+                [](const node_record& a, const node_record& b) { return a.name < b.name; });
       return out;
     },
     [self](images_query&) -> images_answer { return {self->state.images.images()}; },

@@ -38,6 +38,7 @@ class link_membership;
 struct known_node {
   std::string role;       // "data" | "runtime"
   std::string public_key; // hex Ed25519
+  std::string http;       // its HTTP endpoint, listed before it ever joins
 };
 
 struct master_config {

@@ -37,7 +37,7 @@ std::unique_ptr<running_node> start_master(node_env& env, const config::node& n,
     if (e.public_key.empty())
       spdlog::warn("{}: {} has no public key (cluster file or its identity.pub): its joins will be refused",
                    n.name, name);
-    cfg.directory[name] = {std::string(config::role_name(e.role)), e.public_key};
+    cfg.directory[name] = {std::string(config::role_name(e.role)), e.public_key, e.http};
   }
   out->actor = actors::spawn_master(env.sys, std::move(cfg));
 

@@ -48,7 +48,11 @@ start_node "$WORK/cluster.toml" master
 wait_until 30 "the restarted master answering" healthy
 wait_until 10 "the handoff surviving the master's restart" handoff_pending_for dm3 "$d2"
 wait_until 30 "dm1, dm2 and rt1 re-joining the new master" all_joined dm1 dm2 rt1
-echo "ok: the restarted master still holds the handoff for dm3"
+# dm3 never joined the new master: it is listed, down, and counted down.
+node_is dm3 down || fail "the restarted master does not list dm3 as down: $(curl -fsS "$MASTER/api/v1/nodes")"
+curl -fsS "$MASTER/metrics" | grep -qx 'stowage_nodes{role="data",state="down"} 1' ||
+  fail "/metrics does not count dm3 down"
+echo "ok: the restarted master still holds the handoff for dm3 and lists dm3 down"
 
 start_node "$WORK/cluster.toml" dm3
 wait_until 20 "dm3 back" node_is dm3 up

@@ -306,7 +306,7 @@ TEST_CASE_METHOD(delete_cluster, "a runtime down during a delete drops the image
   CHECK(removals().empty());
 }
 
-TEST_CASE_METHOD(delete_cluster, "deletes of a node the cluster file no longer names are dropped at start-up",
+TEST_CASE_METHOD(delete_cluster, "a master lists the cluster file's nodes before they join and drops deletes of nodes it no longer names",
                  "[protocol][delete]") {
   const auto dir = root / "master-with-file";
   std::filesystem::create_directories(dir);
@@ -318,10 +318,16 @@ TEST_CASE_METHOD(delete_cluster, "deletes of a node the cluster file no longer n
   cfg.dir = dir;
   cfg.settings = settings;
   cfg.spool = store::registry_store::open(dir / "spool");
-  cfg.directory = {{"dm1", {"data", config::identity::generate().public_key_hex()}},
-                   {"rt1", {"runtime", config::identity::generate().public_key_hex()}}};
+  cfg.directory = {{"dm1", {"data", config::identity::generate().public_key_hex(), "127.0.0.1:5011"}},
+                   {"rt1", {"runtime", config::identity::generate().public_key_hex(), "127.0.0.1:5000"}}};
   auto m = sa::spawn_master(sys, cfg);
   sched.run();
+  // Not joined yet, the cluster file's nodes are listed, down.
+  auto nodes = ask<sa::nodes_answer>(m, sa::nodes_query{}).nodes;
+  REQUIRE(nodes.size() == 3);
+  CHECK(nodes[1] == sa::node_record{"dm1", "data", false, "127.0.0.1:5011", cfg.directory["dm1"].public_key});
+  CHECK(nodes[2].name == "rt1");
+  CHECK_FALSE(nodes[2].up);
   auto left = ask<sa::removals_answer>(m, sa::removals_query{}).removals;
   REQUIRE(left.size() == 2);
   CHECK(left[0].node == "dm1");

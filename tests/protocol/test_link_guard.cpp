@@ -113,7 +113,7 @@ TEST_CASE("only processes that joined with a valid signature get messages acted 
     sa::master_config mc;
     mc.dir = dir;
     mc.identity = master_id;
-    mc.directory["dm1"] = {"data", dm1.public_key_hex()};
+    mc.directory["dm1"] = {"data", dm1.public_key_hex(), "127.0.0.1:5011"};
     mc.links = std::make_shared<sa::link_membership>();
     auto master = sa::spawn_master(sys, mc);
     auto port = sys.middleman().publish(master, 0, "127.0.0.1");
