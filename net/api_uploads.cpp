@@ -70,8 +70,6 @@ public:
   void on_end(bool complete, responder respond) override {
     response r;
     try {
-      writer_->finish();
-      writer_.reset(); // release the session before committing it
       if (failed_) {
         r = error_response(error_code::unsupported, "storage failure", 500);
       } else if (too_long_ || (complete && expected_ && received_ != *expected_)) {
@@ -79,12 +77,17 @@ public:
       } else if (!complete) {
         r = error_response(error_code::blob_upload_invalid, "request body incomplete", 400);
       } else {
+        writer_->finish();
+        writer_.reset(); // release the session before committing it
         r = done_();
       }
     } catch (const std::exception& e) {
       spdlog::error("upload failed: {}", e.what());
       r = error_response(error_code::unsupported, "storage failure", 500);
     }
+    // A refused body's writer goes unfinished: the session keeps its
+    // previous size and the bytes written are cut off at its next use.
+    writer_.reset();
     if (r.status >= 400 && abort_) {
       try { abort_(); } catch (const std::exception&) {}
     }

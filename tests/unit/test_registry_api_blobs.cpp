@@ -302,4 +302,24 @@ TEST_CASE_METHOD(api_fixture, "a chunk whose length disagrees with its Content-R
   CHECK(error_code_of(r) == "BLOB_UPLOAD_INVALID");
   CHECK(call("GET", loc).headers.get_or("Range") == "0-0");
   CHECK(st->find_upload("repo", std::string(start.headers.get_or("Docker-Upload-UUID")))->size == 0);
+
+  // Chunked, the length is known only at the end, after bytes were written:
+  // a refused chunk, too short or too long, still leaves nothing behind.
+  auto chunked = [&](std::string_view body) {
+    net::request req;
+    req.method = "PATCH";
+    REQUIRE(req.set_target(loc));
+    req.chunked = true;
+    req.headers.add("Content-Range", "0-4");
+    return net::serve_in_memory(*api, std::move(req), body, 2);
+  };
+  CHECK(chunked("012").status == 400);
+  CHECK(call("GET", loc).headers.get_or("Range") == "0-0");
+  CHECK(chunked("0123456").status == 400);
+  CHECK(call("GET", loc).headers.get_or("Range") == "0-0");
+  auto good = call("PATCH", loc, "abcde", {{"Content-Range", "0-4"}});
+  CHECK(good.status == 202);
+  auto done = call("PUT", loc + "?digest=" + oci::sha256_of("abcde").str());
+  REQUIRE(done.status == 201);
+  CHECK(body_of(call("GET", "/v2/repo/blobs/" + oci::sha256_of("abcde").str())) == "abcde");
 }
