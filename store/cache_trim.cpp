@@ -3,6 +3,7 @@
 #include "store/image_removal.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <tuple>
 
@@ -33,21 +34,31 @@ contents contents_of(const registry_store& s) {
   contents out;
   for (const auto& repo : s.repositories()) {
     std::set<std::string> children, named;
-    std::vector<std::pair<oci::digest, fs::path>> all;
+    std::map<std::string, fs::path> paths;              // every manifest's file
+    std::vector<std::pair<oci::digest, std::set<std::string>>> all; // each manifest with those it includes
     for (const auto& d : s.manifests(repo)) {
       auto info = s.manifest(repo, oci::reference{d});
       if (!info)
         continue;
-      all.emplace_back(d, info->path);
+      paths[d.str()] = info->path;
       auto parts = parts_of(s, repo, d);
       named.insert(parts.manifests.begin(), parts.manifests.end());
       named.insert(parts.blobs.begin(), parts.blobs.end());
+      all.emplace_back(d, parts.manifests);
       parts.manifests.erase(d.str());
       children.insert(parts.manifests.begin(), parts.manifests.end());
     }
-    for (const auto& [d, path] : all)
-      if (!children.count(d.str()))
-        out.images.push_back({last_use(path), repo, d});
+    // An image was used when any of its manifests was: a client that pulls
+    // one platform of an index by digest touches only that one.
+    for (const auto& [d, manifests] : all) {
+      if (children.count(d.str()))
+        continue;
+      auto used = fs::file_time_type::min();
+      for (const auto& m : manifests)
+        if (auto p = paths.find(m); p != paths.end())
+          used = std::max(used, last_use(p->second));
+      out.images.push_back({used, repo, d});
+    }
     for (const auto& b : s.blobs(repo))
       if (!named.count(b.str()))
         out.loose.emplace_back(repo, b);

@@ -116,3 +116,27 @@ TEST_CASE_METHOD(cache_fixture, "blobs no manifest names go first, unless used l
   CHECK(r.used_after == s->used_bytes());
   CHECK(r.used_after <= used - 256 * 1024);
 }
+
+TEST_CASE_METHOD(cache_fixture, "an index is in use while one of its platform manifests is", "[store][cache]") {
+  auto amd64 = image("amd64", 2), arm64 = image("arm64", 3), other = image("other", 4);
+  all_used_ago(300min);
+  nlohmann::json index{{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}};
+  for (const auto* m : {&amd64, &arm64})
+    index["manifests"].push_back(
+        {{"mediaType", "application/vnd.oci.image.manifest.v1+json"}, {"digest", m->dig.str()}, {"size", m->body.size()}});
+  const std::string body = index.dump();
+  auto parsed = oci::parse_manifest(body, oci::media::oci_index);
+  REQUIRE(parsed.value);
+  stored_manifest multi{oci::sha256_of(body), body, s->put_manifest(repo, oci::sha256_of(body), *parsed.value, body, "multi", {})};
+  used_ago(multi.dig, 300min);
+  // A client pulls the amd64 platform by digest (as engines do after reading
+  // the index once): only that manifest is touched.
+  used_ago(amd64.dig, 1min);
+
+  auto r = store::trim_cache(*s, {1, 10min});
+  REQUIRE(r.removed.size() == 1);
+  CHECK(r.removed[0] == repo + "@" + other.dig.str());
+  CHECK(has(multi));
+  CHECK(has(amd64));
+  CHECK(has(arm64)); // part of the index in use
+}
