@@ -498,9 +498,17 @@ gateway::~gateway() = default;
 
 route_result gateway::route(const request& req) {
   auto rr = route_request(req);
-  if (impl_->opts.track_use && rr.reply && rr.reply->status == 200 && (req.method == "GET" || req.method == "HEAD"))
-    if (auto d = rr.reply->headers.get("Docker-Content-Digest"))
-      if (auto dig = oci::digest::parse(std::string(*d))) store::touch_blob(*impl_->cache, *dig);
+  if (!impl_->opts.track_use || !rr.reply) return rr;
+  // What a client reads, and a blob a push mounts from another repository
+  // (its manifest comes later and must find the blob still cached), count
+  // as used now for the cache's trimming.
+  std::optional<std::string_view> used;
+  if (rr.reply->status == 200 && (req.method == "GET" || req.method == "HEAD"))
+    used = rr.reply->headers.get("Docker-Content-Digest");
+  else if (rr.reply->status == 201 && req.method == "POST")
+    used = req.param("mount");
+  if (used)
+    if (auto dig = oci::digest::parse(std::string(*used))) store::touch_blob(*impl_->cache, *dig);
   return rr;
 }
 

@@ -626,3 +626,20 @@ TEST_CASE_METHOD(gateway_fixture, "test packets are verified and measured", "[un
   CHECK(packets[0].bytes == packet.size());
   CHECK(gcall("GET", target).status == 405);
 }
+
+TEST_CASE_METHOD(gateway_fixture, "a blob a push mounts counts as used for the cache's trimming", "[unit][cluster]") {
+  net::gateway_options tracking;
+  tracking.track_use = true;
+  tracking.relay = relay;
+  net::gateway gw_tracking(cache, rt, nodes, [](const actors::probe_arrival&) {}, tracking);
+  std::string layer = "a layer another repository has";
+  auto d = oci::sha256_of(layer);
+  REQUIRE(call_on(gw_tracking, "POST", "/v2/lib/app/blobs/uploads/?digest=" + d.str(), layer).status == 201);
+  auto path = cache->blob_anywhere(d)->path;
+  const auto long_ago = std::filesystem::file_time_type::clock::now() - std::chrono::hours(5);
+  std::filesystem::last_write_time(path, long_ago);
+
+  auto r = call_on(gw_tracking, "POST", "/v2/lib/other/blobs/uploads/?mount=" + d.str() + "&from=lib/app");
+  REQUIRE(r.status == 201);
+  CHECK(std::filesystem::last_write_time(path) > long_ago + std::chrono::hours(4));
+}
