@@ -19,9 +19,9 @@ bool must_exist(const oci::descriptor& d) {
 class manifest_sink final : public body_handler {
 public:
   manifest_sink(registry_api& api, std::string repo, oci::reference ref, std::string content_type,
-                std::string authorization, std::optional<std::uint64_t> tag_seq)
+                std::string authorization, std::string target)
       : api_(api), repo_(std::move(repo)), ref_(std::move(ref)), content_type_(std::move(content_type)),
-        authorization_(std::move(authorization)), tag_seq_(tag_seq) {}
+        authorization_(std::move(authorization)), target_(std::move(target)) {}
 
   bool on_data(const char* p, std::size_t n) override {
     if (body_.size() + n > api_.options().max_manifest_bytes) {
@@ -78,12 +78,20 @@ private:
     }
 
     std::optional<std::string_view> tag;
+    std::optional<std::uint64_t> seq;
+    const write_attempt attempt{"PUT", repo_, authorization_, target_};
     if (!ref_.is_digest()) {
       tag = ref_.tag();
       ev.tag = ref_.tag();
+      // Only now, the manifest known valid: a refusal before this point
+      // leaves the push open for the client's corrected retry.
+      if (auto no = api_.gate_tag(attempt, *tag, dig, seq)) return respond(refusal_response(*no));
     }
-    auto update = st.put_manifest(repo_, dig, m, body_, tag, tag ? tag_seq_ : std::nullopt);
-    if (tag) ev.tag_seq = update.seq;
+    auto update = st.put_manifest(repo_, dig, m, body_, tag, seq);
+    if (tag) {
+      ev.tag_seq = update.seq;
+      api_.tag_stored(attempt);
+    }
     spdlog::info("stored manifest {}{}{} {} ({} bytes)", repo_, tag ? ":" : "", tag ? *tag : "", dig.str(),
                  body_.size());
 
@@ -99,8 +107,7 @@ private:
   registry_api& api_;
   std::string repo_;
   oci::reference ref_;
-  std::string content_type_, authorization_;
-  std::optional<std::uint64_t> tag_seq_; // set by the gate (a cluster's sequence number)
+  std::string content_type_, authorization_, target_;
   std::string body_;
   bool too_large_ = false;
 };
@@ -138,9 +145,6 @@ route_result manifests(registry_api& api, const request& req, const target& t) {
 
   if (req.method == "PUT") {
     if (auto no = api.gate(req, t.repo)) return route_result::answer(refusal_response(*no));
-    std::optional<std::uint64_t> tag_seq;
-    if (!ref->is_digest())
-      if (auto no = api.gate_tag(req, t.repo, ref->tag(), tag_seq)) return route_result::answer(refusal_response(*no));
     if (req.content_length && *req.content_length > api.options().max_manifest_bytes) {
       response r = error_response(error_code::size_invalid, "manifest too large", 413);
       r.close = true;
@@ -149,7 +153,7 @@ route_result manifests(registry_api& api, const request& req, const target& t) {
     return route_result::stream(std::make_unique<manifest_sink>(api, t.repo, *ref,
                                                                 std::string(req.headers.get_or("Content-Type")),
                                                                 std::string(req.headers.get_or("Authorization")),
-                                                                tag_seq));
+                                                                req.target));
   }
 
   if (req.method == "DELETE") {

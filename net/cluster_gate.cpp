@@ -115,20 +115,36 @@ std::optional<refusal> cluster_gate::check_proof(const write_attempt& w, const a
 }
 
 std::optional<refusal> cluster_gate::check_tag(const write_attempt& w, std::string_view tag,
-                                               std::optional<std::uint64_t>& seq) {
+                                               const oci::digest& manifest, std::optional<std::uint64_t>& seq) {
   if (auto cred = proof_credentials(w.authorization)) {
     auto p = actors::decode_first_proof(*cred);
     if (!p || !opts_.guard) return unauthorized("malformed proof");
+    {
+      std::lock_guard lock(mtx_);
+      if (closed_.contains(p->scope.session))
+        return unauthorized(std::string(actors::verdict_text(actors::verdict::replayed)));
+    }
     auto granted = opts_.guard->named(p->scope.session); // the signed tag, or the master's naming
     if (!granted) return unauthorized(std::string(actors::verdict_text(actors::verdict::unknown_session)));
     if (granted->tag != tag) return denied("the proof admits tag '" + granted->tag + "', not '" + std::string(tag) + "'");
+    if (!granted->digest.empty() && granted->digest != manifest.str())
+      return denied("the master named manifest " + granted->digest + " for this push, not " + manifest.str());
     seq = granted->seq;
-    std::lock_guard lock(mtx_);
-    closed_.insert(p->scope.session);
     return std::nullopt;
   }
   if (config::is_node_authorization(w.authorization)) seq = seq_param(w.target);
   return std::nullopt;
+}
+
+void cluster_gate::tag_stored(const write_attempt& w) {
+  auto cred = proof_credentials(w.authorization);
+  if (!cred) return;
+  if (auto p = actors::decode_first_proof(*cred)) {
+    std::lock_guard lock(mtx_);
+    const auto t = now();
+    std::erase_if(closed_, [&](const auto& c) { return c.second + opts_.session_grace.count() < t; });
+    closed_.emplace(p->scope.session, p->scope.expires_ms);
+  }
 }
 
 std::shared_ptr<cluster_gate> data_manager_gate(std::shared_ptr<const config::directory> dir,

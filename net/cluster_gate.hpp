@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -61,8 +62,9 @@ public:
   cluster_gate(std::shared_ptr<const config::directory> dir, cluster_gate_options opts);
 
   std::optional<refusal> check(const write_attempt& w) override;
-  std::optional<refusal> check_tag(const write_attempt& w, std::string_view tag,
+  std::optional<refusal> check_tag(const write_attempt& w, std::string_view tag, const oci::digest& manifest,
                                    std::optional<std::uint64_t>& seq) override;
+  void tag_stored(const write_attempt& w) override;
 
 private:
   std::optional<refusal> check_proof(const write_attempt& w, const actors::first_proof& p);
@@ -73,7 +75,9 @@ private:
   std::shared_ptr<const config::directory> dir_;
   cluster_gate_options opts_;
   std::mutex mtx_;
-  std::set<std::string, std::less<>> closed_; // sessions whose tagged manifest went in
+  /// Sessions whose tagged manifest went in, until their proof expires
+  /// (after that the expiry refuses them anyway).
+  std::map<std::string, std::int64_t, std::less<>> closed_;
 };
 
 /// The session of a Stowage-Proof Authorization header (not checked: the gate

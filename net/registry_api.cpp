@@ -16,11 +16,14 @@ std::optional<refusal> registry_api::gate(const request& req, std::string_view r
   return gate_->check(write_attempt{req.method, repo, req.headers.get_or("Authorization"), req.target});
 }
 
-std::optional<refusal> registry_api::gate_tag(const request& req, std::string_view repo, std::string_view tag,
-                                              std::optional<std::uint64_t>& seq) const {
+std::optional<refusal> registry_api::gate_tag(const write_attempt& w, std::string_view tag,
+                                              const oci::digest& manifest, std::optional<std::uint64_t>& seq) const {
   if (!gate_) return std::nullopt;
-  return gate_->check_tag(write_attempt{req.method, repo, req.headers.get_or("Authorization"), req.target}, tag,
-                          seq);
+  return gate_->check_tag(w, tag, manifest, seq);
+}
+
+void registry_api::tag_stored(const write_attempt& w) const {
+  if (gate_) gate_->tag_stored(w);
 }
 
 void registry_api::after_manifest_put(const manifest_put_event& ev, manifest_put_done done) const {

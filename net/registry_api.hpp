@@ -44,14 +44,19 @@ public:
   virtual ~push_gate() = default;
   /// nullopt: allowed.
   virtual std::optional<refusal> check(const write_attempt& w) = 0;
-  /// A manifest PUT by `tag`, after check() allowed it: may refuse the tag or
+  /// A manifest PUT by `tag`, after check() allowed it and its body (of
+  /// digest `manifest`) proved valid: may refuse the tag or the manifest, or
   /// set the sequence number the tag gets (a cluster's master-assigned one);
   /// `seq` left empty: the store's next.
-  virtual std::optional<refusal> check_tag(const write_attempt& w, std::string_view tag,
+  virtual std::optional<refusal> check_tag(const write_attempt& w, std::string_view tag, const oci::digest& manifest,
                                            std::optional<std::uint64_t>& seq) {
-    (void)w, (void)tag, (void)seq;
+    (void)w, (void)tag, (void)manifest, (void)seq;
     return std::nullopt;
   }
+  /// The manifest check_tag allowed is stored (a cluster's push is then
+  /// over: its proof admits nothing more). Not called when storing failed,
+  /// so the client can try again.
+  virtual void tag_stored(const write_attempt& w) { (void)w; }
 };
 
 /// Lets every write through (single-node `serve`).
@@ -101,8 +106,10 @@ public:
   store::registry_store& store() { return store_; }
   const registry_api_options& options() const { return opts_; }
   std::optional<refusal> gate(const request& req, std::string_view repo) const;
-  std::optional<refusal> gate_tag(const request& req, std::string_view repo, std::string_view tag,
+  /// push_gate::check_tag and push_gate::tag_stored for `w`.
+  std::optional<refusal> gate_tag(const write_attempt& w, std::string_view tag, const oci::digest& manifest,
                                   std::optional<std::uint64_t>& seq) const;
+  void tag_stored(const write_attempt& w) const;
   void after_manifest_put(const manifest_put_event& ev, manifest_put_done done) const;
 
 private:

@@ -173,3 +173,37 @@ TEST_CASE("the gateway takes local pushes and signed deliveries, not bad signatu
   closed.rebuild();
   CHECK(closed.call("POST", "/v2/lib/app/blobs/uploads/").status == 401);
 }
+
+TEST_CASE_METHOD(data_manager_fixture, "a refused manifest leaves the push open for the corrected one",
+                 "[unit][cluster]") {
+  auto h = proof("lib/app", "v1", 4);
+  std::string config = R"({"architecture":"amd64","os":"linux"})";
+  REQUIRE(blob_post("lib/app", config, h).status == 201);
+  auto layer = std::string("the layer, uploaded late");
+  auto m = image_manifest(oci::sha256_of(config), config.size(), {{oci::sha256_of(layer), layer.size()}});
+  auto early = call("PUT", "/v2/lib/app/manifests/v1", m, {{"Content-Type", manifest_type}, {"Authorization", h}});
+  CHECK(early.status == 400);
+  CHECK(error_code_of(early) == "MANIFEST_BLOB_UNKNOWN");
+  REQUIRE(blob_post("lib/app", layer, h).status == 201);
+  CHECK(call("PUT", "/v2/lib/app/manifests/v1", m, {{"Content-Type", manifest_type}, {"Authorization", h}}).status ==
+        201);
+  CHECK(st->tag_seq("lib/app", "v1") == 4u);
+}
+
+TEST_CASE_METHOD(data_manager_fixture, "a push the master named for one manifest cannot tag another",
+                 "[unit][cluster]") {
+  auto h = proof("lib/app", "", 0); // opened ahead of its manifest, without a tag
+  std::string config = R"({"architecture":"amd64","os":"linux"})", a = "layer a", b = "layer b";
+  for (const auto& blob : {config, a, b}) REQUIRE(blob_post("lib/app", blob, h).status == 201);
+  auto named = image_manifest(oci::sha256_of(config), config.size(), {{oci::sha256_of(a), a.size()}});
+  auto other = image_manifest(oci::sha256_of(config), config.size(), {{oci::sha256_of(b), b.size()}});
+  auto session = actors::decode_first_proof(h.substr(14))->scope.session;
+  REQUIRE(guard->name(session, "v1", 9, oci::sha256_of(named).str()));
+
+  auto r = call("PUT", "/v2/lib/app/manifests/v1", other, {{"Content-Type", manifest_type}, {"Authorization", h}});
+  CHECK(r.status == 403);
+  CHECK_FALSE(st->manifest("lib/app", oci::reference{std::string("v1")}));
+  CHECK(call("PUT", "/v2/lib/app/manifests/v1", named, {{"Content-Type", manifest_type}, {"Authorization", h}})
+          .status == 201);
+  CHECK(st->manifest("lib/app", oci::reference{std::string("v1")})->dig == oci::sha256_of(named));
+}
