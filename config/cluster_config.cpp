@@ -220,13 +220,33 @@ std::uint32_t line_of(const located_node& n, const std::string& key) {
 
 // The rules that span nodes: unique names, one master, a data node, free ports,
 // and a min_copies the cluster can actually reach.
-void validate(const error_sink& err, const cluster_settings& s,
-              const std::vector<located_node>& nodes, std::uint32_t nodes_line) {
+/// The address a host string binds, for telling whether two bindings meet:
+/// "localhost" is 127.0.0.1, and a wildcard ("0.0.0.0", "::") meets every
+/// address on its machine (empty key).
+std::string bind_key(const std::string& host) {
+  if (host == "0.0.0.0" || host == "::" || host == "[::]" || host.empty()) return {};
+  if (host == "localhost") return "127.0.0.1";
+  return host;
+}
+
+bool same_binding(const std::string& a, const std::string& b) {
+  auto x = bind_key(a), y = bind_key(b);
+  return x.empty() || y.empty() || x == y;
+}
+
+void validate(const error_sink& err, const cluster_settings& s, const std::vector<located_node>& nodes,
+              std::uint32_t nodes_line, std::uint32_t min_copies_line) {
   if (nodes.empty())
     err.fail(nodes_line, "no [[node]] tables: a cluster needs one master and at least one data node");
 
   std::map<std::string, const located_node*> by_name;
-  std::map<std::pair<std::string, std::uint16_t>, std::pair<const located_node*, const char*>> ports;
+  struct taken {
+    const located_node* node;
+    const char* key;
+    std::uint16_t port;
+  };
+  std::vector<taken> ports;
+  std::map<std::pair<std::string, std::filesystem::path>, const located_node*> data_dirs;
   const located_node* master = nullptr;
   std::size_t data_nodes = 0;
 
@@ -245,12 +265,20 @@ void validate(const error_sink& err, const cluster_settings& s,
     const std::pair<const char*, std::uint16_t> own[] = {{"http_port", n.node.http_port},
                                                          {"actor_port", n.node.actor_port}};
     for (const auto& [key, port] : own) {
-      auto [it, fresh] = ports.emplace(std::pair{n.node.host, port}, std::pair{&n, key});
-      if (!fresh)
-        err.fail(line_of(n, key), in_quotes(n.node.name) + " " + key + " " + std::to_string(port) +
-                                      " on " + n.node.host + " is already taken by " +
-                                      in_quotes(it->second.first->node.name) + " " + it->second.second);
+      for (const auto& t : ports)
+        if (t.port == port && same_binding(t.node->node.host, n.node.host))
+          err.fail(line_of(n, key), in_quotes(n.node.name) + " " + key + " " + std::to_string(port) + " on " +
+                                        n.node.host + " is already taken by " + in_quotes(t.node->node.name) + " " +
+                                        t.key + " on " + t.node->node.host);
+      ports.push_back({&n, key, port});
     }
+    // Two nodes of one machine in one directory would share a key and a store.
+    auto path = n.node.data.lexically_normal();
+    if (!path.has_filename() && path.has_parent_path()) path = path.parent_path(); // "dir/" is "dir"
+    auto dir = std::pair{bind_key(n.node.host), path};
+    if (auto [it, fresh] = data_dirs.emplace(dir, &n); !fresh)
+      err.fail(line_of(n, "data"), in_quotes(n.node.name) + " data " + n.node.data.string() + " is already used by " +
+                                       in_quotes(it->second->node.name) + ": every node needs its own directory");
   }
   if (!master)
     err.fail(nodes_line, "no node has role = \"master\": exactly one is needed");
@@ -259,7 +287,7 @@ void validate(const error_sink& err, const cluster_settings& s,
   // A push is durable on the target, on other data managers, or in the master's
   // handoff store: more copies than that can never be reached.
   if (s.min_copies > data_nodes + 1)
-    err.fail(nodes_line, "min_copies = " + std::to_string(s.min_copies) + " cannot be reached: " +
+    err.fail(min_copies_line, "min_copies = " + std::to_string(s.min_copies) + " cannot be reached: " +
                              std::to_string(data_nodes) +
                              " data manager(s) plus the master's handoff store hold at most " +
                              std::to_string(data_nodes + 1));
@@ -269,7 +297,7 @@ void validate(const error_sink& err, const cluster_settings& s,
 cluster parse_table(const toml::table& root, std::string_view source) {
   const error_sink err(source);
   cluster c;
-  std::uint32_t nodes_line = 1;
+  std::uint32_t nodes_line = 1, min_copies_line = 1;
   std::vector<located_node> nodes;
   for (auto&& [key, value] : root) {
     const std::string_view k = key.str();
@@ -277,6 +305,7 @@ cluster parse_table(const toml::table& root, std::string_view source) {
       const auto* t = value.as_table();
       if (!t) err.fail(value, "cluster must be a table ([cluster]), not " + std::string(type_name(value)));
       c.settings = read_settings(err, *t);
+      if (const auto* m = t->get("min_copies")) min_copies_line = m->source().begin.line;
     } else if (k == "node") {
       const auto* a = value.as_array();
       if (!a) err.fail(value, "node must be an array of tables ([[node]]), not " + std::string(type_name(value)));
@@ -290,7 +319,7 @@ cluster parse_table(const toml::table& root, std::string_view source) {
       err.fail(value, "unknown top-level key " + in_quotes(k) + " (expected [cluster] and [[node]])");
     }
   }
-  validate(err, c.settings, nodes, nodes_line);
+  validate(err, c.settings, nodes, nodes_line, min_copies_line);
   c.nodes.reserve(nodes.size());
   for (auto& n : nodes) c.nodes.push_back(std::move(n.node));
   return c;

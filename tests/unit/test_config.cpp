@@ -73,6 +73,9 @@ TEST_CASE("a valid cluster file parses with defaults", "[config]") {
   REQUIRE(dm1 != nullptr);
   CHECK(dm1->host == "10.0.0.2");
   CHECK(dm1->http_port == 5011);
+  // Another machine may use the same port and the same directory.
+  CHECK_NOTHROW(parse(good_nodes + "[[node]]\nname = \"dm2\"\nrole = \"data\"\nhost = \"10.0.0.3\"\n"
+                                   "http_port = 5011\nactor_port = 5111\ndata = \"/var/lib/stowage/dm1\"\n"));
   CHECK(dm1->actor_port == 5111);
   CHECK(dm1->data == fs::path("/var/lib/stowage/dm1"));
   CHECK(c.find("dm9") == nullptr);
@@ -137,7 +140,15 @@ TEST_CASE("every error is one line: file:line: what is wrong", "[config]") {
       {good_nodes + "[[node]]\nname = \"../x\"\nrole = \"data\"\nhttp_port = 6001\nactor_port = 6100\ndata = \"x\"\n",
        "c.toml:23: ", "name \"../x\" must be"},
       {"[cluster]\nmin_copies = 0\n" + good_nodes, "c.toml:2: ", "min_copies = 0 is out of range"},
-      {"[cluster]\nmin_copies = 3\n" + good_nodes, "c.toml:3: ", "min_copies = 3 cannot be reached"},
+      {"[cluster]\nmin_copies = 3\n" + good_nodes, "c.toml:2: ", "min_copies = 3 cannot be reached"},
+      // A wildcard address meets every address of its machine; "localhost" is 127.0.0.1.
+      {good_nodes + "[[node]]\nname = \"x1\"\nrole = \"data\"\nhost = \"0.0.0.0\"\nhttp_port = 5011\nactor_port = 6100\ndata = \"x\"\n",
+       "c.toml:26: ", "\"x1\" http_port 5011 on 0.0.0.0 is already taken by \"dm1\" http_port on 10.0.0.2"},
+      {good_nodes + "[[node]]\nname = \"x1\"\nrole = \"data\"\nhost = \"localhost\"\nhttp_port = 5001\nactor_port = 6100\ndata = \"x\"\n",
+       "c.toml:26: ", "already taken by \"master\" http_port on 127.0.0.1"},
+      // Two nodes of one machine in one directory; the same path on another machine is fine (below).
+      {good_nodes + "[[node]]\nname = \"x1\"\nrole = \"data\"\nhttp_port = 6001\nactor_port = 6100\ndata = \"/var/lib/stowage/rt1/\"\n",
+       "c.toml:27: ", "\"x1\" data /var/lib/stowage/rt1/ is already used by \"rt1\""},
       {"[cluster]\nprobe_fanout = 1\n" + good_nodes, "c.toml:2: ", "probe_fanout = 1 is not allowed"},
       {"[cluster]\nprobe_bytes = -5\n" + good_nodes, "c.toml:2: ", "probe_bytes = -5 is out of range"},
       {"[cluster]\nprobe_timeout_ms = 1.5\n" + good_nodes, "c.toml:2: ", "probe_timeout_ms must be an integer, not a float"},
