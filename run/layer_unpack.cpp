@@ -191,8 +191,12 @@ std::string unpack_entries(archive* tar, archive* disk, const std::string& root,
 
     std::string base = fs::path(*rel).filename().string();
     std::string parent = fs::path(*rel).parent_path().string();
-    if (base.starts_with(wh_meta_prefix) && base != wh_opaque) {
-      archive_read_data_skip(tar); // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not content
+    // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs) and what is under it: not content.
+    bool bookkeeping = base.starts_with(wh_meta_prefix) && base != wh_opaque;
+    for (const auto& component : fs::path(parent))
+      bookkeeping = bookkeeping || component.string().starts_with(wh_meta_prefix);
+    if (bookkeeping) {
+      archive_read_data_skip(tar);
       continue;
     }
     if (base.starts_with(wh_prefix)) {

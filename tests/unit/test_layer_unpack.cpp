@@ -10,6 +10,8 @@
 #include <archive_entry.h>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -291,6 +293,10 @@ TEST_CASE("corrupt and non-tar blobs are refused", "[run][unpack]") {
 TEST_CASE("aufs bookkeeping entries are skipped, not turned into whiteouts", "[run][unpack]") {
   temp_dir t;
   auto blob = write_file(t.path / "blob", build_tar({{'d', ".wh..wh.plnk", "", 0700},
+                                                     {'f', ".wh..wh.plnk/123.456", "hard-link bookkeeping"},
+                                                     {'d', "etc", "", 0755},
+                                                     {'d', "etc/.wh..wh.orph", "", 0700},
+                                                     {'f', "etc/.wh..wh.orph/x", "x"},
                                                      {'f', ".wh..wh.aufs", ""},
                                                      {'f', "kept", "k"}},
                                                     compression::none));
@@ -298,8 +304,9 @@ TEST_CASE("aufs bookkeeping entries are skipped, not turned into whiteouts", "[r
   INFO(r.error);
   REQUIRE(r.ok());
   std::vector<fs::path> names;
-  for (auto& e : fs::directory_iterator(t.path / "out")) names.push_back(e.path().filename());
-  CHECK(names == std::vector<fs::path>{"kept"});
+  for (auto& e : fs::recursive_directory_iterator(t.path / "out")) names.push_back(e.path().lexically_relative(t.path / "out"));
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<fs::path>{"etc", "kept"});
 }
 
 TEST_CASE("a hard link to a file of another layer is refused in one line", "[run][unpack]") {
