@@ -4,13 +4,16 @@
 #include <archive_entry.h>
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -169,7 +172,16 @@ std::string refuse(const std::string& entry, const std::string& why) {
 
 // `root` is the canonical target directory: every path handed to libarchive
 // or to a system call is root + "/" + a checked relative path.
-std::string unpack_entries(archive* tar, archive* disk, const std::string& root, unpack_result& res) {
+std::uint64_t free_bytes(const std::string& dir) {
+  struct statvfs v {};
+  if (::statvfs(dir.c_str(), &v) != 0) return std::numeric_limits<std::uint64_t>::max(); // cannot tell: no guard
+  return static_cast<std::uint64_t>(v.f_bavail) * v.f_frsize;
+}
+
+std::string unpack_entries(archive* tar, archive* disk, const std::string& root, std::uint64_t keep_free,
+                           unpack_result& res) {
+  constexpr std::uint64_t check_every = 64 << 20;
+  std::uint64_t written = 0, next_check = 0;
   archive_entry* e = nullptr;
   for (;;) {
     int r = archive_read_next_header(tar, &e);
@@ -230,6 +242,13 @@ std::string unpack_entries(archive* tar, archive* disk, const std::string& root,
         r = archive_read_data_block(tar, &block, &size, &offset);
         if (r == ARCHIVE_EOF) break;
         if (r < ARCHIVE_WARN) return std::string("layer refused: bad tar data: ") + why(tar);
+        if (written >= next_check) {
+          if (auto left = free_bytes(root); left < keep_free)
+            return refuse(raw_name, "unpacking it would fill the disk (" + std::to_string(left >> 20) +
+                                        " MiB free, " + std::to_string(keep_free >> 20) + " MiB kept free)");
+          next_check = written + check_every;
+        }
+        written += size;
         if (archive_write_data_block(disk, block, size, offset) < ARCHIVE_WARN)
           return refuse(raw_name, why(disk));
       }
@@ -240,7 +259,13 @@ std::string unpack_entries(archive* tar, archive* disk, const std::string& root,
 
 } // namespace
 
-unpack_result unpack_layer(const fs::path& blob, const fs::path& dir) {
+std::uint64_t default_keep_free(const fs::path& dir) {
+  struct statvfs v {};
+  if (::statvfs(dir.c_str(), &v) != 0) return 1ull << 30;
+  return std::max<std::uint64_t>(1ull << 30, static_cast<std::uint64_t>(v.f_blocks) * v.f_frsize / 20);
+}
+
+unpack_result unpack_layer(const fs::path& blob, const fs::path& dir, std::optional<std::uint64_t> keep_free) {
   unpack_result res;
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -293,7 +318,7 @@ unpack_result unpack_layer(const fs::path& blob, const fs::path& dir) {
     res.error = "cannot resolve " + dir.string() + ": " + ec.message();
     return res;
   }
-  res.error = unpack_entries(tar.get(), disk.get(), root, res);
+  res.error = unpack_entries(tar.get(), disk.get(), root, keep_free ? *keep_free : default_keep_free(root), res);
   // Directory modes and times are applied at close (libarchive defers them
   // so read-only directories can still be filled).
   if (archive_write_close(disk.get()) != ARCHIVE_OK && res.error.empty())

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace stowage::run {
@@ -27,11 +28,20 @@ struct unpack_result {
   bool ok() const { return error.empty(); }
 };
 
+/// Free space an unpack leaves on `dir`'s file system at least: 5% of it,
+/// and 1 GiB at least. A layer is not capped by size (images legitimately
+/// ship many GiB), but one that would fill the disk (a compression bomb) is
+/// refused.
+std::uint64_t default_keep_free(const std::filesystem::path& dir);
+
 /// Unpacks `blob` into `dir` (created if missing; should be empty). On
 /// failure `dir` may hold a partial tree: the caller removes it. Owners,
 /// modes, times and xattrs are restored (owners need root). Thread-safe: no
-/// chdir, every path is absolute under `dir`'s canonical form.
-unpack_result unpack_layer(const std::filesystem::path& blob, const std::filesystem::path& dir);
+/// chdir, every path is absolute under `dir`'s canonical form. Refused once
+/// less than `keep_free` bytes stay free (checked every 64 MiB written;
+/// empty: default_keep_free).
+unpack_result unpack_layer(const std::filesystem::path& blob, const std::filesystem::path& dir,
+                           std::optional<std::uint64_t> keep_free = {});
 
 /// The overlay whiteout conventions, shared with rootfs.cpp.
 inline constexpr const char* opaque_xattr = "trusted.overlay.opaque";

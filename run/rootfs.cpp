@@ -10,6 +10,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -63,16 +64,34 @@ std::string copy_file(const fs::path& src, const fs::path& dst, const struct sta
     ::close(in);
     return sys_error("cannot create", dst);
   }
+  // Only the data segments are copied, the holes stay holes: a tiny layer
+  // may hold a huge sparse file, which a plain copy would fill in.
   char buf[1 << 16];
-  ssize_t n;
   std::string err;
-  while ((n = ::read(in, buf, sizeof buf)) > 0) {
-    if (::write(out, buf, static_cast<std::size_t>(n)) != n) {
-      err = sys_error("cannot write", dst);
+  off_t pos = 0;
+  while (err.empty()) {
+    off_t data = ::lseek(in, pos, SEEK_DATA);
+    if (data < 0) {
+      if (errno != ENXIO) err = sys_error("cannot read", src); // ENXIO: no data past pos
       break;
     }
+    off_t hole = ::lseek(in, data, SEEK_HOLE);
+    if (hole < 0) {
+      err = sys_error("cannot read", src);
+      break;
+    }
+    for (pos = data; pos < hole && err.empty();) {
+      ssize_t n = ::pread(in, buf, static_cast<std::size_t>(std::min<off_t>(sizeof buf, hole - pos)), pos);
+      if (n <= 0) {
+        err = sys_error("cannot read", src);
+      } else if (::pwrite(out, buf, static_cast<std::size_t>(n), pos) != n) {
+        err = sys_error("cannot write", dst);
+      } else {
+        pos += n;
+      }
+    }
   }
-  if (n < 0) err = sys_error("cannot read", src);
+  if (err.empty() && ::ftruncate(out, st.st_size) != 0) err = sys_error("cannot write", dst);
   ::close(in);
   ::close(out);
   return err;

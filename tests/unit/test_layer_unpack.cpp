@@ -10,6 +10,10 @@
 #include <archive_entry.h>
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include <sys/stat.h>
@@ -347,4 +351,40 @@ TEST_CASE("temporary trees of dead processes are swept, live ones kept", "[run][
   CHECK(cache.sweep_stale() == 1);
   CHECK(!fs::exists(dead));
   CHECK(fs::exists(alive));
+}
+
+TEST_CASE("a layer that would fill the disk is refused", "[run][unpack]") {
+  temp_dir t;
+  auto blob = write_file(t.path / "blob", build_tar({{'f', "big", std::string(4096, 'z')}}, compression::gzip));
+  fs::create_directories(t.path / "out");
+  auto free_now = fs::space(t.path).available;
+  auto r = run::unpack_layer(blob, t.path / "out", free_now + (1ull << 30)); // as if the disk were nearly full
+  CHECK(r.error.find("would fill the disk") != std::string::npos);
+  CHECK(run::unpack_layer(blob, t.path / "ok", 0).ok());
+  CHECK(run::default_keep_free(t.path) >= (1ull << 30));
+}
+
+TEST_CASE("the copied rootfs keeps a sparse file sparse", "[run][unpack]") {
+  temp_dir t;
+  const fs::path layer = t.path / "layer";
+  fs::create_directories(layer);
+  const std::uint64_t size = 64ull << 20;
+  {
+    int fd = ::open((layer / "sparse").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(fd >= 0);
+    REQUIRE(::pwrite(fd, "head", 4, 0) == 4);
+    REQUIRE(::pwrite(fd, "tail", 4, static_cast<off_t>(size - 4)) == 4);
+    REQUIRE(::close(fd) == 0);
+  }
+  auto r = run::assemble_rootfs({layer}, t.path / "c", false);
+  REQUIRE(r.error == "");
+  const fs::path copy = t.path / "c/rootfs/sparse";
+  struct stat st {};
+  REQUIRE(::stat(copy.c_str(), &st) == 0);
+  CHECK(static_cast<std::uint64_t>(st.st_size) == size);
+  CHECK(static_cast<std::uint64_t>(st.st_blocks) * 512 < (1u << 20)); // holes stayed holes
+  auto bytes = read_file(copy);
+  CHECK(bytes.substr(0, 4) == "head");
+  CHECK(bytes.substr(size - 4) == "tail");
+  CHECK(bytes.find_first_not_of('\0', 4) == size - 4);
 }
