@@ -2,6 +2,7 @@
 
 #include "run/layer_unpack.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -63,11 +64,26 @@ std::string layer_cache::add(const fs::path& blob, const oci::digest& diff_id) {
     fs::remove_all(tmp, ec);
     return err;
   }
+  // The unpacked files reach the disk before the tree takes its final name,
+  // and the name before we return: a layer in the cache is whole after a
+  // power loss (one syncfs, not an fsync per file: unpacking is rare).
+  if (int fd = ::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+    bool synced = ::syncfs(fd) == 0;
+    ::close(fd);
+    if (!synced) {
+      fs::remove_all(tmp, ec);
+      return "cannot sync the unpacked layer to disk";
+    }
+  }
   if (std::rename(tmp.c_str(), path_of(diff_id).c_str()) != 0) {
     // Lost a race with another process unpacking the same layer: theirs is
     // just as good (same diff ID).
     fs::remove_all(tmp, ec);
     if (!has(diff_id)) return "cannot move the unpacked layer into the cache";
+  }
+  if (int dir = ::open(path_of(diff_id).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
   }
   return {};
 }
