@@ -112,6 +112,10 @@ int run(const launch_options& opts) {
         spdlog::error("no node named '{}' in the cluster file", name);
         return 2;
       }
+      if (std::find(here.begin(), here.end(), n) != here.end()) {
+        spdlog::error("--node {} is given twice", name);
+        return 2;
+      }
       here.push_back(n);
     }
   }

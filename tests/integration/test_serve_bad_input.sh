@@ -89,6 +89,9 @@ cli_refuses() { # MESSAGE ARGS…: `stowage ARGS…` must fail and say MESSAGE
 cli_refuses "--log-level" serve --data "$WORK/cli" --listen "127.0.0.1:$PORT" --log-level Info
 cli_refuses "--listen must be HOST:PORT" serve --data "$WORK/cli" --listen "127.0.0.1:${PORT}x"
 cli_refuses "--cache-max-bytes" dev --data "$WORK/cli" --cache-max-bytes -1 --print-config
+"$STOWAGE" dev --data "$WORK/cli-cluster" --port-base 20000 --print-config >"$WORK/cli.toml"
+cli_refuses "--node dm1 is given twice" up --config "$WORK/cli.toml" --node dm1 --node dm1
 [ ! -e "$WORK/cli" ] || fail "a refused command line created its data directory"
+[ ! -e "$WORK/cli-cluster/dm1/store" ] || fail "a refused --node started a node"
 echo "ok: bad command lines are refused with a message"
 echo PASS
