@@ -49,7 +49,8 @@ std::string check_join(master_actor* self, const join_request& j) {
     return "no node named " + j.name + " in the cluster file";
   if (known->second.role != j.role)
     return j.name + " is a " + known->second.role + " node in the cluster file, not " + j.role;
-  auto challenge = st.challenges.find(j.name);
+  const auto& sender = self->current_sender();
+  auto challenge = st.challenges.find({j.name, sender ? sender->node() : caf::node_id{}});
   if (challenge == st.challenges.end() || j.nonce.empty() || challenge->second != j.nonce)
     return "no challenge was issued for this join";
   st.challenges.erase(challenge); // single use, whatever the outcome
@@ -99,7 +100,12 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
     [self](join_challenge_request& r) -> join_challenge {
       auto& st = self->state;
       auto nonce = config::to_hex(config::random_bytes(32));
-      st.challenges[r.name] = nonce;
+      // Only for names of the cluster file (any name without one: tests), so
+      // the table stays as small as the cluster.
+      if (st.cfg.directory.empty() || st.cfg.directory.count(r.name)) {
+        const auto& sender = self->current_sender();
+        st.challenges[{r.name, sender ? sender->node() : caf::node_id{}}] = nonce;
+      }
       auto sig = st.cfg.identity->sign(join_challenge_bytes(r.name, r.nonce, nonce));
       return {nonce, config::to_hex(sig)};
     },

@@ -10,6 +10,7 @@
 #include "actors/ranking.hpp"
 
 #include <caf/actor_clock.hpp>
+#include <caf/node_id.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
@@ -92,7 +93,9 @@ struct master_state {
   std::uint64_t next_pull = 1;
   std::set<std::string> delivering; // nodes with a third test or delivery under way
   std::set<std::string> removing;   // nodes with an apply_removals under way
-  std::map<std::string, std::string> challenges; // node name -> the nonce it must sign (single use)
+  /// (node name, the asking process) -> the nonce its join must sign (single
+  /// use): keyed by process too, so one process cannot replace another's.
+  std::map<std::pair<std::string, caf::node_id>, std::string> challenges;
   std::optional<caf::actor_clock::time_point> sweep_at; // pending round_deadline wake-up
   static inline const char* name = "stowage.master";
 };
