@@ -25,8 +25,11 @@ std::unique_ptr<running_node> start_runtime(node_env& env, const config::node& n
   out->name = n.name;
   out->role = config::role::runtime;
 
+  // An upload session idle for an hour is abandoned (a client's push and a
+  // delivery write steadily); until it is swept its bytes count against
+  // cache_max_bytes.
   std::shared_ptr<store::registry_store> cache =
-      store::registry_store::open(n.data / "cache", std::chrono::hours(24), store::store_kind::cache);
+      store::registry_store::open(n.data / "cache", std::chrono::hours(1), store::store_kind::cache);
   out->parts.push_back(cache);
   if (n.cache_max_bytes > 0)
     out->parts.push_back(std::make_shared<cache_trimmer>(cache, store::cache_bound{n.cache_max_bytes, n.cache_min_idle},

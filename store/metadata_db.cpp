@@ -281,7 +281,7 @@ void metadata_db::purge_blob(std::string_view digest) {
 }
 
 std::uint64_t metadata_db::used_bytes() {
-  auto& s = prepare("SELECT COALESCE(SUM(size), 0) FROM blobs");
+  auto& s = prepare("SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs) + (SELECT COALESCE(SUM(size), 0) FROM uploads)");
   resetter r{s};
   s.step();
   return s.u64(0);

@@ -206,6 +206,8 @@ public:
 
   // ---- capacity, for placement decisions ----------------------------------
   virtual std::uint64_t free_bytes() const = 0;
+  /// Committed blobs (manifests included) and the bytes of upload sessions,
+  /// finished or abandoned, until they are swept.
   virtual std::uint64_t used_bytes() const = 0;
 };
 

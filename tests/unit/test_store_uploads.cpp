@@ -384,3 +384,19 @@ TEST_CASE("a failed write leaves the session at its previous size", "[store]") {
   REQUIRE(s->commit_upload("r", u.id, d, 6) == commit_status::ok);
   CHECK(slurp(s->blob("r", d)->path) == "abcdef");
 }
+
+TEST_CASE("used_bytes counts upload sessions too", "[store]") {
+  temp_dir dir;
+  auto s = registry_store::open(dir.path);
+  const auto empty = s->used_bytes();
+  auto u = s->begin_upload("r");
+  {
+    auto w = s->append("r", u.id);
+    std::string data(5000, 'u');
+    w->write(data.data(), data.size());
+    w->finish();
+  }
+  CHECK(s->used_bytes() == empty + 5000); // an upload nobody finishes still takes the space
+  s->cancel_upload("r", u.id);
+  CHECK(s->used_bytes() == empty);
+}
