@@ -14,12 +14,14 @@
 #include "run/runc.hpp"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -132,8 +134,14 @@ int run_container(const run_options& given) {
   // hold the images' setuid files and device nodes, and a bundle's rootfs is
   // mounted without nosuid (the container needs them), so a path open to
   // other users would hand them root.
-  fs::create_directories(data);
-  fs::permissions(data, fs::perms::owner_all, fs::perm_options::replace);
+  if (!fs::exists(data)) {
+    fs::create_directories(data.parent_path());
+    if (::mkdir(data.c_str(), 0700) != 0 && errno != EEXIST)
+      throw failure("cannot create " + data.string() + ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::lstat(data.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077))
+    throw failure(data.string() + " must be a directory of this user that no one else can reach (mode 0700)");
   fs::create_directories(data / "blobs");
   sweep_dead_downloads(data / "blobs");
   oci::manifest m = reg.get_image_manifest(ref->repository, ref->ref.str(), "linux", host_arch()).parsed;

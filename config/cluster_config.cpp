@@ -246,7 +246,7 @@ void validate(const error_sink& err, const cluster_settings& s, const std::vecto
     std::uint16_t port;
   };
   std::vector<taken> ports;
-  std::map<std::pair<std::string, std::filesystem::path>, const located_node*> data_dirs;
+  std::vector<std::pair<std::filesystem::path, const located_node*>> data_dirs;
   const located_node* master = nullptr;
   std::size_t data_nodes = 0;
 
@@ -275,10 +275,12 @@ void validate(const error_sink& err, const cluster_settings& s, const std::vecto
     // Two nodes of one machine in one directory would share a key and a store.
     auto path = n.node.data.lexically_normal();
     if (!path.has_filename() && path.has_parent_path()) path = path.parent_path(); // "dir/" is "dir"
-    auto dir = std::pair{bind_key(n.node.host), path};
-    if (auto [it, fresh] = data_dirs.emplace(dir, &n); !fresh)
-      err.fail(line_of(n, "data"), in_quotes(n.node.name) + " data " + n.node.data.string() + " is already used by " +
-                                       in_quotes(it->second->node.name) + ": every node needs its own directory");
+    for (const auto& [other, by] : data_dirs)
+      if (other == path && same_binding(by->node.host, n.node.host))
+        err.fail(line_of(n, "data"), in_quotes(n.node.name) + " data " + n.node.data.string() +
+                                         " is already used by " + in_quotes(by->node.name) +
+                                         ": every node needs its own directory");
+    data_dirs.emplace_back(path, &n);
   }
   if (!master)
     err.fail(nodes_line, "no node has role = \"master\": exactly one is needed");

@@ -10,8 +10,11 @@
 #include <fcntl.h>
 #include <memory>
 #include <stdexcept>
-#include <sys/stat.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include <utility>
+#include <vector>
 
 namespace stowage::config {
 
@@ -103,40 +106,52 @@ x509_ptr make_certificate(EVP_PKEY* subject_key, const char* subject_org, const 
   return c;
 }
 
-/// Writes `write(FILE*)` to `path` through a temporary file and a rename,
-/// so a reader never sees half a file; mode 0600.
+/// A sealed memory file holding what `write(FILE*)` wrote; its fd.
 template <class Write>
-void write_file(const std::filesystem::path& path, Write&& write) {
-  auto tmp = path;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+int memory_file(const char* name, Write&& write) {
+  int fd = ::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0)
-    throw std::runtime_error(tmp.string() + ": cannot create");
-  FILE* f = ::fdopen(fd, "w");
-  if (!f) {
+    throw std::runtime_error(std::string("TLS: cannot create the in-memory ") + name);
+  FILE* f = ::fdopen(::dup(fd), "w");
+  bool ok = f && write(f);
+  ok = f && std::fclose(f) == 0 && ok;
+  ok = ok && ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0;
+  if (!ok) {
     ::close(fd);
-    throw std::runtime_error(tmp.string() + ": cannot open");
+    throw std::runtime_error(std::string("TLS: cannot write the in-memory ") + name);
   }
-  bool ok = write(f);
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error(path.string() + ": cannot write");
+  return fd;
 }
+
+std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 } // namespace
 
-tls_files write_cluster_tls(const std::filesystem::path& dir, const std::string& name, const identity& id,
-                            const std::map<std::string, std::string>& keys) {
-  std::filesystem::create_directories(dir);
-  ::chmod(dir.c_str(), 0700);
-  tls_files out{dir / "node.crt", dir / "node.key", dir / "cluster-anchors.crt"};
+tls_files::tls_files(tls_files&& o) noexcept
+    : certificate(std::move(o.certificate)), key(std::move(o.key)), trusted(std::move(o.trusted)),
+      fds_(std::exchange(o.fds_, {})) {}
 
+tls_files& tls_files::operator=(tls_files&& o) noexcept {
+  if (this != &o) {
+    for (int fd : fds_)
+      ::close(fd);
+    certificate = std::move(o.certificate);
+    key = std::move(o.key);
+    trusted = std::move(o.trusted);
+    fds_ = std::exchange(o.fds_, {});
+  }
+  return *this;
+}
+
+tls_files::~tls_files() {
+  for (int fd : fds_)
+    ::close(fd);
+}
+
+tls_files make_cluster_tls(const std::string& name, const identity& id,
+                           const std::map<std::string, std::string>& keys) {
   auto own = private_key(id);
   auto cert = make_certificate(own.get(), node_org, name, false, own.get());
-  write_file(out.certificate, [&](FILE* f) { return PEM_write_X509(f, cert.get()) == 1; });
-  write_file(out.key, [&](FILE* f) {
-    return PEM_write_PrivateKey(f, own.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1;
-  });
 
   // The anchors' own signatures are never checked (see the header): a key
   // made for this and dropped signs them.
@@ -154,12 +169,22 @@ tls_files write_cluster_tls(const std::filesystem::path& dir, const std::string&
     auto key = public_key(node, hex);
     anchors.push_back(make_certificate(key.get(), anchor_org, node, true, throwaway.get()));
   }
-  write_file(out.trusted, [&](FILE* f) {
+
+  tls_files out;
+  auto keep = [&](int fd) {
+    out.fds_.push_back(fd);
+    return fd_path(fd);
+  };
+  out.certificate = keep(memory_file("node.crt", [&](FILE* f) { return PEM_write_X509(f, cert.get()) == 1; }));
+  out.key = keep(memory_file("node.key", [&](FILE* f) {
+    return PEM_write_PrivateKey(f, own.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1;
+  }));
+  out.trusted = keep(memory_file("cluster-anchors.crt", [&](FILE* f) {
     for (const auto& a : anchors)
       if (PEM_write_X509(f, a.get()) != 1)
         return false;
     return true;
-  });
+  }));
   return out;
 }
 

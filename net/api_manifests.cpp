@@ -87,10 +87,16 @@ private:
       // leaves the push open for the client's corrected retry.
       if (auto no = api_.gate_tag(attempt, *tag, dig, seq)) return respond(refusal_response(*no));
     }
-    auto update = st.put_manifest(repo_, dig, m, body_, tag, seq);
+    store::tag_update update;
+    try {
+      update = st.put_manifest(repo_, dig, m, body_, tag, seq);
+    } catch (...) {
+      if (tag) api_.tag_done(attempt, false);
+      throw;
+    }
     if (tag) {
       ev.tag_seq = update.seq;
-      api_.tag_stored(attempt);
+      api_.tag_done(attempt, true);
     }
     spdlog::info("stored manifest {}{}{} {} ({} bytes)", repo_, tag ? ":" : "", tag ? *tag : "", dig.str(),
                  body_.size());

@@ -119,16 +119,17 @@ std::optional<refusal> cluster_gate::check_tag(const write_attempt& w, std::stri
   if (auto cred = proof_credentials(w.authorization)) {
     auto p = actors::decode_first_proof(*cred);
     if (!p || !opts_.guard) return unauthorized("malformed proof");
-    {
-      std::lock_guard lock(mtx_);
-      if (closed_.contains(p->scope.session))
-        return unauthorized(std::string(actors::verdict_text(actors::verdict::replayed)));
-    }
-    auto granted = opts_.guard->named(p->scope.session); // the signed tag, or the master's naming
+    const auto& session = p->scope.session;
+    auto granted = opts_.guard->named(session); // the signed tag, or the master's naming
     if (!granted) return unauthorized(std::string(actors::verdict_text(actors::verdict::unknown_session)));
     if (granted->tag != tag) return denied("the proof admits tag '" + granted->tag + "', not '" + std::string(tag) + "'");
     if (!granted->digest.empty() && granted->digest != manifest.str())
       return denied("the master named manifest " + granted->digest + " for this push, not " + manifest.str());
+    // One tagged manifest per push: checked and reserved in one step, so two
+    // PUTs of one session cannot both store theirs at its number.
+    std::lock_guard lock(mtx_);
+    if (closed_.contains(session)) return unauthorized(std::string(actors::verdict_text(actors::verdict::replayed)));
+    if (!storing_.insert(session).second) return denied("another manifest PUT of this push is under way");
     seq = granted->seq;
     return std::nullopt;
   }
@@ -136,15 +137,17 @@ std::optional<refusal> cluster_gate::check_tag(const write_attempt& w, std::stri
   return std::nullopt;
 }
 
-void cluster_gate::tag_stored(const write_attempt& w) {
+void cluster_gate::tag_done(const write_attempt& w, bool stored) {
   auto cred = proof_credentials(w.authorization);
   if (!cred) return;
-  if (auto p = actors::decode_first_proof(*cred)) {
-    std::lock_guard lock(mtx_);
-    const auto t = now();
-    std::erase_if(closed_, [&](const auto& c) { return c.second + opts_.session_grace.count() < t; });
-    closed_.emplace(p->scope.session, p->scope.expires_ms);
-  }
+  auto p = actors::decode_first_proof(*cred);
+  if (!p) return;
+  std::lock_guard lock(mtx_);
+  storing_.erase(p->scope.session);
+  if (!stored) return;
+  const auto t = now();
+  std::erase_if(closed_, [&](const auto& c) { return c.second + opts_.session_grace.count() < t; });
+  closed_.emplace(p->scope.session, p->scope.expires_ms);
 }
 
 std::shared_ptr<cluster_gate> data_manager_gate(std::shared_ptr<const config::directory> dir,

@@ -64,7 +64,7 @@ public:
   std::optional<refusal> check(const write_attempt& w) override;
   std::optional<refusal> check_tag(const write_attempt& w, std::string_view tag, const oci::digest& manifest,
                                    std::optional<std::uint64_t>& seq) override;
-  void tag_stored(const write_attempt& w) override;
+  void tag_done(const write_attempt& w, bool stored) override;
 
 private:
   std::optional<refusal> check_proof(const write_attempt& w, const actors::first_proof& p);
@@ -78,6 +78,7 @@ private:
   /// Sessions whose tagged manifest went in, until their proof expires
   /// (after that the expiry refuses them anyway).
   std::map<std::string, std::int64_t, std::less<>> closed_;
+  std::set<std::string, std::less<>> storing_; // sessions whose tagged manifest is being stored
 };
 
 /// The session of a Stowage-Proof Authorization header (not checked: the gate

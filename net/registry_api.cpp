@@ -22,8 +22,8 @@ std::optional<refusal> registry_api::gate_tag(const write_attempt& w, std::strin
   return gate_->check_tag(w, tag, manifest, seq);
 }
 
-void registry_api::tag_stored(const write_attempt& w) const {
-  if (gate_) gate_->tag_stored(w);
+void registry_api::tag_done(const write_attempt& w, bool stored) const {
+  if (gate_) gate_->tag_done(w, stored);
 }
 
 void registry_api::after_manifest_put(const manifest_put_event& ev, manifest_put_done done) const {

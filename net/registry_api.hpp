@@ -53,10 +53,10 @@ public:
     (void)w, (void)tag, (void)manifest, (void)seq;
     return std::nullopt;
   }
-  /// The manifest check_tag allowed is stored (a cluster's push is then
-  /// over: its proof admits nothing more). Not called when storing failed,
-  /// so the client can try again.
-  virtual void tag_stored(const write_attempt& w) { (void)w; }
+  /// Ends what check_tag allowed: `stored`, the push is over (a cluster's
+  /// proof admits nothing more); not stored (the store failed), the client
+  /// may try again.
+  virtual void tag_done(const write_attempt& w, bool stored) { (void)w, (void)stored; }
 };
 
 /// Lets every write through (single-node `serve`).
@@ -106,10 +106,10 @@ public:
   store::registry_store& store() { return store_; }
   const registry_api_options& options() const { return opts_; }
   std::optional<refusal> gate(const request& req, std::string_view repo) const;
-  /// push_gate::check_tag and push_gate::tag_stored for `w`.
+  /// push_gate::check_tag and push_gate::tag_done for `w`.
   std::optional<refusal> gate_tag(const write_attempt& w, std::string_view tag, const oci::digest& manifest,
                                   std::optional<std::uint64_t>& seq) const;
-  void tag_stored(const write_attempt& w) const;
+  void tag_done(const write_attempt& w, bool stored) const;
   void after_manifest_put(const manifest_put_event& ev, manifest_put_done done) const;
 
 private:

@@ -45,9 +45,9 @@ struct cluster_actor_config : caf::actor_system_config {
   explicit cluster_actor_config(const config::tls_files& tls) {
     load<caf::io::middleman>();
     load<caf::openssl::manager>();
-    openssl_certificate = tls.certificate.string();
-    openssl_key = tls.key.string();
-    openssl_cafile = tls.trusted.string();
+    openssl_certificate = tls.certificate;
+    openssl_key = tls.key;
+    openssl_cafile = tls.trusted;
     actors::add_protocol_types(*this);
     set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
     set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(2)});
@@ -148,10 +148,11 @@ int run(const launch_options& opts) {
 
   // This process's TLS identity: its first node's (any key of the cluster
   // file opens a link; which node a message comes from is the join's job).
+  // Declared before the actor system, which reads it until it stops.
   config::tls_files tls;
   try {
     const auto* first = here.front();
-    tls = config::write_cluster_tls(first->data / "tls", first->name, ids.at(first->name), keys);
+    tls = config::make_cluster_tls(first->name, ids.at(first->name), keys);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return 1;

@@ -64,7 +64,10 @@ int SSL_connect(SSL* s) {
 namespace stowage::node {
 
 bool tls_error_queue_guarded() {
-  auto bound = [](const char* name, void* ours) { return ::dlsym(RTLD_DEFAULT, name) == ours; };
+  // Ours first for every caller, and libssl's own behind it.
+  auto bound = [](const char* name, void* ours) {
+    return ::dlsym(RTLD_DEFAULT, name) == ours && ::dlsym(RTLD_NEXT, name) != nullptr;
+  };
   return bound("SSL_read", reinterpret_cast<void*>(&SSL_read)) &&
          bound("SSL_write", reinterpret_cast<void*>(&SSL_write)) &&
          bound("SSL_accept", reinterpret_cast<void*>(&SSL_accept)) &&

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <vector>
 
@@ -179,7 +180,7 @@ std::uint64_t free_bytes(const std::string& dir) {
 }
 
 std::string unpack_entries(archive* tar, archive* disk, const std::string& root, std::uint64_t keep_free,
-                           unpack_result& res) {
+                           std::set<std::string>& bookkeeping, unpack_result& res) {
   constexpr std::uint64_t check_every = 64 << 20;
   std::uint64_t written = 0, next_check = 0;
   archive_entry* e = nullptr;
@@ -203,15 +204,13 @@ std::string unpack_entries(archive* tar, archive* disk, const std::string& root,
 
     std::string base = fs::path(*rel).filename().string();
     std::string parent = fs::path(*rel).parent_path().string();
-    // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs) and what is under it: not content.
-    bool bookkeeping = base.starts_with(wh_meta_prefix) && base != wh_opaque;
-    for (const auto& component : fs::path(parent))
-      bookkeeping = bookkeeping || component.string().starts_with(wh_meta_prefix);
-    if (bookkeeping) {
-      archive_read_data_skip(tar);
-      continue;
-    }
-    if (base.starts_with(wh_prefix)) {
+    // aufs bookkeeping at the layer's root (.wh..wh.plnk/, .wh..wh.aufs) is
+    // not content, but other entries may be hard links to its files: it is
+    // unpacked as plain files (no whiteout meaning) and removed at the end.
+    const std::string top = fs::path(*rel).begin()->string();
+    if (top.starts_with(wh_meta_prefix) && *rel != wh_opaque) {
+      bookkeeping.insert(top);
+    } else if (base.starts_with(wh_prefix)) {
       if (!parent.empty() && !make_dirs(root, parent)) return refuse(raw_name, "whiteout parent is not a directory");
       if (base == wh_opaque) {
         const std::string dir = parent.empty() ? root : root + "/" + parent;
@@ -318,12 +317,21 @@ unpack_result unpack_layer(const fs::path& blob, const fs::path& dir, std::optio
     res.error = "cannot resolve " + dir.string() + ": " + ec.message();
     return res;
   }
-  res.error = unpack_entries(tar.get(), disk.get(), root, keep_free ? *keep_free : default_keep_free(root), res);
+  std::set<std::string> bookkeeping; // aufs' top-level entries, dropped once their files were linked
+  res.error = unpack_entries(tar.get(), disk.get(), root, keep_free ? *keep_free : default_keep_free(root),
+                             bookkeeping, res);
   // Directory modes and times are applied at close (libarchive defers them
   // so read-only directories can still be filled).
   if (archive_write_close(disk.get()) != ARCHIVE_OK && res.error.empty())
     res.error = std::string("layer refused: ") + why(disk.get());
   if (!res.ok()) return res;
+  for (const auto& name : bookkeeping) {
+    fs::remove_all(fs::path(root) / name, ec);
+    if (ec) {
+      res.error = "cannot remove aufs bookkeeping " + name + ": " + ec.message();
+      return res;
+    }
+  }
 
   // Hash what the tar reader left unread (end-of-archive padding).
   for (;;) {

@@ -12,7 +12,7 @@ pkgs=(
   libspdlog-dev libarchive-dev
   # tests, benchmarks and running containers
   curl jq iproute2 skopeo podman runc containerd docker-registry busybox-static
-  sqlite3 git zstd
+  sqlite3 git zstd openssl
   # the benchmarks' image generator (bench/lib.sh)
   python3
 )

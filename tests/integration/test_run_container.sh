@@ -75,6 +75,12 @@ ok "the copied rootfs applies whiteouts too"
 [ "$(ls "$DATA/layers/sha256" | wc -l)" = 2 ] || fail "layer cache: $(ls "$DATA/layers/sha256")"
 [ -z "$(ls -A "$DATA/containers" 2>/dev/null)" ] || fail "--rm left bundles: $(ls "$DATA/containers")"
 [ "$(stat -c %a "$DATA")" = 700 ] || fail "the run directory is open to others: $(stat -c %a "$DATA")"
+mkdir -m 755 "$WORK/open-run"
+if "$STOWAGE" run --runtime "$ENDPOINT" --data "$WORK/open-run" --rm busybox:test -- /bin/true 2>"$WORK/stderr"; then
+  fail "stowage run used a run directory others can reach"
+fi
+grep -q "no one else can reach" "$WORK/stderr" || fail "no clear refusal: $(cat "$WORK/stderr")"
+[ "$(stat -c %a "$WORK/open-run")" = 755 ] || fail "stowage run changed the mode of a directory it did not create"
 ok "layers cached by diff ID; --rm removed the bundles; only root reaches them"
 
 # Without --rm the bundle stays, with the container's writes, and no mount lingers.

@@ -49,7 +49,15 @@ for port in $((P + 100)) $((P + 112)) $((P + 150)); do
   got=$(probe "$port" "$WORK/foreign.crt" "$WORK/foreign.key")
   [ "$got" = refused ] || fail "TLS with a foreign key to port $port: $got (want refused)"
 done
-got=$(probe $((P + 100)) "$WORK/cluster/dm1/tls/node.crt" "$WORK/cluster/dm1/tls/node.key")
+# dm1's key (its identity: the libsodium seed, here wrapped as PKCS#8) in a
+# certificate shaped as the cluster's: issued by dm1's anchor name.
+python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex("302e020100300506032b657004220420" + sys.argv[1]))' \
+  "$(head -c 64 "$WORK/cluster/dm1/identity.key")" | openssl pkey -inform DER -out "$WORK/dm1.key"
+openssl req -x509 -new -key "$WORK/dm1.key" -subj "/O=stowage-anchor/CN=dm1" -days 1 -out "$WORK/dm1-anchor.crt" 2>/dev/null
+openssl req -new -key "$WORK/dm1.key" -subj "/O=stowage-node/CN=dm1" -out "$WORK/dm1.csr"
+openssl x509 -req -in "$WORK/dm1.csr" -CA "$WORK/dm1-anchor.crt" -CAkey "$WORK/dm1.key" -days 1 -set_serial 7 \
+  -out "$WORK/dm1.crt" 2>/dev/null || fail "openssl could not make dm1's certificate"
+got=$(probe $((P + 100)) "$WORK/dm1.crt" "$WORK/dm1.key")
 [ "$got" = basp ] || fail "TLS with dm1's key to the master: $got (want basp)"
 echo "ok: the middleman ports take only TLS clients with a key of the cluster file"
 

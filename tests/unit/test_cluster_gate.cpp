@@ -207,3 +207,22 @@ TEST_CASE_METHOD(data_manager_fixture, "a push the master named for one manifest
           .status == 201);
   CHECK(st->manifest("lib/app", oci::reference{std::string("v1")})->dig == oci::sha256_of(named));
 }
+
+TEST_CASE_METHOD(data_manager_fixture, "one tagged manifest per push even from two PUTs at once", "[unit][cluster]") {
+  auto h = proof("lib/app", "v1", 3);
+  REQUIRE(blob_post("lib/app", "a blob", h).status == 201); // admits the session
+  const net::write_attempt put{"PUT", "lib/app", h, "/v2/lib/app/manifests/v1"};
+  auto m1 = oci::sha256_of("manifest one"), m2 = oci::sha256_of("manifest two");
+  std::optional<std::uint64_t> seq;
+  REQUIRE_FALSE(gate->check_tag(put, "v1", m1, seq)); // the first PUT is storing its manifest
+  CHECK(seq == 3u);
+  auto second = gate->check_tag(put, "v1", m2, seq);
+  REQUIRE(second);
+  CHECK(second->status == 403);
+  gate->tag_done(put, false); // the first failed to store: the client may try again
+  REQUIRE_FALSE(gate->check_tag(put, "v1", m2, seq));
+  gate->tag_done(put, true);
+  auto after = gate->check_tag(put, "v1", m1, seq);
+  REQUIRE(after);
+  CHECK(after->status == 401); // the push is over
+}

@@ -11,6 +11,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,13 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct tls_dir {
-  fs::path path = fs::temp_directory_path() / ("stowage-tls-test-" + std::to_string(::getpid()));
-  tls_dir() { fs::remove_all(path); }
-  ~tls_dir() { fs::remove_all(path); }
-};
-
-X509* read_certificate(const fs::path& p) {
+X509* read_certificate(const std::string& p) {
   FILE* f = std::fopen(p.c_str(), "r");
   REQUIRE(f);
   X509* c = PEM_read_X509(f, nullptr, nullptr, nullptr);
@@ -38,7 +33,7 @@ X509* read_certificate(const fs::path& p) {
 
 /// Whether `certificate` verifies against the anchors in `trusted`, as a TLS
 /// client or server certificate.
-bool accepted(const fs::path& certificate, const fs::path& trusted, int purpose) {
+bool accepted(const std::string& certificate, const std::string& trusted, int purpose) {
   X509_STORE* store = X509_STORE_new();
   REQUIRE(X509_STORE_load_file(store, trusted.c_str()) == 1);
   X509* leaf = read_certificate(certificate);
@@ -54,28 +49,25 @@ bool accepted(const fs::path& certificate, const fs::path& trusted, int purpose)
   return ok;
 }
 
-unsigned mode_of(const fs::path& p) {
-  struct stat st {};
-  REQUIRE(::stat(p.c_str(), &st) == 0);
-  return st.st_mode & 0777;
-}
-
 } // namespace
 
 TEST_CASE("a node's certificate is accepted by the anchors of the cluster file", "[config][tls]") {
-  tls_dir dir;
   auto dm1 = identity::generate(), dm2 = identity::generate();
   std::map<std::string, std::string> cluster{{"dm1", dm1.public_key_hex()}, {"dm2", dm2.public_key_hex()}};
-  auto f = write_cluster_tls(dir.path / "dm1", "dm1", dm1, cluster);
+  auto f = make_cluster_tls("dm1", dm1, cluster);
   CHECK(accepted(f.certificate, f.trusted, X509_PURPOSE_SSL_CLIENT));
   CHECK(accepted(f.certificate, f.trusted, X509_PURPOSE_SSL_SERVER));
-  auto g = write_cluster_tls(dir.path / "dm2", "dm2", dm2, cluster);
+  auto g = make_cluster_tls("dm2", dm2, cluster);
   CHECK(accepted(g.certificate, f.trusted, X509_PURPOSE_SSL_CLIENT)); // dm2's, by dm1's anchors
-  CHECK(mode_of(f.key) == 0600);
-  CHECK(mode_of(dir.path / "dm1") == 0700);
+  // Nothing on disk: sealed memory files of this process.
+  CHECK(f.key.starts_with("/proc/self/fd/"));
+  int key = ::open(f.key.c_str(), O_WRONLY);
+  REQUIRE(key >= 0);
+  CHECK(::write(key, "x", 1) == -1); // sealed against writes
+  ::close(key);
 
   SECTION("written again at the next start, it is the same certificate") {
-    auto again = write_cluster_tls(dir.path / "again", "dm1", dm1, cluster);
+    auto again = make_cluster_tls("dm1", dm1, cluster);
     X509* a = read_certificate(f.certificate);
     X509* b = read_certificate(again.certificate);
     CHECK(X509_cmp(a, b) == 0);
@@ -86,30 +78,28 @@ TEST_CASE("a node's certificate is accepted by the anchors of the cluster file",
 
 TEST_CASE("a certificate signed with a key the cluster file does not give for its name is refused",
           "[config][tls]") {
-  tls_dir dir;
   auto dm1 = identity::generate(), dm2 = identity::generate(), outsider = identity::generate();
   std::map<std::string, std::string> cluster{{"dm1", dm1.public_key_hex()}, {"dm2", dm2.public_key_hex()}};
-  auto real = write_cluster_tls(dir.path / "real", "dm1", dm1, cluster);
+  auto real = make_cluster_tls("dm1", dm1, cluster);
 
   // An outsider claiming to be dm1, trusting its own key for that name.
-  auto forged = write_cluster_tls(dir.path / "outsider", "dm1", outsider,
+  auto forged = make_cluster_tls("dm1", outsider,
                                   {{"dm1", outsider.public_key_hex()}, {"dm2", dm2.public_key_hex()}});
   CHECK(accepted(forged.certificate, forged.trusted, X509_PURPOSE_SSL_CLIENT)); // by its own anchors only
   CHECK_FALSE(accepted(forged.certificate, real.trusted, X509_PURPOSE_SSL_CLIENT));
   CHECK_FALSE(accepted(forged.certificate, real.trusted, X509_PURPOSE_SSL_SERVER));
 
   // A member claiming another member's name.
-  auto posing = write_cluster_tls(dir.path / "posing", "dm1", dm2, cluster);
+  auto posing = make_cluster_tls("dm1", dm2, cluster);
   CHECK_FALSE(accepted(posing.certificate, real.trusted, X509_PURPOSE_SSL_CLIENT));
 
   // A name the cluster file does not list at all.
-  auto stranger = write_cluster_tls(dir.path / "stranger", "dm9", outsider, {{"dm9", outsider.public_key_hex()}});
+  auto stranger = make_cluster_tls("dm9", outsider, {{"dm9", outsider.public_key_hex()}});
   CHECK_FALSE(accepted(stranger.certificate, real.trusted, X509_PURPOSE_SSL_CLIENT));
 }
 
 TEST_CASE("a cluster file key that is not hex is a clear error", "[config][tls]") {
-  tls_dir dir;
   auto dm1 = identity::generate();
-  CHECK_THROWS_WITH(write_cluster_tls(dir.path, "dm1", dm1, {{"dm1", dm1.public_key_hex()}, {"dm2", "zz"}}),
+  CHECK_THROWS_WITH(make_cluster_tls("dm1", dm1, {{"dm1", dm1.public_key_hex()}, {"dm2", "zz"}}),
                     Catch::Contains("dm2"));
 }

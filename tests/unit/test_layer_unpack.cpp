@@ -294,13 +294,13 @@ TEST_CASE("corrupt and non-tar blobs are refused", "[run][unpack]") {
   CHECK(!run::unpack_layer(empty, t.path / "o3").ok());
 }
 
-TEST_CASE("aufs bookkeeping entries are skipped, not turned into whiteouts", "[run][unpack]") {
+TEST_CASE("aufs bookkeeping is dropped, not turned into whiteouts, and links into it still work", "[run][unpack]") {
   temp_dir t;
   auto blob = write_file(t.path / "blob", build_tar({{'d', ".wh..wh.plnk", "", 0700},
-                                                     {'f', ".wh..wh.plnk/123.456", "hard-link bookkeeping"},
+                                                     {'f', ".wh..wh.plnk/123.456", "hard-linked content"},
+                                                     {'f', ".wh..wh.plnk/.wh.x", ""},
                                                      {'d', "etc", "", 0755},
-                                                     {'d', "etc/.wh..wh.orph", "", 0700},
-                                                     {'f', "etc/.wh..wh.orph/x", "x"},
+                                                     {'h', "etc/linked", ".wh..wh.plnk/123.456"},
                                                      {'f', ".wh..wh.aufs", ""},
                                                      {'f', "kept", "k"}},
                                                     compression::none));
@@ -310,7 +310,8 @@ TEST_CASE("aufs bookkeeping entries are skipped, not turned into whiteouts", "[r
   std::vector<fs::path> names;
   for (auto& e : fs::recursive_directory_iterator(t.path / "out")) names.push_back(e.path().lexically_relative(t.path / "out"));
   std::sort(names.begin(), names.end());
-  CHECK(names == std::vector<fs::path>{"etc", "kept"});
+  CHECK(names == std::vector<fs::path>{"etc", "etc/linked", "kept"});
+  CHECK(read_file(t.path / "out/etc/linked") == "hard-linked content");
 }
 
 TEST_CASE("a hard link to a file of another layer is refused in one line", "[run][unpack]") {
