@@ -4,7 +4,8 @@
 // directory of keys behind its link guard; the child is a process outside
 // the cluster that tries, in order: a query without joining (refused), a
 // join signed with the wrong key (refused), a join whose nonce was never
-// issued (refused), the proper signed handshake (admitted), and the query
+// issued (refused), the proper signed handshake (admitted, though the
+// parent asked for a challenge for the same name in between), and the query
 // again (answered now).
 #include "actors/link_guard.hpp"
 #include "actors/master.hpp"
@@ -38,7 +39,10 @@ struct net_config : caf::actor_system_config {
 };
 
 // The child's side; returns the number of the first step that went wrong (0: all as expected).
-int outsider(std::uint16_t port, const cfg::identity& dm1, const cfg::identity& stranger, const std::string& master_pk) {
+// `to_parent`/`from_parent`: before its real join the child tells the parent
+// it holds its challenge and waits while the parent asks for one for dm1 too.
+int outsider(std::uint16_t port, const cfg::identity& dm1, const cfg::identity& stranger, const std::string& master_pk,
+             int to_parent, int from_parent) {
   net_config conf;
   caf::actor_system sys{conf};
   auto master = sys.middleman().remote_actor("127.0.0.1", port);
@@ -53,7 +57,7 @@ int outsider(std::uint16_t port, const cfg::identity& dm1, const cfg::identity& 
     return answered;
   };
   // A signed join as `id` claims it, with the master's nonce (or `nonce_override`).
-  auto join = [&](const cfg::identity& id, std::optional<std::string> nonce_override) {
+  auto join = [&](const cfg::identity& id, std::optional<std::string> nonce_override, bool let_parent_ask = false) {
     auto mine = cfg::to_hex(cfg::random_bytes(32));
     sa::join_challenge challenge;
     bool got = false;
@@ -64,6 +68,9 @@ int outsider(std::uint16_t port, const cfg::identity& dm1, const cfg::identity& 
     auto sig = cfg::from_hex(challenge.signature);
     if (!sig || !cfg::identity::verify(master_pk, sa::join_challenge_bytes("dm1", mine, challenge.nonce), *sig))
       return false; // the master did not prove its key
+    char byte = 0;
+    if (let_parent_ask && (::write(to_parent, &byte, 1) != 1 || ::read(from_parent, &byte, 1) != 1))
+      return false;
     sa::join_request j{"dm1", "data", id.public_key_hex(), "127.0.0.1:1", 0, {}, nonce_override.value_or(challenge.nonce), {}};
     j.signature = cfg::to_hex(id.sign(sa::join_bytes(j)));
     bool joined = false;
@@ -76,8 +83,8 @@ int outsider(std::uint16_t port, const cfg::identity& dm1, const cfg::identity& 
     return 3; // a key that is not dm1's
   if (join(dm1, std::string(64, 'a')))
     return 4; // a nonce the master never issued
-  if (!join(dm1, std::nullopt))
-    return 5; // the real handshake
+  if (!join(dm1, std::nullopt, true))
+    return 5; // the real handshake, though another process asked for a challenge for dm1 meanwhile
   if (!query())
     return 6; // joined, yet refused
   return 0;
@@ -89,20 +96,26 @@ TEST_CASE("only processes that joined with a valid signature get messages acted 
   auto master_id = cfg::identity::generate();
   auto dm1 = cfg::identity::generate();
   auto stranger = cfg::identity::generate();
-  int pipe_fds[2];
+  int pipe_fds[2], up[2], down[2]; // the port; child -> parent; parent -> child
   REQUIRE(::pipe(pipe_fds) == 0);
+  REQUIRE(::pipe(up) == 0);
+  REQUIRE(::pipe(down) == 0);
 
   pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
     ::close(pipe_fds[1]);
+    ::close(up[0]);
+    ::close(down[1]);
     std::uint16_t port = 0;
     int code = ::read(pipe_fds[0], &port, sizeof port) == sizeof port
-                 ? outsider(port, dm1, stranger, master_id.public_key_hex())
+                 ? outsider(port, dm1, stranger, master_id.public_key_hex(), up[1], down[0])
                  : 9;
     ::_exit(code);
   }
   ::close(pipe_fds[0]);
+  ::close(up[1]); // so a child that ends early is seen (EOF)
+  ::close(down[0]);
 
   auto dir = std::filesystem::temp_directory_path() / ("stowage-links-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
@@ -121,7 +134,18 @@ TEST_CASE("only processes that joined with a valid signature get messages acted 
     std::uint16_t p = *port;
     REQUIRE(::write(pipe_fds[1], &p, sizeof p) == sizeof p);
     ::close(pipe_fds[1]);
+    // Another process (this one) asks for a challenge for dm1 while the
+    // child holds its own: it must not replace the child's.
+    char byte = 0;
+    if (::read(up[0], &byte, 1) == 1) {
+      caf::scoped_actor self{sys};
+      self->request(master, 5s, sa::join_challenge_request{"dm1", cfg::to_hex(cfg::random_bytes(32))})
+        .receive([](sa::join_challenge&) {}, [](caf::error&) {});
+      REQUIRE(::write(down[1], &byte, 1) == 1);
+    }
     REQUIRE(::waitpid(child, &status, 0) == child);
+    ::close(up[0]);
+    ::close(down[1]);
     caf::anon_send_exit(master, caf::exit_reason::user_shutdown);
   }
   std::filesystem::remove_all(dir);
