@@ -81,18 +81,21 @@ void add_extension(X509* c, int nid, const char* value) {
 constexpr const char* node_org = "stowage-node";
 constexpr const char* anchor_org = "stowage-anchor";
 
-/// A certificate for `subject_key`, named (subject_org, node) and issued by
-/// (anchor_org, node), signed with `signer`. Everything but the keys is
-/// fixed, so a node's certificate is the same at every start. No expiry:
-/// trust follows the cluster file, and a node leaves it by losing its line.
-x509_ptr make_certificate(EVP_PKEY* subject_key, const char* subject_org, const std::string& node, bool anchor,
-                          EVP_PKEY* signer) {
+enum class kind { node, anchor };
+
+/// A certificate for `subject_key`, named (node_org or anchor_org, node) and
+/// issued by (anchor_org, node), signed with `signer`. Everything but the
+/// keys is fixed, so a node's certificate is the same at every start. No
+/// expiry: trust follows the cluster file, and a node leaves it by losing
+/// its line.
+x509_ptr make_certificate(EVP_PKEY* subject_key, kind k, const std::string& node, EVP_PKEY* signer) {
+  const bool anchor = k == kind::anchor;
   x509_ptr c(checked(X509_new(), "certificate"));
   check(X509_set_version(c.get(), 2), "certificate version");
   check(ASN1_INTEGER_set(X509_get_serialNumber(c.get()), 1), "certificate serial");
   check(ASN1_TIME_set_string_X509(X509_getm_notBefore(c.get()), "20000101000000Z"), "certificate validity");
   check(ASN1_TIME_set_string_X509(X509_getm_notAfter(c.get()), "99991231235959Z"), "certificate validity");
-  set_name(X509_get_subject_name(c.get()), subject_org, node);
+  set_name(X509_get_subject_name(c.get()), anchor ? anchor_org : node_org, node);
   set_name(X509_get_issuer_name(c.get()), anchor_org, node);
   check(X509_set_pubkey(c.get(), subject_key), "certificate key");
   if (anchor) {
@@ -151,7 +154,7 @@ tls_files::~tls_files() {
 tls_files make_cluster_tls(const std::string& name, const identity& id,
                            const std::map<std::string, std::string>& keys) {
   auto own = private_key(id);
-  auto cert = make_certificate(own.get(), node_org, name, false, own.get());
+  auto cert = make_certificate(own.get(), kind::node, name, own.get());
 
   // The anchors' own signatures are never checked (see the header): a key
   // made for this and dropped signs them.
@@ -167,7 +170,7 @@ tls_files make_cluster_tls(const std::string& name, const identity& id,
   std::vector<x509_ptr> anchors;
   for (const auto& [node, hex] : keys) {
     auto key = public_key(node, hex);
-    anchors.push_back(make_certificate(key.get(), anchor_org, node, true, throwaway.get()));
+    anchors.push_back(make_certificate(key.get(), kind::anchor, node, throwaway.get()));
   }
 
   tls_files out;
