@@ -173,12 +173,6 @@ std::string refuse(const std::string& entry, const std::string& why) {
 
 // `root` is the canonical target directory: every path handed to libarchive
 // or to a system call is root + "/" + a checked relative path.
-std::uint64_t free_bytes(const std::string& dir) {
-  struct statvfs v {};
-  if (::statvfs(dir.c_str(), &v) != 0) return std::numeric_limits<std::uint64_t>::max(); // cannot tell: no guard
-  return static_cast<std::uint64_t>(v.f_bavail) * v.f_frsize;
-}
-
 std::string unpack_entries(archive* tar, archive* disk, const std::string& root, std::uint64_t keep_free,
                            std::set<std::string>& bookkeeping, unpack_result& res) {
   constexpr std::uint64_t check_every = 64 << 20;
@@ -257,6 +251,12 @@ std::string unpack_entries(archive* tar, archive* disk, const std::string& root,
 }
 
 } // namespace
+
+std::uint64_t free_bytes(const fs::path& dir) {
+  struct statvfs v {};
+  if (::statvfs(dir.c_str(), &v) != 0) return std::numeric_limits<std::uint64_t>::max();
+  return static_cast<std::uint64_t>(v.f_bavail) * v.f_frsize;
+}
 
 std::uint64_t default_keep_free(const fs::path& dir) {
   struct statvfs v {};

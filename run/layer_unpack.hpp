@@ -33,6 +33,9 @@ struct unpack_result {
 /// ship many GiB), but one that would fill the disk (a compression bomb) is
 /// refused.
 std::uint64_t default_keep_free(const std::filesystem::path& dir);
+/// Bytes free for this process on `dir`'s file system (the maximum when that
+/// cannot be told: no guard then).
+std::uint64_t free_bytes(const std::filesystem::path& dir);
 
 /// Unpacks `blob` into `dir` (created if missing; should be empty). On
 /// failure `dir` may hold a partial tree: the caller removes it. Owners,

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/xattr.h>
@@ -59,10 +58,8 @@ using inode_map = std::map<std::pair<dev_t, ino_t>, fs::path>;
 
 std::string copy_file(const fs::path& src, const fs::path& dst, const struct stat& st) {
   // The layer's unpacking kept a share of the disk free; so does its copy.
-  struct statvfs v {};
   const auto data = static_cast<std::uint64_t>(st.st_blocks) * 512;
-  if (::statvfs(dst.parent_path().c_str(), &v) == 0 &&
-      static_cast<std::uint64_t>(v.f_bavail) * v.f_frsize < data + default_keep_free(dst.parent_path()))
+  if (free_bytes(dst.parent_path()) < data + default_keep_free(dst.parent_path()))
     return "copying " + src.string() + " would fill the disk";
   int in = ::open(src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (in < 0) return sys_error("cannot read", src);
