@@ -10,6 +10,7 @@
 #include "oci/name.hpp"
 #include "run/bundle.hpp"
 #include "run/layer_cache.hpp"
+#include "run/layer_unpack.hpp"
 #include "run/rootfs.hpp"
 #include "run/runc.hpp"
 
@@ -157,6 +158,11 @@ int run_container(const run_options& given) {
   if (cfg->diff_ids.size() != m.layers.size())
     throw failure("image config lists " + std::to_string(cfg->diff_ids.size()) + " diff IDs for " +
                   std::to_string(m.layers.size()) + " layers");
+
+  for (const auto& layer : m.layers)
+    if (!run::is_filesystem_layer(layer.media_type))
+      throw failure("layer " + layer.dig.str() + " has media type '" + layer.media_type +
+                    "', not a container filesystem layer");
 
   // Layers: fetched only when their diff ID is not cached yet; the compressed
   // blob is dropped once unpacked.

@@ -252,6 +252,21 @@ std::string unpack_entries(archive* tar, archive* disk, const std::string& root,
 
 } // namespace
 
+bool is_filesystem_layer(std::string_view media_type) {
+  static constexpr std::string_view known[] = {
+      "application/vnd.oci.image.layer.v1.tar",
+      "application/vnd.oci.image.layer.v1.tar+gzip",
+      "application/vnd.oci.image.layer.v1.tar+zstd",
+      "application/vnd.oci.image.layer.nondistributable.v1.tar",
+      "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+      "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+      "application/vnd.docker.image.rootfs.diff.tar",
+      "application/vnd.docker.image.rootfs.diff.tar.gzip",
+      "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+  };
+  return std::find(std::begin(known), std::end(known), media_type) != std::end(known);
+}
+
 std::uint64_t free_bytes(const fs::path& dir) {
   struct statvfs v {};
   if (::statvfs(dir.c_str(), &v) != 0) return std::numeric_limits<std::uint64_t>::max();

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string_view>
 #include <string>
 
 namespace stowage::run {
@@ -27,6 +28,11 @@ struct unpack_result {
   std::uint64_t entries = 0;
   bool ok() const { return error.empty(); }
 };
+
+/// Whether a manifest's layer `media_type` is a container filesystem layer
+/// (OCI or Docker tar, plain, gzip or zstd, distributable or not): only
+/// those are unpacked, whatever format libarchive would recognise.
+bool is_filesystem_layer(std::string_view media_type);
 
 /// Free space an unpack leaves on `dir`'s file system at least: 5% of it,
 /// and 1 GiB at least. A layer is not capped by size (images legitimately

@@ -389,3 +389,14 @@ TEST_CASE("the copied rootfs keeps a sparse file sparse", "[run][unpack]") {
   CHECK(bytes.substr(size - 4) == "tail");
   CHECK(bytes.find_first_not_of('\0', 4) == size - 4);
 }
+
+TEST_CASE("only filesystem layer media types are unpacked", "[run][unpack]") {
+  for (const char* t : {"application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "application/vnd.oci.image.layer.v1.tar+zstd",
+                        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"})
+    CHECK(run::is_filesystem_layer(t));
+  for (const char* t : {"application/vnd.cncf.helm.chart.content.v1.tar+gzip", "application/zip",
+                        "application/vnd.oci.image.config.v1+json", "", "application/vnd.oci.image.layer.v1.tar+bzip2"})
+    CHECK_FALSE(run::is_filesystem_layer(t));
+}
