@@ -109,13 +109,15 @@ x509_ptr make_certificate(EVP_PKEY* subject_key, kind k, const std::string& node
   return c;
 }
 
+std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
 /// A sealed memory file holding what `write(FILE*)` wrote; its fd.
 template <class Write>
 int memory_file(const char* name, Write&& write) {
   int fd = ::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0)
     throw std::runtime_error(std::string("TLS: cannot create the in-memory ") + name);
-  FILE* f = ::fdopen(::dup(fd), "w");
+  FILE* f = std::fopen(fd_path(fd).c_str(), "w"); // its own open file: closing it keeps `fd`
   bool ok = f && write(f);
   ok = f && std::fclose(f) == 0 && ok;
   ok = ok && ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0;
@@ -125,8 +127,6 @@ int memory_file(const char* name, Write&& write) {
   }
   return fd;
 }
-
-std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 } // namespace
 
