@@ -44,13 +44,13 @@ struct session_hash {
 class disk_store;
 
 class disk_upload_writer final : public upload_writer {
-  static_assert(fileio::buffered_appender::buffer_size <= max_unwritten);
+  static_assert(fileio::buffered_appender::max_unwritten <= max_unwritten);
 
 public:
   disk_upload_writer(disk_store& store, std::string id, fileio::unique_fd fd, fs::path path,
                      std::uint64_t base, std::optional<session_hash> hash, fileio::buffered_appender::mode mode)
-      : store_(store), id_(std::move(id)), out_(std::move(fd), std::move(path), base, mode), base_(base),
-        hash_(std::move(hash)) {}
+      : store_(store), id_(std::move(id)), hash_(std::move(hash)),
+        out_(std::move(fd), std::move(path), base, mode, hash_ ? hash_into(*hash_) : nullptr), base_(base) {}
   ~disk_upload_writer() override;
 
   void write(const void* data, std::size_t len) override {
@@ -59,14 +59,10 @@ public:
     if (failed_)
       throw store_error("upload writer failed earlier");
     try {
-      out_.append(data, len);
+      out_.append(data, len); // and into the hash (the tap)
     } catch (...) {
       failed_ = true; // how much reached the file is unknown: nothing of this writer counts
       throw;
-    }
-    if (hash_) {
-      hash_->hasher.update(data, len);
-      hash_->hashed += len;
     }
     written_ += len;
   }
@@ -74,12 +70,21 @@ public:
   void finish() override;
 
 private:
+  /// The appender's tap: the bytes it writes, into the session's hash (on
+  /// its writing thread; complete once it flushed).
+  static fileio::buffered_appender::tap_fn hash_into(session_hash& h) {
+    return [&h](const char* data, std::size_t len) {
+      h.hasher.update(data, len);
+      h.hashed += len;
+    };
+  }
+
   disk_store& store_;
   std::string id_;
+  std::optional<session_hash> hash_; // before out_: the appender's thread uses it until out_ is gone
   fileio::buffered_appender out_;
   std::uint64_t base_;
   std::uint64_t written_ = 0;
-  std::optional<session_hash> hash_;
   bool finished_ = false;
   bool failed_ = false;
 };

@@ -246,14 +246,64 @@ void drop_from_page_cache_later(const fs::path& p) {
 
 void buffered_appender::free_aligned::operator()(char* p) const { std::free(p); }
 
+/// An appender's own thread for its direct writes, one at a time. Its own,
+/// not a pool's: pool threads do not follow a fork (tests fork writers), and
+/// one thread per upload is one clone per blob, not per buffer.
+class buffered_appender::write_thread {
+public:
+  write_thread() : thread_([this] { run(); }) {}
+  ~write_thread() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  std::future<int> submit(std::packaged_task<int()> job) {
+    auto result = job.get_future();
+    {
+      std::lock_guard lock(mu_);
+      job_ = std::move(job);
+    }
+    cv_.notify_one();
+    return result;
+  }
+
+private:
+  void run() {
+    for (;;) {
+      std::packaged_task<int()> job;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return stop_ || job_.valid(); });
+        if (!job_.valid())
+          return;
+        job = std::move(job_);
+      }
+      job();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::packaged_task<int()> job_;
+  bool stop_ = false;
+  std::thread thread_; // last: it starts once the members above exist
+};
+
 buffered_appender::~buffered_appender() {
-  // The background sync uses the descriptor: it must end before fd_ closes.
+  // The write in flight and the background sync use the descriptor (and the
+  // spare buffer): they must end before either goes.
+  if (write_.valid())
+    write_.wait();
   if (sync_.valid())
     sync_.wait();
 }
 
-buffered_appender::buffered_appender(unique_fd fd, fs::path p, std::uint64_t offset, mode m)
-    : fd_(std::move(fd)), path_(std::move(p)), end_(offset), wb_start_(offset) {
+buffered_appender::buffered_appender(unique_fd fd, fs::path p, std::uint64_t offset, mode m, tap_fn tap)
+    : fd_(std::move(fd)), path_(std::move(p)), end_(offset), wb_start_(offset), tap_(std::move(tap)),
+      tapped_through_(offset) {
   direct_ = m == mode::direct_if_possible && try_direct(fd_.get());
   synced_ = m != mode::unsynced_buffered;
   if (!direct_)
@@ -263,7 +313,7 @@ buffered_appender::buffered_appender(unique_fd fd, fs::path p, std::uint64_t off
     throw std::bad_alloc();
   // Appending mid-block: the block's existing bytes are rewritten with the new ones.
   buf_off_ = offset & ~std::uint64_t(block - 1);
-  sync_from_ = buf_off_;
+  sync_from_ = written_through_ = buf_off_;
   used_ = static_cast<std::size_t>(offset - buf_off_);
   if (used_ == 0)
     return;
@@ -304,7 +354,7 @@ void buffered_appender::append(const void* data, std::size_t len) {
       c += n;
       len -= n;
       if (used_ == buffer_size) {
-        write_direct(buffer_size);
+        write_full_buffer();
         if (!direct_)
           break; // the rest goes the buffered way
       }
@@ -326,7 +376,67 @@ void buffered_appender::append(const void* data, std::size_t len) {
   used_ += len;
 }
 
+void buffered_appender::write_full_buffer() {
+  finish_write();
+  if (!direct_)
+    return; // refused on the last write: this buffer goes the buffered way from buf_off_
+  if (!spare_) {
+    spare_.reset(static_cast<char*>(std::aligned_alloc(block, buffer_size)));
+    if (!spare_)
+      throw std::bad_alloc();
+  }
+  if (!writer_)
+    writer_ = std::make_unique<write_thread>();
+  // The bytes the tap has not seen (a resumed upload's buffer starts with
+  // the block's old bytes): decided here, seen there.
+  const char* data = buf_.get();
+  std::size_t skip = tapped_through_ > buf_off_ ? static_cast<std::size_t>(tapped_through_ - buf_off_) : 0;
+  tapped_through_ = buf_off_ + buffer_size;
+  tap_fn* tap = tap_ ? &tap_ : nullptr;
+  write_ = writer_->submit(std::packaged_task<int()>([fd = fd_.get(), data, off = buf_off_, skip, tap] {
+    if (tap)
+      (*tap)(data + skip, buffer_size - skip);
+    return pwrite_all(fd, data, buffer_size, off);
+  }));
+  write_off_ = buf_off_;
+  std::swap(buf_, spare_);
+  buf_off_ += buffer_size;
+  used_ = 0;
+}
+
+void buffered_appender::finish_write() {
+  if (!write_.valid())
+    return;
+  if (int e = write_.get()) {
+    if (e != EINVAL) {
+      errno = e;
+      throw_errno("write", path_);
+    }
+    // O_DIRECT accepted, then refused: the buffer that was in flight is
+    // written the buffered way, and so is everything after it.
+    int flags = ::fcntl(fd_.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags & ~O_DIRECT) != 0)
+      throw_errno("fcntl", path_);
+    pwrite_all(fd_.get(), spare_.get(), buffer_size, write_off_, path_);
+    direct_ = false;
+    end_ = wb_start_ = buf_off_; // the current buffer's bytes start there
+    return;
+  }
+  written_through_ = write_off_ + buffer_size;
+  if (synced_ && written_through_ - sync_from_ >= sync_every)
+    start_background_sync();
+}
+
+void buffered_appender::tap_range(const char* data, std::uint64_t at, std::size_t len) {
+  if (!tap_ || at + len <= tapped_through_)
+    return;
+  std::size_t skip = tapped_through_ > at ? static_cast<std::size_t>(tapped_through_ - at) : 0;
+  tap_(data + skip, len - skip);
+  tapped_through_ = at + len;
+}
+
 void buffered_appender::write_direct(std::size_t len) {
+  tap_range(buf_.get(), buf_off_, std::min(len, used_));
   if (int e = pwrite_all(fd_.get(), buf_.get(), len, buf_off_)) {
     if (e != EINVAL) {
       errno = e;
@@ -338,7 +448,8 @@ void buffered_appender::write_direct(std::size_t len) {
   if (len == buffer_size) {
     buf_off_ += buffer_size;
     used_ = 0;
-    if (synced_ && buf_off_ - sync_from_ >= sync_every)
+    written_through_ = buf_off_;
+    if (synced_ && written_through_ - sync_from_ >= sync_every)
       start_background_sync();
   }
 }
@@ -352,7 +463,7 @@ void buffered_appender::start_background_sync() {
   sync_ = sync_pool::get().submit(
     std::packaged_task<int()>([fd = fd_.get()] { return ::fdatasync(fd) == 0 ? 0 : errno; }));
   if (sync_.valid())
-    sync_from_ = buf_off_;
+    sync_from_ = written_through_;
 }
 
 void buffered_appender::check_background_sync() {
@@ -368,6 +479,7 @@ void buffered_appender::check_background_sync() {
 }
 
 void buffered_appender::flush() {
+  finish_write();
   write_pending();
   check_background_sync();
 }
@@ -395,12 +507,14 @@ void buffered_appender::write_pending() {
       return;
     }
   }
+  tap_range(buf_.get(), end_, used_);
   pwrite_all(fd_.get(), buf_.get(), used_, end_, path_);
   advance(used_);
   used_ = 0;
 }
 
 void buffered_appender::write_through(const void* data, std::size_t len) {
+  tap_range(static_cast<const char*>(data), end_, len);
   pwrite_all(fd_.get(), static_cast<const char*>(data), len, end_, path_);
   advance(len);
 }

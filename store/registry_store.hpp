@@ -69,7 +69,7 @@ enum class commit_status {
 class upload_writer {
 public:
   /// At most this many of the bytes written are not yet in the session's file.
-  static constexpr std::size_t max_unwritten = 1 << 20;
+  static constexpr std::size_t max_unwritten = 2 << 20;
   virtual ~upload_writer() = default;
   virtual void write(const void* data, std::size_t len) = 0; // throws store_error
   virtual std::uint64_t size() const = 0;                    // session total so far

@@ -9,6 +9,7 @@
 
 #include <csignal>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -348,29 +349,28 @@ TEST_CASE("a failed write leaves the session at its previous size", "[store]") {
     small.rlim_cur = 1 << 20;
     REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
     auto w = s->append("r", u.id);
-    std::string big(2 << 20, 'x');
-    bool threw = false;
-    try {
-      w->write(big.data(), big.size());
-    } catch (const stowage::store::store_error&) {
-      threw = true;
-    }
-    bool later_write_threw = false, finish_threw = false;
-    try {
-      w->write("y", 1);
-    } catch (const stowage::store::store_error&) {
-      later_write_threw = true;
-    }
-    try {
-      w->finish();
-    } catch (const stowage::store::store_error&) {
-      finish_threw = true;
-    }
+    // A full buffer is written while the next one fills, so the failure
+    // surfaces at a later write or at finish(), never later than that; from
+    // then on every call fails.
+    const std::string big(3 << 20, 'x');
+    std::vector<bool> threw;
+    auto attempt = [&](auto&& call) {
+      try {
+        call();
+        threw.push_back(false);
+      } catch (const stowage::store::store_error&) {
+        threw.push_back(true);
+      }
+    };
+    for (std::size_t off = 0; off < big.size(); off += 1 << 19)
+      attempt([&] { w->write(big.data() + off, 1 << 19); });
+    attempt([&] { w->write("y", 1); });
+    attempt([&] { w->finish(); });
     ::setrlimit(RLIMIT_FSIZE, &old);
     std::signal(SIGXFSZ, old_handler);
-    CHECK(threw);
-    CHECK(later_write_threw);
-    CHECK(finish_threw);
+    CHECK(threw.back()); // finish() did not pass the failure by
+    auto first = std::find(threw.begin(), threw.end(), true);
+    CHECK(std::all_of(first, threw.end(), [](bool t) { return t; }));
   }
   REQUIRE(s->find_upload("r", u.id));
   CHECK(s->find_upload("r", u.id)->size == 3);
