@@ -443,15 +443,9 @@ void buffered_appender::write_direct(std::size_t len) {
       throw_errno("write", path_);
     }
     leave_direct(); // O_DIRECT accepted, then refused: the buffer is whole, the buffered path writes it
-    return;
   }
-  if (len == buffer_size) {
-    buf_off_ += buffer_size;
-    used_ = 0;
-    written_through_ = buf_off_;
-    if (synced_ && written_through_ - sync_from_ >= sync_every)
-      start_background_sync();
-  }
+  // The buffer stays where it is, even padded to a full one: write_pending
+  // cuts the file back and keeps the partial block.
 }
 
 void buffered_appender::start_background_sync() {

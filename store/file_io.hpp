@@ -142,6 +142,7 @@ private:
   class write_thread;
   /// Gives the bytes of `data` at file offset `at` that the tap has not seen yet to it.
   void tap_range(const char* data, std::uint64_t at, std::size_t len);
+  /// Direct: writes the first `len` bytes of the buffer (whole blocks) where it belongs.
   void write_direct(std::size_t len);
   /// Direct: hands the full buffer to a writing thread and goes on in the other.
   void write_full_buffer();

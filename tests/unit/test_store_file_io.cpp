@@ -83,6 +83,25 @@ TEST_CASE("the appender writes exactly the bytes appended", "[store][appender]")
   INFO("direct I/O: " << direct);
 }
 
+TEST_CASE("the appender flushes a buffer short of full by less than a block exactly", "[store][appender]") {
+  // Padded to whole blocks, such a buffer is as long as a full one.
+  temp_dir d;
+  auto p = d.path / "upload";
+  const auto size = fileio::buffered_appender::buffer_size;
+  auto data = random_bytes(3 * size, 19);
+  for (std::size_t first : {size - 100, 2 * size - 1, size - fileio::buffered_appender::block + 1}) {
+    CAPTURE(first);
+    fileio::open_file(p, O_WRONLY | O_CREAT | O_TRUNC);
+    fileio::buffered_appender out(fileio::open_file(p, O_RDWR), p, 0);
+    out.append(data.data(), first);
+    out.flush();
+    CHECK(fs::file_size(p) == first);
+    out.append(data.data() + first, data.size() - first);
+    out.flush();
+    CHECK(slurp(p) == data);
+  }
+}
+
 TEST_CASE("the appender's tap sees every appended byte once, in order", "[store][appender]") {
   // The tap is an upload's SHA-256: a byte seen twice (the old bytes of a
   // block a resumed upload rewrites, a partial block kept after a flush) or
