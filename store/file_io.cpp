@@ -16,6 +16,7 @@
 #include <mutex>
 #include <new>
 #include <thread>
+#include <vector>
 
 namespace stowage::store::fileio {
 
@@ -185,23 +186,30 @@ void pwrite_all(int fd, const char* data, std::size_t len, std::uint64_t off, co
   }
 }
 
-/// A few threads for the disk work nobody waits on: the appenders'
-/// background fdatasyncs and pages leaving the page cache, so a burst of
-/// uploads cannot start a thread each. Never destroyed: a task may still run
-/// while static objects are torn down at exit.
-class sync_pool {
+/// Threads running submitted tasks in turn. The destructor runs what is
+/// queued, then joins them.
+class task_threads {
 public:
-  static sync_pool& get() {
-    static auto* pool = new sync_pool();
-    return *pool;
+  /// `max_queued`: tasks waiting beyond it are refused; 0: no bound.
+  task_threads(int threads, std::size_t max_queued) : max_queued_(max_queued) {
+    for (int i = 0; i < threads; ++i)
+      threads_.emplace_back([this] { run(); });
   }
-  /// The task's result to come; an invalid future when the queue is full
-  /// (every task here is a head start or a hint that may be skipped).
+  ~task_threads() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_)
+      t.join();
+  }
+  /// The task's result to come; an invalid future when the queue is full.
   std::future<int> submit(std::packaged_task<int()> task) {
     auto result = task.get_future();
     {
       std::lock_guard lock(mu_);
-      if (queue_.size() >= max_queued)
+      if (max_queued_ > 0 && queue_.size() >= max_queued_)
         return {};
       queue_.push_back(std::move(task));
     }
@@ -210,19 +218,14 @@ public:
   }
 
 private:
-  static constexpr int threads = 4;
-  static constexpr std::size_t max_queued = 64;
-
-  sync_pool() {
-    for (int i = 0; i < threads; ++i)
-      std::thread([this] { run(); }).detach();
-  }
-  [[noreturn]] void run() {
+  void run() {
     for (;;) {
       std::packaged_task<int()> task;
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [this] { return !queue_.empty(); });
+        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty())
+          return;
         task = std::move(queue_.front());
         queue_.pop_front();
       }
@@ -230,15 +233,28 @@ private:
     }
   }
 
+  const std::size_t max_queued_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::packaged_task<int()>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
 };
+
+/// A few threads for the disk work nobody waits on: the appenders'
+/// background fdatasyncs and pages leaving the page cache, so a burst of
+/// uploads cannot start a thread each. Every task here is a head start or a
+/// hint that may be skipped when the queue is full. Never destroyed: a task
+/// may still run while static objects are torn down at exit.
+task_threads& sync_pool() {
+  static auto* pool = new task_threads(4, 64);
+  return *pool;
+}
 
 } // namespace
 
 void drop_from_page_cache_later(const fs::path& p) {
-  sync_pool::get().submit(std::packaged_task<int()>([p] {
+  sync_pool().submit(std::packaged_task<int()>([p] {
     drop_from_page_cache(p);
     return 0;
   }));
@@ -247,49 +263,10 @@ void drop_from_page_cache_later(const fs::path& p) {
 void buffered_appender::free_aligned::operator()(char* p) const { std::free(p); }
 
 /// An appender's own thread for its direct writes, one at a time. Its own,
-/// not a pool's: pool threads do not follow a fork (tests fork writers), and
-/// one thread per upload is one clone per blob, not per buffer.
-class buffered_appender::write_thread {
-public:
-  write_thread() : thread_([this] { run(); }) {}
-  ~write_thread() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_one();
-    thread_.join();
-  }
-  std::future<int> submit(std::packaged_task<int()> job) {
-    auto result = job.get_future();
-    {
-      std::lock_guard lock(mu_);
-      job_ = std::move(job);
-    }
-    cv_.notify_one();
-    return result;
-  }
-
-private:
-  void run() {
-    for (;;) {
-      std::packaged_task<int()> job;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [this] { return stop_ || job_.valid(); });
-        if (!job_.valid())
-          return;
-        job = std::move(job_);
-      }
-      job();
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::packaged_task<int()> job_;
-  bool stop_ = false;
-  std::thread thread_; // last: it starts once the members above exist
+/// not a shared pool's: pool threads do not follow a fork (tests fork
+/// writers), and one thread per upload is one clone per blob.
+struct buffered_appender::write_thread : task_threads {
+  write_thread() : task_threads(1, 0) {}
 };
 
 buffered_appender::~buffered_appender() {
@@ -313,7 +290,7 @@ buffered_appender::buffered_appender(unique_fd fd, fs::path p, std::uint64_t off
     throw std::bad_alloc();
   // Appending mid-block: the block's existing bytes are rewritten with the new ones.
   buf_off_ = offset & ~std::uint64_t(block - 1);
-  sync_from_ = written_through_ = buf_off_;
+  sync_from_ = buf_off_;
   used_ = static_cast<std::size_t>(offset - buf_off_);
   if (used_ == 0)
     return;
@@ -422,9 +399,9 @@ void buffered_appender::finish_write() {
     end_ = wb_start_ = buf_off_; // the current buffer's bytes start there
     return;
   }
-  written_through_ = write_off_ + buffer_size;
-  if (synced_ && written_through_ - sync_from_ >= sync_every)
-    start_background_sync();
+  const std::uint64_t written_through = write_off_ + buffer_size;
+  if (synced_ && written_through - sync_from_ >= sync_every)
+    start_background_sync(written_through);
 }
 
 void buffered_appender::tap_range(const char* data, std::uint64_t at, std::size_t len) {
@@ -448,16 +425,16 @@ void buffered_appender::write_direct(std::size_t len) {
   // cuts the file back and keeps the partial block.
 }
 
-void buffered_appender::start_background_sync() {
+void buffered_appender::start_background_sync(std::uint64_t written_through) {
   if (sync_.valid()) {
     if (sync_.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
       return; // the last one is still running: the next threshold tries again
     check_background_sync();
   }
-  sync_ = sync_pool::get().submit(
+  sync_ = sync_pool().submit(
     std::packaged_task<int()>([fd = fd_.get()] { return ::fdatasync(fd) == 0 ? 0 : errno; }));
   if (sync_.valid())
-    sync_from_ = written_through_;
+    sync_from_ = written_through;
 }
 
 void buffered_appender::check_background_sync() {

@@ -150,7 +150,8 @@ private:
   /// its write failed, leaves direct mode if the file system refused it.
   void finish_write();
   void write_pending();
-  void start_background_sync();
+  /// Direct: an fdatasync of what is written up to `written_through`, in the background.
+  void start_background_sync(std::uint64_t written_through);
   /// Collects the background fdatasync, if any; throws store_error if it failed.
   void check_background_sync();
   void advance(std::size_t len);
@@ -170,7 +171,6 @@ private:
   std::uint64_t buf_off_ = 0;   // direct: the file offset of buf_[0], block-aligned
   bool fresh_ = false;          // direct: the buffer holds bytes not yet in the file
   std::uint64_t sync_from_ = 0; // direct: bytes before this were covered by a background sync
-  std::uint64_t written_through_ = 0; // direct: file offset up to which writes completed
   tap_fn tap_;
   std::uint64_t tapped_through_ = 0;  // file offset up to which bytes went to the tap
   std::unique_ptr<write_thread> writer_; // direct: started at the first full buffer
