@@ -367,7 +367,7 @@ void buffered_appender::write_full_buffer() {
   // The bytes the tap has not seen (a resumed upload's buffer starts with
   // the block's old bytes): decided here, seen there.
   const char* data = buf_.get();
-  std::size_t skip = tapped_through_ > buf_off_ ? static_cast<std::size_t>(tapped_through_ - buf_off_) : 0;
+  const std::size_t skip = tapped_of(buf_off_);
   tapped_through_ = buf_off_ + buffer_size;
   tap_fn* tap = tap_ ? &tap_ : nullptr;
   write_ = writer_->submit(std::packaged_task<int()>([fd = fd_.get(), data, off = buf_off_, skip, tap] {
@@ -391,12 +391,8 @@ void buffered_appender::finish_write() {
     }
     // O_DIRECT accepted, then refused: the buffer that was in flight is
     // written the buffered way, and so is everything after it.
-    int flags = ::fcntl(fd_.get(), F_GETFL);
-    if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags & ~O_DIRECT) != 0)
-      throw_errno("fcntl", path_);
+    leave_direct();
     pwrite_all(fd_.get(), spare_.get(), buffer_size, write_off_, path_);
-    direct_ = false;
-    end_ = wb_start_ = buf_off_; // the current buffer's bytes start there
     return;
   }
   const std::uint64_t written_through = write_off_ + buffer_size;
@@ -407,13 +403,13 @@ void buffered_appender::finish_write() {
 void buffered_appender::tap_range(const char* data, std::uint64_t at, std::size_t len) {
   if (!tap_ || at + len <= tapped_through_)
     return;
-  std::size_t skip = tapped_through_ > at ? static_cast<std::size_t>(tapped_through_ - at) : 0;
+  const std::size_t skip = tapped_of(at);
   tap_(data + skip, len - skip);
   tapped_through_ = at + len;
 }
 
 void buffered_appender::write_direct(std::size_t len) {
-  tap_range(buf_.get(), buf_off_, std::min(len, used_));
+  tap_range(buf_.get(), buf_off_, used_); // the padding is not data
   if (int e = pwrite_all(fd_.get(), buf_.get(), len, buf_off_)) {
     if (e != EINVAL) {
       errno = e;

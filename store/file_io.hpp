@@ -140,6 +140,10 @@ private:
   };
   void write_through(const void* data, std::size_t len);
   class write_thread;
+  /// How many bytes from file offset `at` on the tap has seen already.
+  std::size_t tapped_of(std::uint64_t at) const {
+    return tapped_through_ > at ? static_cast<std::size_t>(tapped_through_ - at) : 0;
+  }
   /// Gives the bytes of `data` at file offset `at` that the tap has not seen yet to it.
   void tap_range(const char* data, std::uint64_t at, std::size_t len);
   /// Direct: writes the first `len` bytes of the buffer (whole blocks) where it belongs.
