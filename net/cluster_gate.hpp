@@ -17,8 +17,10 @@
 //    (handoffs); reads stay open.
 //  - The runtime gateway accepts writes signed by data managers (scheduled
 //    pulls delivering an image into the cache) and, when `open` is set,
-//    unsigned writes from local container engines. A Stowage-Node header that
-//    does not verify is refused even then.
+//    unsigned writes from container engines on its host (a client on a
+//    loopback address or on the address it connected to; 403 DENIED from
+//    any other). A Stowage-Node header that does not verify is refused even
+//    then.
 // Node-signed manifest PUTs may carry `?seq=N` (covered by the signature):
 // the tag then gets that sequence number (tags move forward only).
 #pragma once
@@ -51,7 +53,8 @@ struct cluster_gate_options {
   actors::public_key master_key{};
   /// Roles whose Stowage-Node signatures may write here.
   std::set<config::role> node_writers;
-  /// Unsigned writes allowed (the runtime gateway, for local container engines).
+  /// Unsigned writes allowed from clients on this host (the runtime
+  /// gateway, for its container engines).
   bool open = false;
   std::chrono::milliseconds session_grace = std::chrono::minutes(10);
   std::function<std::int64_t()> now_ms; // unix ms; wall clock if empty

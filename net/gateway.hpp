@@ -16,7 +16,7 @@
 //    pull failed. A tags list and `/v2/_catalog`: the cluster's (the
 //    master's catalog), paged as usual; 503 if the master cannot be reached. Referrers: the union of
 //    the data managers' lists (503 if none answered). Blobs: from the cache.
-//  - Pushes from local engines (open when `open_local_pushes`): blobs and the
+//  - Pushes from the engines on its host (open when `open_local_pushes`): blobs and the
 //    manifest are collected into the cache as they arrive, each blob going on
 //    to the push's target meanwhile (net/client_uploads.hpp); after the manifest
 //    is stored, runtime_port::push runs the push flow, and the client's PUT is
@@ -46,8 +46,8 @@ namespace stowage::net {
 class blob_relay;
 
 struct gateway_options {
-  /// Accept unsigned pushes (local container engines). Bind the gateway to
-  /// an address only the host's engines reach when this is on.
+  /// Accept unsigned pushes and deletes from container engines on this host
+  /// (request::from_this_host); other clients get 403 DENIED.
   bool open_local_pushes = true;
   /// How long a tag resolved by a pull is served again without asking the
   /// cluster; 0: every GET/HEAD by tag asks.

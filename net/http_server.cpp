@@ -111,9 +111,26 @@ struct server_state {
       : handler(h), opts(std::move(o)), blocking(std::max<std::size_t>(2, opts.threads)) {}
 };
 
+/// See request::from_this_host. An IPv4 client on a dual-stack socket
+/// shows as ::ffff:a.b.c.d, loopback too.
+bool on_this_host(const tcp::socket& s) {
+  beast::error_code ec1, ec2;
+  const auto peer = s.remote_endpoint(ec1).address();
+  const auto self = s.local_endpoint(ec2).address();
+  if (ec1 || ec2) return false;
+  auto v4 = [](const asio::ip::address& a) {
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()));
+    return a;
+  };
+  return v4(peer).is_loopback() || peer == self;
+}
+
 class session : public std::enable_shared_from_this<session> {
 public:
-  session(tcp::socket&& s, server_state& st) : stream_(std::move(s)), st_(st) { buf_.reserve(buffer_reserve); }
+  session(tcp::socket&& s, server_state& st)
+      : from_this_host_(on_this_host(s)), stream_(std::move(s)), st_(st) {
+    buf_.reserve(buffer_reserve);
+  }
   ~session() {
     std::lock_guard lk(st_.mu);
     st_.sessions.erase(this);
@@ -170,6 +187,7 @@ private:
     auto& m = header_parser_->get();
     req_ = request{};
     req_.method = std::string(m.method_string());
+    req_.from_this_host = from_this_host_;
     for (const auto& f : m) req_.headers.add(std::string(f.name_string()), std::string(f.value()));
     req_.chunked = header_parser_->chunked();
     if (auto cl = header_parser_->content_length()) req_.content_length = *cl;
@@ -487,6 +505,7 @@ private:
                             });
   }
 
+  const bool from_this_host_; // before stream_: computed from the socket before it moves there
   beast::tcp_stream stream_;
   server_state& st_;
   beast::flat_buffer buf_;

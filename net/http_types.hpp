@@ -56,6 +56,11 @@ struct request {
   /// Content-Length if given; nullopt with chunked transfer-encoding or no body.
   std::optional<std::uint64_t> content_length;
   bool chunked = false;
+  /// The client connects from this host: from a loopback address, or from
+  /// the address it reached (a local connection to one of the host's own
+  /// addresses has that as its source). Unsigned writes to a runtime's
+  /// gateway are taken only from such clients, its container engines.
+  bool from_this_host = false;
 
   bool has_body() const { return chunked || content_length.value_or(0) > 0; }
   /// The first value of query parameter `key`.

@@ -13,7 +13,7 @@ registry_api::registry_api(store::registry_store& store, std::shared_ptr<push_ga
 
 std::optional<refusal> registry_api::gate(const request& req, std::string_view repo) const {
   if (!gate_) return std::nullopt;
-  return gate_->check(write_attempt{req.method, repo, req.headers.get_or("Authorization"), req.target});
+  return gate_->check(write_attempt{req.method, repo, req.headers.get_or("Authorization"), req.target, req.from_this_host});
 }
 
 std::optional<refusal> registry_api::gate_tag(const write_attempt& w, std::string_view tag,

@@ -37,6 +37,7 @@ struct write_attempt {
   std::string_view repository;
   std::string_view authorization; // the Authorization header, possibly empty
   std::string_view target;        // path and query exactly as sent (what node signatures cover)
+  bool from_this_host = false;    // request::from_this_host
 };
 
 class push_gate {

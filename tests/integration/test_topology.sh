@@ -123,6 +123,21 @@ wait_until 60 "the cluster answering" healthy
 wait_until 30 "every node joined" all_joined dm1 dm2 dm3 rt1
 echo "ok: five processes in five namespaces joined the master"
 
+# rt1's gateway is on the network (data managers deliver to it), but only
+# this host's engines may push or delete through it unsigned: from another
+# namespace (another host), 403 DENIED, before the cluster is asked.
+from_hub() { ip netns exec "$NS_HUB" curl -sS -o "$WORK/hub.out" -w '%{http_code}' "$@"; }
+code=$(from_hub -X POST "http://$GW/v2/topo/img/blobs/uploads/")
+[ "$code" = 403 ] && grep -q DENIED "$WORK/hub.out" ||
+  fail "an unsigned upload from another host got $code: $(cat "$WORK/hub.out")"
+code=$(from_hub -X DELETE "http://$GW/v2/topo/img/manifests/v1")
+[ "$code" = 403 ] || fail "an unsigned delete from another host got $code: $(cat "$WORK/hub.out")"
+code=$(from_hub "http://$GW/v2/")
+[ "$code" = 200 ] || fail "a read from another host got $code"
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "http://$GW/v2/topo/img/blobs/uploads/")
+[ "$code" = 202 ] || fail "an upload from rt1's own host got $code"
+echo "ok: rt1's gateway refuses unsigned writes from another host (403) and takes them from its own"
+
 # ---- one 64 MiB image on every data manager ---------------------------------
 digest=$(make_oci_layout "$WORK/src" v1 4 16)
 size=$(du -cb "$WORK"/src/blobs/sha256/* | tail -1 | cut -f1)

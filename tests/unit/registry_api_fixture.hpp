@@ -45,15 +45,18 @@ struct api_fixture {
   void rebuild() { api = std::make_unique<net::registry_api>(*st, gate, hook); }
 
   net::response call(std::string method, std::string target, std::string_view body = {},
-                     std::vector<std::pair<std::string, std::string>> headers = {}) {
-    return call_on(*api, std::move(method), std::move(target), body, std::move(headers));
+                     std::vector<std::pair<std::string, std::string>> headers = {}, bool from_this_host = true) {
+    return call_on(*api, std::move(method), std::move(target), body, std::move(headers), from_this_host);
   }
-  /// A request to any handler (the registry API, or a gateway in front of it).
+  /// A request to any handler (the registry API, or a gateway in front of
+  /// it), by default from a client on the same host.
   static net::response call_on(net::http_handler& h, std::string method, std::string target,
                                std::string_view body = {},
-                               std::vector<std::pair<std::string, std::string>> headers = {}) {
+                               std::vector<std::pair<std::string, std::string>> headers = {},
+                               bool from_this_host = true) {
     net::request req;
     req.method = std::move(method);
+    req.from_this_host = from_this_host;
     REQUIRE(req.set_target(target));
     for (auto& [k, v] : headers) req.headers.add(k, v);
     if (!body.empty()) req.content_length = body.size();

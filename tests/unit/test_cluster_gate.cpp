@@ -156,7 +156,7 @@ TEST_CASE("the spool takes only data managers' signed writes, with their sequenc
   CHECK(f.st->tag_seq("lib/app", "v1") == 12u);
 }
 
-TEST_CASE("the gateway takes local pushes and signed deliveries, not bad signatures", "[unit][cluster]") {
+TEST_CASE("the gateway takes its host's pushes and signed deliveries, not bad signatures", "[unit][cluster]") {
   api_fixture f;
   cluster_keys k;
   f.gate = net::gateway_gate(k.nodes, true);
@@ -167,6 +167,19 @@ TEST_CASE("the gateway takes local pushes and signed deliveries, not bad signatu
   CHECK(f.call("POST", t, "b", {{"Authorization", forged}}).status == 401);
   auto good = config::node_authorization(k.dm1, "dm1", "POST", t, config::unix_time_ms());
   CHECK(f.call("POST", t, "b", {{"Authorization", good}}).status == 201);
+
+  // From another host: a delivery signed by a data manager, nothing unsigned.
+  const bool remote = false;
+  auto t2 = "/v2/lib/app/blobs/uploads/?digest=" + oci::sha256_of("c").str();
+  auto r = f.call("POST", t2, "c", {}, remote);
+  CHECK(r.status == 403);
+  CHECK_THAT(r.body, Catch::Contains("DENIED") && Catch::Contains("on this host"));
+  CHECK(f.call("POST", "/v2/lib/app/blobs/uploads/", {}, {}, remote).status == 403);
+  CHECK(f.call("DELETE", "/v2/lib/app/blobs/" + oci::sha256_of("a").str(), {}, {}, remote).status == 403);
+  CHECK(f.st->blob("lib/app", oci::sha256_of("a")));
+  CHECK_FALSE(f.st->blob("lib/app", oci::sha256_of("c")));
+  auto signed_remote = config::node_authorization(k.dm1, "dm1", "POST", t2, config::unix_time_ms());
+  CHECK(f.call("POST", t2, "c", {{"Authorization", signed_remote}}, remote).status == 201);
 
   api_fixture closed;
   closed.gate = net::gateway_gate(k.nodes, false);

@@ -354,7 +354,10 @@ TEST_CASE_METHOD(gateway_fixture, "a manifest DELETE deletes from the cluster, t
   CHECK(gcall("DELETE", "/v2/lib/app/manifests/sha256:nothex").status == 400);
   CHECK(asked == std::vector<std::string>{"lib/app:" + d.str(), "lib/app:" + d.str(), "lib/app:v1"});
 
-  // A gateway closed to local writes refuses the delete before asking.
+  // A client on another host, and a gateway closed to local writes, are
+  // refused before the cluster is asked.
+  const bool remote = false;
+  CHECK(call_on(*gw, "DELETE", "/v2/lib/app/manifests/v1", {}, {}, remote).status == 403);
   net::gateway_options closed;
   closed.open_local_pushes = false;
   net::gateway gw_closed(cache, rt, nodes, [](const actors::probe_arrival&) {}, closed);
