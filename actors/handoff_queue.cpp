@@ -187,15 +187,25 @@ void handoff_queue::count_attempt(const std::string& node) {
   s.step();
 }
 
+// A pending delivery whose tag is behind the newest number issued for that
+// tag (deleted, or moved to another image, since) goes by digest alone. The
+// rows are what a restarted master learns tags from, and a handoff recorded
+// after a delete (a peer that failed later) must not bring the tag back;
+// insert(removal_record) rewrites only the rows already there.
+#define STOWAGE_HANDOFF_COLUMNS                                                                        \
+  "SELECT h.digest, h.repository, CASE WHEN t.seq > h.seq THEN '' ELSE h.tag END,"                      \
+  " CASE WHEN t.seq > h.seq THEN 0 ELSE h.seq END, h.node, h.attempts"                                 \
+  " FROM handoffs h LEFT JOIN tag_seqs t ON t.repository = h.repository AND t.tag = h.tag"
+
 std::vector<handoff_record> handoff_queue::all() const {
-  return impl_->select("SELECT digest, repository, tag, seq, node, attempts FROM handoffs"
-                       " ORDER BY node, repository, seq", nullptr);
+  return impl_->select(STOWAGE_HANDOFF_COLUMNS " ORDER BY h.node, h.repository, h.seq", nullptr);
 }
 
 std::vector<handoff_record> handoff_queue::for_node(const std::string& node) const {
-  return impl_->select("SELECT digest, repository, tag, seq, node, attempts FROM handoffs"
-                       " WHERE node=? ORDER BY repository, seq", &node);
+  return impl_->select(STOWAGE_HANDOFF_COLUMNS " WHERE h.node=? ORDER BY h.repository, h.seq", &node);
 }
+
+#undef STOWAGE_HANDOFF_COLUMNS
 
 std::uint64_t handoff_queue::next_seq(const std::string& repository, const std::string& tag,
                                       std::uint64_t at_least) {

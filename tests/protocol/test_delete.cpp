@@ -128,6 +128,43 @@ TEST_CASE_METHOD(delete_cluster, "a tag deleted while a delivery under it is pen
   CHECK(removals().empty());
 }
 
+TEST_CASE_METHOD(delete_cluster, "a tag deleted before a late peer fails stays deleted across a master restart",
+                 "[protocol][delete][restart]") {
+  start_master();
+  add_data_manager("dm1", link(50));
+  add_data_manager("dm2", link(40));
+  add_data_manager("dm3", link(1));
+  add_runtime();
+  auto a = make_image(*rt_store, repo, "v1", 1 << 20, 67);
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "v1", a});
+  REQUIRE(done.ok);
+  REQUIRE(done.ack.receiving == std::vector<std::string>{"dm3"}); // still fetching
+  REQUIRE(handoffs().empty());
+
+  // The tag goes while dm3 fetches; then dm3 fails, and its handoff, under
+  // the tag's old number, is recorded after the delete.
+  REQUIRE(ask<sa::delete_done>(runtime, sa::delete_image{repo, "v1"}).ok);
+  net->set_up("dm3", false); // its fetch breaks off
+  settle(5s);
+  auto h = handoffs();
+  REQUIRE(h.size() == 1);
+  CHECK(h[0].node == "dm3");
+  CHECK(h[0].tag.empty()); // owed by digest alone
+
+  restart_master(); // the catalog is rebuilt from the handoffs and the joins
+  settle(1s);
+  CHECK(ask<sa::tags_answer>(runtime, sa::tags_query{repo}).tags.empty());
+  CHECK_FALSE(ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"}).ok);
+  CHECK(ask<sa::pull_done>(runtime, sa::pull_image{repo, a}).ok); // the manifest stays
+
+  net->set_up("dm3", true);
+  settle(settings.retry_interval * 2 + 5s);
+  CHECK(holds(*dms["dm3"].store, repo, a));
+  CHECK_FALSE(tag_digest(*dms["dm3"].store, repo, "v1"));
+  CHECK(handoffs().empty());
+  CHECK(ask<sa::tags_answer>(runtime, sa::tags_query{repo}).tags.empty());
+}
+
 TEST_CASE_METHOD(delete_cluster, "a manifest deleted by digest goes with its tags and blobs, across a master restart",
                  "[protocol][delete][restart]") {
   build();

@@ -129,6 +129,22 @@ TEST_CASE("a handoff keeps a tag with its own sequence number", "[unit][handoff]
     CHECK(only() == std::pair(std::string("v1"), std::uint64_t{3}));
     q.add({"sha256:a", "r", "", 0, "dm3", 0}); // by digest alone: the tagged delivery stays
     CHECK(only() == std::pair(std::string("v1"), std::uint64_t{3}));
+
+    // A tag numbered past the delivery's since (deleted or moved on): the
+    // delivery goes by digest alone, recorded before or after, reopened too.
+    for (int i = 0; i < 5; ++i) q.next_seq("r", "latest", 0);
+    q.add({"sha256:b", "r", "latest", 5, "dm2", 0});
+    q.add({"sha256:c", "r", "latest", 4, "dm1", 0});
+    CHECK(q.for_node("dm2")[0].tag == "latest");
+    CHECK(q.for_node("dm1")[0].tag.empty());
+    CHECK(q.for_node("dm1")[0].seq == 0);
+    CHECK(q.next_seq("r", "latest", 0) == 6);
+    CHECK(q.for_node("dm2")[0].tag.empty());
+  }
+  {
+    handoff_queue q(dir);
+    for (const auto& h : q.all())
+      if (h.node != "dm3") CHECK(h.tag.empty());
   }
   std::filesystem::remove_all(dir);
 }
