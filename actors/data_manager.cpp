@@ -216,7 +216,7 @@ void round_over(dm_actor* self, const std::shared_ptr<replication_round>& rr, bo
     spdlog::info("{}: push {}@{}: handed off for {} after the acknowledgement", self->state.cfg.name,
                  rr->scope.repository, rr->digest, names(rr->failed));
   else if (!rr->failed.empty())
-    spdlog::warn("{}: push {}@{}: {} did not get it and the handoff to the master failed", self->state.cfg.name,
+    spdlog::warn("{}: push {}@{}: {} did not get it, and the master's spool has no copy", self->state.cfg.name,
                  rr->scope.repository, rr->digest, names(rr->failed));
   --self->state.in_flight;
 }
@@ -228,16 +228,21 @@ void hand_off(dm_actor* self, const std::shared_ptr<replication_round>& rr) {
     return;
   }
   // The image data goes to the master's spool over the data plane first;
-  // then the failure, so the master records the handoff only with the data.
+  // then the failure, so the master records the handoff with the data. Sent
+  // even if that copy failed: the master's watch of this push still counts
+  // the failed peers as on their way, and only this message turns them into
+  // handoffs (delivered from the data managers that hold the image).
   transfer_order order{st.cfg.name, st.cfg.master_name, rr->scope.repository, rr->digest,
                        rr->scope.tag, rr->scope.seq, {}};
   start_transfer(self, order, [self, rr](const transfer_done& d) {
     auto& st = self->state;
-    if (!d.ok || !st.master) {
-      spdlog::warn("{}: handoff to the master failed: {}", st.cfg.name, d.error);
+    if (!st.master) {
       round_over(self, rr, false);
       return;
     }
+    if (!d.ok)
+      spdlog::warn("{}: copy of {}@{} to the master's spool failed: {}", st.cfg.name, rr->scope.repository,
+                   rr->digest, d.error);
     replication_failure f{rr->scope.session, rr->scope.repository, rr->scope.tag, rr->digest, rr->scope.seq,
                           d.bytes, st.cfg.name, rr->failed};
     self->request(st.master, st.cfg.request_timeout, std::move(f))

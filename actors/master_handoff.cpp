@@ -133,20 +133,30 @@ handoff_accepted handle_replication_failure(master_actor* self, const replicatio
   auto& st = self->state;
   st.replicating.erase(f.session); // the target answers for its peers from here on
   auto dig = oci::digest::parse(f.digest);
-  if (!dig || !st.spool->manifest(f.repository, oci::reference{*dig}))
-    return {false, "the image data is not in the master's spool"};
+  if (!dig)
+    return {false, "malformed digest"};
+  const bool spooled = st.spool->manifest(f.repository, oci::reference{*dig}).has_value();
   if (st.images.removed(f.repository, f.digest)) { // deleted while it travelled to the spool
     spdlog::info("{}: {}@{} was deleted meanwhile: not handed off", st.cfg.name, f.repository, f.digest);
-    store::remove_image(*st.spool, f.repository, *dig);
-    return {true, {}};
+    if (spooled)
+      store::remove_image(*st.spool, f.repository, *dig);
+    return {spooled, {}};
   }
+  // Recorded with or without the spool's copy (its transfer failed, or a
+  // delivery that completed meanwhile released it): the watch that stood
+  // for these peers is gone, so the rows are all that owe them the image;
+  // delivery_source then takes a data manager holding it.
+  const auto holders = st.images.holders(f.repository, f.digest);
   for (const auto& node : f.failed) {
-    if (node == f.source)
+    if (node == f.source || std::find(holders.begin(), holders.end(), node) != holders.end())
       continue;
     st.handoffs->add({f.digest, f.repository, f.tag, f.seq, node, 0});
     st.images.add_pending({f.repository, f.tag, f.digest, f.seq, f.size}, node);
-    spdlog::info("{}: handoff of {}@{} for {}", st.cfg.name, f.repository, f.digest, node);
+    spdlog::info("{}: handoff of {}@{} for {}{}", st.cfg.name, f.repository, f.digest, node,
+                 spooled ? "" : " (not in the spool: from a data manager holding it)");
   }
+  if (!spooled)
+    return {false, "the image data is not in the master's spool"};
   return {true, {}};
 }
 

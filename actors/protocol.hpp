@@ -419,7 +419,10 @@ struct replication_answer {
 STOWAGE_INSPECT(replication_answer, x.node, x.ok, x.error)
 
 /// Target -> master: these peers did not answer; the image data was copied
-/// to the master's spool (data plane) just before. Answer: handoff_accepted.
+/// to the master's spool (data plane) just before, or that copy failed (the
+/// master then owes them the image from the data managers holding it).
+/// Answer: handoff_accepted, ok if the spool holds the image (one durable
+/// place more).
 struct replication_failure {
   std::string session;
   std::string repository;

@@ -171,6 +171,37 @@ TEST_CASE_METHOD(handoff_cluster, "a peer cut off after the acknowledgement gets
   CHECK_FALSE(holds(*spool, repo, digest));
 }
 
+TEST_CASE_METHOD(handoff_cluster, "a peer cut off while the spool cannot take the image is owed it from a holder",
+                 "[protocol][handoff][copies]") {
+  start_master();
+  add_data_manager("dm1", link(50));
+  add_data_manager("dm2", link(40));
+  add_data_manager("dm3", link(1));
+  add_runtime();
+  auto digest = make_image(*rt_store, repo, "latest", 1 << 20, 28);
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(done.ok);
+  REQUIRE(done.ack.receiving == std::vector<std::string>{"dm3"});
+
+  // dm3's fetch breaks off, and the target's copy into the master's spool
+  // fails too (the master's data plane is down; its actor answers).
+  net->set_up("master", false);
+  net->set_up("dm3", false);
+  settle(5s);
+  CHECK_FALSE(holds(*spool, repo, digest));
+  auto hs = handoffs();
+  REQUIRE(hs.size() == 1);
+  CHECK(hs[0].node == "dm3");
+  CHECK(hs[0].tag == "latest");
+
+  net->set_up("master", true);
+  net->set_up("dm3", true);
+  settle(settings.retry_interval * 2 + 5s);
+  CHECK(holds(*dms["dm3"].store, repo, digest));
+  CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
+  CHECK(handoffs().empty());
+}
+
 TEST_CASE_METHOD(handoff_cluster, "a target lost after the acknowledgement: the master delivers from another holder",
                  "[protocol][handoff][copies]") {
   build({{"dm1", link(50)}, {"dm2", link(40)}, {"dm3", link(1)}});
