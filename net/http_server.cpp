@@ -44,6 +44,7 @@
 #include <limits>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -96,6 +97,16 @@ private:
 
 class session;
 
+/// Callbacks a session hands outside the server (a responder, a body
+/// source's `ready`) may run after the server is gone: the cluster can
+/// answer a pull that was waiting when the node stopped. They hold the
+/// session weakly and reach it through this, which the server closes when
+/// it stops; meanwhile the server holds the session (server_state::parked).
+struct way_back {
+  std::mutex mu;
+  bool open = true;
+};
+
 /// What sessions share with the server: the handler, options and the set of
 /// live sessions (for a graceful stop).
 struct server_state {
@@ -104,6 +115,11 @@ struct server_state {
   std::atomic<bool> stopping{false};
   std::mutex mu;
   std::unordered_map<session*, std::weak_ptr<session>> sessions;
+  /// Sessions waiting for a callback from outside (see way_back): nothing
+  /// else holds them then. Dropped when the server stops, while what they
+  /// use (this state, the io_context) still exists.
+  std::unordered_map<session*, std::shared_ptr<session>> parked;
+  std::shared_ptr<way_back> back = std::make_shared<way_back>();
   /// Where bodies end (on_end may fsync): off the io threads.
   asio::thread_pool blocking;
 
@@ -142,6 +158,52 @@ public:
       st_.sessions.emplace(this, weak_from_this());
     }
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+  }
+
+  /// A callback for outside the server that runs `f(session&, args…)` on
+  /// this session's strand, if the server still runs then (see way_back).
+  /// The session is parked until it is called; dropped uncalled (its holder
+  /// went away), it unparks the session, which then closes.
+  template <class F>
+  auto from_outside(F f) {
+    {
+      std::lock_guard lk(st_.mu);
+      st_.parked[this] = shared_from_this();
+    }
+    struct ticket { // one per callback, shared by its copies; never copied itself
+      std::shared_ptr<way_back> back;
+      std::weak_ptr<session> weak;
+      bool used = false;
+      ticket(std::shared_ptr<way_back> b, std::weak_ptr<session> w) : back(std::move(b)), weak(std::move(w)) {}
+      ticket(const ticket&) = delete;
+      ~ticket() {
+        if (!used) come_back(back, weak, [](session&) {});
+      }
+    };
+    auto t = std::make_shared<ticket>(st_.back, weak_from_this());
+    return [t, f = std::move(f)](auto&&... args) mutable {
+      t->used = true;
+      come_back(t->back, t->weak,
+                [f = std::move(f), args = std::make_tuple(std::forward<decltype(args)>(args)...)](session& s) mutable {
+                  std::apply([&](auto&&... a) { f(s, std::forward<decltype(a)>(a)...); }, std::move(args));
+                });
+    };
+  }
+
+  /// Unparks the session and runs `g` on its strand, unless the server stopped.
+  template <class G>
+  static void come_back(const std::shared_ptr<way_back>& back, const std::weak_ptr<session>& weak, G g) {
+    std::lock_guard lk(back->mu);
+    if (!back->open) return;
+    auto self = weak.lock();
+    if (!self) return;
+    asio::post(self->stream_.get_executor(), [self, g = std::move(g)]() mutable {
+      {
+        std::lock_guard lk(self->st_.mu);
+        self->st_.parked.erase(self.get());
+      }
+      g(*self);
+    });
   }
 
   /// Called on stop: an idle connection is closed now, a busy one after its response.
@@ -331,16 +393,17 @@ private:
   }
 
   /// The client went away (or sent garbage) mid-body: let the handler clean
-  /// up, answer nothing.
+  /// up, answer nothing. On the pool like finish_body: the cleanup may wait
+  /// for a write and an fdatasync in flight, or commit to SQLite.
   void abort_body() {
-    if (body_handler_) {
-      try {
-        body_handler_->on_end(false, [](response) {});
-      } catch (const std::exception& e) {
-        spdlog::error("{}: handler cleanup failed: {}", st_.opts.name, e.what());
-      }
-      body_handler_.reset();
-    }
+    if (body_handler_)
+      asio::post(st_.blocking, [h = std::move(body_handler_), &st = st_] {
+        try {
+          h->on_end(false, [](response) {});
+        } catch (const std::exception& e) {
+          spdlog::error("{}: handler cleanup failed: {}", st.opts.name, e.what());
+        }
+      });
     close();
   }
 
@@ -348,9 +411,7 @@ private:
     // The handler goes to the pool with the task, so it is destroyed there
     // after on_end returned, never under it.
     asio::post(st_.blocking, [self = shared_from_this(), h = std::move(body_handler_), complete]() mutable {
-      responder respond = [self](response r) {
-        asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->send(std::move(r)); });
-      };
+      responder respond = self->from_outside([](session& s, response r) { s.send(std::move(r)); });
       try {
         h->on_end(complete, std::move(respond));
       } catch (const std::exception& e) {
@@ -455,18 +516,16 @@ private:
 
   void write_stream_piece(bool keep) {
     if (source_left_ == 0) return write_piece({}, false, keep, &session::write_stream_piece);
-    source_->next([self = shared_from_this(), keep](bool ok, std::string_view piece) {
-      asio::post(self->stream_.get_executor(), [self, keep, ok, piece] {
-        if (!ok || piece.empty() || piece.size() > self->source_left_) {
-          // The promised body cannot be completed: cut the connection.
-          spdlog::warn("{}: {} {}: body cut short with {} bytes unsent", self->st_.opts.name, self->req_.method,
-                       self->req_.target, self->source_left_);
-          return self->end_pieces(asio::error::broken_pipe, false);
-        }
-        self->source_left_ -= piece.size();
-        self->write_piece(piece, self->source_left_ > 0, keep, &session::write_stream_piece);
-      });
-    });
+    source_->next(from_outside([keep](session& s, bool ok, std::string_view piece) {
+      if (!ok || piece.empty() || piece.size() > s.source_left_) {
+        // The promised body cannot be completed: cut the connection.
+        spdlog::warn("{}: {} {}: body cut short with {} bytes unsent", s.st_.opts.name, s.req_.method, s.req_.target,
+                     s.source_left_);
+        return s.end_pieces(asio::error::broken_pipe, false);
+      }
+      s.source_left_ -= piece.size();
+      s.write_piece(piece, s.source_left_ > 0, keep, &session::write_stream_piece);
+    }));
   }
 
   void end_pieces(beast::error_code ec, bool keep) {
@@ -623,6 +682,17 @@ void http_server::stop(std::chrono::milliseconds grace) {
   im.ioc.stop();
   for (auto& t : im.threads) t.join();
   im.threads.clear();
+  // Callbacks still held outside go nowhere from now on, and the sessions
+  // waiting for them close (destroyed here, outside the lock they take).
+  {
+    std::lock_guard lk(im.st.back->mu);
+    im.st.back->open = false;
+  }
+  std::unordered_map<session*, std::shared_ptr<session>> parked;
+  {
+    std::lock_guard lk(im.st.mu);
+    parked.swap(im.st.parked);
+  }
 }
 
 } // namespace stowage::net

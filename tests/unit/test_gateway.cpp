@@ -164,6 +164,7 @@ open_patch start_patch(gateway_fixture& f, std::uint64_t length) {
   REQUIRE(start.status == 202);
   net::request req;
   req.method = "PATCH";
+  req.from_this_host = true;
   req.set_target(std::string(start.headers.get_or("Location")));
   req.content_length = length;
   auto rr = f.gw->route(req);
@@ -207,6 +208,7 @@ TEST_CASE_METHOD(gateway_fixture, "a client's blob is readable for the push targ
   REQUIRE(got.size() < layer.size());
   CHECK(rt->blobs.empty());
   net::request commit; // as clients send it: with Content-Length: 0
+  commit.from_this_host = true;
   commit.method = "PUT";
   commit.set_target(up.location + "?digest=" + d.str());
   commit.content_length = 0;

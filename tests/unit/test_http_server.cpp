@@ -10,8 +10,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 namespace net = stowage::net;
@@ -22,6 +26,13 @@ namespace {
 /// /file/<n> serves the first n bytes of a file; /late answers from another thread.
 struct echo_handler : net::http_handler {
   std::filesystem::path file;
+  /// /held keeps its responder here, as the cluster does while it works.
+  struct held_slot {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<net::responder> respond;
+  };
+  std::shared_ptr<held_slot> held = std::make_shared<held_slot>();
 
   struct sink : net::body_handler {
     std::string method, path;
@@ -56,6 +67,19 @@ struct echo_handler : net::http_handler {
       r.status = 401;
       r.body = "no";
       return net::route_result::answer(std::move(r));
+    }
+    if (req.path == "/held") {
+      struct keep : net::body_handler {
+        std::shared_ptr<held_slot> slot;
+        explicit keep(std::shared_ptr<held_slot> s) : slot(std::move(s)) {}
+        bool on_data(const char*, std::size_t) override { return true; }
+        void on_end(bool, net::responder respond) override {
+          std::lock_guard lk(slot->mu);
+          slot->respond = std::move(respond);
+          slot->cv.notify_all();
+        }
+      };
+      return net::route_result::stream(std::make_unique<keep>(held));
     }
     if (req.path == "/late") {
       struct late : net::body_handler {
@@ -132,7 +156,7 @@ struct server_fixture {
     srv->start();
   }
   ~server_fixture() {
-    srv->stop();
+    if (srv) srv->stop();
     std::filesystem::remove(h.file);
   }
 };
@@ -226,5 +250,44 @@ TEST_CASE_METHOD(server_fixture, "an answer from another thread reaches the clie
   srv->stop();
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
   CHECK(::recv(fd, buf, sizeof buf, 0) <= 0);
+  ::close(fd);
+}
+
+TEST_CASE_METHOD(server_fixture, "an answer still held outside when the server stops goes nowhere", "[http]") {
+  auto slot = h.held;
+  int fd = connect_to(srv->port());
+  send_all(fd, "POST /held HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+  {
+    std::unique_lock lk(slot->mu);
+    REQUIRE(slot->cv.wait_for(lk, std::chrono::seconds(10), [&] { return slot->respond.has_value(); }));
+  }
+  // The server goes while the answer is pending: the connection closes
+  // with it, not when the holder lets go of the responder.
+  srv.reset();
+  char buf[512];
+  errno = 0;
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  CHECK((n == 0 || errno == ECONNRESET));
+  ::close(fd);
+  // Answering after the server is gone does nothing.
+  net::response r;
+  r.body = "too late";
+  (*slot->respond)(std::move(r));
+  slot->respond.reset();
+}
+
+TEST_CASE_METHOD(server_fixture, "a responder dropped unanswered closes its connection", "[http]") {
+  auto slot = h.held;
+  int fd = connect_to(srv->port());
+  send_all(fd, "POST /held HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+  {
+    std::unique_lock lk(slot->mu);
+    REQUIRE(slot->cv.wait_for(lk, std::chrono::seconds(10), [&] { return slot->respond.has_value(); }));
+    slot->respond.reset();
+  }
+  char buf[512];
+  errno = 0;
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  CHECK((n == 0 || errno == ECONNRESET));
   ::close(fd);
 }
