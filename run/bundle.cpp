@@ -1,5 +1,6 @@
 #include "run/bundle.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -86,10 +87,11 @@ std::optional<std::string> read_in_rootfs(const fs::path& rootfs, const char* pa
   return text;
 }
 
-// Looks `name` up in the image's passwd/group-style file: returns fields 2 (id) and 3.
-std::optional<std::pair<unsigned, unsigned>> lookup(const fs::path& rootfs, const char* file, const std::string& name) {
+/// The lines of the image's passwd/group-style `file`, split at ':'.
+std::vector<std::vector<std::string>> entries(const fs::path& rootfs, const char* file) {
+  std::vector<std::vector<std::string>> out;
   auto text = read_in_rootfs(rootfs, file);
-  if (!text) return std::nullopt;
+  if (!text) return out;
   std::istringstream in(*text);
   std::string line;
   while (std::getline(in, line)) {
@@ -100,12 +102,45 @@ std::optional<std::pair<unsigned, unsigned>> lookup(const fs::path& rootfs, cons
       start = pos + 1;
     }
     f.push_back(line.substr(start));
-    if (f.size() < 3 || f[0] != name) continue;
-    auto id = number(f[2]);
+    if (f.size() >= 3 && number(f[2])) out.push_back(std::move(f));
+  }
+  return out;
+}
+
+struct account {
+  std::string name;
+  unsigned id = 0, gid = 0; // fields 2 and 3
+};
+
+/// The first entry of `file` whose name is `name`, or (passwd, a numeric
+/// user) whose id is `id`.
+std::optional<account> lookup(const fs::path& rootfs, const char* file, const std::string& name,
+                              std::optional<unsigned> id = {}) {
+  for (const auto& f : entries(rootfs, file)) {
+    const unsigned fid = *number(f[2]);
+    if (id ? fid != *id : f[0] != name) continue;
     auto gid = f.size() > 3 ? number(f[3]) : std::optional<unsigned>(0);
-    if (id) return std::make_pair(*id, gid.value_or(0));
+    return account{f[0], fid, gid.value_or(0)};
   }
   return std::nullopt;
+}
+
+/// The groups of the image's /etc/group that list `user` as a member, but
+/// `primary` (as runc does for a user given without a group).
+std::vector<unsigned> member_groups(const fs::path& rootfs, const std::string& user, unsigned primary) {
+  std::vector<unsigned> out;
+  for (const auto& f : entries(rootfs, "etc/group")) {
+    if (f.size() < 4) continue;
+    std::istringstream members(f[3]);
+    std::string m;
+    while (std::getline(members, m, ','))
+      if (m == user) {
+        const unsigned gid = *number(f[2]);
+        if (gid != primary && std::find(out.begin(), out.end(), gid) == out.end()) out.push_back(gid);
+        break;
+      }
+  }
+  return out;
 }
 
 json mount(const char* dst, const char* type, const char* src, std::vector<std::string> opts) {
@@ -150,25 +185,30 @@ std::optional<user_ids> resolve_user(const std::string& user, const fs::path& ro
     u = user.substr(0, colon);
     g = user.substr(colon + 1);
   }
+  // A numeric user takes the group passwd gives that uid (0 if none).
+  std::optional<account> a;
   if (auto n = number(u)) {
     ids.uid = *n;
-    // A numeric user with no group takes the group passwd gives that uid, else 0.
-  } else if (auto p = lookup(rootfs, "etc/passwd", u)) {
-    ids.uid = p->first;
-    ids.gid = p->second;
-  } else {
+    a = lookup(rootfs, "etc/passwd", {}, *n);
+  } else if (!(a = lookup(rootfs, "etc/passwd", u))) {
     error = "user '" + u + "' is not in the image's /etc/passwd";
     return std::nullopt;
+  }
+  if (a) {
+    ids.uid = a->id;
+    ids.gid = a->gid;
   }
   if (!g.empty()) {
     if (auto n = number(g)) {
       ids.gid = *n;
     } else if (auto grp = lookup(rootfs, "etc/group", g)) {
-      ids.gid = grp->first;
+      ids.gid = grp->id;
     } else {
       error = "group '" + g + "' is not in the image's /etc/group";
       return std::nullopt;
     }
+  } else if (a) {
+    ids.additional_gids = member_groups(rootfs, a->name, ids.gid);
   }
   return ids;
 }
@@ -197,7 +237,9 @@ json runtime_spec(const image_config& cfg, const std::vector<std::string>& comma
   spec["ociVersion"] = "1.0.2";
   spec["process"] = {
       {"terminal", false},
-      {"user", {{"uid", ids.uid}, {"gid", ids.gid}}},
+      {"user", ids.additional_gids.empty()
+                   ? json{{"uid", ids.uid}, {"gid", ids.gid}}
+                   : json{{"uid", ids.uid}, {"gid", ids.gid}, {"additionalGids", ids.additional_gids}}},
       {"args", process_args(cfg, command)},
       {"env", env},
       {"cwd", cfg.working_dir.empty() ? "/" : cfg.working_dir},

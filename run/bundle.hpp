@@ -32,11 +32,14 @@ struct image_config {
 
 struct user_ids {
   unsigned uid = 0, gid = 0;
+  std::vector<unsigned> additional_gids;
 };
 
 /// Resolves Config.User ("", "uid", "uid:gid", "name", "name:group") against
-/// the rootfs's /etc/passwd and /etc/group. nullopt with `error` if a name is
-/// unknown.
+/// the rootfs's /etc/passwd and /etc/group as runc does: a user without a
+/// group gets passwd's group for it (by name or by uid; 0 if passwd lacks
+/// it) and, as supplementary groups, those /etc/group lists it in. nullopt
+/// with `error` if a name is unknown.
 std::optional<user_ids> resolve_user(const std::string& user, const std::filesystem::path& rootfs,
                                      std::string& error);
 

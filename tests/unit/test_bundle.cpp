@@ -72,7 +72,7 @@ TEST_CASE("args are Entrypoint + Cmd, and a command replaces Cmd", "[run][bundle
 
 TEST_CASE("the runtime spec carries env, cwd and user from the image", "[run][bundle]") {
   auto cfg = parse_ok(sample);
-  json spec = runtime_spec(cfg, {"/bin/echo", "x"}, user_ids{1000, 2000}, "box");
+  json spec = runtime_spec(cfg, {"/bin/echo", "x"}, user_ids{1000, 2000, {}}, "box");
   CHECK(spec["process"]["args"] == json({"/bin/busybox", "/bin/echo", "x"}));
   CHECK(spec["process"]["env"] == json({"GREETING=hi", "PATH=/bin"}));
   CHECK(spec["process"]["cwd"] == "/srv/app");
@@ -109,8 +109,9 @@ TEST_CASE("users resolve by number or through the image's passwd and group", "[r
   std::random_device rd;
   fs::path root = fs::temp_directory_path() / ("stowage-bundle-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
   fs::create_directories(root / "etc");
-  std::ofstream(root / "etc/passwd") << "root:x:0:0:root:/root:/bin/sh\nwww:x:33:34:www:/var/www:/bin/false\n";
-  std::ofstream(root / "etc/group") << "root:x:0:\nstaff:x:50:\n";
+  std::ofstream(root / "etc/passwd") << "root:x:0:0:root:/root:/bin/sh\nwww:x:33:34:www:/var/www:/bin/false\n"
+                                     << "app:x:1000:1000::/home/app:/bin/sh\n";
+  std::ofstream(root / "etc/group") << "root:x:0:\nstaff:x:50:www\napp:x:1000:\naudio:x:29:app,www\nvideo:x:44:app\n";
   std::string err;
   auto ids = [&](const std::string& u) { return resolve_user(u, root, err); };
   CHECK(ids("")->uid == 0);
@@ -120,6 +121,16 @@ TEST_CASE("users resolve by number or through the image's passwd and group", "[r
   CHECK(ids("www")->uid == 33);
   CHECK(ids("www")->gid == 34);
   CHECK(ids("www:staff")->gid == 50);
+  // A numeric user that passwd names gets its group and its groups.
+  CHECK(ids("1000")->gid == 1000);
+  CHECK(ids("1000")->additional_gids == std::vector<unsigned>{29, 44});
+  CHECK(ids("www")->additional_gids == std::vector<unsigned>{50, 29});
+  CHECK(ids("1000:7")->gid == 7); // a group given: that one alone
+  CHECK(ids("1000:7")->additional_gids.empty());
+  CHECK(ids("1234")->additional_gids.empty());
+  auto spec = runtime_spec(image_config{}, {}, *ids("app"), "h");
+  CHECK(spec["process"]["user"]["gid"] == 1000);
+  CHECK(spec["process"]["user"]["additionalGids"] == json({29, 44}));
   CHECK(!ids("nobody-here"));
   CHECK(err.find("nobody-here") != std::string::npos);
   CHECK(!ids("www:nogroup"));
