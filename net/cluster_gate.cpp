@@ -139,7 +139,15 @@ std::optional<refusal> cluster_gate::check_tag(const write_attempt& w, std::stri
     seq = granted->seq;
     return std::nullopt;
   }
-  if (config::is_node_authorization(w.authorization)) seq = seq_param(w.target);
+  if (config::is_node_authorization(w.authorization)) {
+    // The signature covers the target and not the body, so the target names
+    // the manifest: a header seen on the wire cannot set the tag (at the
+    // master's number) to another manifest within its five minutes.
+    request r;
+    if (!r.set_target(w.target) || r.param("digest") != std::optional<std::string_view>(manifest.str()))
+      return denied("a signed tag write must name its manifest (?digest=" + manifest.str() + ")");
+    seq = seq_param(w.target);
+  }
   return std::nullopt;
 }
 

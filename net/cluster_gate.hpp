@@ -21,8 +21,9 @@
 //    loopback address or on the address it connected to; 403 DENIED from
 //    any other). A Stowage-Node header that does not verify is refused even
 //    then.
-// Node-signed manifest PUTs may carry `?seq=N` (covered by the signature):
-// the tag then gets that sequence number (tags move forward only).
+// Node-signed manifest PUTs by tag name their manifest, `?digest=D`, and may
+// carry `seq=N` (both covered by the signature, which does not cover the
+// body): the tag then gets that sequence number (tags move forward only).
 #pragma once
 
 #include "actors/proof.hpp"

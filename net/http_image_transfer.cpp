@@ -281,9 +281,14 @@ struct http_image_transfer::impl {
         });
       }
       // Node-signed tag writes keep the master's sequence number; proof
-      // pushes get theirs from the proof on the receiving side.
+      // pushes get theirs from the proof on the receiving side. They name
+      // their manifest too: the signature covers the target, not the body
+      // (net/cluster_gate.hpp).
       std::string query;
-      if (!o.tag.empty() && o.seq && o.proof.empty()) query = "seq=" + std::to_string(*o.seq);
+      if (!o.tag.empty() && o.proof.empty()) {
+        query = "digest=" + d->str();
+        if (o.seq) query += "&seq=" + std::to_string(*o.seq);
+      }
       // A runtime's gateway relays each blob to its client while it arrives
       // (net/blob_relay.hpp), and clients read the layers one after another,
       // in manifest order: sending them the same way gets each one there

@@ -145,12 +145,23 @@ TEST_CASE("the spool takes only data managers' signed writes, with their sequenc
                                            "/v2/lib/app/blobs/uploads/?digest=" + oci::sha256_of(config).str())}});
   REQUIRE(ct.status == 201);
   auto m = api_fixture::image_manifest(oci::sha256_of(config), config.size(), {{d, data.size()}});
-  auto mt = std::string("/v2/lib/app/manifests/v1?seq=12");
+  const auto md = oci::sha256_of(m).str();
+  // The signature does not cover the body: a signed tag write names its
+  // manifest, and one whose body is another manifest is refused.
+  auto bare = std::string("/v2/lib/app/manifests/v1?seq=12");
+  CHECK(f.call("PUT", bare, m, {{"Content-Type", manifest_type}, {"Authorization", sign(k.dm1, "dm1", "PUT", bare)}})
+            .status == 403);
+  const auto other = m + "\n"; // the same JSON, another manifest digest
+  auto mt = "/v2/lib/app/manifests/v1?digest=" + md + "&seq=12";
+  auto replayed = f.call("PUT", mt, other, {{"Content-Type", manifest_type}, {"Authorization", sign(k.dm1, "dm1", "PUT", mt)}});
+  CHECK(replayed.status == 403);
+  CHECK_THAT(replayed.body, Catch::Contains("DENIED"));
+  CHECK_FALSE(f.st->tag_seq("lib/app", "v1"));
   REQUIRE(f.call("PUT", mt, m, {{"Content-Type", manifest_type}, {"Authorization", sign(k.dm1, "dm1", "PUT", mt)}})
             .status == 201);
   CHECK(f.st->tag_seq("lib/app", "v1") == 12u);
   // A late delivery with an older sequence number never rolls the tag back.
-  auto old = std::string("/v2/lib/app/manifests/v1?seq=3");
+  auto old = "/v2/lib/app/manifests/v1?digest=" + md + "&seq=3";
   REQUIRE(f.call("PUT", old, m, {{"Content-Type", manifest_type}, {"Authorization", sign(k.dm1, "dm1", "PUT", old)}})
             .status == 201);
   CHECK(f.st->tag_seq("lib/app", "v1") == 12u);
