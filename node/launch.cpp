@@ -5,6 +5,7 @@
 #include "actors/link_guard.hpp"
 #include "actors/protocol.hpp"
 #include "config/cluster_tls.hpp"
+#include "config/node_keys.hpp"
 #include "node/master_link.hpp"
 #include "node/peer_links.hpp"
 #include "node/roles.hpp"
@@ -65,19 +66,6 @@ struct cluster_actor_config : caf::actor_system_config {
   }
 };
 
-// Public keys by node name: the cluster file's public_key, else the
-// identity.pub in the node's data directory (nodes sharing a host).
-std::map<std::string, std::string> known_keys(const config::cluster& c) {
-  std::map<std::string, std::string> keys;
-  for (const auto& n : c.nodes) {
-    if (!n.public_key.empty())
-      keys[n.name] = n.public_key;
-    else if (auto pk = config::stored_public_key(n.data))
-      keys[n.name] = config::to_hex(*pk);
-  }
-  return keys;
-}
-
 } // namespace
 
 void fill_identities(config::cluster& c) {
@@ -136,7 +124,15 @@ int run(const launch_options& opts) {
     spdlog::error("{}", e.what());
     return 1;
   }
-  auto keys = known_keys(c);
+  std::map<std::string, std::string> keys;
+  try {
+    std::vector<std::string> names;
+    for (const auto* n : here) names.push_back(n->name);
+    keys = config::node_keys(c, names);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
   const auto* master_node = c.master();
   std::string master_key = c.settings.master_public_key;
   if (master_key.empty() && keys.count(master_node->name))

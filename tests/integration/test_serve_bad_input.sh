@@ -91,6 +91,10 @@ cli_refuses "--listen must be HOST:PORT" serve --data "$WORK/cli" --listen "127.
 cli_refuses "--cache-max-bytes" dev --data "$WORK/cli" --cache-max-bytes -1 --print-config
 "$STOWAGE" dev --data "$WORK/cli-cluster" --port-base 20000 --print-config >"$WORK/cli.toml"
 cli_refuses "--node dm1 is given twice" up --config "$WORK/cli.toml" --node dm1 --node dm1
+# dm2 moved to another host without its key: nothing here can stand for it.
+awk '/^name = / {n = $3} n == "\"dm2\"" && /^public_key/ {next}
+     n == "\"dm2\"" && /^host/ {$0 = "host = \"10.9.9.9\""} {print}' "$WORK/cli.toml" >"$WORK/cli-nokey.toml"
+cli_refuses "node dm2 (on 10.9.9.9) has no public_key in the cluster file" up --config "$WORK/cli-nokey.toml" --node dm1
 [ ! -e "$WORK/cli" ] || fail "a refused command line created its data directory"
 [ ! -e "$WORK/cli-cluster/dm1/store" ] || fail "a refused --node started a node"
 echo "ok: bad command lines are refused with a message"

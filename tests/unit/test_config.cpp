@@ -1,6 +1,8 @@
 // The cluster file: every validation error names the file and the line at
 // fault; to_toml and load are inverses; the dev layout follows DESIGN §6.
 #include "config/cluster_config.hpp"
+#include "config/identity.hpp"
+#include "config/node_keys.hpp"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -279,4 +281,33 @@ TEST_CASE("role names", "[config]") {
   CHECK(role_name(role::master) == "master");
   CHECK(role_name(role::data) == "data");
   CHECK(role_name(role::runtime) == "runtime");
+}
+
+TEST_CASE("every node's key comes from the file, or from its identity.pub on this host", "[unit][config]") {
+  char t[] = "/tmp/stowage-keys-XXXXXX";
+  fs::path dir = ::mkdtemp(t);
+  auto c = dev_cluster(dir, 2, 21000);
+  const std::string master_key(64, 'a'), dm1_key(64, 'b');
+  for (auto& n : c.nodes) {
+    if (n.name == "dm1") n.public_key = dm1_key;
+    if (n.name == "dm2") n.host = "10.0.0.12"; // another host, no key line
+  }
+  c.settings.master_public_key = master_key; // the master's own line is empty
+  auto dm2 = identity::load_or_create(c.find("dm2")->data); // a key in dm2's path here: not dm2's
+  auto rt1 = identity::load_or_create(c.find("rt1")->data);
+
+  CHECK_THROWS_WITH(node_keys(c, {"rt1"}), Catch::Contains("node dm2 (on 10.0.0.12) has no public_key"));
+  for (auto& n : c.nodes)
+    if (n.name == "dm2") n.public_key = dm2.public_key_hex();
+  auto keys = node_keys(c, {"rt1"});
+  CHECK(keys.at("master") == master_key);
+  CHECK(keys.at("dm1") == dm1_key);
+  CHECK(keys.at("rt1") == rt1.public_key_hex()); // from its identity.pub: same host
+  CHECK(keys.size() == 4);
+
+  // A node on this host that never ran and has no key line: said so at start.
+  for (auto& n : c.nodes)
+    if (n.name == "dm1") n.public_key.clear();
+  CHECK_THROWS_WITH(node_keys(c, {"rt1"}), Catch::Contains("node dm1 has no public_key") && Catch::Contains("identity.pub"));
+  fs::remove_all(dir);
 }
