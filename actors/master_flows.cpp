@@ -164,6 +164,13 @@ void grant(master_actor* self, std::uint64_t decision, std::vector<ranked_candid
     add_peer(c.node);
   for (const auto& [name, n] : st.nodes)
     add_peer(name);
+  // A data manager of the cluster file that has not joined since this
+  // master started is owed the image too (a handoff, delivered when it
+  // joins); without it, a push with no other data manager up would be
+  // acknowledged on the spool's copy with nobody to deliver it to.
+  for (const auto& [name, k] : st.cfg.directory)
+    if (k.role == "data" && name != target && !st.nodes.count(name))
+      peers.push_back({name, caf::actor{}});
   auto target_handle = st.nodes.at(target).handle;
   self->request(target_handle, st.cfg.settings.probe_timeout, second_proof_message{pair.second, peers})
     .then(

@@ -96,6 +96,16 @@ public:
            + std::chrono::duration_cast<std::chrono::milliseconds>(sched.clock().now().time_since_epoch()).count();
   }
 
+  /// Set before start_master: the nodes of a cluster file (name -> role).
+  /// The master then checks every join against their keys, and the nodes
+  /// started under these names sign theirs.
+  std::map<std::string, std::string> cluster_file;
+  std::map<std::string, config::identity> file_ids;
+  std::optional<config::identity> file_identity(const std::string& name) {
+    if (!cluster_file.count(name)) return std::nullopt;
+    return file_ids.try_emplace(name, config::identity::generate()).first->second;
+  }
+
   void start_master(sa::link_profile l = link(1000)) {
     if (!spool) {
       spool = store::registry_store::open(root / "master" / "spool");
@@ -109,6 +119,10 @@ public:
     cfg.identity = master_id;
     cfg.spool = spool;
     cfg.unix_ms = [this] { return unix_ms(); };
+    for (const auto& [name, role] : cluster_file)
+      cfg.directory[name] = {role, file_identity(name)->public_key_hex(), "127.0.0.1:0"};
+    if (!cluster_file.empty())
+      settings.master_public_key = master_id->public_key_hex();
     master = sa::spawn_master(sys, cfg);
     net->set_receiver("master", master);
     sched.run();
@@ -145,6 +159,7 @@ public:
     cfg.guard = d.guard;
     cfg.probes = net->probes();
     cfg.transfer = net->transfers();
+    cfg.identity = file_identity(name);
     d.actor = sa::spawn_data_manager(sys, cfg, master);
     sched.run();
     return d.actor;
@@ -172,6 +187,7 @@ public:
     cfg.store = rt_store;
     cfg.transfer = net->transfers();
     cfg.commit_repeat = commit_repeat;
+    cfg.identity = file_identity(name);
     runtime = sa::spawn_runtime(sys, cfg, master);
     net->set_receiver(name, runtime);
     sched.run();

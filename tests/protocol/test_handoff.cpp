@@ -171,6 +171,32 @@ TEST_CASE_METHOD(handoff_cluster, "a peer cut off after the acknowledgement gets
   CHECK_FALSE(holds(*spool, repo, digest));
 }
 
+TEST_CASE_METHOD(handoff_cluster, "data managers of the cluster file that never joined are owed a push from the spool",
+                 "[protocol][handoff][copies]") {
+  cluster_file = {{"dm1", "data"}, {"dm2", "data"}, {"dm3", "data"}, {"rt1", "runtime"}};
+  start_master();
+  add_data_manager("dm1", link(50)); // the only one up since the master started
+  add_runtime();
+  auto digest = make_image(*rt_store, repo, "latest", 64 * 1024, 29);
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(done.ok); // dm1 and the spool
+  CHECK(holds(*spool, repo, digest));
+  std::set<std::string> owed;
+  for (const auto& h : handoffs()) owed.insert(h.node);
+  CHECK(owed == std::set<std::string>{"dm2", "dm3"});
+
+  // dm1's disk is lost before the others come: the spool's copy reaches them.
+  kill_data_manager("dm1");
+  add_data_manager("dm2", link(50));
+  add_data_manager("dm3", link(50));
+  settle(settings.retry_interval * 2 + 5s);
+  CHECK(holds(*dms["dm2"].store, repo, digest));
+  CHECK(holds(*dms["dm3"].store, repo, digest));
+  CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
+  CHECK(handoffs().empty());
+  CHECK_FALSE(holds(*spool, repo, digest)); // delivered everywhere owed: released
+}
+
 TEST_CASE_METHOD(handoff_cluster, "a peer cut off while the spool cannot take the image is owed it from a holder",
                  "[protocol][handoff][copies]") {
   start_master();
