@@ -4,6 +4,9 @@
 #include "fixture.hpp"
 #include "actors/handoff_queue.hpp"
 #include "store/image_removal.hpp"
+#include "oci/media_types.hpp"
+
+#include <nlohmann/json.hpp>
 
 using namespace stowage;
 using namespace stowage::test;
@@ -298,6 +301,49 @@ TEST_CASE_METHOD(delete_cluster, "an image deleted while a peer still fetches it
   CHECK(removals().empty());
   CHECK_FALSE(catalog_lists(digest));
   CHECK_FALSE(ask<sa::pull_done>(runtime, sa::pull_image{repo, digest}).ok);
+}
+
+TEST_CASE_METHOD(delete_cluster, "an index deleted while a node was down takes its platform manifests with it there too",
+                 "[protocol][delete][index]") {
+  build();
+  // An index of two platform images, pushed under a tag.
+  auto amd64 = make_image(*rt_store, repo, "", 16 * 1024, 71);
+  auto arm64 = make_image(*rt_store, repo, "", 16 * 1024, 72);
+  nlohmann::json index{{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}};
+  for (const auto& d : {amd64, arm64}) {
+    auto m = rt_store->manifest(repo, oci::reference{*oci::digest::parse(d)});
+    index["manifests"].push_back({{"mediaType", m->media_type}, {"digest", d}, {"size", m->size}});
+  }
+  const std::string body = index.dump();
+  auto parsed = oci::parse_manifest(body, oci::media::oci_index);
+  REQUIRE(parsed.value);
+  const auto idx = oci::sha256_of(body);
+  rt_store->put_manifest(repo, idx, *parsed.value, body, "multi", 1);
+  push("multi", idx.str());
+  settle(2s);
+  for (const auto* dm : {"dm1", "dm2", "dm3"})
+    REQUIRE(holds(*dms[dm].store, repo, arm64));
+
+  kill_data_manager("dm3");
+  REQUIRE(ask<sa::delete_done>(runtime, sa::delete_image{repo, idx.str()}).ok);
+  settle(1s);
+  for (const auto* dm : {"dm1", "dm2"})
+    for (const auto& d : {idx.str(), amd64, arm64})
+      CHECK_FALSE(holds(*dms[dm].store, repo, d));
+  CHECK_FALSE(catalog_lists(amd64));
+
+  // dm3 comes back with all three: nothing of it is counted or owed, and it
+  // removes them all.
+  restart_dm3();
+  settle(settings.retry_interval * 2 + 1s);
+  for (const auto& d : {idx.str(), amd64, arm64}) {
+    CHECK_FALSE(holds(*dms["dm3"].store, repo, d));
+    CHECK_FALSE(catalog_lists(d));
+  }
+  CHECK(handoffs().empty());
+  CHECK(removals().empty());
+  for (const auto* dm : {"dm1", "dm2"})
+    CHECK_FALSE(holds(*dms[dm].store, repo, arm64));
 }
 
 TEST_CASE_METHOD(delete_cluster, "deleting what the cluster does not know changes nothing", "[protocol][delete]") {
