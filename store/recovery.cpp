@@ -1,5 +1,6 @@
 #include "store/recovery.hpp"
 
+#include "oci/manifest.hpp"
 #include "store/blob_files.hpp"
 #include "store/file_io.hpp"
 #include "store/metadata_db.hpp"
@@ -7,10 +8,48 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 namespace stowage::store {
+
+namespace {
+
+/// Drops the manifests that need one of `gone` (config, layer, platform
+/// manifest), until none is left; returns the blobs no row refers to any
+/// more (their files go after the commit).
+std::vector<std::string> drop_manifests_needing(const blob_files& files, metadata_db& db, std::set<std::string> gone) {
+  std::vector<std::string> unused;
+  for (bool changed = !gone.empty(); changed;) {
+    changed = false;
+    for (const auto& repo : db.repositories())
+      for (const auto& d : db.manifest_digests(repo)) {
+        auto row = db.manifest_by_digest(repo, d);
+        if (!row) continue;
+        std::ifstream in(files.blob_path(metadata_db::parse_digest(d)), std::ios::binary);
+        std::stringstream body;
+        body << in.rdbuf();
+        auto parsed = oci::parse_manifest(body.str(), row->media_type);
+        if (!parsed.value) continue;
+        bool needs = parsed.value->config && gone.count(parsed.value->config->dig.str());
+        for (const auto& l : parsed.value->layers) needs = needs || gone.count(l.dig.str());
+        for (const auto& m : parsed.value->manifests) needs = needs || gone.count(m.dig.str());
+        if (!needs) continue;
+        db.delete_manifest(repo, d);
+        gone.insert(d);
+        changed = true;
+        if (!db.blob_referenced(d)) {
+          db.delete_blob(d);
+          unused.push_back(d);
+        }
+      }
+  }
+  return unused;
+}
+
+} // namespace
 
 void reconcile_uploads(const blob_files& files, metadata_db& db) {
   auto on_disk = files.upload_files();
@@ -53,15 +92,19 @@ void reconcile_blobs(const blob_files& files, metadata_db& db) {
       file_sizes.emplace(f.digest, f.size);
   }
   std::vector<std::string> damaged_files;
+  std::set<std::string> purged;
   metadata_db::transaction tx(db);
   for (const auto& [digest, size] : known) {
     auto it = file_sizes.find(digest);
     if (it != file_sizes.end() && it->second == size)
       continue;
     db.purge_blob(digest);
+    purged.insert(digest);
     if (it != file_sizes.end())
       damaged_files.push_back(digest);
   }
+  for (auto& d : drop_manifests_needing(files, db, std::move(purged)))
+    damaged_files.push_back(std::move(d));
   tx.commit();
   // Rows first, then files: a crash in between leaves row-less files, which
   // the next open removes.

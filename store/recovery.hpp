@@ -18,7 +18,11 @@ void reconcile_uploads(const blob_files& files, metadata_db& db);
 /// insert (verified but never acknowledged) and is removed, as is anything
 /// stray under blobs/. A row whose file is missing or has the wrong size
 /// cannot be served: it is purged with the links, manifests and tags that
-/// need it.
+/// need it, a manifest needing it as its config, a layer or a platform
+/// manifest too (and an index needing that manifest, and so on). A node
+/// then no longer reports an image it cannot serve, and the cluster
+/// delivers it again. A blob deleted by a client (DELETE) does not count:
+/// only what this open found damaged.
 void reconcile_blobs(const blob_files& files, metadata_db& db);
 
 } // namespace stowage::store

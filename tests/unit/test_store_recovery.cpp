@@ -282,6 +282,47 @@ TEST_CASE("recovery clears the on-disk states a crash can leave", "[store]") {
   CHECK(s->commit_upload("r", live_upload, oci::sha256_of("0123456789")) == commit_status::ok);
 }
 
+TEST_CASE("a manifest that needs a blob lost to disk damage goes at open, with an index over it", "[store]") {
+  temp_dir dir;
+  const std::string layer = "a layer whose file will vanish", other = "a layer a client deletes";
+  stored_manifest broken, index, intact, client_deleted;
+  oci::digest ld, od;
+  auto with_layer = [](const oci::digest& l, std::size_t size) {
+    auto j = nlohmann::json::parse(image_manifest(config, 2));
+    j["layers"] = {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"}, {"digest", l.str()}, {"size", size}}};
+    return j.dump();
+  };
+  {
+    auto s = registry_store::open(dir.path);
+    put_blob(*s, "r", "{}");
+    ld = put_blob(*s, "r", layer);
+    od = put_blob(*s, "r", other);
+    broken = put_manifest(*s, "r", with_layer(ld, layer.size()), "broken");
+    client_deleted = put_manifest(*s, "r", with_layer(od, other.size()), "kept");
+    intact = put_manifest(*s, "r", image_manifest(config, 2));
+    nlohmann::json idx{{"schemaVersion", 2}, {"mediaType", std::string(oci::media::oci_index)}};
+    for (const auto* m : {&broken, &intact})
+      idx["manifests"].push_back({{"mediaType", std::string(oci::media::oci_manifest)}, {"digest", m->dig.str()},
+                                  {"size", m->body.size()}});
+    const auto body = idx.dump();
+    auto parsed = oci::parse_manifest(body, oci::media::oci_index);
+    REQUIRE(parsed.value);
+    index = {oci::sha256_of(body), body, s->put_manifest("r", oci::sha256_of(body), *parsed.value, body, "multi")};
+    // A client's DELETE of a layer leaves its manifest: that is not damage.
+    REQUIRE(s->delete_blob("r", od));
+  }
+  fs::remove(dir.path / "blobs" / blob_rel(ld));
+
+  auto s = registry_store::open(dir.path);
+  CHECK_FALSE(s->manifest("r", digest_ref(broken.dig)));
+  CHECK_FALSE(s->manifest("r", tag_ref("broken")));
+  CHECK_FALSE(s->manifest("r", digest_ref(index.dig))); // it needed the broken one
+  CHECK_FALSE(s->manifest("r", tag_ref("multi")));
+  CHECK(s->manifest("r", digest_ref(intact.dig)));
+  CHECK(s->manifest("r", tag_ref("kept")));
+  CHECK(s->tags("r", {}, "") == std::vector<std::string>{"kept"});
+}
+
 TEST_CASE("an upload row whose file is gone is dropped at open", "[store]") {
   temp_dir dir;
   std::string id;
