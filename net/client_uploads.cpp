@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -42,6 +43,8 @@ struct client_uploads::state {
   std::mutex mu;
   std::map<std::string, std::vector<asked>> asks; // by repository
   std::map<std::string, followed> follows;        // by session_key
+  std::condition_variable stop_cv;                // the ticker's sleep, under mu
+  bool stopping = false;
 
   /// Under mu: forgets asks and follows past their lifetime; returns the
   /// follows to end.
@@ -119,15 +122,39 @@ private:
 } // namespace
 
 client_uploads::client_uploads(std::shared_ptr<store::registry_store> cache, std::shared_ptr<blob_relay> relay,
-                               std::shared_ptr<actors::runtime_port> runtime, std::function<clock::time_point()> now)
+                               std::shared_ptr<actors::runtime_port> runtime, std::function<clock::time_point()> now,
+                               std::chrono::milliseconds tidy_every)
     : st_(std::make_shared<state>()) {
   st_->cache = std::move(cache);
   st_->relay = std::move(relay);
   st_->runtime = std::move(runtime);
   st_->now = std::move(now);
+  ticker_ = std::thread([this, tidy_every] {
+    std::unique_lock lock(st_->mu);
+    while (!st_->stop_cv.wait_for(lock, tidy_every, [this] { return st_->stopping; })) {
+      lock.unlock();
+      tidy();
+      lock.lock();
+    }
+  });
+}
+
+void client_uploads::tidy() {
+  std::vector<state::followed> stale;
+  {
+    std::lock_guard lock(st_->mu);
+    stale = st_->expire(st_->now());
+  }
+  st_->end_all(std::move(stale));
 }
 
 client_uploads::~client_uploads() {
+  {
+    std::lock_guard lock(st_->mu);
+    st_->stopping = true;
+  }
+  st_->stop_cv.notify_all();
+  ticker_.join();
   std::vector<state::followed> left;
   {
     std::lock_guard lock(st_->mu);

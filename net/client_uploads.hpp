@@ -34,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace stowage::net {
 
@@ -43,7 +44,8 @@ class client_uploads {
 public:
   using clock = std::chrono::steady_clock;
   client_uploads(std::shared_ptr<store::registry_store> cache, std::shared_ptr<blob_relay> relay,
-                 std::shared_ptr<actors::runtime_port> runtime, std::function<clock::time_point()> now);
+                 std::shared_ptr<actors::runtime_port> runtime, std::function<clock::time_point()> now,
+                 std::chrono::milliseconds tidy_every = std::chrono::minutes(1));
   ~client_uploads();
 
   /// Someone asked for blob `d` of `repo` and the cache lacks it.
@@ -63,6 +65,13 @@ public:
   /// is abandoned.
   void answered(const request& req, const std::string& repo, const std::string& id, const response& r);
 
+  /// Gives up the follows past their lifetime: a client that uploaded a
+  /// whole blob and then went away without its commit would otherwise keep
+  /// the blob's readers (a gateway GET of it) waiting. Runs on a thread of
+  /// its own every `tidy_every`, and whenever a client asks for a blob or
+  /// uploads one.
+  void tidy();
+
   /// Smallest blob followed: below it, sending after the commit costs as
   /// little and nothing is guessed.
   static constexpr std::uint64_t min_size = 1 << 20;
@@ -70,6 +79,7 @@ public:
 private:
   struct state;
   std::shared_ptr<state> st_;
+  std::thread ticker_; // last: started once st_ exists; runs tidy()
 };
 
 } // namespace stowage::net

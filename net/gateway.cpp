@@ -474,7 +474,8 @@ gateway::gateway(std::shared_ptr<store::registry_store> cache, std::shared_ptr<a
   impl_->sink = std::move(sink);
   impl_->opts = opts;
   impl_->relay = opts.relay ? opts.relay : std::make_shared<blob_relay>(impl_->cache);
-  impl_->uploads = std::make_shared<client_uploads>(impl_->cache, impl_->relay, impl_->runtime, opts.now);
+  impl_->uploads = std::make_shared<client_uploads>(impl_->cache, impl_->relay, impl_->runtime, opts.now,
+                                                    opts.tidy_every);
   std::weak_ptr<impl> weak = impl_;
   // The cache writes a client's blob through the page cache: the push relay
   // sends it on to the target as it arrives. A delivered blob goes around it

@@ -54,6 +54,8 @@ struct gateway_options {
   std::chrono::milliseconds tag_reuse{2000};
   /// The clock for tag_reuse and for client uploads (tests replace it).
   std::function<std::chrono::steady_clock::time_point()> now = [] { return std::chrono::steady_clock::now(); };
+  /// How often client uploads look for abandoned ones (client_uploads::tidy).
+  std::chrono::milliseconds tidy_every{std::chrono::minutes(1)};
   /// Mark each image pulled, and each manifest and blob served from the
   /// cache, as used now (store::touch_blob), for a cache kept within a bound
   /// (store/cache_trim.hpp).

@@ -66,14 +66,28 @@ struct gateway_fixture : api_fixture {
   std::shared_ptr<scripted_runtime> rt = std::make_shared<scripted_runtime>();
   std::vector<actors::probe_arrival> packets;
   std::shared_ptr<store::registry_store> cache{st.get(), [](store::registry_store*) {}};
-  std::chrono::steady_clock::time_point clock{};
+  /// The gateway's clock, moved by the tests; read by its tidy thread too.
+  struct test_clock {
+    mutable std::mutex mu;
+    std::chrono::steady_clock::time_point t{};
+    test_clock& operator+=(std::chrono::steady_clock::duration d) {
+      std::lock_guard lock(mu);
+      t += d;
+      return *this;
+    }
+    std::chrono::steady_clock::time_point now() const {
+      std::lock_guard lock(mu);
+      return t;
+    }
+  } clock;
   std::shared_ptr<net::blob_relay> relay = std::make_shared<net::blob_relay>(cache);
   std::unique_ptr<net::gateway> gw;
 
   gateway_fixture() {
     nodes->add({"dm1", config::role::data, "127.0.0.1:2", dm1.public_key_hex()});
     net::gateway_options opts;
-    opts.now = [this] { return clock; };
+    opts.now = [this] { return clock.now(); };
+    opts.tidy_every = std::chrono::milliseconds(10);
     opts.relay = relay;
     gw = std::make_unique<net::gateway>(cache, rt, nodes, [this](const actors::probe_arrival& a) { packets.push_back(a); },
                                         opts);
@@ -273,6 +287,22 @@ TEST_CASE_METHOD(gateway_fixture, "a client's blob is announced only when one bl
     CHECK(net::read_stream(*body) == std::nullopt); // ...and given up once more bytes came
     REQUIRE(gcall("PUT", loc + "?digest=" + da.str()).status == 201);
     CHECK(rt->blobs.back() == "lib/app@" + da.str());
+  }
+  SECTION("a whole blob uploaded and never committed is given up after its lifetime") {
+    CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + da.str()).status == 404);
+    auto up = start_patch(*this, a.size());
+    auto body = relay->open("lib/app", da);
+    REQUIRE(body);
+    auto first = test::ask_piece(*body->source);
+    up.feed(a);
+    REQUIRE(up.end() == 202); // and the client goes away without its PUT
+    CHECK(test::waiting(first)); // for the commit
+    clock += std::chrono::minutes(11);
+    // No other request comes: the gateway's own tick ends the arrival.
+    const bool ended = first.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+    if (!ended) gcall("DELETE", up.location); // frees the reader, so that the test ends either way
+    REQUIRE(ended);
+    CHECK(first.get() == std::nullopt); // cut: never a body that was not committed
   }
   SECTION("an ask is forgotten after a minute") {
     CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + db.str()).status == 404);
