@@ -693,7 +693,11 @@ disk_upload_writer::~disk_upload_writer() {
   if (finished_)
     return;
   // A body that did not finish: its bytes are cut off at the next use, so the
-  // hasher is kept only if nothing was written through it.
+  // hasher is kept only if nothing was written through it. Its last write
+  // lands first: the session, once released, may be appended to or
+  // committed at once, and a write landing after that would change the file
+  // under the next writer, or grow a committed blob past its size.
+  out_.quiesce();
   store_.abandon_write(id_, written_ == 0 ? std::move(hash_) : std::nullopt);
 }
 

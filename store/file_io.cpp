@@ -272,6 +272,10 @@ struct buffered_appender::write_thread : task_threads {
 buffered_appender::~buffered_appender() {
   // The write in flight and the background sync use the descriptor (and the
   // spare buffer): they must end before either goes.
+  quiesce();
+}
+
+void buffered_appender::quiesce() noexcept {
   if (write_.valid())
     write_.wait();
   if (sync_.valid())

@@ -126,6 +126,10 @@ public:
   void append(const void* data, std::size_t len);
   /// Everything appended so far is in the file, which has exactly that size.
   void flush();
+  /// Waits for the write in flight and the background sync, if any, and
+  /// drops their outcome: for an appender given up (what it appended does
+  /// not count), so that nothing lands in the file after this returns.
+  void quiesce() noexcept;
   bool direct() const { return direct_; }
   /// Direct: the file offset up to which this appender's writes were handed
   /// to a background fdatasync (the offset it started at, until the first).

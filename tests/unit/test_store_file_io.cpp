@@ -16,6 +16,8 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <future>
 #include <random>
 
 using namespace stowage::store;
@@ -287,4 +289,31 @@ TEST_CASE("a runtime's cache writes a delivered blob around the page cache and a
   };
   CHECK(upload(upload_use::kept, 51) == 0);
   CHECK(upload(upload_use::read_soon, 52) == (4u << 20) / page);
+}
+
+TEST_CASE("an appender given up lets its write in flight land before quiesce returns", "[store][appender]") {
+  // An abandoned upload's writer quiesces before its session is released:
+  // a write landing later would change the file under the next writer.
+  temp_dir d;
+  auto p = d.path / "upload";
+  auto data = random_bytes(fileio::buffered_appender::buffer_size + 5, 23);
+  fileio::open_file(p, O_WRONLY | O_CREAT | O_TRUNC);
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::atomic<bool> in_tap{false};
+  fileio::buffered_appender out(fileio::open_file(p, O_RDWR), p, 0, fileio::buffered_appender::mode::direct_if_possible,
+                                [&](const char*, std::size_t) {
+                                  in_tap = true;
+                                  released.wait(); // the write is held here, before its pwrite
+                                });
+  if (!out.direct()) SUCCEED("no O_DIRECT here: writes are synchronous, nothing is in flight");
+  else {
+    out.append(data.data(), data.size()); // a full buffer goes to the writing thread
+    auto q = std::async(std::launch::async, [&] { out.quiesce(); });
+    CHECK(q.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout); // the write is held
+    release.set_value();
+    q.get();
+    CHECK(in_tap);
+    CHECK(fs::file_size(p) >= fileio::buffered_appender::buffer_size); // landed
+  }
 }
