@@ -127,25 +127,13 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
                    st.cfg.directory.empty() ? "" : ", signature checked");
       if (j.role == "data") {
         st.images.forget_node(j.name);
-        std::vector<removal_record> late; // copies of deleted images no record covered: removed again
-        for (const auto& item : without_removed(self, j.name, std::move(j.inventory))) {
-          if (st.images.removed(item.repository, item.digest)) {
-            late.push_back({item.repository, {}, item.digest, item.seq, j.name});
-            continue;
-          }
-          st.images.add_replica(item, j.name);
-          st.handoffs->remove(item.repository, item.digest, j.name);
-        }
-        try {
-          st.handoffs->add_removals(late); // sent with the node's other deletes, below
-        } catch (const std::exception& e) {
-          spdlog::warn("{}: could not record the deleted images {} still holds: {}", st.cfg.name, j.name, e.what());
-        }
-        try {
-          owe_missing_replicas(self);
-        } catch (const std::exception& e) { // the handoff queue's disk: the next join tries again
-          spdlog::warn("{}: could not record the images {} lacks: {}", st.cfg.name, j.name, e.what());
-        }
+        st.awaiting_removals.erase(j.name); // an earlier join's, not counted yet
+        auto inventory = without_removed(self, j.name, std::move(j.inventory));
+        const auto pending = st.handoffs->removals_for(j.name);
+        if (std::any_of(pending.begin(), pending.end(), [](const removal_record& r) { return r.tag.empty(); }))
+          st.awaiting_removals[j.name] = std::move(inventory); // counted once applied (send_removals, below)
+        else
+          count_inventory(self, j.name, std::move(inventory));
       }
       // The answer first, then the roster: the joining node trusts the
       // master's process only once it has the answer (same link, in order).

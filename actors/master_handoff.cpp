@@ -237,6 +237,29 @@ void take_over_replication(master_actor* self, const std::string& node) {
   }
 }
 
+void count_inventory(master_actor* self, const std::string& node, std::vector<inventory_item> inventory) {
+  auto& st = self->state;
+  std::vector<removal_record> late; // copies of deleted images no record covered: removed again (the caller sends them)
+  for (const auto& item : inventory) {
+    if (st.images.removed(item.repository, item.digest)) {
+      late.push_back({item.repository, {}, item.digest, item.seq, node});
+      continue;
+    }
+    st.images.add_replica(item, node);
+    st.handoffs->remove(item.repository, item.digest, node);
+  }
+  try {
+    st.handoffs->add_removals(late);
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: could not record the deleted images {} still holds: {}", st.cfg.name, node, e.what());
+  }
+  try {
+    owe_missing_replicas(self);
+  } catch (const std::exception& e) { // the handoff queue's disk: the next join tries again
+    spdlog::warn("{}: could not record the images {} lacks: {}", st.cfg.name, node, e.what());
+  }
+}
+
 void owe_missing_replicas(master_actor* self) {
   auto& st = self->state;
   std::vector<std::string> up;

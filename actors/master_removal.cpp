@@ -83,54 +83,6 @@ void forget(master_actor* self, const std::vector<removal_record>& removals) {
   }
 }
 
-/// The manifests a node removed with an index it deleted by digest (its
-/// platform manifests, which no other manifest there names) are deleted in
-/// the whole cluster like the index: recorded for every other node and
-/// marked deleted. The master knows an index's children only from such a
-/// report; without it, a node that missed the delete would have its copies
-/// of them counted when it joins, and the others owed them from it, until
-/// its removal of the index took them away again.
-void delete_children(master_actor* self, const std::string& node, const std::vector<removal_record>& applied,
-                     const std::vector<inventory_item>& removed) {
-  auto& st = self->state;
-  std::vector<removal_record> children;
-  for (const auto& m : removed) {
-    const removal_record* parent = nullptr;
-    for (const auto& r : applied)
-      if (r.tag.empty() && r.repository == m.repository) {
-        if (r.digest == m.digest) {
-          parent = nullptr;
-          break;
-        }
-        parent = &r;
-      }
-    if (parent && !st.images.removed(m.repository, m.digest))
-      children.push_back({m.repository, {}, m.digest, parent->seq, {}});
-  }
-  if (children.empty())
-    return;
-  std::vector<removal_record> owed;
-  for (const auto& other : holders_of_copies(self))
-    if (other != node)
-      for (auto r : children) {
-        r.node = other;
-        owed.push_back(std::move(r));
-      }
-  try {
-    st.handoffs->add_removals(owed);
-  } catch (const std::exception& e) {
-    spdlog::warn("{}: could not record the deletes of {} manifest(s) of a deleted index: {}", st.cfg.name,
-                 children.size(), e.what());
-    return;
-  }
-  forget(self, children);
-  spdlog::info("{}: {} manifest(s) of a deleted index went with it on {}: deleted everywhere", st.cfg.name,
-               children.size(), node);
-  for (const auto& other : holders_of_copies(self))
-    if (other != node)
-      send_removals(self, other);
-}
-
 bool covers(const removal_record& r, const inventory_item& item) {
   if (r.repository != item.repository || item.seq > r.seq)
     return false;
@@ -197,8 +149,16 @@ void send_removals(master_actor* self, const std::string& node) {
           st.handoffs->remove_removal(r, node);
         for (const auto& m : a.removed)
           st.images.remove_replica(m.repository, m.digest, node);
-        delete_children(self, node, removals, a.removed);
         spdlog::info("{}: {} applied {} delete(s)", st.cfg.name, node, removals.size());
+        if (auto held = st.awaiting_removals.extract(node)) {
+          std::erase_if(held.mapped(), [&](const inventory_item& item) {
+            return std::any_of(a.removed.begin(), a.removed.end(), [&](const inventory_item& m) {
+              return m.repository == item.repository && m.digest == item.digest;
+            });
+          });
+          count_inventory(self, node, std::move(held.mapped()));
+          send_removals(self, node); // copies of deleted images it counted: removed again
+        }
       },
       [self, node](caf::error&) { self->state.removing.erase(node); });
 }

@@ -93,6 +93,9 @@ struct master_state {
   std::uint64_t next_pull = 1;
   std::set<std::string> delivering; // nodes with a third test or delivery under way
   std::set<std::string> removing;   // nodes with an apply_removals under way
+  /// Inventories of data managers that joined with manifests still to
+  /// delete: counted once they applied them (count_inventory).
+  std::map<std::string, std::vector<inventory_item>> awaiting_removals;
   /// (node name, the asking process) -> the nonce its join must sign (single
   /// use): keyed by process too, so one process cannot replace another's.
   std::map<std::pair<std::string, caf::node_id>, std::string> challenges;
@@ -160,6 +163,13 @@ void forget_removed_nodes(master_actor* self);
 /// join, before the inventory reaches the catalog.
 std::vector<inventory_item> without_removed(master_actor* self, const std::string& node,
                                             std::vector<inventory_item> inventory);
+/// A joining data manager's inventory (without_removed) into the catalog,
+/// and what it and the others now lack owed. Held back while the node has
+/// manifests to delete, until it applied them (send_removals): a deleted
+/// index takes its platform manifests along where nothing else names them,
+/// which the master cannot tell from the records, and those must neither
+/// count nor be owed to the others.
+void count_inventory(master_actor* self, const std::string& node, std::vector<inventory_item> inventory);
 /// True if the image `s` reports was deleted (a copy under way at the
 /// delete): the node is told to remove it again.
 bool stored_after_delete(master_actor* self, const image_stored& s);
