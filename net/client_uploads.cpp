@@ -93,6 +93,16 @@ struct client_uploads::state {
   void end_all(std::vector<followed> fs) {
     for (auto& f : fs) end(std::move(f), false);
   }
+
+  /// Ends the follows past their lifetime (client_uploads::tidy).
+  void tidy() {
+    std::vector<followed> stale;
+    {
+      std::lock_guard lock(mu);
+      stale = expire(now());
+    }
+    end_all(std::move(stale));
+  }
 };
 
 namespace {
@@ -129,24 +139,20 @@ client_uploads::client_uploads(std::shared_ptr<store::registry_store> cache, std
   st_->relay = std::move(relay);
   st_->runtime = std::move(runtime);
   st_->now = std::move(now);
-  ticker_ = std::thread([this, tidy_every] {
-    std::unique_lock lock(st_->mu);
-    while (!st_->stop_cv.wait_for(lock, tidy_every, [this] { return st_->stopping; })) {
+  // The thread holds the state, not this: ending a follow can drop the last
+  // hold on the gateway (a reader's callback), and so destroy this object
+  // on the thread itself, which then goes on alone until it sees stopping.
+  ticker_ = std::thread([st = st_, tidy_every] {
+    std::unique_lock lock(st->mu);
+    while (!st->stop_cv.wait_for(lock, tidy_every, [&] { return st->stopping; })) {
       lock.unlock();
-      tidy();
+      st->tidy();
       lock.lock();
     }
   });
 }
 
-void client_uploads::tidy() {
-  std::vector<state::followed> stale;
-  {
-    std::lock_guard lock(st_->mu);
-    stale = st_->expire(st_->now());
-  }
-  st_->end_all(std::move(stale));
-}
+void client_uploads::tidy() { st_->tidy(); }
 
 client_uploads::~client_uploads() {
   {
@@ -154,7 +160,10 @@ client_uploads::~client_uploads() {
     st_->stopping = true;
   }
   st_->stop_cv.notify_all();
-  ticker_.join();
+  if (ticker_.get_id() == std::this_thread::get_id())
+    ticker_.detach(); // destroyed by its own tidy(): it ends by itself
+  else
+    ticker_.join();
   std::vector<state::followed> left;
   {
     std::lock_guard lock(st_->mu);

@@ -133,6 +133,14 @@ int run(const launch_options& opts) {
     spdlog::error("{}", e.what());
     return 1;
   }
+  // The key the others will check a local node against is its own (the
+  // master's may come from master_public_key alone).
+  for (const auto* n : here)
+    if (keys.at(n->name) != ids.at(n->name).public_key_hex()) {
+      spdlog::error("{}: the identity in {} ({}) is not its key in the cluster file ({})", n->name, n->data.string(),
+                    ids.at(n->name).public_key_hex(), keys.at(n->name));
+      return 1;
+    }
   const auto* master_node = c.master();
   std::string master_key = c.settings.master_public_key;
   if (master_key.empty() && keys.count(master_node->name))

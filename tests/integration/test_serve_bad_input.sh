@@ -95,6 +95,10 @@ cli_refuses "--node dm1 is given twice" up --config "$WORK/cli.toml" --node dm1 
 awk '/^name = / {n = $3} n == "\"dm2\"" && /^public_key/ {next}
      n == "\"dm2\"" && /^host/ {$0 = "host = \"10.9.9.9\""} {print}' "$WORK/cli.toml" >"$WORK/cli-nokey.toml"
 cli_refuses "node dm2 (on 10.9.9.9) has no public_key in the cluster file" up --config "$WORK/cli-nokey.toml" --node dm1
+# The master's line without its key, and master_public_key not its identity.
+awk '/^name = / {n = $3} n == "\"master\"" && /^public_key/ {next}
+     /^master_public_key/ {$0 = "master_public_key = \"" sprintf("%064d", 0) "\""} {print}' "$WORK/cli.toml" >"$WORK/cli-wrongkey.toml"
+cli_refuses "master: the identity in" up --config "$WORK/cli-wrongkey.toml" --node master
 [ ! -e "$WORK/cli" ] || fail "a refused command line created its data directory"
 [ ! -e "$WORK/cli-cluster/dm1/store" ] || fail "a refused --node started a node"
 echo "ok: bad command lines are refused with a message"
