@@ -39,7 +39,11 @@ struct runtime_config {
   config::cluster_settings settings;
   std::shared_ptr<store::registry_store> store; // the local image cache
   std::shared_ptr<image_transfer> transfer;
-  std::chrono::milliseconds request_timeout{10 * 60 * 1000}; // a whole pull or push step, across nodes
+  /// A whole pull or push step, across nodes. Longer than the master's
+  /// transfer_timeout (10 min) plus its probe round: a transfer the master
+  /// gives up on comes back naming the next holder, which the runtime then
+  /// tries; had the runtime given up first, the pull would fail.
+  std::chrono::milliseconds request_timeout{11 * 60 * 1000};
   std::uint32_t max_attempts = 4; // targets tried per pull or push
   /// A push_commit unanswered this long is sent again (the data manager
   /// joins repeats to the first); the whole commit still ends at request_timeout.

@@ -396,14 +396,17 @@ private:
   /// up, answer nothing. On the pool like finish_body: the cleanup may wait
   /// for a write and an fdatasync in flight, or commit to SQLite.
   void abort_body() {
-    if (body_handler_)
-      asio::post(st_.blocking, [h = std::move(body_handler_), &st = st_] {
-        try {
-          h->on_end(false, [](response) {});
-        } catch (const std::exception& e) {
-          spdlog::error("{}: handler cleanup failed: {}", st.opts.name, e.what());
-        }
-      });
+    auto cleanup = [h = std::move(body_handler_), &st = st_] {
+      if (!h) return;
+      try {
+        h->on_end(false, [](response) {});
+      } catch (const std::exception& e) {
+        spdlog::error("{}: handler cleanup failed: {}", st.opts.name, e.what());
+      }
+    };
+    // Once the server stops, its pool may be joined already: inline then.
+    if (st_.stopping) cleanup();
+    else asio::post(st_.blocking, std::move(cleanup));
     close();
   }
 

@@ -98,7 +98,10 @@ public:
     req.set(http::field::host, host_header_);
     req.set(http::field::user_agent, "stowage");
     req.prepare_payload();
-    stream_.expires_after(std::chrono::seconds(3600)); // bodies may be large; reads below have their own
+    // Small bodies (manifests, test packets): the whole write within one
+    // step. A peer that accepts and never reads (stopped, its host gone)
+    // would otherwise hold a probe thread for as long as any deadline here.
+    stream_.expires_after(step_timeout_);
     http::request_serializer<Body> sr(req);
     auto ec = wait([&](auto h) { http::async_write(stream_, sr, h); });
     if (ec) throw registry_error("cannot send to " + host_header_ + ": " + ec.message());

@@ -189,3 +189,34 @@ TEST_CASE("registry client: a cancel token cuts a request to a peer that never a
   CHECK_THROWS_AS(client.has_blob("lib/x", oci::sha256_of("x")), net::registry_error);
   ::close(fd);
 }
+
+TEST_CASE("registry client: a body the peer never reads fails within the step timeout", "[net][client]") {
+  // A test packet to a runtime that is stopped: the kernel takes the
+  // connection, the socket buffers fill, and the write would wait.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 8) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+
+  net::registry_client client("127.0.0.1:" + std::to_string(ntohs(addr.sin_port)));
+  client.set_timeout(std::chrono::milliseconds(300));
+  auto token = std::make_shared<net::cancel_token>();
+  client.set_cancel(token);
+  auto result = std::async(std::launch::async, [&] {
+    try {
+      return std::to_string(client.post("/probe", std::string(64 << 20, 'x'), "application/octet-stream"));
+    } catch (const net::registry_error& e) {
+      return std::string(e.what());
+    }
+  });
+  const bool ended = result.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  if (!ended) token->cancel(); // so that the test ends either way
+  CHECK(ended);
+  CHECK(result.get().find("cannot send") != std::string::npos);
+  ::close(fd);
+}
