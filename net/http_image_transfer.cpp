@@ -4,6 +4,7 @@
 #include "net/registry_client.hpp"
 #include "net/worker_pool.hpp"
 #include "oci/manifest.hpp"
+#include "store/cache_trim.hpp"
 #include "store/file_io.hpp"
 
 #include <spdlog/spdlog.h>
@@ -91,7 +92,11 @@ public:
   }
 
   void blob(const oci::descriptor& desc) {
-    if (local_.blob(repo_, desc.dig) || local_.mount_blob(repo_, desc.dig)) return;
+    if (local_.blob(repo_, desc.dig)) {
+      store::touch_blob(local_, desc.dig); // in use (a cache's trimmer goes by it)
+      return;
+    }
+    if (local_.mount_blob(repo_, desc.dig)) return;
     auto up = local_.begin_upload(repo_);
     try {
       auto w = local_.append(repo_, up.id);

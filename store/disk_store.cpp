@@ -155,6 +155,7 @@ public:
     db_.ensure_repository(to_repo);
     db_.link_blob(to_repo, key);
     tx.commit();
+    reused_locked(d);
     return true;
   }
 
@@ -614,9 +615,21 @@ private:
       if (!blob_present_locked(d))
         return false;
       link_and_end_locked(repo, c, d, size);
+      reused_locked(d);
     }
     fileio::remove_quietly(files_.upload_path(c.id));
     return true;
+  }
+
+  /// A cache's blob linked again (a mount, an upload of content it had): in
+  /// use from now, so that the trimmer does not take it between this link
+  /// and the manifest that will name it (store/cache_trim.hpp: "used" is a
+  /// file's modification time).
+  void reused_locked(const oci::digest& d) {
+    if (kind_ != store_kind::cache)
+      return;
+    std::error_code ec;
+    fs::last_write_time(files_.blob_path(d), fs::file_time_type::clock::now(), ec);
   }
 
   /// Moves a verified, fsync'd file into blobs/ (under mu_: see the top).

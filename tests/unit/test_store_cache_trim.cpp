@@ -140,3 +140,19 @@ TEST_CASE_METHOD(cache_fixture, "an index is in use while one of its platform ma
   CHECK(has(amd64));
   CHECK(has(arm64)); // part of the index in use
 }
+
+TEST_CASE_METHOD(cache_fixture, "a blob linked again is in use: the trimmer leaves it for the manifest on its way",
+                 "[store][cache]") {
+  // A delivery into another repository mounts a layer the cache has had for
+  // hours, and the manifest naming it there comes after its other blobs.
+  auto a = image("a", 2);
+  all_used_ago(300min);
+  REQUIRE(s->mount_blob("team/other", shared));
+  // An upload of content the cache already has links it the same way.
+  auto again = random_bytes(64 * 1024, 2); // a's own layer
+  put_blob(*s, "team/third", again);
+  store::trim_cache(*s, {1, 10min});
+  CHECK(s->blob("team/other", shared)); // not taken as loose
+  CHECK(s->blob("team/third", oci::sha256_of(again)));
+  CHECK_FALSE(has(a)); // the image itself was idle: it went, its layers stayed where linked
+}
