@@ -293,14 +293,36 @@ public:
       return commit_status::ok;
     if (::fchmod(fd.get(), 0444) != 0)
       fileio::throw_errno("fchmod", path);
-    if (kind_ == store_kind::durable)
-      fileio::fsync_fd(fd.get(), path);
+    if (kind_ == store_kind::durable) {
+      try {
+        fileio::fsync_fd(fd.get(), path);
+      } catch (const std::exception&) {
+        // Pages whose writeback failed read back as clean, and a second
+        // fsync reports nothing: a retry would acknowledge bytes the disk
+        // may not have. The client uploads again.
+        fd = {};
+        end_session(*claim);
+        throw;
+      }
+    }
     fd = {};
     step("commit:synced");
     std::lock_guard lock(mu_);
-    if (!blob_present_locked(expected))
-      install_locked(path, expected, "commit");
-    link_and_end_locked(repo, *claim, expected, size);
+    const bool installing = !blob_present_locked(expected);
+    try {
+      if (installing)
+        install_locked(path, expected, "commit");
+      link_and_end_locked(repo, *claim, expected, size);
+    } catch (const std::exception&) {
+      // No row names the blob (a full disk fails the transaction; the
+      // directory's fsync may fail after the rename): moved back, the file
+      // is the session's again, not one in blobs/ that only the next open
+      // would remove while the session's requests fail.
+      std::error_code ec;
+      if (installing && !fs::exists(path, ec))
+        fs::rename(files_.blob_path(expected), path, ec);
+      throw;
+    }
     fileio::remove_quietly(path); // only left if the same content came first
     return commit_status::ok;
   }

@@ -147,6 +147,37 @@ TEST_CASE("a blob commit stopped at any step leaves nothing partial", "[store]")
   }
 }
 
+TEST_CASE("a commit that fails after its rename leaves the session usable and no file in blobs/", "[store]") {
+  // Not a crash: an error the process lives on after (a full disk failing
+  // the transaction, the directory's fsync). The file goes back to the session.
+  auto step = GENERATE(as<std::string>{}, "commit:renamed", "commit:dir_synced");
+  INFO("error after " << step);
+  temp_dir dir;
+  bool armed = false;
+  auto hook = [&](std::string_view s) {
+    if (armed && s == step) throw stowage::store::store_error("injected at " + step);
+  };
+  auto s = open_disk_store(dir.path, std::chrono::hours(24), hook);
+  const std::string bytes = "a blob whose commit fails once";
+  auto d = oci::sha256_of(bytes);
+  auto u = s->begin_upload("r");
+  {
+    auto w = s->append("r", u.id);
+    w->write(bytes.data(), bytes.size());
+    w->finish();
+  }
+  armed = true;
+  CHECK_THROWS_AS(s->commit_upload("r", u.id, d), stowage::store::store_error);
+  armed = false;
+  CHECK_FALSE(s->blob("r", d));
+  CHECK(files_under(dir.path / "blobs").empty());
+  CHECK(s->used_bytes() == bytes.size()); // the session's, counted once
+  // The client's retry of the same commit succeeds.
+  REQUIRE(s->find_upload("r", u.id));
+  CHECK(s->commit_upload("r", u.id, d) == commit_status::ok);
+  check_serves(*s, "r", d, bytes);
+}
+
 TEST_CASE("a commit stopped once its upload was made read-only reopens without root", "[store]") {
   // A store runs as any user: the upload a commit had made read-only (just
   // before moving it into blobs/) must not keep the store from opening, nor
