@@ -43,4 +43,13 @@ const decision* decision_log::set_reference(std::uint64_t id, std::string refere
   return nullptr;
 }
 
+const decision* decision_log::set_chosen(std::uint64_t id, std::string node) {
+  for (auto& d : entries_)
+    if (d.id == id) {
+      d.chosen = std::move(node);
+      return &d;
+    }
+  return nullptr;
+}
+
 } // namespace stowage::actors

@@ -22,6 +22,9 @@ public:
   /// Sets the reference of decision `id` (a push opened ahead of its
   /// manifest learns its tag later); the amended decision, if still kept.
   const decision* set_reference(std::uint64_t id, std::string reference);
+  /// Sets the node decision `id` chose (a push whose first choice was down
+  /// or refused goes to the next in its ranking); the amended decision.
+  const decision* set_chosen(std::uint64_t id, std::string node);
   std::size_t size() const { return entries_.size(); }
 
 private:

@@ -180,6 +180,13 @@ void grant(master_actor* self, std::uint64_t decision, std::vector<ranked_candid
           grant(self, decision, ranked, idx + 1, r, rp);
           return;
         }
+        auto& st = self->state;
+        if (const auto* d = st.decisions.find(decision); d && d->chosen != target)
+          if ((d = st.decisions.set_chosen(decision, target))) {
+            journal(self, *d);
+            spdlog::info("{}: decision {}: {} takes the push ({} could not)", st.cfg.name, decision, target,
+                         ranked.front().node);
+          }
         std::vector<std::string> names;
         std::vector<caf::actor> up;
         for (const auto& p : peers) {

@@ -61,6 +61,9 @@ public:
   std::string rt_name;
   std::chrono::milliseconds commit_repeat{30000}; // the runtime's (runtime_config::commit_repeat)
   std::int64_t skew_ms = 0; // added to the data managers' proof clocks
+  /// Data managers started from now on trust this key as the master's
+  /// (another one: they refuse every proof); empty: the master's.
+  std::optional<config::identity> guard_master;
 
   cluster_fixture() {
     spdlog::set_level(std::getenv("STOWAGE_TEST_LOG") ? spdlog::level::debug : spdlog::level::warn);
@@ -148,8 +151,8 @@ public:
       net->add_node(name, d.store, l);
     }
     d.link = l;
-    d.guard = std::make_shared<sa::proof_guard>(name, master_id->public_key(), root / name,
-                                                [this] { return unix_ms() + skew_ms; });
+    d.guard = std::make_shared<sa::proof_guard>(name, (guard_master ? *guard_master : *master_id).public_key(),
+                                                root / name, [this] { return unix_ms() + skew_ms; });
     net->set_admission(name, sa::guard_admission(d.guard));
     sa::data_manager_config cfg;
     cfg.name = name;

@@ -91,6 +91,25 @@ TEST_CASE_METHOD(push_cluster, "the push goes to the best measured data manager 
   CHECK(done.target == "dm2");
 }
 
+TEST_CASE_METHOD(push_cluster, "a push its first choice refuses goes to the next, and the decision says so",
+                 "[protocol][push][decisions]") {
+  start_master();
+  guard_master = config::identity::generate(); // dm1 refuses the master's proofs
+  add_data_manager("dm1", link(100));
+  guard_master.reset();
+  add_data_manager("dm2", link(50));
+  add_data_manager("dm3", link(20));
+  add_runtime();
+  digest = make_image(*rt_store, repo, "latest", 128 * 1024, 3);
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(done.ok);
+  CHECK(done.target == "dm2");
+  auto d = decisions().front();
+  CHECK(d.kind == "push");
+  CHECK(d.candidates.size() == 3);
+  CHECK(d.chosen == "dm2"); // where the image went, not the refused first of the ranking
+}
+
 TEST_CASE_METHOD(push_cluster, "no acknowledgement with fewer than min_copies", "[protocol][push][copies]") {
   settings.min_copies = 3;
   build({{"dm1", link(50)}, {"dm2", link(10)}});
