@@ -27,29 +27,31 @@ std::vector<decision> decision_log::latest(std::size_t limit) const {
   return {entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(n)};
 }
 
-const decision* decision_log::find(std::uint64_t id) const {
-  for (const auto& d : entries_)
+namespace {
+
+/// Decision `id` of `entries` (const or not), if still kept.
+template <class Entries>
+auto entry_in(Entries& entries, std::uint64_t id) -> decltype(&entries.front()) {
+  for (auto& d : entries)
     if (d.id == id)
       return &d;
   return nullptr;
 }
 
+} // namespace
+
+const decision* decision_log::find(std::uint64_t id) const { return entry_in(entries_, id); }
+
 const decision* decision_log::set_reference(std::uint64_t id, std::string reference) {
-  for (auto& d : entries_)
-    if (d.id == id) {
-      d.reference = std::move(reference);
-      return &d;
-    }
-  return nullptr;
+  auto* d = entry_in(entries_, id);
+  if (d) d->reference = std::move(reference);
+  return d;
 }
 
 const decision* decision_log::set_chosen(std::uint64_t id, std::string node) {
-  for (auto& d : entries_)
-    if (d.id == id) {
-      d.chosen = std::move(node);
-      return &d;
-    }
-  return nullptr;
+  auto* d = entry_in(entries_, id);
+  if (d) d->chosen = std::move(node);
+  return d;
 }
 
 } // namespace stowage::actors

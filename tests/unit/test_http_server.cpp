@@ -253,21 +253,35 @@ TEST_CASE_METHOD(server_fixture, "an answer from another thread reaches the clie
   ::close(fd);
 }
 
-TEST_CASE_METHOD(server_fixture, "an answer still held outside when the server stops goes nowhere", "[http]") {
-  auto slot = h.held;
-  int fd = connect_to(srv->port());
+namespace {
+
+/// Sends POST /held and waits until the handler holds its responder; the socket.
+int post_held(server_fixture& f) {
+  int fd = connect_to(f.srv->port());
   send_all(fd, "POST /held HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
-  {
-    std::unique_lock lk(slot->mu);
-    REQUIRE(slot->cv.wait_for(lk, std::chrono::seconds(10), [&] { return slot->respond.has_value(); }));
-  }
-  // The server goes while the answer is pending: the connection closes
-  // with it, not when the holder lets go of the responder.
-  srv.reset();
+  std::unique_lock lk(f.h.held->mu);
+  REQUIRE(f.h.held->cv.wait_for(lk, std::chrono::seconds(10), [&] { return f.h.held->respond.has_value(); }));
+  return fd;
+}
+
+/// Whether the server closed the connection (end of stream or reset), not
+/// just left it waiting.
+bool closed_by_server(int fd) {
   char buf[512];
   errno = 0;
   ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-  CHECK((n == 0 || errno == ECONNRESET));
+  return n == 0 || errno == ECONNRESET;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(server_fixture, "an answer still held outside when the server stops goes nowhere", "[http]") {
+  auto slot = h.held;
+  int fd = post_held(*this);
+  // The server goes while the answer is pending: the connection closes
+  // with it, not when the holder lets go of the responder.
+  srv.reset();
+  CHECK(closed_by_server(fd));
   ::close(fd);
   // Answering after the server is gone does nothing.
   net::response r;
@@ -277,17 +291,11 @@ TEST_CASE_METHOD(server_fixture, "an answer still held outside when the server s
 }
 
 TEST_CASE_METHOD(server_fixture, "a responder dropped unanswered closes its connection", "[http]") {
-  auto slot = h.held;
-  int fd = connect_to(srv->port());
-  send_all(fd, "POST /held HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+  int fd = post_held(*this);
   {
-    std::unique_lock lk(slot->mu);
-    REQUIRE(slot->cv.wait_for(lk, std::chrono::seconds(10), [&] { return slot->respond.has_value(); }));
-    slot->respond.reset();
+    std::lock_guard lk(h.held->mu);
+    h.held->respond.reset();
   }
-  char buf[512];
-  errno = 0;
-  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-  CHECK((n == 0 || errno == ECONNRESET));
+  CHECK(closed_by_server(fd));
   ::close(fd);
 }

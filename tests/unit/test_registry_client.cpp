@@ -155,20 +155,32 @@ TEST_CASE("registry client: errors carry the status", "[net][client]") {
   CHECK_THROWS_AS(closed.get_manifest("a", "b"), net::registry_error);
 }
 
-TEST_CASE("registry client: a cancel token cuts a request to a peer that never answers", "[net][client]") {
-  // A listening socket nobody serves: the kernel accepts the connection and
-  // takes the request, and no answer ever comes (a hung process).
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(fd, 8) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+namespace {
 
-  net::registry_client client("127.0.0.1:" + std::to_string(ntohs(addr.sin_port)));
+/// A listening socket nobody serves: the kernel accepts connections and
+/// takes what fits in its buffers, and nothing is ever read or answered.
+struct silent_listener {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  std::string endpoint;
+  silent_listener() {
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 8) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    endpoint = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  }
+  ~silent_listener() { ::close(fd); }
+};
+
+} // namespace
+
+TEST_CASE("registry client: a cancel token cuts a request to a peer that never answers", "[net][client]") {
+  silent_listener peer; // a hung process: the request is taken, no answer comes
+  net::registry_client client(peer.endpoint);
   client.set_timeout(std::chrono::minutes(2)); // only the cancel ends it within the 30 s waited below
   auto token = std::make_shared<net::cancel_token>();
   client.set_cancel(token);
@@ -187,23 +199,13 @@ TEST_CASE("registry client: a cancel token cuts a request to a peer that never a
   CHECK(token->cancelled());
   // Later requests through the token fail at once.
   CHECK_THROWS_AS(client.has_blob("lib/x", oci::sha256_of("x")), net::registry_error);
-  ::close(fd);
 }
 
 TEST_CASE("registry client: a body the peer never reads fails within the step timeout", "[net][client]") {
   // A test packet to a runtime that is stopped: the kernel takes the
   // connection, the socket buffers fill, and the write would wait.
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(fd, 8) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-
-  net::registry_client client("127.0.0.1:" + std::to_string(ntohs(addr.sin_port)));
+  silent_listener peer;
+  net::registry_client client(peer.endpoint);
   client.set_timeout(std::chrono::milliseconds(300));
   auto token = std::make_shared<net::cancel_token>();
   client.set_cancel(token);
@@ -218,5 +220,4 @@ TEST_CASE("registry client: a body the peer never reads fails within the step ti
   if (!ended) token->cancel(); // so that the test ends either way
   CHECK(ended);
   CHECK(result.get().find("cannot send") != std::string::npos);
-  ::close(fd);
 }
