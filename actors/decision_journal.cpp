@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace stowage::actors {
 
 namespace {
@@ -33,12 +35,27 @@ std::vector<candidate_result> candidates_of(const std::string& text) {
   return out;
 }
 
+/// The id after the newest decision in the table.
+std::uint64_t next_id_written(sqlite3* db) {
+  stmt s(db, "SELECT COALESCE(MAX(id), 0) FROM decisions");
+  s.step();
+  return static_cast<std::uint64_t>(s.integer(0)) + 1;
+}
+
 } // namespace
 
 struct decision_journal::impl {
   sqlite3* db = nullptr;
   std::size_t keep = 0;
   std::vector<decision> pending;
+  std::uint64_t reserved = 1; // ids below may have been handed out (table reserved)
+
+  void reserve_through(std::uint64_t id) {
+    stmt s(db, "INSERT OR REPLACE INTO reserved VALUES(1, ?)");
+    s.bind(1, static_cast<std::int64_t>(id));
+    s.step();
+    reserved = id;
+  }
 };
 
 decision_journal::decision_journal(const std::filesystem::path& dir, std::size_t keep)
@@ -47,13 +64,18 @@ decision_journal::decision_journal(const std::filesystem::path& dir, std::size_t
   impl_->db = open_sqlite(dir / "decisions.db",
                           "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                           "CREATE TABLE IF NOT EXISTS decisions(id INTEGER PRIMARY KEY, kind TEXT, runtime TEXT,"
-                          " reference TEXT, chosen TEXT, candidates TEXT);",
+                          " reference TEXT, chosen TEXT, candidates TEXT);"
+                          "CREATE TABLE IF NOT EXISTS reserved(one INTEGER PRIMARY KEY, below INTEGER);",
                           "decision journal");
+  stmt s(impl_->db, "SELECT below FROM reserved WHERE one = 1");
+  if (s.step())
+    impl_->reserved = static_cast<std::uint64_t>(s.integer(0));
 }
 
 decision_journal::~decision_journal() {
   try {
     flush();
+    impl_->reserve_through(next_id_written(impl_->db)); // all written: a clean restart continues right after
   } catch (const std::exception&) {
     // Closing anyway: at worst the last batch is lost, as after a crash.
   }
@@ -61,6 +83,8 @@ decision_journal::~decision_journal() {
 }
 
 void decision_journal::append(const decision& d) {
+  if (d.id >= impl_->reserved) // one small write per batch of ids, at once
+    impl_->reserve_through(d.id + 1 + batch);
   impl_->pending.push_back(d);
   if (impl_->pending.size() >= batch)
     flush();
@@ -97,6 +121,11 @@ std::vector<decision> decision_journal::load() {
     out.push_back({static_cast<std::uint64_t>(s.integer(0)), s.text(1), s.text(2), s.text(3),
                    candidates_of(s.text(5)), s.text(4)});
   return {out.rbegin(), out.rend()};
+}
+
+std::uint64_t decision_journal::next_id() {
+  flush();
+  return std::max(impl_->reserved, next_id_written(impl_->db));
 }
 
 } // namespace stowage::actors

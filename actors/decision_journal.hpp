@@ -6,6 +6,9 @@
 // transaction per batch (full, flush(), or destruction) with
 // synchronous=NORMAL, so a crash may lose the last few entries, never the
 // file. One SQLite transaction per decision halved the master's decision rate.
+// Their ids are not lost: the journal reserves ids a batch ahead, written at
+// once, so a master restarted after kill -9 never hands out an id again that
+// runtimes, logs and /api/v1/decisions have seen.
 #pragma once
 
 #include "actors/records.hpp"
@@ -32,6 +35,8 @@ public:
   void flush();
   /// The newest decisions kept (buffered ones included), oldest first.
   std::vector<decision> load();
+  /// An id above every id appended to this journal, before any crash too.
+  std::uint64_t next_id();
 
 private:
   struct impl;

@@ -12,8 +12,9 @@ std::uint64_t decision_log::record(decision d) {
   return entries_.front().id;
 }
 
-void decision_log::restore(const std::vector<decision>& oldest_first) {
+void decision_log::restore(const std::vector<decision>& oldest_first, std::uint64_t next_id) {
   entries_.clear();
+  next_id_ = std::max(next_id_, next_id);
   for (const auto& d : oldest_first) {
     entries_.push_front(d);
     next_id_ = std::max(next_id_, d.id + 1);

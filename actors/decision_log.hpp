@@ -14,8 +14,9 @@ public:
   explicit decision_log(std::size_t capacity = 1000) : capacity_(capacity) {}
   /// Assigns the next id, stores the decision and returns the id.
   std::uint64_t record(decision d);
-  /// Starts from decisions kept before (oldest first): ids continue after them.
-  void restore(const std::vector<decision>& oldest_first);
+  /// Starts from decisions kept before (oldest first): ids continue after
+  /// them, and from `next_id` at least (ids handed out but not kept).
+  void restore(const std::vector<decision>& oldest_first, std::uint64_t next_id = 1);
   /// Newest first, at most `limit` (0 = all).
   std::vector<decision> latest(std::size_t limit = 0) const;
   const decision* find(std::uint64_t id) const;

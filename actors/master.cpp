@@ -71,7 +71,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
   st.spool = st.cfg.spool ? st.cfg.spool : store::registry_store::open(st.cfg.dir / "spool");
   st.decisions = decision_log(st.cfg.decision_capacity);
   st.journal = std::make_unique<decision_journal>(st.cfg.dir, st.cfg.decision_capacity);
-  st.decisions.restore(st.journal->load());
+  st.decisions.restore(st.journal->load(), st.journal->next_id());
   for (const auto& h : st.handoffs->all())
     st.images.add_pending({h.repository, h.tag, h.digest, h.seq, 0}, h.node);
   for (const auto& [repository, digest] : st.handoffs->deleted_images())
