@@ -14,6 +14,11 @@ decision pull_decision(std::string chosen) {
   return {0, "pull", "rt1", "team/app:v1",
           {{"dm1", 1200, 80'000'000, true}, {"dm2", 0, 0, false}}, std::move(chosen)};
 }
+/// Records `n` decisions in `log`, each appended to `j` as the master does.
+void record(decision_log& log, decision_journal& j, int n) {
+  for (int i = 0; i < n; ++i)
+    j.append(*log.find(log.record(pull_decision("dm1"))));
+}
 } // namespace
 
 TEST_CASE("decisions come back from the journal after a restart", "[master][decisions]") {
@@ -42,10 +47,7 @@ TEST_CASE("a decision id is never handed out twice, even after a crash", "[maste
   temp_dir dir;
   decision_journal j(dir.path, 100);
   decision_log log(100);
-  for (int i = 0; i < 5; ++i) {
-    auto id = log.record(pull_decision("dm1"));
-    j.append(*log.find(id));
-  }
+  record(log, j, 5);
   // The master is killed now, its five decisions still buffered: the next
   // one opens the same file.
   decision_journal after(dir.path, 100);
@@ -59,10 +61,7 @@ TEST_CASE("the journal keeps only the newest decisions", "[master][decisions]") 
   temp_dir dir;
   decision_journal j(dir.path, 10);
   decision_log log(10);
-  for (int i = 0; i < 200; ++i) {
-    auto id = log.record(pull_decision("dm1"));
-    j.append(*log.find(id));
-  }
+  record(log, j, 200);
   auto back = j.load();
   REQUIRE(back.size() == 10);
   CHECK(back.front().id == 191);
