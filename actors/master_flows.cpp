@@ -73,13 +73,26 @@ void schedule_on(master_actor* self, std::uint64_t decision, const std::string& 
           [self, finish](caf::error& e) { finish(false, self->system().render(e)); });
 }
 
-/// The next best of an earlier decision whose target failed, if any is left.
-bool retry_from_ranking(master_actor* self, const pull_request& r, const resolved_image& img,
-                        caf::typed_response_promise<pull_answer>& rp) {
+/// Keeps the ranking and the manifest of pull decision `id` for its retries.
+void remember_pull(master_actor* self, std::uint64_t id, std::vector<ranked_candidate> ranked, std::string digest) {
+  auto& st = self->state;
+  st.rankings[id] = std::move(ranked);
+  st.pulled_digests[id] = std::move(digest);
+  while (st.rankings.size() > st.cfg.decision_capacity)
+    st.rankings.erase(st.rankings.begin());
+  while (st.pulled_digests.size() > st.cfg.decision_capacity)
+    st.pulled_digests.erase(st.pulled_digests.begin());
+}
+
+/// The next best of an earlier decision whose target failed, if any is
+/// left, with the manifest that decision scheduled.
+bool retry_from_ranking(master_actor* self, const pull_request& r, caf::typed_response_promise<pull_answer>& rp) {
   auto& st = self->state;
   auto rk = st.rankings.find(r.retry_of);
+  auto digest = st.pulled_digests.find(r.retry_of);
   const auto* prev = st.decisions.find(r.retry_of);
-  if (rk == st.rankings.end() || !prev || prev->runtime != r.runtime)
+  if (rk == st.rankings.end() || digest == st.pulled_digests.end() || !prev || prev->runtime != r.runtime ||
+      st.images.removed(r.repository, digest->second))
     return false;
   auto& ranked = rk->second;
   std::erase_if(ranked, [&](const ranked_candidate& c) {
@@ -93,8 +106,9 @@ bool retry_from_ranking(master_actor* self, const pull_request& r, const resolve
     if (c.node == r.failed_node)
       c.ok = false;
   auto id = record_decision(self, d);
-  st.rankings[id] = ranked;
-  schedule_on(self, id, d.chosen, r, img.digest, rp);
+  auto pulled = digest->second;
+  remember_pull(self, id, ranked, pulled);
+  schedule_on(self, id, d.chosen, r, pulled, rp);
   return true;
 }
 
@@ -221,13 +235,13 @@ void fail_pulls_on(master_actor* self, const std::string& node, const std::strin
 
 void handle_pull(master_actor* self, const pull_request& r, caf::typed_response_promise<pull_answer> rp) {
   auto& st = self->state;
+  if (r.retry_of != 0 && retry_from_ranking(self, r, rp))
+    return;
   auto img = st.images.resolve(r.repository, r.reference);
   if (!img) {
     rp.deliver(pull_answer{false, "unknown image " + reference_text(r.repository, r.reference), 0, {}, {}});
     return;
   }
-  if (r.retry_of != 0 && retry_from_ranking(self, r, *img, rp))
-    return;
   auto candidates = pick_candidates(self, st.images.holders(r.repository, img->digest), r.failed_node);
   if (candidates.empty()) {
     rp.deliver(pull_answer{false, "no reachable data manager holds " + reference_text(r.repository, r.reference),
@@ -238,7 +252,6 @@ void handle_pull(master_actor* self, const pull_request& r, caf::typed_response_
   start_round(self, 1, r.runtime, candidates,
               [self, r, image, rp](std::vector<candidate_result> measured,
                                    std::map<std::string, node_load> load) mutable {
-                auto& st = self->state;
                 auto ranked = rank(measured, image.size, false, load);
                 decision d{0, "pull", r.runtime, reference_text(r.repository, r.reference), measured,
                            ranked.empty() ? std::string{} : ranked.front().node};
@@ -247,9 +260,7 @@ void handle_pull(master_actor* self, const pull_request& r, caf::typed_response_
                   rp.deliver(pull_answer{false, "no holder answered the probe in time", id, {}, image.digest});
                   return;
                 }
-                st.rankings[id] = ranked;
-                while (st.rankings.size() > st.cfg.decision_capacity)
-                  st.rankings.erase(st.rankings.begin());
+                remember_pull(self, id, ranked, image.digest);
                 schedule_on(self, id, ranked.front().node, r, image.digest, rp);
               });
 }

@@ -86,6 +86,10 @@ struct master_state {
   std::map<std::uint64_t, round_state> rounds;
   std::uint64_t next_round = 1;
   std::map<std::uint64_t, std::vector<ranked_candidate>> rankings; // decision -> ranking
+  /// Pull decision -> the manifest it scheduled: a retry delivers the same
+  /// one, though its tag may have moved since (the gateway answered the
+  /// client with that manifest already).
+  std::map<std::uint64_t, std::string> pulled_digests;
   std::map<std::uint64_t, pending_pull> pulls;
   std::map<std::string, open_push_session> open_pushes; // by proof session
   std::map<std::string, replication_watch> replicating;  // by proof session

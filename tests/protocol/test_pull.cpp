@@ -166,6 +166,28 @@ TEST_CASE_METHOD(three_holders, "a target that dies mid-pull is replaced by the 
       CHECK_FALSE(n.up);
 }
 
+TEST_CASE_METHOD(three_holders, "a retry delivers the manifest its pull began with, though the tag moved since",
+                 "[protocol][pull]") {
+  auto big = make_image(*dms["dm1"].store, repo, "big", 8 << 20, 9);
+  make_image(*dms["dm2"].store, repo, "big", 8 << 20, 9);
+  make_image(*dms["dm3"].store, repo, "big", 8 << 20, 9);
+  for (auto name : {"dm1", "dm2", "dm3"})
+    caf::anon_send(dms[name].actor, sa::connect_master{master});
+  sched.run();
+  self->send(runtime, sa::pull_image{repo, "big"});
+  settle(300ms); // dm1 is sending
+  REQUIRE(decisions().front().chosen == "dm1");
+  // Meanwhile a push moves the tag to an image only dm1 holds so far.
+  auto moved = make_image(*dms["dm1"].store, repo, "big", 16 * 1024, 10, 50);
+  self->send(master, sa::image_stored{"dm1", {repo, "big", moved, 50, 16 * 1024}});
+  sched.run();
+  kill_data_manager("dm1");
+  auto done = await<sa::pull_done>();
+  REQUIRE(done.ok);
+  CHECK(done.target == "dm2");
+  CHECK(holds(*rt_store, repo, big)); // the image the pull began with, from the next holder
+}
+
 TEST_CASE_METHOD(three_holders, "a dead data manager leaves the candidate sets", "[protocol][pull][membership]") {
   kill_data_manager("dm1");
   auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
