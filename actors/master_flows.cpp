@@ -73,15 +73,13 @@ void schedule_on(master_actor* self, std::uint64_t decision, const std::string& 
           [self, finish](caf::error& e) { finish(false, self->system().render(e)); });
 }
 
-/// Keeps the ranking and the manifest of pull decision `id` for its retries.
-void remember_pull(master_actor* self, std::uint64_t id, std::vector<ranked_candidate> ranked, std::string digest) {
+/// Keeps what decision `id` ranked (and, a pull, scheduled) for its retries.
+void remember_ranking(master_actor* self, std::uint64_t id, std::vector<ranked_candidate> ranked,
+                      std::string digest = {}) {
   auto& st = self->state;
-  st.rankings[id] = std::move(ranked);
-  st.pulled_digests[id] = std::move(digest);
+  st.rankings[id] = {std::move(ranked), std::move(digest)};
   while (st.rankings.size() > st.cfg.decision_capacity)
     st.rankings.erase(st.rankings.begin());
-  while (st.pulled_digests.size() > st.cfg.decision_capacity)
-    st.pulled_digests.erase(st.pulled_digests.begin());
 }
 
 /// The next best of an earlier decision whose target failed, if any is
@@ -89,12 +87,11 @@ void remember_pull(master_actor* self, std::uint64_t id, std::vector<ranked_cand
 bool retry_from_ranking(master_actor* self, const pull_request& r, caf::typed_response_promise<pull_answer>& rp) {
   auto& st = self->state;
   auto rk = st.rankings.find(r.retry_of);
-  auto digest = st.pulled_digests.find(r.retry_of);
   const auto* prev = st.decisions.find(r.retry_of);
-  if (rk == st.rankings.end() || digest == st.pulled_digests.end() || !prev || prev->runtime != r.runtime ||
-      st.images.removed(r.repository, digest->second))
+  if (rk == st.rankings.end() || rk->second.digest.empty() || !prev || prev->runtime != r.runtime ||
+      st.images.removed(r.repository, rk->second.digest))
     return false;
-  auto& ranked = rk->second;
+  auto& ranked = rk->second.candidates;
   std::erase_if(ranked, [&](const ranked_candidate& c) {
     return c.node == r.failed_node || !is_up_data(self, c.node);
   });
@@ -106,8 +103,8 @@ bool retry_from_ranking(master_actor* self, const pull_request& r, caf::typed_re
     if (c.node == r.failed_node)
       c.ok = false;
   auto id = record_decision(self, d);
-  auto pulled = digest->second;
-  remember_pull(self, id, ranked, pulled);
+  auto pulled = rk->second.digest;
+  remember_ranking(self, id, ranked, pulled);
   schedule_on(self, id, d.chosen, r, pulled, rp);
   return true;
 }
@@ -260,7 +257,7 @@ void handle_pull(master_actor* self, const pull_request& r, caf::typed_response_
                   rp.deliver(pull_answer{false, "no holder answered the probe in time", id, {}, image.digest});
                   return;
                 }
-                remember_pull(self, id, ranked, image.digest);
+                remember_ranking(self, id, ranked, image.digest);
                 schedule_on(self, id, ranked.front().node, r, image.digest, rp);
               });
 }
@@ -316,13 +313,13 @@ void handle_storage(master_actor* self, const storage_request& r,
     auto rk = st.rankings.find(r.retry_of);
     const auto* prev = st.decisions.find(r.retry_of);
     if (rk != st.rankings.end() && prev && prev->runtime == r.runtime && prev->kind == "push") {
-      auto ranked = rk->second;
+      auto ranked = rk->second.candidates;
       std::erase_if(ranked, [&](const ranked_candidate& c) { return c.node == r.failed_node; });
       if (!ranked.empty()) {
         decision d = *prev;
         d.chosen = ranked.front().node;
         auto id = record_decision(self, d);
-        st.rankings[id] = ranked;
+        remember_ranking(self, id, ranked);
         grant(self, id, ranked, 0, r, rp);
         return;
       }
@@ -343,9 +340,7 @@ void handle_storage(master_actor* self, const storage_request& r,
                 decision d{0, "push", r.runtime, push_reference(r.repository, r.tag, r.digest), measured,
                            ranked.empty() ? std::string{} : ranked.front().node};
                 auto id = record_decision(self, d);
-                st.rankings[id] = ranked;
-                while (st.rankings.size() > st.cfg.decision_capacity)
-                  st.rankings.erase(st.rankings.begin());
+                remember_ranking(self, id, ranked);
                 spdlog::info("{}: decision {}: push {} by {} to {}", st.cfg.name, id, d.reference, r.runtime,
                              d.chosen.empty() ? "nobody" : d.chosen);
                 grant(self, id, ranked, 0, r, rp);

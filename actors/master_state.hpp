@@ -85,11 +85,15 @@ struct master_state {
   std::map<std::string, node_entry> nodes;
   std::map<std::uint64_t, round_state> rounds;
   std::uint64_t next_round = 1;
-  std::map<std::uint64_t, std::vector<ranked_candidate>> rankings; // decision -> ranking
-  /// Pull decision -> the manifest it scheduled: a retry delivers the same
-  /// one, though its tag may have moved since (the gateway answered the
+  /// What a decision ranked, for its retries: the candidates, best first,
+  /// and for a pull the manifest it scheduled (a retry delivers the same
+  /// one though its tag may have moved since: the gateway answered the
   /// client with that manifest already).
-  std::map<std::uint64_t, std::string> pulled_digests;
+  struct ranking {
+    std::vector<ranked_candidate> candidates;
+    std::string digest;
+  };
+  std::map<std::uint64_t, ranking> rankings; // by decision, the newest decision_capacity
   std::map<std::uint64_t, pending_pull> pulls;
   std::map<std::string, open_push_session> open_pushes; // by proof session
   std::map<std::string, replication_watch> replicating;  // by proof session

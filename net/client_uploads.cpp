@@ -94,7 +94,7 @@ struct client_uploads::state {
     for (auto& f : fs) end(std::move(f), false);
   }
 
-  /// Ends the follows past their lifetime (client_uploads::tidy).
+  /// Ends the follows past their lifetime (the ticker's job).
   void tidy() {
     std::vector<followed> stale;
     {
@@ -151,8 +151,6 @@ client_uploads::client_uploads(std::shared_ptr<store::registry_store> cache, std
     }
   });
 }
-
-void client_uploads::tidy() { st_->tidy(); }
 
 client_uploads::~client_uploads() {
   {

@@ -43,6 +43,10 @@ class blob_relay;
 class client_uploads {
 public:
   using clock = std::chrono::steady_clock;
+  /// A follow past its lifetime is given up every `tidy_every` on a thread
+  /// of its own, and whenever a client asks for a blob or uploads one: a
+  /// client that uploaded a whole blob and went away without its commit
+  /// would otherwise keep the blob's readers (a gateway GET of it) waiting.
   client_uploads(std::shared_ptr<store::registry_store> cache, std::shared_ptr<blob_relay> relay,
                  std::shared_ptr<actors::runtime_port> runtime, std::function<clock::time_point()> now,
                  std::chrono::milliseconds tidy_every = std::chrono::minutes(1));
@@ -65,13 +69,6 @@ public:
   /// is abandoned.
   void answered(const request& req, const std::string& repo, const std::string& id, const response& r);
 
-  /// Gives up the follows past their lifetime: a client that uploaded a
-  /// whole blob and then went away without its commit would otherwise keep
-  /// the blob's readers (a gateway GET of it) waiting. Runs on a thread of
-  /// its own every `tidy_every`, and whenever a client asks for a blob or
-  /// uploads one.
-  void tidy();
-
   /// Smallest blob followed: below it, sending after the commit costs as
   /// little and nothing is guessed.
   static constexpr std::uint64_t min_size = 1 << 20;
@@ -79,7 +76,7 @@ public:
 private:
   struct state;
   std::shared_ptr<state> st_;
-  std::thread ticker_; // last: started once st_ exists; runs tidy()
+  std::thread ticker_; // last: started once st_ exists; gives up stale follows
 };
 
 } // namespace stowage::net

@@ -29,10 +29,8 @@ refusal denied(std::string message) {
   return refusal{403, oci::error_code::denied, std::move(message), {}};
 }
 
-/// The `seq` query parameter of a target, if present and numeric.
-std::optional<std::uint64_t> seq_param(std::string_view target) {
-  request r;
-  if (!r.set_target(target)) return std::nullopt;
+/// The `seq` query parameter of a parsed target, if present and numeric.
+std::optional<std::uint64_t> seq_param(const request& r) {
   auto v = r.param("seq");
   if (!v) return std::nullopt;
   std::uint64_t seq = 0;
@@ -146,7 +144,7 @@ std::optional<refusal> cluster_gate::check_tag(const write_attempt& w, std::stri
     request r;
     if (!r.set_target(w.target) || r.param("digest") != std::optional<std::string_view>(manifest.str()))
       return denied("a signed tag write must name its manifest (?digest=" + manifest.str() + ")");
-    seq = seq_param(w.target);
+    seq = seq_param(r);
   }
   return std::nullopt;
 }

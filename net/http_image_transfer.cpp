@@ -92,8 +92,8 @@ public:
   }
 
   void blob(const oci::descriptor& desc) {
-    if (local_.blob(repo_, desc.dig)) {
-      store::touch_blob(local_, desc.dig); // in use (a cache's trimmer goes by it)
+    if (auto present = local_.blob(repo_, desc.dig)) {
+      store::mark_used(present->path); // in use (a cache's trimmer goes by it)
       return;
     }
     if (local_.mount_blob(repo_, desc.dig)) return;

@@ -108,18 +108,12 @@ int run(const launch_options& opts) {
     }
   }
 
-  // Identities first: every local node's key pair, checked against the file.
+  // Identities first: every local node's key pair (checked against the
+  // file's keys below).
   std::map<std::string, config::identity> ids;
   try {
-    for (const auto* n : here) {
-      auto id = config::identity::load_or_create(n->data);
-      if (!n->public_key.empty() && n->public_key != id.public_key_hex()) {
-        spdlog::error("{}: the identity in {} ({}) is not the public_key of the cluster file ({})", n->name,
-                      n->data.string(), id.public_key_hex(), n->public_key);
-        return 1;
-      }
-      ids.emplace(n->name, id);
-    }
+    for (const auto* n : here)
+      ids.emplace(n->name, config::identity::load_or_create(n->data));
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return 1;
@@ -133,8 +127,8 @@ int run(const launch_options& opts) {
     spdlog::error("{}", e.what());
     return 1;
   }
-  // The key the others will check a local node against is its own (the
-  // master's may come from master_public_key alone).
+  // The key the others will check a local node against (its line, or the
+  // master's master_public_key) must be its own.
   for (const auto* n : here)
     if (keys.at(n->name) != ids.at(n->name).public_key_hex()) {
       spdlog::error("{}: the identity in {} ({}) is not its key in the cluster file ({})", n->name, n->data.string(),
@@ -142,11 +136,10 @@ int run(const launch_options& opts) {
       return 1;
     }
   const auto* master_node = c.master();
-  std::string master_key = c.settings.master_public_key;
-  if (master_key.empty() && keys.count(master_node->name))
-    master_key = keys[master_node->name];
-  if (!master_key.empty() && keys.count(master_node->name) && keys[master_node->name] != master_key) {
-    spdlog::error("master_public_key of the cluster file is not the master's key ({})", keys[master_node->name]);
+  const std::string master_key = c.settings.master_public_key.empty() ? keys.at(master_node->name)
+                                                                       : c.settings.master_public_key;
+  if (keys.at(master_node->name) != master_key) {
+    spdlog::error("master_public_key of the cluster file is not the master's key ({})", keys.at(master_node->name));
     return 1;
   }
 

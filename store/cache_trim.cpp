@@ -70,12 +70,15 @@ contents contents_of(const registry_store& s) {
 
 void touch_blob(const registry_store& s, const oci::digest& d) noexcept {
   try {
-    if (auto b = s.blob_anywhere(d)) {
-      std::error_code ec;
-      fs::last_write_time(b->path, fs::file_time_type::clock::now(), ec);
-    }
+    if (auto b = s.blob_anywhere(d))
+      mark_used(b->path);
   } catch (...) {
   }
+}
+
+void mark_used(const fs::path& blob_file) noexcept {
+  std::error_code ec;
+  fs::last_write_time(blob_file, fs::file_time_type::clock::now(), ec);
 }
 
 trim_result trim_cache(registry_store& s, const cache_bound& b) {

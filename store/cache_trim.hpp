@@ -26,6 +26,8 @@ struct trim_result {
 
 /// Marks a blob (a manifest is one too) as used now. Errors are ignored.
 void touch_blob(const registry_store& s, const oci::digest& d) noexcept;
+/// The same, given the blob's file.
+void mark_used(const std::filesystem::path& blob_file) noexcept;
 
 /// When the store is over `b.max_bytes`: unlinks the blobs no manifest names,
 /// then removes whole images (a manifest with what only it needs,

@@ -8,6 +8,7 @@
 #include "store/disk_store.hpp"
 
 #include "store/blob_files.hpp"
+#include "store/cache_trim.hpp"
 #include "store/file_io.hpp"
 #include "store/metadata_db.hpp"
 #include "store/recovery.hpp"
@@ -645,13 +646,10 @@ private:
 
   /// A cache's blob linked again (a mount, an upload of content it had): in
   /// use from now, so that the trimmer does not take it between this link
-  /// and the manifest that will name it (store/cache_trim.hpp: "used" is a
-  /// file's modification time).
+  /// and the manifest that will name it.
   void reused_locked(const oci::digest& d) {
-    if (kind_ != store_kind::cache)
-      return;
-    std::error_code ec;
-    fs::last_write_time(files_.blob_path(d), fs::file_time_type::clock::now(), ec);
+    if (kind_ == store_kind::cache)
+      mark_used(files_.blob_path(d));
   }
 
   /// Moves a verified, fsync'd file into blobs/ (under mu_: see the top).

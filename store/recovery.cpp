@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
@@ -21,30 +22,44 @@ namespace {
 /// manifest), until none is left; returns the blobs no row refers to any
 /// more (their files go after the commit).
 std::vector<std::string> drop_manifests_needing(const blob_files& files, metadata_db& db, std::set<std::string> gone) {
+  if (gone.empty())
+    return {};
+  // Each manifest read and parsed once: what it needs.
+  struct manifest_needs {
+    std::string repo, digest;
+    std::vector<std::string> needs;
+  };
+  std::vector<manifest_needs> all;
+  for (const auto& repo : db.repositories())
+    for (const auto& d : db.manifest_digests(repo)) {
+      auto row = db.manifest_by_digest(repo, d);
+      if (!row) continue;
+      std::ifstream in(files.blob_path(metadata_db::parse_digest(d)), std::ios::binary);
+      std::stringstream body;
+      body << in.rdbuf();
+      auto parsed = oci::parse_manifest(body.str(), row->media_type);
+      if (!parsed.value) continue;
+      manifest_needs m{repo, d, {}};
+      if (parsed.value->config) m.needs.push_back(parsed.value->config->dig.str());
+      for (const auto& l : parsed.value->layers) m.needs.push_back(l.dig.str());
+      for (const auto& c : parsed.value->manifests) m.needs.push_back(c.dig.str());
+      all.push_back(std::move(m));
+    }
   std::vector<std::string> unused;
-  for (bool changed = !gone.empty(); changed;) {
+  for (bool changed = true; changed;) { // an index over a dropped manifest goes next round
     changed = false;
-    for (const auto& repo : db.repositories())
-      for (const auto& d : db.manifest_digests(repo)) {
-        auto row = db.manifest_by_digest(repo, d);
-        if (!row) continue;
-        std::ifstream in(files.blob_path(metadata_db::parse_digest(d)), std::ios::binary);
-        std::stringstream body;
-        body << in.rdbuf();
-        auto parsed = oci::parse_manifest(body.str(), row->media_type);
-        if (!parsed.value) continue;
-        bool needs = parsed.value->config && gone.count(parsed.value->config->dig.str());
-        for (const auto& l : parsed.value->layers) needs = needs || gone.count(l.dig.str());
-        for (const auto& m : parsed.value->manifests) needs = needs || gone.count(m.dig.str());
-        if (!needs) continue;
-        db.delete_manifest(repo, d);
-        gone.insert(d);
-        changed = true;
-        if (!db.blob_referenced(d)) {
-          db.delete_blob(d);
-          unused.push_back(d);
-        }
+    std::erase_if(all, [&](const manifest_needs& m) {
+      if (std::none_of(m.needs.begin(), m.needs.end(), [&](const auto& n) { return gone.count(n) > 0; }))
+        return false;
+      db.delete_manifest(m.repo, m.digest);
+      gone.insert(m.digest);
+      changed = true;
+      if (!db.blob_referenced(m.digest)) {
+        db.delete_blob(m.digest);
+        unused.push_back(m.digest);
       }
+      return true;
+    });
   }
   return unused;
 }
