@@ -230,6 +230,46 @@ void fail_pulls_on(master_actor* self, const std::string& node, const std::strin
   }
 }
 
+namespace {
+
+/// Probes the holders of `image` for pull `r` and schedules the best; a
+/// round that measured nobody is recorded and run again with a wider
+/// deadline (max_probe_widenings).
+void probe_pull(master_actor* self, const pull_request& r, const resolved_image& image,
+                caf::typed_response_promise<pull_answer> rp, std::uint32_t widen) {
+  auto& st = self->state;
+  auto candidates = pick_candidates(self, st.images.holders(r.repository, image.digest), r.failed_node);
+  if (candidates.empty()) {
+    rp.deliver(pull_answer{false, "no reachable data manager holds " + reference_text(r.repository, r.reference),
+                           0, {}, image.digest});
+    return;
+  }
+  start_round(self, 1, r.runtime, candidates,
+              [self, r, image, rp, widen](std::vector<candidate_result> measured,
+                                          std::map<std::string, node_load> load) mutable {
+                auto ranked = rank(measured, image.size, false, load);
+                decision d{0, "pull", r.runtime, reference_text(r.repository, r.reference), measured,
+                           ranked.empty() ? std::string{} : ranked.front().node};
+                auto id = record_decision(self, d);
+                if (ranked.empty()) {
+                  if (nobody_measured(measured) && widen < max_probe_widenings) {
+                    spdlog::warn("{}: decision {}: no holder's test packet arrived in time; measuring again with "
+                                 "twice the deadline",
+                                 self->state.cfg.name, id);
+                    probe_pull(self, r, image, rp, widen + 1);
+                    return;
+                  }
+                  rp.deliver(pull_answer{false, "no holder answered the probe in time", id, {}, image.digest});
+                  return;
+                }
+                remember_ranking(self, id, ranked, image.digest);
+                schedule_on(self, id, ranked.front().node, r, image.digest, rp);
+              },
+              widen);
+}
+
+} // namespace
+
 void handle_pull(master_actor* self, const pull_request& r, caf::typed_response_promise<pull_answer> rp) {
   auto& st = self->state;
   if (r.retry_of != 0 && retry_from_ranking(self, r, rp))
@@ -239,27 +279,7 @@ void handle_pull(master_actor* self, const pull_request& r, caf::typed_response_
     rp.deliver(pull_answer{false, "unknown image " + reference_text(r.repository, r.reference), 0, {}, {}});
     return;
   }
-  auto candidates = pick_candidates(self, st.images.holders(r.repository, img->digest), r.failed_node);
-  if (candidates.empty()) {
-    rp.deliver(pull_answer{false, "no reachable data manager holds " + reference_text(r.repository, r.reference),
-                           0, {}, img->digest});
-    return;
-  }
-  auto image = *img;
-  start_round(self, 1, r.runtime, candidates,
-              [self, r, image, rp](std::vector<candidate_result> measured,
-                                   std::map<std::string, node_load> load) mutable {
-                auto ranked = rank(measured, image.size, false, load);
-                decision d{0, "pull", r.runtime, reference_text(r.repository, r.reference), measured,
-                           ranked.empty() ? std::string{} : ranked.front().node};
-                auto id = record_decision(self, d);
-                if (ranked.empty()) {
-                  rp.deliver(pull_answer{false, "no holder answered the probe in time", id, {}, image.digest});
-                  return;
-                }
-                remember_ranking(self, id, ranked, image.digest);
-                schedule_on(self, id, ranked.front().node, r, image.digest, rp);
-              });
+  probe_pull(self, r, *img, rp, 0);
 }
 
 void handle_name_push(master_actor* self, const name_push& n, caf::typed_response_promise<push_named> rp) {
@@ -305,6 +325,46 @@ void handle_name_push(master_actor* self, const name_push& n, caf::typed_respons
       });
 }
 
+namespace {
+
+/// Probes every data manager that is up for push `r` and grants the best;
+/// a round that measured nobody is recorded and run again with a wider
+/// deadline (max_probe_widenings).
+void probe_push(master_actor* self, const storage_request& r, caf::typed_response_promise<first_proof_message> rp,
+                std::uint32_t widen) {
+  auto& st = self->state;
+  std::vector<std::string> all;
+  for (const auto& [name, n] : st.nodes)
+    all.push_back(name);
+  auto candidates = pick_candidates(self, all, r.failed_node);
+  if (candidates.empty()) {
+    rp.deliver(first_proof_message{false, "no data manager is up", 0, {}, {}});
+    return;
+  }
+  start_round(self, 2, r.runtime, candidates,
+              [self, r, rp, widen](std::vector<candidate_result> measured, std::map<std::string, node_load> load) {
+                auto& st = self->state;
+                auto ranked = rank(measured, r.size, true, load);
+                decision d{0, "push", r.runtime, push_reference(r.repository, r.tag, r.digest), measured,
+                           ranked.empty() ? std::string{} : ranked.front().node};
+                auto id = record_decision(self, d);
+                if (ranked.empty() && nobody_measured(measured) && widen < max_probe_widenings) {
+                  spdlog::warn("{}: decision {}: no data manager's test packet arrived in time; measuring again "
+                               "with twice the deadline",
+                               st.cfg.name, id);
+                  probe_push(self, r, rp, widen + 1);
+                  return;
+                }
+                remember_ranking(self, id, ranked);
+                spdlog::info("{}: decision {}: push {} by {} to {}", st.cfg.name, id, d.reference, r.runtime,
+                             d.chosen.empty() ? "nobody" : d.chosen);
+                grant(self, id, ranked, 0, r, rp);
+              },
+              widen);
+}
+
+} // namespace
+
 void handle_storage(master_actor* self, const storage_request& r,
                     caf::typed_response_promise<first_proof_message> rp) {
   auto& st = self->state;
@@ -325,26 +385,7 @@ void handle_storage(master_actor* self, const storage_request& r,
       }
     }
   }
-  std::vector<std::string> all;
-  for (const auto& [name, n] : st.nodes)
-    all.push_back(name);
-  auto candidates = pick_candidates(self, all, r.failed_node);
-  if (candidates.empty()) {
-    rp.deliver(first_proof_message{false, "no data manager is up", 0, {}, {}});
-    return;
-  }
-  start_round(self, 2, r.runtime, candidates,
-              [self, r, rp](std::vector<candidate_result> measured, std::map<std::string, node_load> load) {
-                auto& st = self->state;
-                auto ranked = rank(measured, r.size, true, load);
-                decision d{0, "push", r.runtime, push_reference(r.repository, r.tag, r.digest), measured,
-                           ranked.empty() ? std::string{} : ranked.front().node};
-                auto id = record_decision(self, d);
-                remember_ranking(self, id, ranked);
-                spdlog::info("{}: decision {}: push {} by {} to {}", st.cfg.name, id, d.reference, r.runtime,
-                             d.chosen.empty() ? "nobody" : d.chosen);
-                grant(self, id, ranked, 0, r, rp);
-              });
+  probe_push(self, r, rp, 0);
 }
 
 } // namespace stowage::actors::detail

@@ -93,7 +93,7 @@ std::vector<std::string> pick_candidates(master_actor* self, std::vector<std::st
 }
 
 void start_round(master_actor* self, int phase, const std::string& receiver,
-                 std::vector<std::string> candidates, round_done then) {
+                 std::vector<std::string> candidates, round_done then, std::uint32_t widen) {
   auto& st = self->state;
   auto id = st.next_round++;
   auto& r = st.rounds[id];
@@ -102,7 +102,7 @@ void start_round(master_actor* self, int phase, const std::string& receiver,
   r.candidates = std::move(candidates);
   r.start = self->clock().now();
   r.then = std::move(then);
-  auto timeout = st.cfg.settings.probe_timeout;
+  auto timeout = st.cfg.settings.probe_timeout * (1u << std::min(widen, max_probe_widenings));
   if (phase == 3) {
     // The master receives third-test packets itself.
     r.deadline = r.start + timeout;
@@ -123,6 +123,10 @@ void start_round(master_actor* self, int phase, const std::string& receiver,
   r.deadline = r.start + timeout * 2;
   arm_sweep(self);
   self->send(rt->second.handle, test_round_start{id, r.candidates, deadline_us});
+}
+
+bool nobody_measured(const std::vector<candidate_result>& measured) {
+  return std::none_of(measured.begin(), measured.end(), [](const candidate_result& c) { return c.ok; });
 }
 
 void round_ready(master_actor* self, const test_round_ready& ready) {

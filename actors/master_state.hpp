@@ -114,8 +114,14 @@ struct master_state {
 // master_rounds.cpp
 /// Logs a decision (memory and disk) and returns its id.
 std::uint64_t record_decision(master_actor* self, decision d);
+/// Starts a probe round whose deadline is `probe_timeout` doubled `widen`
+/// times (max_probe_widenings).
 void start_round(master_actor* self, int phase, const std::string& receiver,
-                 std::vector<std::string> candidates, round_done then);
+                 std::vector<std::string> candidates, round_done then, std::uint32_t widen = 0);
+
+/// True when the round measured nobody: a case for measuring again, unlike
+/// a round whose measured candidates ranking ruled out (a full disk).
+bool nobody_measured(const std::vector<candidate_result>& measured);
 void round_ready(master_actor* self, const test_round_ready& ready);
 void record_answer(master_actor* self, const test_request_answer& a);
 void record_packet(master_actor* self, const test_packet& p);

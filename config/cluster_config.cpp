@@ -424,7 +424,8 @@ std::string to_toml(const cluster& c) {
   out << "# Stowage cluster file (one process per node: stowage up --config FILE --node NAME)\n"
       << "[cluster]\n";
   line("probe_bytes = " + std::to_string(s.probe_bytes), "size of a test packet");
-  line("probe_timeout_ms = " + std::to_string(s.probe_timeout.count()), "deadline of a probe round");
+  line("probe_timeout_ms = " + std::to_string(s.probe_timeout.count()),
+       "deadline of a probe round; one that measured nobody runs again at 2x, then 4x");
   line("retry_interval_ms = " + std::to_string(s.retry_interval.count()), "handoff retry period");
   line("proof_ttl_ms = " + std::to_string(s.proof_ttl.count()), "lifetime of a push proof pair");
   line("min_copies = " + std::to_string(s.min_copies), "durable places before a push is acknowledged");

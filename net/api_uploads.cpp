@@ -103,6 +103,16 @@ private:
   bool failed_ = false, too_long_ = false;
 };
 
+/// 416 for a chunk that does not start where session `u` ends, with the
+/// upload's current range for the client to resume from.
+response not_continuing(const store::upload_info& u) {
+  response e = error_response(error_code::range_invalid, "chunk does not continue the upload", 416);
+  e.headers.set("Location", upload_location(u.repository, u.id));
+  e.headers.set("Range", upload_range(u.size));
+  e.headers.set("Docker-Upload-UUID", u.id);
+  return e;
+}
+
 /// Checks a chunk's Content-Range against the session: it must start where the
 /// session ends. Returns the chunk's length, or an error response.
 std::variant<std::optional<std::uint64_t>, response> check_content_range(const request& req,
@@ -110,13 +120,7 @@ std::variant<std::optional<std::uint64_t>, response> check_content_range(const r
   auto cr = req.headers.get("Content-Range");
   if (!cr) return std::optional<std::uint64_t>{};
   auto br = oci::parse_content_range(*cr);
-  if (!br || br->first != u.size || br->last < br->first) {
-    response e = error_response(error_code::range_invalid, "chunk does not continue the upload", 416);
-    e.headers.set("Location", upload_location(u.repository, u.id));
-    e.headers.set("Range", upload_range(u.size));
-    e.headers.set("Docker-Upload-UUID", u.id);
-    return e;
-  }
+  if (!br || br->first != u.size || br->last < br->first) return not_continuing(u);
   if (req.content_length && *req.content_length != br->length())
     return error_response(error_code::blob_upload_invalid, "Content-Length does not match Content-Range", 400);
   return std::optional<std::uint64_t>{br->length()};
@@ -191,8 +195,13 @@ route_result uploads(registry_api& api, const request& req, const target& t) {
   std::optional<std::uint64_t> expected = std::get<std::optional<std::uint64_t>>(checked);
   if (!expected && req.content_length && req.headers.get("Content-Range")) expected = req.content_length;
 
-  auto w = st.append(t.repo, u->id, api.options().uploads);
-  if (!w) return route_result::answer(error_response(error_code::blob_upload_unknown, "blob upload unknown", 404));
+  // At the size checked above: a chunk sent twice (a client's retry racing
+  // the first copy's end) would otherwise be appended after itself.
+  auto w = st.append(t.repo, u->id, api.options().uploads, u->size);
+  if (!w) {
+    if (auto now = st.find_upload(t.repo, u->id)) return route_result::answer(not_continuing(*now));
+    return route_result::answer(error_response(error_code::blob_upload_unknown, "blob upload unknown", 404));
+  }
   std::string repo = t.repo, id = u->id;
   upload_sink::finisher done;
   if (dig) {

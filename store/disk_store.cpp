@@ -229,8 +229,9 @@ public:
     return upload_info{row->id, row->repo, row->size, files_.upload_path(id)};
   }
 
-  std::unique_ptr<upload_writer> append(std::string_view repo, std::string_view id, upload_use use) override {
-    auto claim = claim_session(repo, id);
+  std::unique_ptr<upload_writer> append(std::string_view repo, std::string_view id, upload_use use,
+                                        std::optional<std::uint64_t> at) override {
+    auto claim = claim_session(repo, id, at);
     if (!claim)
       return nullptr;
     auto path = files_.upload_path(id);
@@ -569,12 +570,14 @@ private:
     }
   };
 
-  std::unique_ptr<session_claim> claim_session(std::string_view repo, std::string_view id) {
+  /// The session, for one user at a time; with `at`, only if it ends there.
+  std::unique_ptr<session_claim> claim_session(std::string_view repo, std::string_view id,
+                                               std::optional<std::uint64_t> at = {}) {
     if (!blob_files::valid_upload_id(id))
       return nullptr;
     std::lock_guard lock(mu_);
     auto row = db_.upload(id);
-    if (!row || row->repo != repo)
+    if (!row || row->repo != repo || (at && row->size != *at))
       return nullptr;
     auto& st = sessions_[row->id];
     if (st.busy)

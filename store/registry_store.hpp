@@ -154,9 +154,13 @@ public:
   // ---- upload sessions ----------------------------------------------------
   virtual upload_info begin_upload(std::string_view repo) = 0;
   virtual std::optional<upload_info> find_upload(std::string_view repo, std::string_view id) const = 0;
-  /// A writer positioned at the end of the session; nullptr if unknown.
+  /// A writer positioned at the end of the session; nullptr if unknown, in
+  /// use by another writer, or (with `at`) not ending at offset `at`. A chunk
+  /// checked against find_upload's size passes that size as `at`: a writer
+  /// finishing in between moved the end, and the chunk must not go after it.
   virtual std::unique_ptr<upload_writer> append(std::string_view repo, std::string_view id,
-                                                upload_use use = upload_use::kept) = 0;
+                                                upload_use use = upload_use::kept,
+                                                std::optional<std::uint64_t> at = {}) = 0;
   /// Verifies and makes the blob durable (see the contract above), links it
   /// into the session's repository and ends the session. On any status but
   /// ok nothing becomes visible; on digest_mismatch the session is ended.

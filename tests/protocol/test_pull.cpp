@@ -115,6 +115,59 @@ TEST_CASE_METHOD(cluster_fixture, "a probe that misses its deadline excludes tha
     CHECK(c.ok == (c.node != "dm1"));
 }
 
+namespace {
+
+/// Three holders of one small image, every link with `latency`.
+std::string slow_holders(cluster_fixture& f, std::chrono::microseconds latency) {
+  f.start_master();
+  std::string digest;
+  std::map<std::string, sa::link_profile> links{
+    {"dm1", link(1000, latency)}, {"dm2", link(100, latency)}, {"dm3", link(10, latency)}};
+  for (auto& [name, l] : links) {
+    std::shared_ptr<store::registry_store> s = store::registry_store::open(f.root / name / "store");
+    digest = f.make_image(*s, repo, "v1", 4096, 1);
+    f.dms[name].store = s;
+    f.net->add_node(name, s, l);
+    f.add_data_manager(name, l);
+  }
+  f.add_runtime();
+  return digest;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(cluster_fixture, "a round that measured nobody is measured again with twice the deadline",
+                 "[protocol][pull]") {
+  // Every packet takes 3 s: the first round (2 s) misses them all, the
+  // second (4 s) measures every holder.
+  auto digest = slow_holders(*this, 3s);
+  auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
+  INFO(done.error);
+  REQUIRE(done.ok);
+  CHECK(done.digest == digest);
+  CHECK(done.target == "dm1");
+  auto log = decisions(); // newest first
+  REQUIRE(log.size() == 2);
+  CHECK(log[0].chosen == "dm1");
+  for (auto& c : log[0].candidates)
+    CHECK(c.ok);
+  CHECK(log[1].chosen.empty());
+  for (auto& c : log[1].candidates)
+    CHECK_FALSE(c.ok);
+}
+
+TEST_CASE_METHOD(cluster_fixture, "a pull fails once the widest round measured nobody", "[protocol][pull]") {
+  slow_holders(*this, 20s); // beyond 2, 4 and 8 s
+  auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
+  CHECK_FALSE(done.ok);
+  CHECK(done.error == "no holder answered the probe in time");
+  auto log = decisions();
+  REQUIRE(log.size() == 1 + sa::max_probe_widenings);
+  for (auto& d : log)
+    CHECK(d.chosen.empty());
+  CHECK_FALSE(holds(*rt_store, repo, done.digest));
+}
+
 TEST_CASE_METHOD(cluster_fixture, "a probe round has at least two candidates wherever two exist", "[protocol][pull]") {
   settings.probe_fanout = 1; // asks for one; two exist
   start_master();

@@ -91,6 +91,19 @@ TEST_CASE_METHOD(push_cluster, "the push goes to the best measured data manager 
   CHECK(done.target == "dm2");
 }
 
+TEST_CASE_METHOD(push_cluster, "a push round that measured nobody is measured again with twice the deadline",
+                 "[protocol][push]") {
+  build({{"dm1", link(5, 3s)}, {"dm2", link(80, 3s)}, {"dm3", link(10, 3s)}});
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  INFO(done.error);
+  REQUIRE(done.ok);
+  CHECK(done.target == "dm2");
+  auto log = decisions();
+  REQUIRE(log.size() == 2);
+  CHECK(log[0].chosen == "dm2");
+  CHECK(log[1].chosen.empty());
+}
+
 TEST_CASE_METHOD(push_cluster, "a push its first choice refuses goes to the next, and the decision says so",
                  "[protocol][push][decisions]") {
   start_master();

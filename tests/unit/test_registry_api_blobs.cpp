@@ -294,6 +294,23 @@ TEST_CASE_METHOD(api_fixture, "repository names may contain endpoint words", "[a
         nlohmann::json({"latest"}));
 }
 
+TEST_CASE_METHOD(api_fixture, "a chunk for a session another request is writing gets 416 with the current range",
+                 "[api][uploads]") {
+  auto start = call("POST", "/v2/repo/blobs/uploads/");
+  std::string loc(start.headers.get_or("Location"));
+  std::string id(start.headers.get_or("Docker-Upload-UUID"));
+  REQUIRE(call("PATCH", loc, "01234", {{"Content-Range", "0-4"}}).status == 202);
+  auto busy = st->append("repo", id); // a chunk still arriving
+  REQUIRE(busy);
+  auto r = call("PATCH", loc, "56789", {{"Content-Range", "5-9"}});
+  CHECK(r.status == 416);
+  CHECK(error_code_of(r) == "RANGE_INVALID");
+  CHECK(r.headers.get_or("Range") == "0-4");
+  busy.reset(); // never finished: the session keeps its 5 bytes
+  CHECK(call("PATCH", loc, "56789", {{"Content-Range", "5-9"}}).status == 202);
+  CHECK(call("GET", loc).headers.get_or("Range") == "0-9");
+}
+
 TEST_CASE_METHOD(api_fixture, "a chunk whose length disagrees with its Content-Range is refused", "[api][uploads]") {
   auto start = call("POST", "/v2/repo/blobs/uploads/");
   std::string loc(start.headers.get_or("Location"));

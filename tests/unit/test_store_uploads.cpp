@@ -197,6 +197,20 @@ TEST_CASE("one session, one writer at a time", "[store]") {
   CHECK(s->append("r", u.id) != nullptr);
 }
 
+TEST_CASE("a writer at an offset the session no longer ends at is refused", "[store]") {
+  temp_dir dir;
+  auto s = registry_store::open(dir.path);
+  auto u = s->begin_upload("r");
+  auto checked = s->find_upload("r", u.id)->size; // a chunk for 0- is checked ...
+  auto other = s->append("r", u.id);              // ... and a copy of it ends first
+  other->write("01234", 5);
+  other->finish();
+  other.reset();
+  CHECK(s->append("r", u.id, stowage::store::upload_use::kept, checked) == nullptr);
+  CHECK(s->find_upload("r", u.id)->size == 5);
+  CHECK(s->append("r", u.id, stowage::store::upload_use::kept, 5) != nullptr);
+}
+
 TEST_CASE("sessions belong to their repository, ids are validated", "[store]") {
   temp_dir dir;
   auto s = registry_store::open(dir.path);
