@@ -9,6 +9,7 @@
 #include "net/registry_client.hpp"
 #include "oci/name.hpp"
 #include "run/bundle.hpp"
+#include "run/container_dir.hpp"
 #include "run/layer_cache.hpp"
 #include "run/layer_unpack.hpp"
 #include "run/rootfs.hpp"
@@ -145,6 +146,14 @@ int run_container(const run_options& given) {
     throw failure(data.string() + " must be a directory of this user that no one else can reach (mode 0700)");
   fs::create_directories(data / "blobs");
   sweep_dead_downloads(data / "blobs");
+  fs::create_directories(data / "containers");
+  run::runc_options ro{o.runc, data / "runc-state"};
+  auto swept = run::sweep_abandoned(data / "containers", ro);
+  for (const auto& c : swept.released) say("released the rootfs of " + c + ", whose run was killed");
+  for (const auto& c : swept.removed) say("removed " + c + ", whose run was killed");
+  for (const auto& c : swept.orphaned)
+    std::cerr << "stowage run: " << c << " still runs, though the run that started it was killed; left alone"
+              << std::endl;
   oci::manifest m = reg.get_image_manifest(ref->repository, ref->ref.str(), "linux", host_arch()).parsed;
   if (!m.config) throw failure("manifest has no config");
 
@@ -186,22 +195,12 @@ int run_container(const run_options& given) {
   }
 
   const std::string id = random_id();
-  const fs::path bundle = data / "containers" / id;
   // However this ends, the overlay mount goes (it lives only while the
   // container runs; its writes stay in the bundle's upper/ directory), and the
-  // bundle goes too with --rm or when the container never started.
-  bool started = false;
-  struct cleanup {
-    const fs::path& bundle;
-    const bool& started;
-    bool rm;
-    ~cleanup() {
-      run::release_rootfs(bundle);
-      std::error_code ec;
-      if (rm || !started) fs::remove_all(bundle, ec);
-    }
-  } guard{bundle, started, o.rm};
-
+  // bundle goes too with --rm or when the container never started; should
+  // this process be killed, the next run's sweep does it.
+  run::container_dir dir(data / "containers" / id, o.rm);
+  const fs::path& bundle = dir.path();
   auto rootfs = run::assemble_rootfs(layer_dirs, bundle, !o.no_overlay);
   if (!rootfs.error.empty()) throw failure(rootfs.error);
   say(std::string("rootfs by ") + (rootfs.kind == run::rootfs_kind::overlay ? "overlay mount" : "copy"));
@@ -209,11 +208,12 @@ int run_container(const run_options& given) {
   auto ids = run::resolve_user(cfg->user, bundle / "rootfs", err);
   if (!ids) throw failure(err);
   run::write_bundle(bundle, run::runtime_spec(*cfg, o.command, *ids, id.substr(0, 20)));
-  run::runc_options ro{o.runc, data / "runc-state"};
   say("running " + id + " from " + bundle.string());
   std::string run_error;
+  dir.set_started(true);
   int code = run::runc_run(ro, bundle, id, run_error);
-  started = run_error.empty();
+  const bool started = run_error.empty();
+  dir.set_started(started);
   if (o.rm && started) run::runc_delete(ro, id);
   if (!started) throw failure(run_error);
   return code;

@@ -207,9 +207,9 @@ rootfs_result assemble_rootfs(const std::vector<fs::path>& layers, const fs::pat
   return res;
 }
 
-void release_rootfs(const fs::path& container_dir) {
+bool release_rootfs(const fs::path& container_dir) {
   const fs::path rootfs = container_dir / "rootfs";
-  ::umount2(rootfs.c_str(), MNT_DETACH);
+  return ::umount2(rootfs.c_str(), MNT_DETACH) == 0;
 }
 
 } // namespace stowage::run

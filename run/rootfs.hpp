@@ -31,7 +31,7 @@ rootfs_result assemble_rootfs(const std::vector<std::filesystem::path>& layers,
 /// devices delete, opaque directories drop what lower layers put there.
 std::string merge_layer(const std::filesystem::path& layer, const std::filesystem::path& target);
 
-/// Unmounts `container_dir`/rootfs if it is an overlay mount.
-void release_rootfs(const std::filesystem::path& container_dir);
+/// Unmounts `container_dir`/rootfs if it is an overlay mount; true if it was.
+bool release_rootfs(const std::filesystem::path& container_dir);
 
 } // namespace stowage::run

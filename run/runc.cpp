@@ -1,5 +1,7 @@
 #include "run/runc.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -13,8 +15,9 @@ namespace stowage::run {
 
 namespace {
 
-// fork + execvp; the child keeps our stdio unless `quiet`.
-int spawn_wait(const std::vector<std::string>& argv, bool quiet, std::string& error) {
+// fork + execvp; the child keeps our stdio unless `quiet`. With `out`, the
+// child's stdout is read into it (and its stderr dropped).
+int spawn_wait(const std::vector<std::string>& argv, bool quiet, std::string& error, std::string* out = nullptr) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -33,20 +36,27 @@ int spawn_wait(const std::vector<std::string>& argv, bool quiet, std::string& er
     error = std::string("pipe: ") + std::strerror(errno);
     return -1;
   }
+  int output[2] = {-1, -1};
+  if (out && ::pipe2(output, O_CLOEXEC) != 0) {
+    error = std::string("pipe: ") + std::strerror(errno);
+    ::close(report[0]);
+    ::close(report[1]);
+    return -1;
+  }
   pid_t pid = ::fork();
   if (pid < 0) {
     error = std::string("fork: ") + std::strerror(errno);
-    ::close(report[0]);
-    ::close(report[1]);
+    for (int fd : {report[0], report[1], output[0], output[1]})
+      if (fd >= 0) ::close(fd);
     return -1;
   }
   if (pid == 0) {
     ::close(report[0]);
     ::sigaction(SIGINT, &old_int, nullptr);
     ::sigaction(SIGTERM, &old_term, nullptr);
-    if (quiet) {
+    if (quiet || out) {
       int devnull = ::open("/dev/null", O_RDWR);
-      ::dup2(devnull, 1);
+      ::dup2(out ? output[1] : devnull, 1);
       ::dup2(devnull, 2);
     }
     ::execvp(args[0], args.data());
@@ -55,6 +65,14 @@ int spawn_wait(const std::vector<std::string>& argv, bool quiet, std::string& er
     ::_exit(127);
   }
   ::close(report[1]);
+  if (out) {
+    ::close(output[1]);
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(output[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+      if (n > 0) out->append(buf, static_cast<std::size_t>(n));
+    ::close(output[0]);
+  }
   int exec_errno = 0;
   ssize_t got;
   while ((got = ::read(report[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {}
@@ -85,6 +103,18 @@ int runc_run(const runc_options& opt, const std::filesystem::path& bundle, const
   auto argv = base(opt);
   argv.insert(argv.end(), {"run", "--bundle", bundle.string(), id});
   return spawn_wait(argv, false, error);
+}
+
+std::string runc_status(const runc_options& opt, const std::string& id) {
+  auto argv = base(opt);
+  argv.insert(argv.end(), {"state", id});
+  std::string error, out;
+  if (spawn_wait(argv, true, error, &out) != 0)
+    return {}; // runc does not know it (or could not be run)
+  auto state = nlohmann::json::parse(out, nullptr, false);
+  if (!state.is_object() || !state.contains("status") || !state["status"].is_string())
+    return "unknown"; // known to runc, in a shape this build cannot read: leave it be
+  return state["status"].get<std::string>();
 }
 
 void runc_delete(const runc_options& opt, const std::string& id) {

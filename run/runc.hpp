@@ -18,6 +18,10 @@ struct runc_options {
 int runc_run(const runc_options& opt, const std::filesystem::path& bundle, const std::string& id,
              std::string& error);
 
+/// What `runc state id` says of the container ("created", "running",
+/// "paused", "stopped"); empty if runc does not know it.
+std::string runc_status(const runc_options& opt, const std::string& id);
+
 /// `runc delete --force id`; quiet, best effort (runc run already removes a
 /// container it ran in the foreground).
 void runc_delete(const runc_options& opt, const std::string& id);

@@ -231,4 +231,48 @@ ok "a missing runc is reported: $(cat "$WORK/stderr")"
 grep -q " $DATA/" /proc/mounts && fail "a rootfs is still mounted"
 ok "a container that never started leaves no bundle and no mount"
 
+# A run killed while its container starts (here: a runc that hangs) leaves its
+# mount and bundle behind until the next run sweeps them.
+mounts_under() { grep -c " $1/[^ ]*/rootfs " /proc/mounts || true; }
+bundles_before=$(ls "$DATA/containers")
+printf '#!/bin/sh\nexec sleep 120\n' >"$WORK/hanging-runc"
+chmod +x "$WORK/hanging-runc"
+setsid "$STOWAGE" run --runtime "$ENDPOINT" --data "$DATA" --runc "$WORK/hanging-runc" --rm busybox:test \
+  -- /bin/true </dev/null >/dev/null 2>&1 &
+killed=$!
+for _ in $(seq 1 100); do [ "$(mounts_under "$DATA/containers")" -ge 1 ] && break; sleep 0.1; done
+[ "$(mounts_under "$DATA/containers")" = 1 ] || fail "the hanging run mounted no rootfs"
+kill -9 -- "-$killed" # stowage run and its runc
+wait "$killed" 2>/dev/null || true
+abandoned=$(comm -13 <(echo "$bundles_before") <(ls "$DATA/containers"))
+[ -n "$abandoned" ] || fail "the killed run left no bundle to sweep"
+srun --rm busybox:test -- /bin/true
+[ "$(mounts_under "$DATA/containers")" = 0 ] || fail "the killed run's rootfs is still mounted: $(grep " $DATA/" /proc/mounts)"
+[ ! -e "$DATA/containers/$abandoned" ] || fail "the killed --rm run's bundle $abandoned is still there"
+ok "a run killed while starting: the next run released its mount and removed its bundle"
+
+# A container outlives its killed `stowage run` under runc, which holds the
+# claim: its rootfs stays until it ends; then the next run releases the
+# mount and keeps the bundle (no --rm).
+bundles_before=$(ls "$DATA/containers")
+setsid "$STOWAGE" run --runtime "$ENDPOINT" --data "$DATA" busybox:test -- /bin/sleep 120 </dev/null >/dev/null 2>&1 &
+killed=$!
+for _ in $(seq 1 100); do
+  runc --root "$DATA/runc-state" list -q 2>/dev/null | grep -q . && break
+  sleep 0.1
+done
+running=$(runc --root "$DATA/runc-state" list -q)
+[ -n "$running" ] || fail "the sleeping container did not start"
+kill -9 "$killed"
+wait "$killed" 2>/dev/null || true
+srun --rm busybox:test -- /bin/true
+grep -q " $DATA/containers/$running/rootfs " /proc/mounts || fail "a running container's rootfs was released"
+ok "a container still run by runc after its stowage run was killed keeps its rootfs"
+runc --root "$DATA/runc-state" kill "$running" KILL
+for _ in $(seq 1 100); do runc --root "$DATA/runc-state" list -q | grep -q . || break; sleep 0.1; done
+srun --rm busybox:test -- /bin/true
+grep -q " $DATA/containers/$running/rootfs " /proc/mounts && fail "the ended container's rootfs is still mounted"
+[ -f "$DATA/containers/$running/config.json" ] || fail "the ended container's bundle went, without --rm"
+ok "once it ended, the next run released its mount and kept its bundle"
+
 echo "PASS test_run_container"

@@ -1,0 +1,144 @@
+#include "run/container_dir.hpp"
+
+#include "run/rootfs.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+
+namespace stowage::run {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The owner file holds one line: the container's state, then "rm" or "keep".
+//   starting  bundle being made; runc not run yet
+//   started   runc was run (or was about to be)
+//   released  done: mount released, the directory kept (no --rm)
+// An empty file is one being created this instant, or whose creator died
+// right then.
+constexpr const char* owner_file = "owner";
+constexpr auto creation_grace = std::chrono::minutes(1);
+
+std::string read_state(int fd) {
+  char buf[64];
+  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string{};
+}
+
+bool young(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    return false;
+  auto age = std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtime);
+  return age < creation_grace;
+}
+
+} // namespace
+
+container_dir::container_dir(fs::path path, bool rm) : path_(std::move(path)), rm_(rm) {
+  fs::create_directories(path_);
+  const auto owner = path_ / owner_file;
+  // Not close-on-exec, on purpose: runc inherits the lock and holds the
+  // directory for as long as it runs the container.
+  lock_fd_ = ::open(owner.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (lock_fd_ < 0)
+    throw std::runtime_error("cannot create " + owner.string() + ": " + std::strerror(errno));
+  if (::flock(lock_fd_, LOCK_EX) != 0) {
+    auto e = errno;
+    ::close(lock_fd_);
+    throw std::runtime_error("cannot lock " + owner.string() + ": " + std::strerror(e));
+  }
+  record();
+}
+
+container_dir::~container_dir() {
+  release_rootfs(path_);
+  std::error_code ec;
+  if (rm_ || !started_) {
+    fs::remove_all(path_, ec);
+  } else {
+    started_ = false; // written as released
+    if (::ftruncate(lock_fd_, 0) == 0) {
+      const std::string line = "released keep\n";
+      if (::pwrite(lock_fd_, line.data(), line.size(), 0) < 0) { /* the next sweep looks at it once more */ }
+    }
+  }
+  ::close(lock_fd_);
+}
+
+void container_dir::set_started(bool started) {
+  started_ = started;
+  record();
+}
+
+void container_dir::record() {
+  const std::string line = std::string(started_ ? "started" : "starting") + (rm_ ? " rm\n" : " keep\n");
+  if (::ftruncate(lock_fd_, 0) != 0 ||
+      ::pwrite(lock_fd_, line.data(), line.size(), 0) != static_cast<ssize_t>(line.size()))
+    throw std::runtime_error("cannot write " + (path_ / owner_file).string() + ": " + std::strerror(errno));
+}
+
+sweep_result sweep_abandoned(const fs::path& containers, const runc_options& runc) {
+  sweep_result out;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(containers, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    if (!it->is_directory())
+      continue;
+    const fs::path dir = it->path();
+    const std::string id = dir.filename().string();
+    // No owner file: not made by this code (a bundle kept by an older
+    // version), or being made this instant. Left alone either way.
+    int fd = ::open((dir / owner_file).c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+      continue;
+    struct closer {
+      int fd;
+      ~closer() { ::close(fd); } // and with it the lock
+    } guard{fd};
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0)
+      continue; // its owner, or its runc, is alive
+    std::string state = read_state(fd);
+    if (state.empty()) {
+      if (young(fd))
+        continue;
+      state = "starting keep";
+    }
+    if (state.starts_with("released"))
+      continue;
+    const bool started = state.starts_with("started");
+    const bool rm = state.find(" rm") != std::string::npos;
+    if (started) {
+      // Both stowage and its runc are gone. A container runc still lists
+      // as running lost only its waiter: its rootfs stays.
+      auto status = runc_status(runc, id);
+      if (!status.empty() && status != "stopped") {
+        out.orphaned.push_back(id);
+        continue;
+      }
+      if (status == "stopped")
+        runc_delete(runc, id);
+    }
+    if (release_rootfs(dir))
+      out.released.push_back(id);
+    if (rm || !started) {
+      std::error_code rm_ec;
+      fs::remove_all(dir, rm_ec);
+      if (!rm_ec)
+        out.removed.push_back(id);
+    } else {
+      const std::string line = "released keep\n";
+      if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, line.data(), line.size(), 0) < 0) { /* looked at again next time */ }
+    }
+  }
+  return out;
+}
+
+} // namespace stowage::run
