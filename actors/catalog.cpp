@@ -97,9 +97,19 @@ std::vector<std::string> catalog::tags_of(const std::string& repository, const s
   return out;
 }
 
-void catalog::remove_image(const std::string& repository, const std::string& digest) {
+void catalog::remove_image(const std::string& repository, const std::string& digest,
+                           std::chrono::steady_clock::time_point when) {
   images_.erase({repository, digest});
-  removed_.insert({repository, digest});
+  removed_[{repository, digest}] = when;
+}
+
+std::vector<std::pair<std::string, std::string>> catalog::marks_before(
+  std::chrono::steady_clock::time_point cutoff) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [k, when] : removed_)
+    if (when < cutoff)
+      out.push_back(k);
+  return out;
 }
 
 void catalog::remove_replica(const std::string& repository, const std::string& digest, const std::string& node) {

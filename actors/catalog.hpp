@@ -7,6 +7,7 @@
 
 #include "actors/records.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -50,13 +51,18 @@ public:
   /// Tags naming `digest` now, sorted.
   std::vector<std::string> tags_of(const std::string& repository, const std::string& digest) const;
   /// Forgets the image (remove its tags first) and ignores later reports of
-  /// it (a replication still under way when it was deleted) until revived.
-  void remove_image(const std::string& repository, const std::string& digest);
+  /// it (a replication still under way when it was deleted) until revived;
+  /// the mark is dated `when`.
+  void remove_image(const std::string& repository, const std::string& digest,
+                    std::chrono::steady_clock::time_point when);
   bool removed(const std::string& repository, const std::string& digest) const;
+  /// Repository and digest of every mark dated before `cutoff`.
+  std::vector<std::pair<std::string, std::string>> marks_before(std::chrono::steady_clock::time_point cutoff) const;
   /// `node` no longer holds the image (it applied a delete); an image nobody
   /// holds or is owed is forgotten.
   void remove_replica(const std::string& repository, const std::string& digest, const std::string& node);
-  /// The image is pushed again: reports of it count again.
+  /// The image is pushed again, or its mark is dropped: reports of it count
+  /// again.
   void revive(const std::string& repository, const std::string& digest);
 
   /// `reference` is a tag or a digest ("sha256:…"). For a tag: the image with
@@ -79,7 +85,7 @@ private:
   entry& touch(const inventory_item& item);
   std::map<key, entry> images_;
   std::map<key, std::pair<std::uint64_t, std::string>> tags_; // (repo, tag) -> (seq, digest; empty: deleted)
-  std::set<key> removed_;
+  std::map<key, std::chrono::steady_clock::time_point> removed_; // deleted images, with the time of the delete
   // (repository, tag, node) -> the sequence number `node` has the tag at.
   std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> node_tags_;
 };

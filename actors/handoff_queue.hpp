@@ -40,7 +40,7 @@ public:
   /// `node` applied `r` (its node field is ignored).
   void remove_removal(const removal_record& r, const std::string& node);
   /// Drops every manifest removal of repository@digest and its mark: it
-  /// was pushed again.
+  /// was pushed again, or every node removed it long ago.
   void forget_manifest_removals(const std::string& repository, const std::string& digest);
   /// Every repository@digest deleted and not pushed again since.
   std::vector<std::pair<std::string, std::string>> deleted_images() const;

@@ -74,8 +74,10 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
   st.decisions.restore(st.journal->load(), st.journal->next_id());
   for (const auto& h : st.handoffs->all())
     st.images.add_pending({h.repository, h.tag, h.digest, h.seq, 0}, h.node);
+  // A copy that turns up is removed, not counted. The marks' age starts
+  // again here (drop_old_delete_marks): later, never sooner.
   for (const auto& [repository, digest] : st.handoffs->deleted_images())
-    st.images.remove_image(repository, digest); // a copy that turns up is removed, not counted
+    st.images.remove_image(repository, digest, self->clock().now());
   forget_removed_nodes(self);
   spdlog::info("{}: started, {} pending handoffs, {} deletes to apply", st.cfg.name, st.handoffs->all().size(),
                st.handoffs->removals().size());
@@ -168,6 +170,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
     [self](repositories_query&) -> repositories_answer { return {true, {}, self->state.images.repositories()}; },
     [self](retry_tick&) {
       send_all_removals(self);
+      drop_old_delete_marks(self);
       run_third_tests(self);
       try {
         self->state.journal->flush();

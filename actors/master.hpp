@@ -53,6 +53,13 @@ struct master_config {
   std::function<std::int64_t()> unix_ms; // proof expiry clock; wall clock if empty
   std::chrono::milliseconds transfer_timeout{10 * 60 * 1000}; // one image transfer, across nodes
   std::size_t decision_capacity = 1000;
+  /// A deleted image's mark (a copy that turns up later, from a transfer
+  /// under way at the delete or a node restored from a backup, is removed
+  /// rather than counted) is dropped this long after the delete, and only
+  /// once every node of the cluster file removed the image; never less
+  /// than twice transfer_timeout. Without a cluster file marks are kept: a
+  /// node nobody has heard of may still join with a copy.
+  std::chrono::milliseconds delete_mark_lifetime{24 * 60 * 60 * 1000};
   /// The cluster file's nodes and keys. Empty: joins are not signed (one
   /// process, deterministic tests). Otherwise a join is admitted only with
   /// the named node's signature over a challenge of this master.

@@ -75,7 +75,7 @@ void forget(master_actor* self, const std::vector<removal_record>& removals) {
       st.images.remove_tag(r.repository, r.tag, r.seq);
       continue;
     }
-    st.images.remove_image(r.repository, r.digest); // and its pending deliveries are dropped
+    st.images.remove_image(r.repository, r.digest, self->clock().now()); // and its pending deliveries are dropped
     std::erase_if(st.replicating,
                   [&](const auto& w) { return w.second.repository == r.repository && w.second.digest == r.digest; });
     if (auto dig = oci::digest::parse(r.digest))
@@ -212,6 +212,38 @@ bool stored_after_delete(master_actor* self, const image_stored& s) {
   }
   send_removals(self, s.node);
   return true;
+}
+
+void drop_old_delete_marks(master_actor* self) {
+  auto& st = self->state;
+  // Without a cluster file a node nobody has heard of yet may still join
+  // with a copy, and no removal record covers it: the marks stay.
+  if (st.cfg.directory.empty())
+    return;
+  auto lifetime = std::max<caf::timespan>(st.cfg.delete_mark_lifetime, 2 * st.cfg.transfer_timeout);
+  auto old = st.images.marks_before(self->clock().now() - lifetime);
+  if (old.empty())
+    return;
+  std::set<std::pair<std::string, std::string>> owed; // manifests some node has yet to remove
+  for (const auto& r : st.handoffs->removals())
+    if (r.tag.empty())
+      owed.emplace(r.repository, r.digest);
+  std::size_t dropped = 0;
+  for (const auto& [repository, digest] : old) {
+    if (owed.count({repository, digest}))
+      continue;
+    try {
+      st.handoffs->forget_manifest_removals(repository, digest);
+    } catch (const std::exception& e) { // the next tick tries again
+      spdlog::warn("{}: could not drop the mark of the deleted {}@{}: {}", st.cfg.name, repository, digest, e.what());
+      continue;
+    }
+    st.images.revive(repository, digest);
+    ++dropped;
+  }
+  if (dropped > 0)
+    spdlog::info("{}: dropped the marks of {} image(s) deleted long ago and removed everywhere", st.cfg.name,
+                 dropped);
 }
 
 void pushed_again(master_actor* self, const std::string& repository, const std::string& digest) {

@@ -169,6 +169,10 @@ delete_done handle_delete(master_actor* self, const delete_image& d);
 /// on their way to it.
 void send_removals(master_actor* self, const std::string& node);
 void send_all_removals(master_actor* self);
+/// Drops the marks of images deleted more than delete_mark_lifetime ago
+/// that every node has removed (on every retry tick), so that the marks of
+/// a long life of deletes do not pile up in memory and on disk.
+void drop_old_delete_marks(master_actor* self);
 /// At start-up: the records of nodes the cluster file no longer names go
 /// (they would never be applied).
 void forget_removed_nodes(master_actor* self);

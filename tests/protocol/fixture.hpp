@@ -104,6 +104,8 @@ public:
   /// started under these names sign theirs.
   std::map<std::string, std::string> cluster_file;
   std::map<std::string, config::identity> file_ids;
+  /// Set before start_master: master_config::delete_mark_lifetime.
+  std::optional<std::chrono::milliseconds> delete_mark_lifetime;
   std::optional<config::identity> file_identity(const std::string& name) {
     if (!cluster_file.count(name)) return std::nullopt;
     return file_ids.try_emplace(name, config::identity::generate()).first->second;
@@ -122,6 +124,8 @@ public:
     cfg.identity = master_id;
     cfg.spool = spool;
     cfg.unix_ms = [this] { return unix_ms(); };
+    if (delete_mark_lifetime)
+      cfg.delete_mark_lifetime = *delete_mark_lifetime;
     for (const auto& [name, role] : cluster_file)
       cfg.directory[name] = {role, file_identity(name)->public_key_hex(), "127.0.0.1:0"};
     if (!cluster_file.empty())

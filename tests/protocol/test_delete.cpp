@@ -346,6 +346,52 @@ TEST_CASE_METHOD(delete_cluster, "an index deleted while a node was down takes i
     CHECK_FALSE(holds(*dms[dm].store, repo, arm64));
 }
 
+TEST_CASE_METHOD(delete_cluster, "a delete's mark goes long after every node of the cluster file removed the image",
+                 "[protocol][delete]") {
+  cluster_file = {{"dm1", "data"}, {"dm2", "data"}, {"dm3", "data"}, {"rt1", "runtime"}};
+  delete_mark_lifetime = 0ms; // the floor: twice transfer_timeout (10 min)
+  build();
+  auto a = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 81));
+  auto b = push("old", make_image(*rt_store, repo, "old", 16 * 1024, 82));
+  settle(2s);
+  REQUIRE(ask<sa::delete_done>(runtime, sa::delete_image{repo, a}).ok);
+  kill_data_manager("dm3");
+  REQUIRE(ask<sa::delete_done>(runtime, sa::delete_image{repo, b}).ok); // dm3 owes this one
+  using marked = std::set<std::pair<std::string, std::string>>;
+  auto marks = [&] {
+    auto rows = sa::handoff_queue(root / "master").deleted_images();
+    return marked(rows.begin(), rows.end());
+  };
+  CHECK(marks() == marked{{repo, a}, {repo, b}});
+
+  settle(19min); // transfers under way at the delete may still land: both stay
+  CHECK(marks().size() == 2);
+  settle(2min);
+  CHECK(marks() == marked{{repo, b}}); // dm3 has yet to remove b
+  restart_dm3();
+  settle(settings.retry_interval * 2 + 1s);
+  CHECK(removals().empty());
+  CHECK(marks().empty());
+  for (const auto& [name, dm] : dms) {
+    CHECK_FALSE(holds(*dm.store, repo, a));
+    CHECK_FALSE(holds(*dm.store, repo, b));
+  }
+  CHECK_FALSE(catalog_lists(a));
+  CHECK_FALSE(catalog_lists(b));
+}
+
+TEST_CASE_METHOD(delete_cluster, "without a cluster file a delete's mark stays", "[protocol][delete]") {
+  delete_mark_lifetime = 0ms;
+  build();
+  auto a = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 83));
+  settle(2s);
+  REQUIRE(ask<sa::delete_done>(runtime, sa::delete_image{repo, a}).ok);
+  settle(30min);
+  CHECK(removals().empty());
+  // A node nobody knew of may still join with a copy: the mark stays.
+  CHECK(sa::handoff_queue(root / "master").deleted_images().size() == 1);
+}
+
 TEST_CASE_METHOD(delete_cluster, "deleting what the cluster does not know changes nothing", "[protocol][delete]") {
   build();
   auto a = push("latest", make_image(*rt_store, repo, "latest", 16 * 1024, 67));

@@ -185,13 +185,18 @@ TEST_CASE("the catalog keeps what a delete removed from coming back", "[unit][ca
   CHECK(c.resolve("r", "t")->digest == "sha256:b");
 
   c.remove_tag("r", "u", 2);
-  c.remove_image("r", "sha256:a");
+  const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  c.remove_image("r", "sha256:a", t0);
+  CHECK(c.marks_before(t0).empty());
+  CHECK(c.marks_before(t0 + std::chrono::seconds(1)) ==
+        std::vector<std::pair<std::string, std::string>>{{"r", "sha256:a"}});
   CHECK_FALSE(c.resolve("r", "sha256:a"));
   CHECK(c.holders("r", "sha256:a").empty());
   c.add_replica({"r", "", "sha256:a", 1, 10}, "dm3"); // a copy under way at the delete
   CHECK(c.removed("r", "sha256:a"));
   CHECK_FALSE(c.resolve("r", "sha256:a"));
   c.revive("r", "sha256:a");
+  CHECK(c.marks_before(t0 + std::chrono::seconds(1)).empty());
   c.add_replica({"r", "", "sha256:a", 1, 10}, "dm3");
   CHECK(c.holders("r", "sha256:a") == std::vector<std::string>{"dm3"});
 }
