@@ -9,7 +9,10 @@
 #     warm: right after the push, when rt1's cache already holds its blobs
 #     cold: after `stowage dev` was stopped, rt1's cache (DATA/rt1/cache)
 #           deleted and the cluster started again, so the image comes from a
-#           data manager; distribution is simply pulled a second time
+#           data manager; distribution is simply pulled a second time,
+#           from its files in the page cache
+#     cold from disk (as root): the same again, with the page cache dropped
+#           before each pull, so that both read the image from the disk
 # and the probe rounds of those pulls (see probe_overhead in lib.sh).
 # Usage: bench/bench_gateway.sh [path/to/stowage] [runs]
 set -euo pipefail
@@ -69,6 +72,27 @@ for i in $(seq 1 "$runs"); do
   t[distribution.pull_cold]+="$(seconds pull "127.0.0.1:$dp" "$i") "
 done
 
+# Cold from disk: the same, with the page cache dropped before each pull (as
+# root), so that distribution too reads its blobs from the disk; skopeo's own
+# binary is read back in before the clock starts.
+disk=
+if [ "$(id -u)" = 0 ]; then
+  disk=1
+  stop_dev
+  rm -rf "$work/dev/rt1/cache"
+  start_dev "$stowage" "$work/dev" "$p" "$work/dev.log"
+  dropped() { sync; echo 3 >/proc/sys/vm/drop_caches; skopeo --version >/dev/null; "$@"; }
+  for i in $(seq 1 "$runs"); do
+    if ((i % 2)); then
+      t[stowage.pull_disk]+="$(dropped seconds pull "$gw" "$i") "
+      t[distribution.pull_disk]+="$(dropped seconds pull "127.0.0.1:$dp" "$i") "
+    else
+      t[distribution.pull_disk]+="$(dropped seconds pull "127.0.0.1:$dp" "$i") "
+      t[stowage.pull_disk]+="$(dropped seconds pull "$gw" "$i") "
+    fi
+  done
+fi
+
 med() { tr ' ' '\n' <<<"${t[$1]}" | grep . | median; }
 span() { tr ' ' '\n' <<<"${t[$1]}" | grep . | spread; }
 printf '\n%-42s %22s %22s %7s\n' "256 MiB image, median of $runs (min-max)" "stowage (s)" "distribution (s)" "ratio"
@@ -80,6 +104,7 @@ row "skopeo push via gateway (PUT returned)" push push
 row "skopeo push via gateway until 3 replicas" replicated push
 row "skopeo pull via gateway, warm rt1 cache" pull_warm pull_warm
 row "skopeo pull via gateway, cold (restarted)" pull_cold pull_cold
+[ -z "$disk" ] || row "  the same, page cache dropped before each" pull_disk pull_disk
 echo
-echo "probe rounds of the $((runs * 2)) pulls, warm and cold (the decision log survives the restart; probe_bytes = $probe_bytes; overhead = arrival_us - probe_bytes*1e6/throughput_bps):"
+echo "probe rounds of the $((runs * (disk ? 3 : 2))) pulls, warm and cold (the decision log survives the restart; probe_bytes = $probe_bytes; overhead = arrival_us - probe_bytes*1e6/throughput_bps):"
 probe_overhead "$master" "$probe_bytes" '.kind == "pull" and (.reference | startswith("bench/r"))'
