@@ -33,6 +33,10 @@ std::string read_state(int fd) {
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string{};
 }
 
+bool write_state(int fd, const std::string& line) {
+  return ::ftruncate(fd, 0) == 0 && ::pwrite(fd, line.data(), line.size(), 0) == static_cast<ssize_t>(line.size());
+}
+
 bool young(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0)
@@ -56,33 +60,26 @@ container_dir::container_dir(fs::path path, bool rm) : path_(std::move(path)), r
     ::close(lock_fd_);
     throw std::runtime_error("cannot lock " + owner.string() + ": " + std::strerror(e));
   }
-  record();
+  record(false);
 }
 
 container_dir::~container_dir() {
   release_rootfs(path_);
   std::error_code ec;
-  if (rm_ || !started_) {
+  if (rm_ || !started_)
     fs::remove_all(path_, ec);
-  } else {
-    started_ = false; // written as released
-    if (::ftruncate(lock_fd_, 0) == 0) {
-      const std::string line = "released keep\n";
-      if (::pwrite(lock_fd_, line.data(), line.size(), 0) < 0) { /* the next sweep looks at it once more */ }
-    }
-  }
+  else
+    write_state(lock_fd_, "released keep\n"); // if that fails, the next sweep looks at it once more
   ::close(lock_fd_);
 }
 
 void container_dir::set_started(bool started) {
+  record(started);
   started_ = started;
-  record();
 }
 
-void container_dir::record() {
-  const std::string line = std::string(started_ ? "started" : "starting") + (rm_ ? " rm\n" : " keep\n");
-  if (::ftruncate(lock_fd_, 0) != 0 ||
-      ::pwrite(lock_fd_, line.data(), line.size(), 0) != static_cast<ssize_t>(line.size()))
+void container_dir::record(bool started) {
+  if (!write_state(lock_fd_, std::string(started ? "started" : "starting") + (rm_ ? " rm\n" : " keep\n")))
     throw std::runtime_error("cannot write " + (path_ / owner_file).string() + ": " + std::strerror(errno));
 }
 
@@ -134,8 +131,7 @@ sweep_result sweep_abandoned(const fs::path& containers, const runc_options& run
       if (!rm_ec)
         out.removed.push_back(id);
     } else {
-      const std::string line = "released keep\n";
-      if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, line.data(), line.size(), 0) < 0) { /* looked at again next time */ }
+      write_state(fd, "released keep\n"); // if that fails, looked at again next time
     }
   }
   return out;

@@ -33,7 +33,7 @@ public:
   void set_started(bool started);
 
 private:
-  void record();
+  void record(bool started);
   std::filesystem::path path_;
   bool rm_;
   bool started_ = false;
