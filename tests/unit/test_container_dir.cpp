@@ -2,6 +2,7 @@
 // killed: each case lets a forked child make one and die without cleaning up,
 // as kill -9 would.
 #include "run/container_dir.hpp"
+#include "store_test_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -12,25 +13,12 @@
 #include <algorithm>
 #include <fstream>
 #include <functional>
-#include <random>
 
 namespace fs = std::filesystem;
 using namespace stowage::run;
+using store_test::temp_dir;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("stowage-containers-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 const bool is_root = ::geteuid() == 0;
 
@@ -58,9 +46,10 @@ runc_options fake_runc(const fs::path& dir, const std::string& status) {
 
 bool mounted(const fs::path& p) {
   std::ifstream in("/proc/self/mounts");
-  std::string line;
+  std::string needle(" "), line; // appended, not added: GCC 12 warns (-Wrestrict) on " " + string
+  needle.append(p.string()).push_back(' ');
   while (std::getline(in, line))
-    if (line.find(" " + p.string() + " ") != std::string::npos)
+    if (line.find(needle) != std::string::npos)
       return true;
   return false;
 }
