@@ -179,6 +179,28 @@ public:
     sched.run();
   }
 
+  /// A pushed image and the push's answer.
+  struct pushed {
+    std::string digest;
+    sa::push_done done;
+  };
+
+  /// Starts a cluster whose dm3 (1 Mbit/s) is still fetching when a push of
+  /// a 1 MiB image (layer seeded by `seed`) is acknowledged (dm1 50 Mbit/s,
+  /// dm2 40 Mbit/s).
+  pushed push_while_dm3_fetches(const std::string& repo, const std::string& tag, unsigned seed) {
+    start_master();
+    add_data_manager("dm1", link(50));
+    add_data_manager("dm2", link(40));
+    add_data_manager("dm3", link(1));
+    add_runtime();
+    auto digest = make_image(*rt_store, repo, tag, 1 << 20, seed);
+    auto done = ask<sa::push_done>(runtime, sa::push_image{repo, tag, digest});
+    REQUIRE(done.ok);
+    REQUIRE(done.ack.receiving == std::vector<std::string>{"dm3"}); // still fetching
+    return {digest, done};
+  }
+
   /// Starts a runtime; started again under the same name (its host back),
   /// it keeps its cache.
   caf::actor add_runtime(const std::string& name = "rt1", sa::link_profile l = link(1000)) {

@@ -133,15 +133,7 @@ TEST_CASE_METHOD(delete_cluster, "a tag deleted while a delivery under it is pen
 
 TEST_CASE_METHOD(delete_cluster, "a tag deleted before a late peer fails stays deleted across a master restart",
                  "[protocol][delete][restart]") {
-  start_master();
-  add_data_manager("dm1", link(50));
-  add_data_manager("dm2", link(40));
-  add_data_manager("dm3", link(1));
-  add_runtime();
-  auto a = make_image(*rt_store, repo, "v1", 1 << 20, 67);
-  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "v1", a});
-  REQUIRE(done.ok);
-  REQUIRE(done.ack.receiving == std::vector<std::string>{"dm3"}); // still fetching
+  auto a = push_while_dm3_fetches(repo, "v1", 67).digest;
   REQUIRE(handoffs().empty());
 
   // The tag goes while dm3 fetches; then dm3 fails, and its handoff, under
@@ -274,15 +266,7 @@ TEST_CASE_METHOD(delete_cluster, "a node joining with a copy of a deleted image 
 
 TEST_CASE_METHOD(delete_cluster, "an image deleted while a peer still fetches it ends up nowhere",
                  "[protocol][delete]") {
-  start_master();
-  add_data_manager("dm1", link(50));
-  add_data_manager("dm2", link(40));
-  add_data_manager("dm3", link(1));
-  add_runtime();
-  auto digest = make_image(*rt_store, repo, "latest", 1 << 20, 66);
-  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
-  REQUIRE(done.ok);
-  REQUIRE(done.ack.receiving == std::vector<std::string>{"dm3"});
+  auto [digest, done] = push_while_dm3_fetches(repo, "latest", 66);
 
   REQUIRE(ask<sa::delete_done>(runtime, sa::delete_image{repo, digest}).ok);
   settle(settings.retry_interval * 2 + 5s); // dm3's fetch ends (its source lost the image)

@@ -199,15 +199,7 @@ TEST_CASE_METHOD(handoff_cluster, "data managers of the cluster file that never 
 
 TEST_CASE_METHOD(handoff_cluster, "a peer cut off while the spool cannot take the image is owed it from a holder",
                  "[protocol][handoff][copies]") {
-  start_master();
-  add_data_manager("dm1", link(50));
-  add_data_manager("dm2", link(40));
-  add_data_manager("dm3", link(1));
-  add_runtime();
-  auto digest = make_image(*rt_store, repo, "latest", 1 << 20, 28);
-  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
-  REQUIRE(done.ok);
-  REQUIRE(done.ack.receiving == std::vector<std::string>{"dm3"});
+  auto digest = push_while_dm3_fetches(repo, "latest", 28).digest;
 
   // dm3's fetch breaks off, and the target's copy into the master's spool
   // fails too (the master's data plane is down; its actor answers).
