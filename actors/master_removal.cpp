@@ -218,10 +218,12 @@ void drop_old_delete_marks(master_actor* self) {
   auto& st = self->state;
   // Without a cluster file a node nobody has heard of yet may still join
   // with a copy, and no removal record covers it: the marks stay.
-  if (st.cfg.directory.empty())
+  auto now = self->clock().now();
+  if (st.cfg.directory.empty() || now - st.marks_checked < std::chrono::minutes(1))
     return;
+  st.marks_checked = now;
   auto lifetime = std::max<caf::timespan>(st.cfg.delete_mark_lifetime, 2 * st.cfg.transfer_timeout);
-  auto old = st.images.marks_before(self->clock().now() - lifetime);
+  auto old = st.images.marks_before(now - lifetime);
   if (old.empty())
     return;
   std::set<std::pair<std::string, std::string>> owed; // manifests some node has yet to remove

@@ -101,6 +101,7 @@ struct master_state {
   std::uint64_t next_pull = 1;
   std::set<std::string> delivering; // nodes with a third test or delivery under way
   std::set<std::string> removing;   // nodes with an apply_removals under way
+  caf::actor_clock::time_point marks_checked{}; // the last drop_old_delete_marks that looked
   /// Inventories of data managers that joined with manifests still to
   /// delete: counted once they applied them (count_inventory).
   std::map<std::string, std::vector<inventory_item>> awaiting_removals;
@@ -170,8 +171,9 @@ delete_done handle_delete(master_actor* self, const delete_image& d);
 void send_removals(master_actor* self, const std::string& node);
 void send_all_removals(master_actor* self);
 /// Drops the marks of images deleted more than delete_mark_lifetime ago
-/// that every node has removed (on every retry tick), so that the marks of
-/// a long life of deletes do not pile up in memory and on disk.
+/// that every node has removed (looks once a minute, from the retry tick),
+/// so that the marks of a long life of deletes do not pile up in memory and
+/// on disk.
 void drop_old_delete_marks(master_actor* self);
 /// At start-up: the records of nodes the cluster file no longer names go
 /// (they would never be applied).

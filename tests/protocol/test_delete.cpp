@@ -350,11 +350,12 @@ TEST_CASE_METHOD(delete_cluster, "a delete's mark goes long after every node of 
 
   settle(19min); // transfers under way at the delete may still land: both stay
   CHECK(marks().size() == 2);
-  settle(2min);
+  settle(2min); // looked at once a minute
   CHECK(marks() == marked{{repo, b}}); // dm3 has yet to remove b
   restart_dm3();
   settle(settings.retry_interval * 2 + 1s);
   CHECK(removals().empty());
+  settle(1min);
   CHECK(marks().empty());
   for (const auto& [name, dm] : dms) {
     CHECK_FALSE(holds(*dm.store, repo, a));
