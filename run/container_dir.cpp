@@ -37,6 +37,10 @@ bool write_state(int fd, const std::string& line) {
   return ::ftruncate(fd, 0) == 0 && ::pwrite(fd, line.data(), line.size(), 0) == static_cast<ssize_t>(line.size());
 }
 
+std::string state_line(bool started, bool rm) {
+  return std::string(started ? "started" : "starting") + (rm ? " rm\n" : " keep\n");
+}
+
 bool young(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0)
@@ -50,17 +54,26 @@ bool young(int fd) {
 container_dir::container_dir(fs::path path, bool rm) : path_(std::move(path)), rm_(rm) {
   fs::create_directories(path_);
   const auto owner = path_ / owner_file;
+  const auto fail = [this](const std::string& what, int e) {
+    if (lock_fd_ >= 0)
+      ::close(lock_fd_);
+    std::error_code ec;
+    fs::remove_all(path_, ec); // new, and nothing mounted yet
+    throw std::runtime_error(what + ": " + std::strerror(e));
+  };
   // Not close-on-exec, on purpose: runc inherits the lock and holds the
   // directory for as long as it runs the container.
   lock_fd_ = ::open(owner.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
-  if (lock_fd_ < 0)
-    throw std::runtime_error("cannot create " + owner.string() + ": " + std::strerror(errno));
+  if (const int e = errno; lock_fd_ < 0)
+    fail("cannot create " + owner.string(), e);
   if (::flock(lock_fd_, LOCK_EX) != 0) {
-    auto e = errno;
-    ::close(lock_fd_);
-    throw std::runtime_error("cannot lock " + owner.string() + ": " + std::strerror(e));
+    const int e = errno;
+    fail("cannot lock " + owner.string(), e);
   }
-  record(false);
+  if (!write_state(lock_fd_, state_line(false, rm_))) {
+    const int e = errno;
+    fail("cannot write " + owner.string(), e);
+  }
 }
 
 container_dir::~container_dir() {
@@ -79,8 +92,10 @@ void container_dir::set_started(bool started) {
 }
 
 void container_dir::record(bool started) {
-  if (!write_state(lock_fd_, std::string(started ? "started" : "starting") + (rm_ ? " rm\n" : " keep\n")))
-    throw std::runtime_error("cannot write " + (path_ / owner_file).string() + ": " + std::strerror(errno));
+  if (!write_state(lock_fd_, state_line(started, rm_))) {
+    const int e = errno;
+    throw std::runtime_error("cannot write " + (path_ / owner_file).string() + ": " + std::strerror(e));
+  }
 }
 
 sweep_result sweep_abandoned(const fs::path& containers, const runc_options& runc) {
@@ -113,15 +128,19 @@ sweep_result sweep_abandoned(const fs::path& containers, const runc_options& run
     const bool started = state.starts_with("started");
     const bool rm = state.find(" rm") != std::string::npos;
     if (started) {
-      // Both stowage and its runc are gone. A container runc still lists
-      // as running lost only its waiter: its rootfs stays.
+      // Both stowage and its runc are gone. One that died between create
+      // and start left a container that never ran ("created"): it goes.
+      // One that runc still runs lost only its waiter, and one runc cannot
+      // tell about may still run: their rootfs stays.
       auto status = runc_status(runc, id);
-      if (!status.empty() && status != "stopped") {
+      if (status == "stopped" || status == "created") {
+        runc_delete(runc, id);
+        status = runc_status(runc, id);
+      }
+      if (!status.empty()) {
         out.orphaned.push_back(id);
         continue;
       }
-      if (status == "stopped")
-        runc_delete(runc, id);
     }
     if (release_rootfs(dir))
       out.released.push_back(id);

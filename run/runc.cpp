@@ -106,14 +106,19 @@ int runc_run(const runc_options& opt, const std::filesystem::path& bundle, const
 }
 
 std::string runc_status(const runc_options& opt, const std::string& id) {
+  if (!opt.state_root.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::exists(opt.state_root / id, ec) && !ec)
+      return {}; // runc keeps no state for it
+  }
   auto argv = base(opt);
   argv.insert(argv.end(), {"state", id});
   std::string error, out;
   if (spawn_wait(argv, true, error, &out) != 0)
-    return {}; // runc does not know it (or could not be run)
+    return "unknown"; // it has state, but this runc could not read it (another binary, say)
   auto state = nlohmann::json::parse(out, nullptr, false);
   if (!state.is_object() || !state.contains("status") || !state["status"].is_string())
-    return "unknown"; // known to runc, in a shape this build cannot read: leave it be
+    return "unknown";
   return state["status"].get<std::string>();
 }
 

@@ -19,7 +19,8 @@ int runc_run(const runc_options& opt, const std::filesystem::path& bundle, const
              std::string& error);
 
 /// What `runc state id` says of the container ("created", "running",
-/// "paused", "stopped"); empty if runc does not know it.
+/// "paused", "stopped"); empty if runc keeps no state for it under
+/// `state_root`; "unknown" if it does but runc could not be asked.
 std::string runc_status(const runc_options& opt, const std::string& id);
 
 /// `runc delete --force id`; quiet, best effort (runc run already removes a
