@@ -103,6 +103,11 @@ void catalog::remove_image(const std::string& repository, const std::string& dig
   removed_[{repository, digest}] = when;
 }
 
+void catalog::keep_mark(const std::string& repository, const std::string& digest) {
+  if (auto i = removed_.find({repository, digest}); i != removed_.end())
+    i->second = std::chrono::steady_clock::time_point::max();
+}
+
 std::vector<std::pair<std::string, std::string>> catalog::marks_before(
   std::chrono::steady_clock::time_point cutoff) const {
   std::vector<std::pair<std::string, std::string>> out;

@@ -56,6 +56,9 @@ public:
   void remove_image(const std::string& repository, const std::string& digest,
                     std::chrono::steady_clock::time_point when);
   bool removed(const std::string& repository, const std::string& digest) const;
+  /// The mark of a deleted image never expires (marks_before leaves it out):
+  /// some node may still hold a copy no removal record covers.
+  void keep_mark(const std::string& repository, const std::string& digest);
   /// Repository and digest of every mark dated before `cutoff`.
   std::vector<std::pair<std::string, std::string>> marks_before(std::chrono::steady_clock::time_point cutoff) const;
   /// `node` no longer holds the image (it applied a delete); an image nobody

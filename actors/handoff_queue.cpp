@@ -59,6 +59,8 @@ handoff_queue::handoff_queue(const std::filesystem::path& dir) : impl_(std::make
                           "CREATE TABLE IF NOT EXISTS tag_seqs(repository TEXT, tag TEXT, seq INTEGER,"
                           " PRIMARY KEY(repository, tag));"
                           "CREATE TABLE IF NOT EXISTS deleted_images(repository TEXT, digest TEXT,"
+                          " PRIMARY KEY(repository, digest));"
+                          "CREATE TABLE IF NOT EXISTS kept_marks(repository TEXT, digest TEXT,"
                           " PRIMARY KEY(repository, digest));",
                           "handoff queue");
 }
@@ -148,6 +150,9 @@ void handoff_queue::forget_manifest_removals(const std::string& repository, cons
     stmt m(impl_->db, "DELETE FROM deleted_images WHERE repository=? AND digest=?");
     m.bind(1, repository).bind(2, digest);
     m.step();
+    stmt k(impl_->db, "DELETE FROM kept_marks WHERE repository=? AND digest=?");
+    k.bind(1, repository).bind(2, digest);
+    k.step();
   });
 }
 
@@ -160,11 +165,33 @@ std::vector<std::pair<std::string, std::string>> handoff_queue::deleted_images()
   return out;
 }
 
-void handoff_queue::drop_removals_of(const std::string& node) {
+std::vector<std::pair<std::string, std::string>> handoff_queue::drop_removals_of(const std::string& node) {
   std::lock_guard lock(impl_->mtx);
-  stmt s(impl_->db, "DELETE FROM removals WHERE node=?");
-  s.bind(1, node);
-  s.step();
+  std::vector<std::pair<std::string, std::string>> kept;
+  in_transaction(impl_->db, "handoff queue", [&] {
+    stmt k(impl_->db, "SELECT repository, digest FROM removals WHERE node=? AND tag=''");
+    k.bind(1, node);
+    while (k.step())
+      kept.emplace_back(k.text(0), k.text(1));
+    for (const auto& [repository, digest] : kept) {
+      stmt m(impl_->db, "INSERT OR IGNORE INTO kept_marks VALUES(?,?)");
+      m.bind(1, repository).bind(2, digest);
+      m.step();
+    }
+    stmt s(impl_->db, "DELETE FROM removals WHERE node=?");
+    s.bind(1, node);
+    s.step();
+  });
+  return kept;
+}
+
+std::vector<std::pair<std::string, std::string>> handoff_queue::kept_marks() const {
+  std::lock_guard lock(impl_->mtx);
+  std::vector<std::pair<std::string, std::string>> out;
+  stmt s(impl_->db, "SELECT repository, digest FROM kept_marks ORDER BY repository, digest");
+  while (s.step())
+    out.emplace_back(s.text(0), s.text(1));
+  return out;
 }
 
 std::vector<removal_record> handoff_queue::removals() const { return impl_->select_removals(nullptr); }

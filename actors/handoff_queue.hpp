@@ -45,7 +45,11 @@ public:
   /// Every repository@digest deleted and not pushed again since.
   std::vector<std::pair<std::string, std::string>> deleted_images() const;
   /// Drops every delete `node` has still to apply (it left the cluster).
-  void drop_removals_of(const std::string& node);
+  /// The marks of the manifests among them are kept for good (kept_marks):
+  /// the node, should it come back, may still hold them. Returns those.
+  std::vector<std::pair<std::string, std::string>> drop_removals_of(const std::string& node);
+  /// Marks that never expire, until the image is pushed again.
+  std::vector<std::pair<std::string, std::string>> kept_marks() const;
   std::vector<removal_record> removals() const;
   std::vector<removal_record> removals_for(const std::string& node) const;
 

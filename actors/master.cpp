@@ -78,6 +78,8 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
   // again here (drop_old_delete_marks): later, never sooner.
   for (const auto& [repository, digest] : st.handoffs->deleted_images())
     st.images.remove_image(repository, digest, self->clock().now());
+  for (const auto& [repository, digest] : st.handoffs->kept_marks())
+    st.images.keep_mark(repository, digest);
   forget_removed_nodes(self);
   spdlog::info("{}: started, {} pending handoffs, {} deletes to apply", st.cfg.name, st.handoffs->all().size(),
                st.handoffs->removals().size());

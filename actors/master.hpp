@@ -56,9 +56,11 @@ struct master_config {
   /// A deleted image's mark (a copy that turns up later, from a transfer
   /// under way at the delete or a node restored from a backup, is removed
   /// rather than counted) is dropped this long after the delete, and only
-  /// once every node of the cluster file removed the image; never less
-  /// than twice transfer_timeout. Without a cluster file marks are kept: a
-  /// node nobody has heard of may still join with a copy.
+  /// once every node of the cluster file removed the image and every data
+  /// manager of the file is up; never less than twice transfer_timeout.
+  /// Marks stay for good without a cluster file (a node nobody has heard of
+  /// may still join with a copy), and where a node left the file owing the
+  /// removal or a removal could not be recorded.
   std::chrono::milliseconds delete_mark_lifetime{24 * 60 * 60 * 1000};
   /// The cluster file's nodes and keys. Empty: joins are not signed (one
   /// process, deterministic tests). Otherwise a join is admitted only with

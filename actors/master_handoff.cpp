@@ -250,8 +250,10 @@ void count_inventory(master_actor* self, const std::string& node, std::vector<in
   }
   try {
     st.handoffs->add_removals(late);
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) { // its next join reports them again, and the marks must be there then
     spdlog::warn("{}: could not record the deleted images {} still holds: {}", st.cfg.name, node, e.what());
+    for (const auto& r : late)
+      st.images.keep_mark(r.repository, r.digest);
   }
   try {
     owe_missing_replicas(self);

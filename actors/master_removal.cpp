@@ -172,7 +172,8 @@ void forget_removed_nodes(master_actor* self) {
     if (!st.cfg.directory.count(r.node))
       gone.insert(r.node);
   for (const auto& node : gone) {
-    st.handoffs->drop_removals_of(node);
+    for (const auto& [repository, digest] : st.handoffs->drop_removals_of(node))
+      st.images.keep_mark(repository, digest);
     spdlog::info("{}: {} is no longer in the cluster file: its deletes still to apply are dropped", st.cfg.name, node);
   }
 }
@@ -207,8 +208,9 @@ bool stored_after_delete(master_actor* self, const image_stored& s) {
                s.item.repository, s.item.digest);
   try {
     st.handoffs->add_removals({{s.item.repository, {}, s.item.digest, s.item.seq, s.node}});
-  } catch (const std::exception& e) { // its next join reports it again
+  } catch (const std::exception& e) { // its next join reports it again, and the mark must be there then
     spdlog::warn("{}: could not record it: {}", st.cfg.name, e.what());
+    st.images.keep_mark(s.item.repository, s.item.digest);
   }
   send_removals(self, s.node);
   return true;
@@ -221,6 +223,11 @@ void drop_old_delete_marks(master_actor* self) {
   auto now = self->clock().now();
   if (st.cfg.directory.empty() || now - st.marks_checked < std::chrono::minutes(1))
     return;
+  // A data manager that is down may hold a copy it stored after it removed
+  // the image, unreported: its join must still find the mark.
+  for (const auto& [name, k] : st.cfg.directory)
+    if (k.role == "data" && !is_up_data(self, name))
+      return;
   st.marks_checked = now;
   auto lifetime = std::max<caf::timespan>(st.cfg.delete_mark_lifetime, 2 * st.cfg.transfer_timeout);
   auto old = st.images.marks_before(now - lifetime);
