@@ -71,10 +71,11 @@ struct master_config {
   std::shared_ptr<link_membership> links;
 };
 
-/// A pull's or push's probe round that measured nobody is recorded and run
-/// again with twice the deadline, at most this many times (2, 4 and 8 s with
-/// the default probe_timeout): a deadline set for a fast network must not
-/// fail pulls and pushes over a slow one while data managers are up.
+/// A pull's or push's probe round that measured nobody, while its runtime
+/// is up, is recorded and run again with twice the deadline, at most this
+/// many times (2, 4 and 8 s with the default probe_timeout): a deadline set
+/// for a fast network must not fail pulls and pushes over a slow one while
+/// data managers are up.
 constexpr std::uint32_t max_probe_widenings = 2;
 
 /// Spawns the master; it reloads pending handoffs from `cfg.dir` and runs a

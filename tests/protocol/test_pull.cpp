@@ -168,6 +168,12 @@ TEST_CASE_METHOD(cluster_fixture, "a pull fails once the widest round measured n
   CHECK_FALSE(holds(*rt_store, repo, done.digest));
 }
 
+TEST_CASE_METHOD(three_holders, "a round for a runtime that is gone is not measured again", "[protocol][pull]") {
+  auto a = ask<sa::pull_answer>(master, sa::pull_request{"rt9", repo, "v1", 0, {}}); // never joined
+  CHECK_FALSE(a.ok);
+  CHECK(decisions().size() == 1);
+}
+
 TEST_CASE_METHOD(cluster_fixture, "a probe round has at least two candidates wherever two exist", "[protocol][pull]") {
   settings.probe_fanout = 1; // asks for one; two exist
   start_master();
