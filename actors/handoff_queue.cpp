@@ -36,6 +36,15 @@ struct handoff_queue::impl {
     }
     return out;
   }
+  /// (repository, digest) rows of `sql`.
+  std::vector<std::pair<std::string, std::string>> select_marks(const char* sql) const {
+    std::lock_guard lock(mtx);
+    stmt s(db, sql);
+    std::vector<std::pair<std::string, std::string>> out;
+    while (s.step())
+      out.emplace_back(s.text(0), s.text(1));
+    return out;
+  }
   std::vector<removal_record> select_removals(const std::string* node) const {
     std::lock_guard lock(mtx);
     stmt s(db, node ? "SELECT repository, tag, digest, seq, node FROM removals WHERE node=? ORDER BY repository, tag, seq"
@@ -157,12 +166,7 @@ void handoff_queue::forget_manifest_removals(const std::string& repository, cons
 }
 
 std::vector<std::pair<std::string, std::string>> handoff_queue::deleted_images() const {
-  std::lock_guard lock(impl_->mtx);
-  std::vector<std::pair<std::string, std::string>> out;
-  stmt s(impl_->db, "SELECT repository, digest FROM deleted_images ORDER BY repository, digest");
-  while (s.step())
-    out.emplace_back(s.text(0), s.text(1));
-  return out;
+  return impl_->select_marks("SELECT repository, digest FROM deleted_images ORDER BY repository, digest");
 }
 
 std::vector<std::pair<std::string, std::string>> handoff_queue::drop_removals_of(const std::string& node) {
@@ -186,12 +190,7 @@ std::vector<std::pair<std::string, std::string>> handoff_queue::drop_removals_of
 }
 
 std::vector<std::pair<std::string, std::string>> handoff_queue::kept_marks() const {
-  std::lock_guard lock(impl_->mtx);
-  std::vector<std::pair<std::string, std::string>> out;
-  stmt s(impl_->db, "SELECT repository, digest FROM kept_marks ORDER BY repository, digest");
-  while (s.step())
-    out.emplace_back(s.text(0), s.text(1));
-  return out;
+  return impl_->select_marks("SELECT repository, digest FROM kept_marks ORDER BY repository, digest");
 }
 
 std::vector<removal_record> handoff_queue::removals() const { return impl_->select_removals(nullptr); }
