@@ -177,11 +177,9 @@ std::vector<std::pair<std::string, std::string>> handoff_queue::drop_removals_of
     k.bind(1, node);
     while (k.step())
       kept.emplace_back(k.text(0), k.text(1));
-    for (const auto& [repository, digest] : kept) {
-      stmt m(impl_->db, "INSERT OR IGNORE INTO kept_marks VALUES(?,?)");
-      m.bind(1, repository).bind(2, digest);
-      m.step();
-    }
+    stmt m(impl_->db, "INSERT OR IGNORE INTO kept_marks SELECT repository, digest FROM removals WHERE node=? AND tag=''");
+    m.bind(1, node);
+    m.step();
     stmt s(impl_->db, "DELETE FROM removals WHERE node=?");
     s.bind(1, node);
     s.step();

@@ -252,10 +252,7 @@ void probe_pull(master_actor* self, const pull_request& r, const resolved_image&
                            ranked.empty() ? std::string{} : ranked.front().node};
                 auto id = record_decision(self, d);
                 if (ranked.empty()) {
-                  if (nobody_measured(measured) && widen < max_probe_widenings && is_up(self, r.runtime)) {
-                    spdlog::warn("{}: decision {}: no holder's test packet arrived in time; measuring again with "
-                                 "twice the deadline",
-                                 self->state.cfg.name, id);
+                  if (measure_again(self, id, r.runtime, measured, widen)) {
                     probe_pull(self, r, image, rp, widen + 1);
                     return;
                   }
@@ -348,11 +345,7 @@ void probe_push(master_actor* self, const storage_request& r, caf::typed_respons
                 decision d{0, "push", r.runtime, push_reference(r.repository, r.tag, r.digest), measured,
                            ranked.empty() ? std::string{} : ranked.front().node};
                 auto id = record_decision(self, d);
-                if (ranked.empty() && nobody_measured(measured) && widen < max_probe_widenings &&
-                    is_up(self, r.runtime)) {
-                  spdlog::warn("{}: decision {}: no data manager's test packet arrived in time; measuring again "
-                               "with twice the deadline",
-                               st.cfg.name, id);
+                if (measure_again(self, id, r.runtime, measured, widen)) {
                   probe_push(self, r, rp, widen + 1);
                   return;
                 }

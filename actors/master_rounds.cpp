@@ -125,8 +125,14 @@ void start_round(master_actor* self, int phase, const std::string& receiver,
   self->send(rt->second.handle, test_round_start{id, r.candidates, deadline_us});
 }
 
-bool nobody_measured(const std::vector<candidate_result>& measured) {
-  return std::none_of(measured.begin(), measured.end(), [](const candidate_result& c) { return c.ok; });
+bool measure_again(master_actor* self, std::uint64_t decision, const std::string& runtime,
+                   const std::vector<candidate_result>& measured, std::uint32_t widen) {
+  if (widen >= max_probe_widenings || !is_up(self, runtime) ||
+      std::any_of(measured.begin(), measured.end(), [](const candidate_result& c) { return c.ok; }))
+    return false;
+  spdlog::warn("{}: decision {}: no test packet arrived in time; measuring again with twice the deadline",
+               self->state.cfg.name, decision);
+  return true;
 }
 
 void round_ready(master_actor* self, const test_round_ready& ready) {

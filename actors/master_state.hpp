@@ -120,9 +120,12 @@ std::uint64_t record_decision(master_actor* self, decision d);
 void start_round(master_actor* self, int phase, const std::string& receiver,
                  std::vector<std::string> candidates, round_done then, std::uint32_t widen = 0);
 
-/// True when the round measured nobody: a case for measuring again, unlike
-/// a round whose measured candidates ranking ruled out (a full disk).
-bool nobody_measured(const std::vector<candidate_result>& measured);
+/// Whether the round of `decision` is to run again, wider: it measured
+/// nobody (unlike a round whose measured candidates ranking ruled out: a
+/// full disk), its runtime is up, and it was widened fewer than
+/// max_probe_widenings times. Logs it if so.
+bool measure_again(master_actor* self, std::uint64_t decision, const std::string& runtime,
+                   const std::vector<candidate_result>& measured, std::uint32_t widen);
 void round_ready(master_actor* self, const test_round_ready& ready);
 void record_answer(master_actor* self, const test_request_answer& a);
 void record_packet(master_actor* self, const test_packet& p);
