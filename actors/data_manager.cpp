@@ -149,11 +149,11 @@ std::uint64_t free_bytes(dm_actor* self) {
   return st.free_cached;
 }
 
-test_request_answer send_packet(dm_actor* self, std::uint64_t round, const std::string& receiver,
-                                std::uint64_t bytes) {
+template <class TestRequest>
+test_request_answer send_packet(dm_actor* self, const TestRequest& r) {
   auto& st = self->state;
-  st.cfg.probes->send_test_packet(st.cfg.name, receiver, round, bytes);
-  return {round, st.cfg.name, free_bytes(self), st.in_flight};
+  st.cfg.probes->send_test_packet(st.cfg.name, r.receiver, r.round, r.bytes, std::chrono::microseconds(r.within_us));
+  return {r.round, st.cfg.name, free_bytes(self), st.in_flight};
 }
 
 // ---- push: replication, handoff and the acknowledgement -----------------------
@@ -373,9 +373,9 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
       self->state.master = c.master;
       join(self);
     },
-    [self](first_test_request& r) { return send_packet(self, r.round, r.receiver, r.bytes); },
-    [self](second_test_request& r) { return send_packet(self, r.round, r.receiver, r.bytes); },
-    [self](third_test_request& r) { return send_packet(self, r.round, r.receiver, r.bytes); },
+    [self](first_test_request& r) { return send_packet(self, r); },
+    [self](second_test_request& r) { return send_packet(self, r); },
+    [self](third_test_request& r) { return send_packet(self, r); },
     [self](scheduling_request& s) {
       auto rp = self->make_response_promise<scheduling_answer>();
       auto& st = self->state;

@@ -5,6 +5,7 @@
 // thread; the actors turn them into messages to themselves.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -19,9 +20,11 @@ namespace stowage::actors {
 class probe_sender {
 public:
   virtual ~probe_sender() = default;
-  /// Fire and forget: a lost packet simply never arrives.
-  virtual void send_test_packet(const std::string& from, const std::string& to,
-                                std::uint64_t round, std::uint64_t bytes) = 0;
+  /// Fire and forget: a lost packet simply never arrives. One that cannot
+  /// arrive `within` from now (its round is over by then) is given up: not
+  /// sent if it has not started, cut if it has.
+  virtual void send_test_packet(const std::string& from, const std::string& to, std::uint64_t round,
+                                std::uint64_t bytes, std::chrono::microseconds within) = 0;
 };
 
 /// One image copy between two nodes' stores.

@@ -16,6 +16,10 @@ void send_test_requests(master_actor* self, std::uint64_t id) {
   auto& st = self->state;
   auto& r = st.rounds.at(id);
   auto bytes = st.cfg.settings.probe_bytes;
+  auto now = self->clock().now();
+  auto within = static_cast<std::uint64_t>(
+    std::chrono::duration_cast<std::chrono::microseconds>(std::max(r.packets_due - now, decltype(now - now){0}))
+      .count());
   for (const auto& node : r.candidates) {
     auto i = st.nodes.find(node);
     if (i == st.nodes.end() || !i->second.handle) {
@@ -24,9 +28,9 @@ void send_test_requests(master_actor* self, std::uint64_t id) {
     }
     auto& h = i->second.handle;
     switch (r.phase) {
-      case 1: self->send(h, first_test_request{id, r.receiver, bytes}); break;
-      case 2: self->send(h, second_test_request{id, r.receiver, bytes}); break;
-      default: self->send(h, third_test_request{id, r.receiver, bytes});
+      case 1: self->send(h, first_test_request{id, r.receiver, bytes, within}); break;
+      case 2: self->send(h, second_test_request{id, r.receiver, bytes, within}); break;
+      default: self->send(h, third_test_request{id, r.receiver, bytes, within});
     }
   }
   if (r.results.size() == r.candidates.size())
@@ -106,6 +110,7 @@ void start_round(master_actor* self, int phase, const std::string& receiver,
   if (phase == 3) {
     // The master receives third-test packets itself.
     r.deadline = r.start + timeout;
+    r.packets_due = r.deadline;
     arm_sweep(self);
     r.requested = true;
     send_test_requests(self, id);
@@ -121,6 +126,7 @@ void start_round(master_actor* self, int phase, const std::string& receiver,
   // The runtime reports at its deadline; the master waits twice as long for
   // that report before it counts every candidate as failed.
   r.deadline = r.start + timeout * 2;
+  r.packets_due = r.start + timeout; // the runtime's clock starts a little later
   arm_sweep(self);
   self->send(rt->second.handle, test_round_start{id, r.candidates, deadline_us});
 }

@@ -42,6 +42,7 @@ struct round_state {
   std::map<std::string, node_load> load;
   caf::actor_clock::time_point start;
   caf::actor_clock::time_point deadline;
+  caf::actor_clock::time_point packets_due; // the receiver's deadline for the packets
   bool requested = false; // test requests sent
   round_done then;
 };

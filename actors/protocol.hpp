@@ -112,17 +112,21 @@ STOWAGE_INSPECT(connect_master, x.master)
 // ---- probe rounds -----------------------------------------------------------
 
 /// Master -> data manager: send a test packet of `bytes` to `receiver` for
-/// round `round`, over the data plane. Answer: test_request_answer (sent as
-/// plain messages: the round's deadline, not a request timeout, decides
+/// round `round`, over the data plane, within `within_us` (what was left of
+/// the round when the master sent this: a packet that cannot arrive by then
+/// measures nothing, and is not sent, or is cut, instead of taking the link
+/// from the packets of the next round). Answer: test_request_answer (sent
+/// as plain messages: the round's deadline, not a request timeout, decides
 /// who failed).
 #define STOWAGE_TEST_REQUEST(T)                                                                   \
   struct T {                                                                                      \
     std::uint64_t round = 0;                                                                      \
     std::string receiver;                                                                         \
     std::uint64_t bytes = 0;                                                                      \
+    std::uint64_t within_us = 0;                                                                  \
     friend bool operator==(const T&, const T&) = default;                                         \
   };                                                                                              \
-  STOWAGE_INSPECT(T, x.round, x.receiver, x.bytes)
+  STOWAGE_INSPECT(T, x.round, x.receiver, x.bytes, x.within_us)
 STOWAGE_TEST_REQUEST(first_test_request)  // pull: packet to the runtime
 STOWAGE_TEST_REQUEST(second_test_request) // push: packet to the runtime
 STOWAGE_TEST_REQUEST(third_test_request)  // handoff retry: packet to the master

@@ -79,13 +79,15 @@ public:
   }
 
   // ---- probe_sender -------------------------------------------------------
-  void send_test_packet(const std::string& from, const std::string& to, std::uint64_t round,
-                        std::uint64_t bytes) override {
+  void send_test_packet(const std::string& from, const std::string& to, std::uint64_t round, std::uint64_t bytes,
+                        std::chrono::microseconds within) override {
     std::lock_guard lock(mtx_);
     auto p = path(from, to);
     if (!p.reachable)
       return; // lost
     auto transfer_us = bytes * 1'000'000 / p.rate;
+    if (p.latency + std::chrono::microseconds(transfer_us) > within)
+      return; // its round is over before it could arrive: the sender cuts it
     schedule(p.latency + std::chrono::microseconds(transfer_us),
              [this, p, from, to, round, bytes, transfer_us] {
                caf::actor receiver;

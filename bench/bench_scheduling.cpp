@@ -59,8 +59,8 @@ public:
     std::lock_guard lock(mtx_);
     rates_[node] = bytes_per_second;
   }
-  void send_test_packet(const std::string& from, const std::string& to, std::uint64_t round,
-                        std::uint64_t bytes) override {
+  void send_test_packet(const std::string& from, const std::string& to, std::uint64_t round, std::uint64_t bytes,
+                        std::chrono::microseconds) override {
     caf::actor receiver;
     std::uint64_t rate = 1;
     {

@@ -32,7 +32,14 @@ struct http_probe_sender::impl {
     return noise.substr(0, bytes);
   }
 
-  void send(const std::string& to, std::uint64_t round, std::uint64_t bytes) {
+  void send(const std::string& to, std::uint64_t round, std::uint64_t bytes,
+            std::chrono::steady_clock::time_point due) {
+    if (std::chrono::steady_clock::now() >= due) {
+      // Queued behind packets to slow links until its round was over: sent
+      // now, it would only slow the next round's packets on the same link.
+      spdlog::debug("{}: test packet {} to {} not sent: its round is over", self, round, to);
+      return;
+    }
     auto ep = dir->http_of(to);
     if (!ep) {
       spdlog::warn("{}: test packet for unknown node {} dropped", self, to);
@@ -41,6 +48,7 @@ struct http_probe_sender::impl {
     try {
       registry_client c(*ep);
       c.set_timeout(opts.timeout);
+      c.set_deadline(due);
       c.set_authorizer([this](std::string_view method, std::string_view target) {
         return config::node_authorization(id, self, method, target, config::unix_time_ms());
       });
@@ -61,12 +69,13 @@ http_probe_sender::http_probe_sender(std::string self, std::shared_ptr<const con
 http_probe_sender::~http_probe_sender() = default;
 
 void http_probe_sender::send_test_packet(const std::string& from, const std::string& to, std::uint64_t round,
-                                         std::uint64_t bytes) {
+                                         std::uint64_t bytes, std::chrono::microseconds within) {
   if (from != impl_->self) {
     spdlog::warn("{}: refusing to send a test packet as {}", impl_->self, from);
     return;
   }
-  impl_->pool.post([this, to, round, bytes] { impl_->send(to, round, bytes); });
+  const auto due = std::chrono::steady_clock::now() + within;
+  impl_->pool.post([this, to, round, bytes, due] { impl_->send(to, round, bytes, due); });
 }
 
 } // namespace stowage::net

@@ -73,16 +73,17 @@ std::string essence(std::string_view ct) {
 // operation with a deadline, run to completion on a private io_context.
 class connection {
 public:
-  connection(const url& u, std::chrono::milliseconds step_timeout, cancel_token* cancel)
-      : step_timeout_(step_timeout), host_header_(u.port == "80" ? u.host : u.host + ":" + u.port),
-        cancel_(cancel) {
+  connection(const url& u, std::chrono::milliseconds step_timeout, cancel_token* cancel,
+             std::optional<std::chrono::steady_clock::time_point> deadline)
+      : step_timeout_(step_timeout), deadline_(deadline),
+        host_header_(u.port == "80" ? u.host : u.host + ":" + u.port), cancel_(cancel) {
     if (cancel_ && cancel_->cancelled()) throw registry_error("cancelled: " + host_header_ + " was given up");
     buffer_.reserve(64 * 1024);
     tcp::resolver resolver(ioc_);
     beast::error_code ec;
     auto endpoints = resolver.resolve(u.host, u.port, ec);
     if (ec) throw registry_error("cannot resolve " + u.host + ": " + ec.message());
-    stream_.expires_after(step_timeout_);
+    arm();
     ec = wait([&](auto h) { stream_.async_connect(endpoints, h); });
     if (ec) throw registry_error("cannot connect to " + host_header_ + ": " + ec.message());
     if (cancel_) watch_id_ = cancel_->add(stream_.socket().native_handle());
@@ -101,7 +102,7 @@ public:
     // Small bodies (manifests, test packets): the whole write within one
     // step. A peer that accepts and never reads (stopped, its host gone)
     // would otherwise hold a probe thread for as long as any deadline here.
-    stream_.expires_after(step_timeout_);
+    arm();
     http::request_serializer<Body> sr(req);
     auto ec = wait([&](auto h) { http::async_write(stream_, sr, h); });
     if (ec) throw registry_error("cannot send to " + host_header_ + ": " + ec.message());
@@ -115,7 +116,7 @@ public:
     req.set(http::field::host, host_header_);
     req.set(http::field::user_agent, "stowage");
     req.content_length(size);
-    stream_.expires_after(step_timeout_);
+    arm();
     http::request_serializer<http::empty_body> sr(req);
     auto ec = wait([&](auto h) { http::async_write_header(stream_, sr, h); });
     for (std::uint64_t sent = 0; !ec && sent < size;) {
@@ -125,7 +126,7 @@ public:
       if (piece.size() > size - sent)
         throw registry_error("the body is longer than its " + std::to_string(size) + " bytes");
       sent += piece.size();
-      stream_.expires_after(step_timeout_);
+      arm();
       ec = wait([&](auto h) { asio::async_write(stream_, asio::buffer(piece.data(), piece.size()), h); });
     }
     if (ec) throw registry_error("cannot send to " + host_header_ + ": " + ec.message());
@@ -133,14 +134,14 @@ public:
 
   template <class Parser>
   void read_header(Parser& p) {
-    stream_.expires_after(step_timeout_);
+    arm();
     auto ec = wait([&](auto h) { http::async_read_header(stream_, buffer_, p, h); });
     if (ec) throw registry_error("no answer from " + host_header_ + ": " + ec.message());
   }
 
   template <class Parser>
   beast::error_code read_some(Parser& p) {
-    stream_.expires_after(step_timeout_);
+    arm();
     return wait([&](auto h) { http::async_read(stream_, buffer_, p, h); });
   }
 
@@ -166,7 +167,7 @@ public:
       auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, chunk.size()));
       low_water_.set(fd, want);
       std::size_t got = 0;
-      stream_.expires_after(step_timeout_);
+      arm();
       stream_.async_read_some(asio::buffer(chunk.data(), want), [&](beast::error_code e, std::size_t n) {
         ec = e;
         got = n;
@@ -183,13 +184,20 @@ public:
   http::response<http::string_body> read_small(std::uint64_t limit = 16 << 20) {
     http::response_parser<http::string_body> p;
     p.body_limit(limit);
-    stream_.expires_after(step_timeout_);
+    arm();
     auto ec = wait([&](auto h) { http::async_read(stream_, buffer_, p, h); });
     if (ec) throw registry_error("bad answer from " + host_header_ + ": " + ec.message());
     return p.release();
   }
 
 private:
+  /// The next step's timeout: step_timeout_, or less where the deadline
+  /// comes first.
+  void arm() {
+    auto at = std::chrono::steady_clock::now() + step_timeout_;
+    stream_.expires_at(deadline_ ? std::min(at, *deadline_) : at);
+  }
+
   template <class Start>
   beast::error_code wait(Start&& start) {
     beast::error_code result;
@@ -200,6 +208,7 @@ private:
   }
 
   std::chrono::milliseconds step_timeout_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
   receive_low_water low_water_;
   asio::io_context ioc_;
   beast::tcp_stream stream_{ioc_};
@@ -257,7 +266,7 @@ registry_client::registry_client(std::string endpoint) {
 fetched_manifest registry_client::get_manifest(std::string_view repo, std::string_view reference) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/manifests/" + std::string(reference)};
   for (int hops = 0; hops < 5; ++hops) {
-    connection c(u, timeout_, cancel_.get());
+    connection c(u, timeout_, cancel_.get(), deadline_);
     http::request<http::empty_body> req{http::verb::get, u.target, 11};
     req.set(http::field::accept, std::string(oci::media::oci_manifest) + ", " + std::string(oci::media::oci_index) +
                                      ", " + std::string(oci::media::docker_manifest) + ", " +
@@ -303,7 +312,7 @@ std::string registry_client::get_referrers(std::string_view repo, const oci::dig
                                            std::string_view artifact_type) {
   auto target = "/v2/" + std::string(repo) + "/referrers/" + subject.str();
   if (!artifact_type.empty()) target += "?artifactType=" + percent_encode(artifact_type);
-  connection c(url{host_, port_, ""}, timeout_, cancel_.get());
+  connection c(url{host_, port_, ""}, timeout_, cancel_.get(), deadline_);
   http::request<http::empty_body> req{http::verb::get, target, 11};
   req.set(http::field::accept, oci::media::oci_index);
   c.send(req);
@@ -315,7 +324,7 @@ std::string registry_client::get_referrers(std::string_view repo, const oci::dig
 }
 
 bool registry_client::has_blob(std::string_view repo, const oci::digest& dig) {
-  connection c(url{host_, port_, ""}, timeout_, cancel_.get());
+  connection c(url{host_, port_, ""}, timeout_, cancel_.get(), deadline_);
   http::request<http::empty_body> req{http::verb::head, "/v2/" + std::string(repo) + "/blobs/" + dig.str(), 11};
   c.send(req);
   http::response_parser<http::empty_body> p;
@@ -328,7 +337,7 @@ std::uint64_t registry_client::get_blob(std::string_view repo, const oci::digest
                                        std::uint64_t max_bytes, bool sink_verifies) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/blobs/" + dig.str()};
   for (int hops = 0; hops < 5; ++hops) {
-    connection c(u, timeout_, cancel_.get());
+    connection c(u, timeout_, cancel_.get(), deadline_);
     http::request<http::empty_body> req{http::verb::get, u.target, 11};
     c.send(req);
     http::response_parser<http::buffer_body> p;
@@ -431,7 +440,7 @@ std::uint64_t registry_client::push_blob(std::string_view repo, const oci::diges
   url u{host_, port_, "/v2/" + std::string(repo) + "/blobs/uploads/"};
   std::string location;
   {
-    connection c(u, timeout_, cancel_.get());
+    connection c(u, timeout_, cancel_.get(), deadline_);
     http::request<http::empty_body> post{http::verb::post, u.target, 11};
     if (auto a = authorization_for("POST", u.target); !a.empty()) post.set(http::field::authorization, a);
     c.send(post);
@@ -442,7 +451,7 @@ std::uint64_t registry_client::push_blob(std::string_view repo, const oci::diges
   }
   url put_url = follow(u, location);
   put_url.target += (put_url.target.find('?') == std::string::npos ? "?digest=" : "&digest=") + dig.str();
-  connection c(put_url, timeout_, cancel_.get());
+  connection c(put_url, timeout_, cancel_.get(), deadline_);
   http::request<http::empty_body> put{http::verb::put, put_url.target, 11};
   put.set(http::field::content_type, "application/octet-stream");
   if (auto a = authorization_for("PUT", put_url.target); !a.empty()) put.set(http::field::authorization, a);
@@ -474,7 +483,7 @@ std::uint64_t registry_client::push_blob(std::string_view repo, const oci::diges
 
 int registry_client::post(std::string_view target, std::string body, std::string_view content_type) {
   url u{host_, port_, std::string(target)};
-  connection c(u, timeout_, cancel_.get());
+  connection c(u, timeout_, cancel_.get(), deadline_);
   http::request<http::string_body> req{http::verb::post, u.target, 11};
   req.set(http::field::content_type, content_type);
   if (auto a = authorization_for("POST", u.target); !a.empty()) req.set(http::field::authorization, a);
@@ -488,7 +497,7 @@ oci::digest registry_client::push_manifest(std::string_view repo, std::string_vi
                                            std::string_view media_type, std::string_view query) {
   url u{host_, port_, "/v2/" + std::string(repo) + "/manifests/" + std::string(reference)};
   if (!query.empty()) u.target += "?" + std::string(query);
-  connection c(u, timeout_, cancel_.get());
+  connection c(u, timeout_, cancel_.get(), deadline_);
   http::request<http::string_body> put{http::verb::put, u.target, 11};
   put.set(http::field::content_type, media_type);
   if (auto a = authorization_for("PUT", u.target); !a.empty()) put.set(http::field::authorization, a);

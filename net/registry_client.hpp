@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -72,6 +73,10 @@ public:
   /// How long any one network step (connect, send, each read) may take
   /// before the request is abandoned: a hung peer must not hang the caller.
   void set_timeout(std::chrono::milliseconds step_timeout) { timeout_ = step_timeout; }
+  /// Requests made from now on must end by `t` as a whole: each step's
+  /// timeout is cut short to it (a test packet is worth nothing after its
+  /// round's deadline).
+  void set_deadline(std::chrono::steady_clock::time_point t) { deadline_ = t; }
   /// Requests made from now on can be cut short through `t`.
   void set_cancel(std::shared_ptr<cancel_token> t) { cancel_ = std::move(t); }
 
@@ -148,6 +153,7 @@ private:
   std::string host_, port_;
   authorizer authorizer_;
   std::chrono::milliseconds timeout_{60000};
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
   std::shared_ptr<cancel_token> cancel_;
 };
 

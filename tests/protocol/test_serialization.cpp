@@ -46,9 +46,9 @@ TEST_CASE_METHOD(cluster_fixture, "every protocol message survives serialization
   RT(sa::roster{{sys.node()}});
   RT(sa::join_answer{"master", "cd"});
   RT(sa::connect_master{actor});
-  RT(sa::first_test_request{1, "rt1", 256});
-  RT(sa::second_test_request{2, "rt1", 256});
-  RT(sa::third_test_request{3, "master", 256});
+  RT(sa::first_test_request{1, "rt1", 256, 2000000});
+  RT(sa::second_test_request{2, "rt1", 256, 1});
+  RT(sa::third_test_request{3, "master", 256, 0});
   RT(sa::test_request_answer{4, "dm1", 9, 1});
   RT(sa::test_round_start{4, {"dm1", "dm2"}, 2000});
   RT(sa::test_round_ready{4});

@@ -6,14 +6,10 @@
 #include "net/registry_client.hpp"
 #include "oci/media_types.hpp"
 #include "store/registry_store.hpp"
+#include "silent_listener.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <future>
@@ -155,29 +151,6 @@ TEST_CASE("registry client: errors carry the status", "[net][client]") {
   CHECK_THROWS_AS(closed.get_manifest("a", "b"), net::registry_error);
 }
 
-namespace {
-
-/// A listening socket nobody serves: the kernel accepts connections and
-/// takes what fits in its buffers, and nothing is ever read or answered.
-struct silent_listener {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  std::string endpoint;
-  silent_listener() {
-    REQUIRE(fd >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(fd, 8) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    endpoint = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-  }
-  ~silent_listener() { ::close(fd); }
-};
-
-} // namespace
-
 TEST_CASE("registry client: a cancel token cuts a request to a peer that never answers", "[net][client]") {
   silent_listener peer; // a hung process: the request is taken, no answer comes
   net::registry_client client(peer.endpoint);
@@ -220,4 +193,24 @@ TEST_CASE("registry client: a body the peer never reads fails within the step ti
   if (!ended) token->cancel(); // so that the test ends either way
   CHECK(ended);
   CHECK(result.get().find("cannot send") != std::string::npos);
+}
+
+TEST_CASE("registry client: a deadline bounds the whole request, not each step", "[net][client]") {
+  silent_listener peer; // takes the request and never answers
+  net::registry_client client(peer.endpoint);
+  client.set_timeout(std::chrono::minutes(2)); // only the deadline ends it within the 30 s waited below
+  client.set_deadline(std::chrono::steady_clock::now() + std::chrono::milliseconds(300));
+  auto token = std::make_shared<net::cancel_token>();
+  client.set_cancel(token);
+  auto result = std::async(std::launch::async, [&] {
+    try {
+      return std::to_string(client.post("/probe", std::string(4096, 'x'), "application/octet-stream"));
+    } catch (const net::registry_error& e) {
+      return std::string(e.what());
+    }
+  });
+  const bool ended = result.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  if (!ended) token->cancel(); // so that the test ends either way
+  CHECK(ended);
+  CHECK(result.get().find("bad answer") != std::string::npos); // the read of the answer timed out
 }
