@@ -15,13 +15,12 @@ struct http_probe_sender::impl {
   std::string self;
   std::shared_ptr<const config::directory> dir;
   config::identity id;
-  http_probe_options opts;
   std::mutex mtx;
   std::string noise; // random bytes, grown on demand; packets are prefixes of it
   worker_pool pool;
 
   impl(std::string s, std::shared_ptr<const config::directory> d, config::identity i, http_probe_options o)
-      : self(std::move(s)), dir(std::move(d)), id(std::move(i)), opts(o), pool(o.threads) {}
+      : self(std::move(s)), dir(std::move(d)), id(std::move(i)), pool(o.threads) {}
 
   std::string payload(std::uint64_t bytes) {
     std::lock_guard lock(mtx);
@@ -47,7 +46,6 @@ struct http_probe_sender::impl {
     }
     try {
       registry_client c(*ep);
-      c.set_timeout(opts.timeout);
       c.set_deadline(due);
       c.set_authorizer([this](std::string_view method, std::string_view target) {
         return config::node_authorization(id, self, method, target, config::unix_time_ms());

@@ -21,8 +21,7 @@
 namespace stowage::net {
 
 struct http_probe_options {
-  unsigned threads = 4;                        // packets in flight at once
-  std::chrono::milliseconds timeout{10000};    // each network step of a packet, at most
+  unsigned threads = 4; // packets in flight at once (each bounded by its round's deadline)
 };
 
 class http_probe_sender final : public actors::probe_sender {
