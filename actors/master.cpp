@@ -173,6 +173,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
     [self](retry_tick&) {
       send_all_removals(self);
       drop_old_delete_marks(self);
+      resend_missing_tags(self);
       run_third_tests(self);
       try {
         self->state.journal->flush();

@@ -129,6 +129,16 @@ void deliver_all(master_actor* self, const std::string& node) {
 
 } // namespace
 
+void resend_missing_tags(master_actor* self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  if (now - st.tags_checked < std::chrono::minutes(1))
+    return;
+  st.tags_checked = now;
+  for (const auto& [name, n] : st.nodes)
+    sync_tags(self, name);
+}
+
 handoff_accepted handle_replication_failure(master_actor* self, const replication_failure& f) {
   auto& st = self->state;
   st.replicating.erase(f.session); // the target answers for its peers from here on

@@ -103,6 +103,7 @@ struct master_state {
   std::set<std::string> delivering; // nodes with a third test or delivery under way
   std::set<std::string> removing;   // nodes with an apply_removals under way
   caf::actor_clock::time_point marks_checked{}; // the last drop_old_delete_marks that looked
+  caf::actor_clock::time_point tags_checked{};  // the last resend_missing_tags
   /// Inventories of data managers that joined with manifests still to
   /// delete: counted once they applied them (count_inventory).
   std::map<std::string, std::vector<inventory_item>> awaiting_removals;
@@ -164,6 +165,10 @@ void take_over_replication(master_actor* self, const std::string& node);
 /// joins empty (new, or its disk replaced) and replications the master lost
 /// track of (it restarted while peers still fetched, then the target died).
 void owe_missing_replicas(master_actor* self);
+/// Once a minute (from the retry tick): each data manager up is sent again
+/// the tags it still misses, so that one that failed to set a tag (a disk
+/// error) gets it without waiting for its next join.
+void resend_missing_tags(master_actor* self);
 
 // master_removal.cpp
 /// A delete (a tag, or a manifest by digest): recorded for every data

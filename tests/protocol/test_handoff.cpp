@@ -419,3 +419,33 @@ TEST_CASE_METHOD(handoff_cluster, "a data manager gets every tag of the images i
   CHECK(dms["dm2"].store->tag_seq(repo, "stable") == second.seq);
   CHECK(handoffs().empty());
 }
+
+TEST_CASE_METHOD(handoff_cluster, "a data manager that failed to set a tag is sent it again",
+                 "[protocol][handoff][repair][tags]") {
+  build({{"dm1", link(50)}, {"dm2", link(40)}, {"dm3", link(10)}});
+  auto digest = make_image(*rt_store, repo, "latest", 16 * 1024, 52);
+  REQUIRE(ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest}).ok);
+  settle(2s);
+  kill_data_manager("dm3");
+  auto second = ask<sa::push_done>(runtime, sa::push_image{repo, "stable", digest});
+  REQUIRE(second.ok);
+  settle(1s);
+
+  // dm3 joins, is sent the tag it missed, and cannot read the manifest to
+  // set it (its file is gone for now: a disk error).
+  auto file = dms["dm3"].store->manifest(repo, oci::reference{*oci::digest::parse(digest)})->path;
+  auto away = file;
+  away += ".away";
+  std::filesystem::rename(file, away);
+  net->set_up("dm3", true);
+  add_data_manager("dm3", link(10));
+  settle(settings.retry_interval * 2 + 1s);
+  CHECK_FALSE(tag_digest(*dms["dm3"].store, repo, "stable"));
+
+  // The disk is back: within a minute, without another join, dm3 is sent
+  // the tag again and sets it.
+  std::filesystem::rename(away, file);
+  settle(std::chrono::minutes(1) + settings.retry_interval);
+  CHECK(tag_digest(*dms["dm3"].store, repo, "stable") == digest);
+  CHECK(dms["dm3"].store->tag_seq(repo, "stable") == second.seq);
+}
