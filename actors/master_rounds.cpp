@@ -16,10 +16,9 @@ void send_test_requests(master_actor* self, std::uint64_t id) {
   auto& st = self->state;
   auto& r = st.rounds.at(id);
   auto bytes = st.cfg.settings.probe_bytes;
-  auto now = self->clock().now();
-  auto within = static_cast<std::uint64_t>(
-    std::chrono::duration_cast<std::chrono::microseconds>(std::max(r.packets_due - now, decltype(now - now){0}))
-      .count());
+  // What is left of the round: the data manager gives the packet no longer.
+  auto left = std::max<caf::timespan>(r.packets_due - self->clock().now(), caf::timespan{0});
+  auto within = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(left).count());
   for (const auto& node : r.candidates) {
     auto i = st.nodes.find(node);
     if (i == st.nodes.end() || !i->second.handle) {
