@@ -42,9 +42,16 @@ bool remove_image(registry_store& s, std::string_view repo, const oci::digest& d
   if (!s.manifest(repo, oci::reference{digest}))
     return false;
   const auto gone = parts_of(s, repo, digest);
+  // What stays: every other manifest of the repository, and an index's
+  // child that a tag names (pushed and tagged on its own as well), with
+  // everything they reference.
+  std::set<std::string> tagged;
+  for (const auto& tag : s.tags(repo, std::nullopt, ""))
+    if (auto m = s.manifest(repo, oci::reference{tag}); m && m->dig != digest)
+      tagged.insert(m->dig.str());
   image_parts kept;
   for (const auto& m : s.manifests(repo))
-    if (!gone.manifests.count(m.str()))
+    if (!gone.manifests.count(m.str()) || tagged.count(m.str()))
       collect(s, repo, m, kept, 0);
   std::vector<oci::digest> manifests, blobs;
   for (const auto& m : gone.manifests)

@@ -330,6 +330,43 @@ TEST_CASE_METHOD(delete_cluster, "an index deleted while a node was down takes i
     CHECK_FALSE(holds(*dms[dm].store, repo, arm64));
 }
 
+TEST_CASE_METHOD(delete_cluster, "an index deleted by digest leaves a platform manifest a tag names",
+                 "[protocol][delete][index]") {
+  build();
+  // amd64 is pushed and tagged on its own too; arm64 only in the index.
+  auto amd64 = push("solo", make_image(*rt_store, repo, "solo", 16 * 1024, 73));
+  auto arm64 = make_image(*rt_store, repo, "", 16 * 1024, 74);
+  nlohmann::json index{{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}};
+  for (const auto& d : {amd64, arm64}) {
+    auto m = rt_store->manifest(repo, oci::reference{*oci::digest::parse(d)});
+    index["manifests"].push_back({{"mediaType", m->media_type}, {"digest", d}, {"size", m->size}});
+  }
+  const std::string body = index.dump();
+  auto parsed = oci::parse_manifest(body, oci::media::oci_index);
+  REQUIRE(parsed.value);
+  const auto idx = oci::sha256_of(body);
+  rt_store->put_manifest(repo, idx, *parsed.value, body, "multi", 1);
+  push("multi", idx.str());
+  settle(2s);
+
+  kill_data_manager("dm3"); // applies the delete when it is back
+  REQUIRE(ask<sa::delete_done>(runtime, sa::delete_image{repo, idx.str()}).ok);
+  settle(1s);
+  restart_dm3();
+  settle(settings.retry_interval * 2 + 1s);
+  for (const auto* dm : {"dm1", "dm2", "dm3"}) {
+    CHECK_FALSE(holds(*dms[dm].store, repo, idx.str()));
+    CHECK_FALSE(holds(*dms[dm].store, repo, arm64));
+    CHECK(tag_digest(*dms[dm].store, repo, "solo") == amd64);
+  }
+  CHECK(catalog_lists(amd64));
+  CHECK_FALSE(catalog_lists(arm64));
+  CHECK(tag_digest(*rt_store, repo, "solo") == amd64); // the runtime's cache too
+  auto pulled = ask<sa::pull_done>(runtime, sa::pull_image{repo, "solo"});
+  CHECK(pulled.ok);
+  CHECK(removals().empty());
+}
+
 TEST_CASE_METHOD(delete_cluster, "a delete's mark goes long after every node of the cluster file removed the image",
                  "[protocol][delete]") {
   cluster_file = {{"dm1", "data"}, {"dm2", "data"}, {"dm3", "data"}, {"rt1", "runtime"}};

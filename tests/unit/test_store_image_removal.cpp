@@ -86,3 +86,31 @@ TEST_CASE("a cluster's delete of a manifest spares it when a newer tag names it"
   CHECK_FALSE(s->blob(repo, layer));
   CHECK_FALSE(store::remove_image_at(*s, repo, m.dig, 3));
 }
+
+TEST_CASE("removing an index keeps a platform manifest a tag names", "[store][removal]") {
+  temp_dir dir;
+  auto s = store::registry_store::open(dir.path);
+  const std::string repo = "team/app";
+  auto own = put_manifest(*s, repo, image_with_layers(*s, repo, R"({"own":1})", {put_blob(*s, repo, "own layer")}),
+                          "solo"); // pushed and tagged on its own
+  auto child = put_manifest(*s, repo, image_with_layers(*s, repo, R"({"c":1})", {put_blob(*s, repo, "child layer")}));
+  nlohmann::json index = {{"schemaVersion", 2}, {"mediaType", oci::media::oci_index}, {"manifests", nlohmann::json::array()}};
+  for (const auto& m : {own, child})
+    index["manifests"].push_back({{"mediaType", oci::media::oci_manifest},
+                                  {"digest", m.dig.str()},
+                                  {"size", m.body.size()},
+                                  {"platform", {{"architecture", "amd64"}, {"os", "linux"}}}});
+  const auto body = index.dump();
+  auto parsed = oci::parse_manifest(body, oci::media::oci_index);
+  REQUIRE(parsed.value);
+  const auto index_digest = oci::sha256_of(body);
+  s->put_manifest(repo, index_digest, *parsed.value, body, std::string_view("multi"), std::nullopt);
+
+  REQUIRE(store::remove_image(*s, repo, index_digest));
+  CHECK_FALSE(s->manifest(repo, digest_ref(index_digest)));
+  CHECK_FALSE(s->manifest(repo, tag_ref("multi")));
+  CHECK_FALSE(s->manifest(repo, digest_ref(child.dig))); // only the index named it
+  CHECK(whole(*s, repo, own.dig));
+  CHECK(s->manifest(repo, tag_ref("solo"))->dig == own.dig);
+  CHECK(s->manifests(repo) == std::vector<oci::digest>{own.dig});
+}
