@@ -103,11 +103,11 @@ void decision_journal::flush() {
       s.step();
       sqlite3_reset(s.st);
     }
-    if (rows.back().id > impl_->keep) {
-      stmt trim(impl_->db, "DELETE FROM decisions WHERE id <= ?");
-      trim.bind(1, static_cast<std::int64_t>(rows.back().id - impl_->keep));
-      trim.step();
-    }
+    // The newest `keep` by count: ids skip ahead after a crash (reserved a
+    // batch at a time), so an id range would keep fewer.
+    stmt trim(impl_->db, "DELETE FROM decisions WHERE id <= (SELECT id FROM decisions ORDER BY id DESC LIMIT 1 OFFSET ?)");
+    trim.bind(1, static_cast<std::int64_t>(impl_->keep));
+    trim.step();
   });
 }
 

@@ -165,7 +165,7 @@ struct metrics_round {
            "# TYPE stowage_decisions_kept gauge\n";
       for (std::string kind : {"pull", "push"})
         o << "stowage_decisions_kept{kind=\"" << kind << "\"} " << by[kind] << "\n";
-      o << "# HELP stowage_decisions_total Scheduling decisions taken (highest id).\n"
+      o << "# HELP stowage_decisions_total Scheduling decisions taken: the highest id (ids reserved but unused before a crash count too).\n"
            "# TYPE stowage_decisions_total counter\n";
       o << "stowage_decisions_total " << newest << "\n";
     }
