@@ -34,14 +34,6 @@ std::optional<loaded_manifest> load(const store::registry_store& s, const std::s
   return loaded_manifest{*info, std::move(body), std::move(*parsed.value)};
 }
 
-std::vector<oci::descriptor> blobs_of(const oci::manifest& m) {
-  std::vector<oci::descriptor> out;
-  if (m.config)
-    out.push_back(*m.config);
-  out.insert(out.end(), m.layers.begin(), m.layers.end());
-  return out;
-}
-
 bool size_of(const store::registry_store& s, const std::string& repo, const oci::digest& d,
              std::set<std::string>& seen, std::uint64_t& total, std::string* error) {
   auto m = load(s, repo, d, error);
@@ -51,7 +43,7 @@ bool size_of(const store::registry_store& s, const std::string& repo, const oci:
   for (const auto& child : m->parsed.manifests)
     if (seen.insert(child.dig.str()).second && !size_of(s, repo, child.dig, seen, total, error))
       return false;
-  for (const auto& b : blobs_of(m->parsed)) {
+  for (const auto& b : m->parsed.blobs()) {
     if (!seen.insert(b.dig.str()).second)
       continue;
     auto info = s.blob(repo, b.dig);
@@ -109,7 +101,7 @@ bool copy_manifest(const store::registry_store& from, store::registry_store& to,
   for (const auto& child : m->parsed.manifests)
     if (!copy_manifest(from, to, repo, child.dig, {}, std::nullopt, out))
       return false;
-  for (const auto& b : blobs_of(m->parsed))
+  for (const auto& b : m->parsed.blobs())
     if (!copy_blob(from, to, repo, b, out))
       return false;
   if (oci::sha256_of(m->body) != d) {

@@ -134,8 +134,28 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
       if (planned.count(key_of(repo, digest))) return digest;
     }
     auto d = oci::digest::parse(digest);
-    if (!d || !cache->manifest(repo, oci::reference{*d})) return std::nullopt;
+    if (!d || !whole_in_cache(repo, *d)) return std::nullopt;
     return digest;
+  }
+
+  /// Whether the cache holds manifest `d` and every blob it names (an
+  /// index's children are asked for one by one). A delivery stores a
+  /// manifest only after its blobs, but a client may delete a blob from the
+  /// cache (a blob DELETE concerns the cache alone): such an image is pulled
+  /// through the cluster again, which brings back what is missing.
+  bool whole_in_cache(const std::string& repo, const oci::digest& d) {
+    auto info = cache->manifest(repo, oci::reference{d});
+    if (!info) return false;
+    try {
+      auto parsed = oci::parse_manifest(cache->read_manifest(*info), info->media_type);
+      if (!parsed.value) return false;
+      for (const auto& b : parsed.value->blobs())
+        if (!oci::optional_layer(b) && !cache->blob(repo, b.dig)) return false;
+      return true;
+    } catch (const std::exception& e) {
+      spdlog::warn("gateway: cached manifest {}@{} unreadable: {}", repo, d.str(), e.what());
+      return false;
+    }
   }
 
   std::optional<response> planned_manifest_response(const std::string& repo, const std::string& digest) {
@@ -543,13 +563,13 @@ route_result gateway::route_request(const request& req) {
   if (req.method == "GET" || req.method == "HEAD") {
     if (t.ep == api::endpoint::manifest) {
       auto ref = oci::reference::parse(t.arg);
-      // A digest the cache holds never changes; a tag asks the cluster unless
-      // a pull resolved it a moment ago.
+      // A digest the cache holds whole never changes; a tag asks the
+      // cluster unless a pull resolved it a moment ago.
       if (ref && !ref->is_digest())
         if (auto digest = impl_->recent(t.repo, ref->tag())) return impl_->serve_by_digest(req, t.repo, *digest);
       if (ref && ref->is_digest())
         if (auto r = impl_->planned_manifest_response(t.repo, ref->str())) return route_result::answer(std::move(*r));
-      if (ref && !(ref->is_digest() && impl_->cache->manifest(t.repo, *ref)))
+      if (ref && !(ref->is_digest() && impl_->whole_in_cache(t.repo, ref->dig())))
         return route_result::stream(
           std::make_unique<deferred_answer>([self = impl_, req, repo = t.repo, reference = ref->str(),
                                              by_tag = !ref->is_digest()](responder r) {

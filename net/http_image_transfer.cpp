@@ -22,19 +22,6 @@ namespace stowage::net {
 
 namespace {
 
-/// Layers clients never push (foreign / non-distributable) may be absent.
-bool optional_layer(const oci::descriptor& d) {
-  return d.media_type.find("foreign") != std::string::npos ||
-         d.media_type.find("nondistributable") != std::string::npos;
-}
-
-std::vector<oci::descriptor> blobs_of(const oci::manifest& m) {
-  std::vector<oci::descriptor> out;
-  if (m.config) out.push_back(*m.config);
-  out.insert(out.end(), m.layers.begin(), m.layers.end());
-  return out;
-}
-
 oci::manifest parse_or_throw(const std::string& body, const std::string& media_type, const oci::digest& d) {
   auto r = oci::parse_manifest(body, media_type);
   if (!r.value) throw registry_error("manifest " + d.str() + " is invalid: " + r.error.message);
@@ -86,7 +73,7 @@ public:
     auto parsed = parse_or_throw(m.body, m.media_type, d);
     for (const auto& child : parsed.manifests)
       if (!local_.manifest(repo_, oci::reference{child.dig})) manifest(child.dig, std::nullopt, std::nullopt, depth + 1);
-    for_each_concurrently(blobs_of(parsed), blobs_at_once, [this](const oci::descriptor& b) { blob(b); });
+    for_each_concurrently(parsed.blobs(), blobs_at_once, [this](const oci::descriptor& b) { blob(b); });
     local_.put_manifest(repo_, d, parsed, m.body, tag, seq);
     bytes += m.body.size();
   }
@@ -106,7 +93,7 @@ public:
         // The commit below verifies the digest (and the size).
         n = c_.get_blob(repo_, desc.dig, [&](const char* p, std::size_t len) { w->write(p, len); }, desc.size, true);
       } catch (const registry_error& e) {
-        if (e.status == 404 && optional_layer(desc)) {
+        if (e.status == 404 && oci::optional_layer(desc)) {
           w.reset();
           local_.cancel_upload(repo_, up.id);
           return;
@@ -188,7 +175,7 @@ public:
     if (oci::sha256_of(body) != d) throw registry_error("local manifest " + d.str() + " does not match its digest");
     auto parsed = parse_or_throw(body, info->media_type, d);
     for (const auto& child : parsed.manifests) manifest(child.dig, {}, {}, depth + 1);
-    for_each_concurrently(blobs_of(parsed), width_, [this](const oci::descriptor& b) { blob(b); });
+    for_each_concurrently(parsed.blobs(), width_, [this](const oci::descriptor& b) { blob(b); });
     c_.push_manifest(repo_, tag.empty() ? d.str() : tag, body, info->media_type, query);
     bytes += body.size();
   }
@@ -209,7 +196,7 @@ public:
         return;
       }
     if (!info) {
-      if (optional_layer(desc)) return;
+      if (oci::optional_layer(desc)) return;
       throw registry_error("blob " + desc.dig.str() + " is not in the local store", 404);
     }
     bytes += c_.push_blob(repo_, desc.dig, info->path);

@@ -221,4 +221,15 @@ bool is_manifest_media_type(std::string_view mt) {
          mt == media::docker_manifest_list;
 }
 
+std::vector<descriptor> manifest::blobs() const {
+  std::vector<descriptor> out;
+  if (config) out.push_back(*config);
+  out.insert(out.end(), layers.begin(), layers.end());
+  return out;
+}
+
+bool optional_layer(const descriptor& d) {
+  return d.media_type.find("foreign") != std::string::npos || d.media_type.find("nondistributable") != std::string::npos;
+}
+
 } // namespace stowage::oci

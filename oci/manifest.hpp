@@ -36,7 +36,13 @@ struct manifest {
   /// The artifactType the referrers API reports: artifactType, else the
   /// config's media type (image manifests), else empty.
   std::string effective_artifact_type() const;
+  /// The blobs an image manifest names: its config, then its layers.
+  std::vector<descriptor> blobs() const;
 };
+
+/// Layers clients never push (foreign / non-distributable) may be absent
+/// from a registry that holds the image.
+bool optional_layer(const descriptor& d);
 
 struct manifest_error {
   std::string message; // for the OCI error body's "message"

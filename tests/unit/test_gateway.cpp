@@ -678,3 +678,37 @@ TEST_CASE_METHOD(gateway_fixture, "a blob a push mounts counts as used for the c
   REQUIRE(r.status == 201);
   CHECK(std::filesystem::last_write_time(path) > long_ago + std::chrono::hours(4));
 }
+
+TEST_CASE_METHOD(gateway_fixture, "an image missing a blob in the cache is pulled through the cluster again",
+                 "[unit][cluster]") {
+  std::string layer = "layer";
+  auto m = push_manifest_body();
+  rt->push_answer = {true, {}, "dm1", 3};
+  auto d = oci::sha256_of(m);
+  REQUIRE(gcall("PUT", "/v2/lib/app/manifests/" + d.str(), m, {{"Content-Type", manifest_type}}).status == 201);
+  std::vector<std::string> asked;
+  rt->on_pull = [&](const std::string& repo, const std::string& ref, auto done) {
+    asked.push_back(repo + ":" + ref);
+    // The delivery brings back what the cache lacks.
+    REQUIRE(gcall("POST", "/v2/lib/app/blobs/uploads/?digest=" + oci::sha256_of(layer).str(), layer).status == 201);
+    done({true, false, {}, d.str(), "dm1"});
+  };
+  CHECK(gcall("GET", "/v2/lib/app/manifests/" + d.str()).status == 200); // whole: from the cache
+  CHECK(gcall("HEAD", "/v2/lib/app/manifests/v1").status == 200);        // a pull resolves the tag
+  CHECK(asked.size() == 1);
+
+  // A client deletes a layer from the cache (a blob DELETE concerns it alone).
+  REQUIRE(gcall("DELETE", "/v2/lib/app/blobs/" + oci::sha256_of(layer).str()).status == 202);
+  REQUIRE(gcall("HEAD", "/v2/lib/app/blobs/" + oci::sha256_of(layer).str()).status == 404);
+  // The tag, resolved a moment ago, and the digest both go to the cluster,
+  // which brings the layer back.
+  CHECK(gcall("GET", "/v2/lib/app/manifests/v1").status == 200);
+  CHECK(asked.size() == 2);
+  CHECK(gcall("GET", "/v2/lib/app/blobs/" + oci::sha256_of(layer).str()).status == 200);
+  REQUIRE(gcall("DELETE", "/v2/lib/app/blobs/" + oci::sha256_of(layer).str()).status == 202);
+  auto r = gcall("GET", "/v2/lib/app/manifests/" + d.str());
+  CHECK(r.status == 200);
+  CHECK(body_of(r) == m);
+  CHECK(asked == std::vector<std::string>{"lib/app:v1", "lib/app:v1", "lib/app:" + d.str()});
+  CHECK(gcall("GET", "/v2/lib/app/blobs/" + oci::sha256_of(layer).str()).status == 200);
+}
