@@ -220,7 +220,11 @@ bool metadata_db::repository_exists(std::string_view repo) {
 }
 
 std::vector<std::string> metadata_db::repositories() {
-  auto& s = prepare("SELECT name FROM repositories ORDER BY name");
+  // Those holding a blob or a manifest: a repository whose only uploads
+  // failed or are still running is not listed (as in distribution, which
+  // lists a repository once a blob is linked into it).
+  auto& s = prepare("SELECT name FROM repositories r WHERE EXISTS (SELECT 1 FROM blob_links WHERE repo = r.name)"
+                    " OR EXISTS (SELECT 1 FROM manifests WHERE repo = r.name) ORDER BY name");
   resetter r{s};
   std::vector<std::string> out;
   while (s.step())

@@ -135,6 +135,7 @@ public:
 
   // ---- repositories -------------------------------------------------------
   virtual bool repository_exists(std::string_view repo) const = 0;
+  /// Repositories holding at least one blob or manifest, in order.
   virtual std::vector<std::string> repositories() const = 0;
 
   // ---- blobs: content-addressed once, linked into each repository --------

@@ -192,6 +192,18 @@ TEST_CASE_METHOD(api_fixture, "catalog lists repositories", "[api][catalog]") {
   auto p = call("GET", "/v2/_catalog?n=1");
   CHECK(nlohmann::json::parse(p.body)["repositories"] == nlohmann::json({"a"}));
   CHECK(p.headers.get_or("Link") == "</v2/_catalog?n=1&last=a>; rel=\"next\"");
+
+  // Refused or unfinished uploads add no repository.
+  CHECK(call("POST", "/v2/refused/blobs/uploads/?digest=" + oci::sha256_of("other").str(), "bytes").status == 400);
+  auto open = call("POST", "/v2/open/blobs/uploads/");
+  REQUIRE(open.status == 202);
+  auto cancelled = call("POST", "/v2/cancelled/blobs/uploads/");
+  REQUIRE(cancelled.status == 202);
+  REQUIRE(call("DELETE", std::string(cancelled.headers.get_or("Location"))).status == 204);
+  CHECK(nlohmann::json::parse(call("GET", "/v2/_catalog").body)["repositories"] == nlohmann::json({"a", "b/x"}));
+  // A blob alone does.
+  REQUIRE(call("POST", "/v2/blob/only/blobs/uploads/?digest=" + oci::sha256_of("x").str(), "x").status == 201);
+  CHECK(nlohmann::json::parse(call("GET", "/v2/_catalog").body)["repositories"] == nlohmann::json({"a", "b/x", "blob/only"}));
 }
 
 TEST_CASE_METHOD(api_fixture, "after_manifest_put holds the 201 and may refuse it", "[api][hook]") {
