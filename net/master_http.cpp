@@ -237,11 +237,11 @@ route_result master_http::route(const request& req) {
       master->removals([r](auto v) { r(v ? json(removals_json(*v)) : unavailable()); });
     });
   if (path == "/api/v1/decisions") {
-    std::uint32_t limit = 0;
+    std::uint32_t limit = 0; // all the master keeps
     if (auto l = req.param("limit")) {
       auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
-      if (ec != std::errc{} || p != l->data() + l->size())
-        return route_result::answer(text(400, R"({"error":"limit must be a non-negative integer"})", "application/json"));
+      if (ec != std::errc{} || p != l->data() + l->size() || limit == 0)
+        return route_result::answer(text(400, R"({"error":"limit must be a positive integer"})", "application/json"));
     }
     return later([master, limit](responder r) {
       master->decisions(limit, [r](auto v) { r(v ? json(decisions_json(*v)) : unavailable()); });

@@ -26,12 +26,12 @@ int measured(const sa::decision& d) {
   return n;
 }
 
-std::string http_get(net::http_handler& h, const std::string& target) {
+std::string http_get(net::http_handler& h, const std::string& target, int status = 200) {
   net::request req;
   req.method = "GET";
   REQUIRE(req.set_target(target));
   auto r = net::serve_in_memory(h, std::move(req));
-  REQUIRE(r.status == 200);
+  REQUIRE(r.status == status);
   return r.body;
 }
 
@@ -75,6 +75,9 @@ TEST_CASE("a push through the gateway lands on every data manager before the cli
   auto decisions = nlohmann::json::parse(http_get(*c.master_http.handler, "/api/v1/decisions?limit=1"));
   REQUIRE(decisions.size() == 1);
   CHECK(decisions[0]["kind"] == "push");
+  for (auto bad : {"0", "-1", "abc", "", "99999999999"})
+    CHECK(nlohmann::json::parse(http_get(*c.master_http.handler, std::string("/api/v1/decisions?limit=") + bad, 400))
+            .contains("error"));
   auto nodes = nlohmann::json::parse(http_get(*c.master_http.handler, "/api/v1/nodes"));
   CHECK(nodes.size() == 5);
   auto metrics = http_get(*c.master_http.handler, "/metrics");
