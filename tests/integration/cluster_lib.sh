@@ -99,11 +99,26 @@ start_node() { # CLUSTER_FILE NAME [KEY]: KEY names the process in PIDS and its 
   PIDS[$key]=$!
 }
 
+# linked_to_data_managers NODE…: each NODE's log says it has its own middleman
+# link to every other data manager (node/peer_links.hpp). A push's runtime
+# notices its target hanging by that link; one still being set up when the
+# target stops never completes, and the push would wait out the data
+# plane's timeouts instead.
+linked_to_data_managers() {
+  local n d
+  for n in "$@"; do
+    for d in dm1 dm2 dm3; do
+      [ "$n" = "$d" ] || grep -q "$n: linked to $d at" "$WORK/$n.log" || return 1
+    done
+  done
+}
+
 start_up_cluster() { # CLUSTER_FILE: the five nodes as five processes
   local n
   for n in master dm1 dm2 dm3 rt1; do start_node "$1" "$n"; done
   wait_until 60 "the cluster answering" healthy
   wait_until 30 "every node joined" all_joined dm1 dm2 dm3 rt1
+  [ "${LOG_LEVEL:-info}" != info ] || wait_until 30 "every node linked" linked_to_data_managers dm1 dm2 dm3 rt1
 }
 
 # ---- images and clients --------------------------------------------------------
