@@ -25,9 +25,10 @@ image_parts parts_of(const registry_store& s, std::string_view repo, const oci::
 
 /// Removes the manifest `digest` from `repo` with what only it needs: the
 /// manifests an index names that no tag and no other manifest of `repo`
-/// names, and the blobs (config, layers) nothing kept references. Tags pointing at a removed manifest go
-/// with it. Returns false if `repo` does not hold `digest`. Blobs for which
-/// `keep_blob` returns true stay linked (a cache keeps those used lately).
+/// names, and the blobs (config, layers) nothing kept references. Tags
+/// pointing at a removed manifest go with it. Returns false if `repo` does
+/// not hold `digest`. Blobs for which `keep_blob` returns true stay linked
+/// (a cache keeps those used lately).
 bool remove_image(registry_store& s, std::string_view repo, const oci::digest& digest,
                   const std::function<bool(const oci::digest&)>& keep_blob = {});
 
