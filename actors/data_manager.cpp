@@ -46,10 +46,12 @@ struct dm_state {
   // and the repeat must join the first, not fail on the closed session.
   std::map<std::string, std::shared_ptr<replication_round>> commits;
   std::deque<std::string> commit_order; // oldest first, to bound `commits`
-  // Also watches the targets this node replicates from: when the link to
-  // one breaks (a dead or hung process), the fetches from it end at once and
-  // its replication requests are answered as failed; the master hands off
-  // what it still owed (take_over_replication).
+  // Also watches the targets this node replicates from, and the peers its
+  // pushes replicate to: when the link to one breaks (a dead or hung
+  // process), the fetches from it end at once and its replication requests
+  // are answered as failed; the master hands off what a lost target still
+  // owed (take_over_replication), and this node what a lost peer did not
+  // get (hand_off).
   transfer_book transfers;
   std::uint64_t free_cached = 0;
   std::optional<caf::actor_clock::time_point> free_checked;
@@ -65,12 +67,6 @@ void start_transfer(dm_actor* self, transfer_order order, transfer_book::then_fn
 // to fetch from.
 void watch_source(dm_actor* self, const std::string& name) {
   self->state.transfers.watch(self, name, caf::actor_cast<caf::actor>(self->current_sender()));
-}
-
-void source_lost(dm_actor* self, const caf::down_msg& dm) {
-  auto& st = self->state;
-  if (auto name = st.transfers.lost(dm, *st.cfg.transfer))
-    spdlog::warn("{}: lost the link to {}: giving up the fetches from it", st.cfg.name, *name);
 }
 
 /// Every manifest the store holds: one item per tag, and one without a tag
@@ -260,6 +256,10 @@ void replicas_done(dm_actor* self, const std::shared_ptr<replication_round>& rr)
     hand_off(self, rr);
 }
 
+bool receiving(const replication_round& rr, const std::string& peer) {
+  return std::find(rr.receiving.begin(), rr.receiving.end(), peer) != rr.receiving.end();
+}
+
 void peer_done(dm_actor* self, const std::shared_ptr<replication_round>& rr, const std::string& peer,
                bool ok) {
   (ok ? rr->replicas : rr->failed).push_back(peer);
@@ -322,8 +322,13 @@ void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promi
   st.peers.erase(c.session);
   rr->remaining = peers.size();
   for (const auto& p : peers)
-    if (p.handle)
+    if (p.handle) {
       rr->receiving.push_back(p.name);
+      // A peer's process that dies holds the request's answer with it: the
+      // request would only time out (request_timeout), and the master, which
+      // counts the peer as on its way, would deliver it nothing meanwhile.
+      st.transfers.watch(self, p.name, p.handle);
+    }
   if (peers.empty()) {
     replicas_done(self, rr);
     return;
@@ -335,9 +340,10 @@ void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promi
     }
     replication_request req{scope->session, scope->repository, scope->tag, c.digest, scope->seq, st.cfg.name};
     auto name = p.name;
+    // Once per peer: its answer, or its link breaking first (peer_lost).
     self->request(p.handle, st.cfg.request_timeout, std::move(req))
-      .then([self, rr, name](replication_answer& a) { peer_done(self, rr, name, a.ok); },
-            [self, rr, name](caf::error&) { peer_done(self, rr, name, false); });
+      .then([self, rr, name](replication_answer& a) { if (receiving(*rr, name)) peer_done(self, rr, name, a.ok); },
+            [self, rr, name](caf::error&) { if (receiving(*rr, name)) peer_done(self, rr, name, false); });
   }
   if (rr->replicas.size() >= st.cfg.settings.min_copies) // min_copies = 1: the target's copy is enough
     acknowledge(self, rr, false);
@@ -359,10 +365,26 @@ void fetch(dm_actor* self, const std::string& source, const std::string& repo, c
   });
 }
 
+/// A watched node's link broke: the fetches from it end, and the pushes still
+/// waiting for it to replicate count it as failed (and hand its copy off).
+void node_lost(dm_actor* self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  auto name = st.transfers.lost(dm, *st.cfg.transfer);
+  if (!name)
+    return;
+  spdlog::warn("{}: lost the link to {}: giving up the fetches from it and its replications", st.cfg.name, *name);
+  std::vector<std::shared_ptr<replication_round>> waiting;
+  for (const auto& [session, rr] : st.commits)
+    if (receiving(*rr, *name))
+      waiting.push_back(rr);
+  for (const auto& rr : waiting)
+    peer_done(self, rr, *name, false);
+}
+
 caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf::actor master) {
   self->state.cfg = std::move(cfg);
   self->state.master = std::move(master);
-  self->set_down_handler([self](caf::down_msg& dm) { source_lost(self, dm); });
+  self->set_down_handler([self](caf::down_msg& dm) { node_lost(self, dm); });
   join(self);
   return {
     [self](connect_master& c) {

@@ -220,6 +220,30 @@ TEST_CASE_METHOD(handoff_cluster, "a peer cut off while the spool cannot take th
   CHECK(handoffs().empty());
 }
 
+TEST_CASE_METHOD(handoff_cluster, "a peer that dies while it fetches after the acknowledgement is handed off at once",
+                 "[protocol][handoff][copies]") {
+  auto digest = push_while_dm3_fetches(repo, "latest", 29).digest;
+
+  // dm3's process dies (kill -9) with the target's replication request
+  // unanswered: the target hands dm3's copy off now, not when that request
+  // times out (transfer_timeout, 10 minutes).
+  kill_data_manager("dm3");
+  settle(5s);
+  auto hs = handoffs();
+  REQUIRE(hs.size() == 1);
+  CHECK(hs[0].node == "dm3");
+  CHECK(hs[0].tag == "latest");
+
+  net->set_up("dm3", true);
+  add_data_manager("dm3", link(10));
+  settle(settings.retry_interval * 2 + 5s);
+  CHECK(holds(*dms["dm3"].store, repo, digest));
+  CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
+  CHECK(handoffs().empty());
+  for (const auto& img : images())
+    CHECK(img.pending.empty());
+}
+
 TEST_CASE_METHOD(handoff_cluster, "a target lost after the acknowledgement: the master delivers from another holder",
                  "[protocol][handoff][copies]") {
   build({{"dm1", link(50)}, {"dm2", link(40)}, {"dm3", link(1)}});
