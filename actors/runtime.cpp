@@ -70,9 +70,51 @@ struct rt_state {
   // (its transfers are, by `transfers`): by id, the target and what to do.
   std::map<std::uint64_t, std::pair<std::string, std::function<void()>>> on_lost;
   std::uint64_t next_lost = 1;
+  // Requests to the master not answered yet, failed at once when the link
+  // to it breaks (request_master).
+  std::map<std::uint64_t, std::function<void()>> master_waits;
+  std::uint64_t next_master_wait = 1;
   static inline const char* name = "stowage.runtime";
 };
 using rt_actor = caf::stateful_actor<rt_state>;
+
+/// Asks the master `msg` (the caller checked there is one). Should the link
+/// to the master break first, `on_error` runs at once: a master that dies
+/// holding the request never answers it, and the gateway's client would
+/// otherwise wait out request_timeout (11 minutes), also after the master
+/// came back. A late answer is then dropped.
+template <class Answer, class Msg, class OnAnswer, class OnError>
+void request_master(rt_actor* self, Msg msg, OnAnswer on_answer, OnError on_error) {
+  auto& st = self->state;
+  auto id = st.next_master_wait++;
+  auto fail = std::make_shared<OnError>(std::move(on_error));
+  st.master_waits[id] = [fail] {
+    caf::error e = caf::make_error(caf::sec::request_receiver_down, "lost the link to the master");
+    (*fail)(e);
+  };
+  self->request(st.master, st.cfg.request_timeout, std::move(msg))
+    .then(
+      [self, id, on_answer](Answer& a) mutable {
+        if (self->state.master_waits.erase(id))
+          on_answer(a);
+      },
+      [self, id, fail](caf::error& e) {
+        if (self->state.master_waits.erase(id))
+          (*fail)(e);
+      });
+}
+
+/// The link to the master broke: until a master is connected again
+/// (connect_master), requests fail at once ("no master"), and those in
+/// flight fail now.
+void master_lost(rt_actor* self) {
+  auto& st = self->state;
+  spdlog::warn("{}: lost the link to the master: failing the {} request(s) it had not answered", st.cfg.name,
+               st.master_waits.size());
+  st.master = nullptr;
+  for (auto& [id, fail] : std::exchange(st.master_waits, {}))
+    fail();
+}
 
 void start_transfer(rt_actor* self, transfer_order order, transfer_book::then_fn then) {
   self->state.transfers.start(self, *self->state.cfg.transfer, std::move(order), std::move(then));
@@ -192,8 +234,8 @@ void pull_attempt(rt_actor* self, pull_image p, std::uint64_t retry_of, std::str
     return;
   }
   pull_request req{st.cfg.name, p.repository, p.reference, retry_of, failed};
-  self->request(st.master, st.cfg.request_timeout, std::move(req))
-    .then(
+  request_master<pull_answer>(
+      self, std::move(req),
       [self, p, attempt, rp](pull_answer& a) mutable {
         auto& st = self->state;
         if (a.ok) {
@@ -280,8 +322,8 @@ void push_attempt(rt_actor* self, push_image p, std::uint64_t size, std::uint64_
     return;
   }
   storage_request req{st.cfg.name, p.repository, p.tag, p.digest, size, retry_of, failed};
-  self->request(st.master, st.cfg.request_timeout, std::move(req))
-    .then(
+  request_master<first_proof_message>(
+      self, std::move(req),
       [self, p, size, attempt, rp](first_proof_message& g) mutable {
         auto& st = self->state;
         if (!g.ok) {
@@ -390,8 +432,8 @@ void open_ahead(rt_actor* self, const std::string& repository) {
   a->opened = self->clock().now();
   st.ahead[repository] = a;
   storage_request req{st.cfg.name, repository, {}, {}, ahead_size_guess, 0, {}};
-  self->request(st.master, st.cfg.request_timeout, std::move(req))
-    .then(
+  request_master<first_proof_message>(
+      self, std::move(req),
       [self, repository, a](first_proof_message& g) {
         if (!g.ok) {
           a->failed = true;
@@ -467,8 +509,8 @@ void push_ahead(rt_actor* self, push_image p, std::uint64_t size, std::shared_pt
   if (!still_fresh(self, *a) || !st.master)
     return as_usual_when_idle();
   name_push n{g.proof.scope.session, st.cfg.name, p.repository, p.tag, p.digest};
-  self->request(st.master, st.cfg.request_timeout, std::move(n))
-    .then(
+  request_master<push_named>(
+      self, std::move(n),
       [self, p, a, rp, as_usual, as_usual_when_idle](push_named& named) mutable {
         if (!named.ok) {
           spdlog::warn("{}: the push of {}:{} opened ahead was not named ({}); pushing as usual",
@@ -492,17 +534,24 @@ void ask_master(rt_actor* self, Request req, Failed failed) {
     rp.deliver(failed("no master to ask"));
     return;
   }
-  self->request(self->state.master, self->state.cfg.request_timeout, std::move(req))
-    .then([rp](Answer& a) mutable { rp.deliver(std::move(a)); },
-          [self, rp, failed](caf::error& e) mutable {
-            rp.deliver(failed("the master did not answer: " + self->system().render(e)));
-          });
+  request_master<Answer>(
+      self, std::move(req), [rp](Answer& a) mutable { rp.deliver(std::move(a)); },
+      [self, rp, failed](caf::error& e) mutable {
+        rp.deliver(failed("the master did not answer: " + self->system().render(e)));
+      });
 }
 
 caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor master) {
   self->state.cfg = std::move(cfg);
   self->state.master = std::move(master);
-  self->set_down_handler([self](caf::down_msg& dm) { target_lost(self, dm); });
+  self->set_down_handler([self](caf::down_msg& dm) {
+    if (self->state.master && dm.source == self->state.master.address())
+      master_lost(self);
+    else
+      target_lost(self, dm);
+  });
+  if (self->state.master)
+    self->monitor(self->state.master);
   join(self);
   return {
     [self](connect_master& c) {
@@ -510,6 +559,8 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
         return; // a join retry for a master that was replaced meanwhile
       if (self->state.cfg.links && c.master != self->state.master)
         self->state.cfg.links->clear_master(); // trusted again once it proves its key
+      if (c.master && c.master != self->state.master)
+        self->monitor(c.master);
       self->state.master = c.master;
       join(self);
     },

@@ -156,6 +156,24 @@ TEST_CASE_METHOD(cluster_fixture, "a round that measured nobody is measured agai
     CHECK_FALSE(c.ok);
 }
 
+TEST_CASE_METHOD(cluster_fixture, "a pull asked of a master that dies is answered at once and works again with a new master",
+                 "[protocol][pull]") {
+  slow_holders(*this, 1s); // the master holds the pull while its probe round waits for packets
+  self->send(runtime, sa::pull_image{repo, "v1"});
+  settle(200ms);
+  caf::anon_send_exit(master, caf::exit_reason::kill); // kill -9: the request is never answered
+  auto done = await<sa::pull_done>(5s);                // not after request_timeout (11 min)
+  CHECK_FALSE(done.ok);
+  CHECK(done.error.find("lost the link to the master") != std::string::npos);
+  CHECK(ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"}, 5s).error == "no master");
+
+  restart_master();
+  settle(5s); // the data managers and the runtime join it
+  auto again = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
+  INFO(again.error);
+  CHECK(again.ok);
+}
+
 TEST_CASE_METHOD(cluster_fixture, "a pull fails once the widest round measured nobody", "[protocol][pull]") {
   slow_holders(*this, 20s); // beyond 2, 4 and 8 s
   auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, "v1"});
