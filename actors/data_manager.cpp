@@ -340,7 +340,7 @@ void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promi
     }
     replication_request req{scope->session, scope->repository, scope->tag, c.digest, scope->seq, st.cfg.name};
     auto name = p.name;
-    // Once per peer: its answer, or its link breaking first (peer_lost).
+    // Once per peer: its answer, or its link breaking first (node_lost).
     self->request(p.handle, st.cfg.request_timeout, std::move(req))
       .then([self, rr, name](replication_answer& a) { if (receiving(*rr, name)) peer_done(self, rr, name, a.ok); },
             [self, rr, name](caf::error&) { if (receiving(*rr, name)) peer_done(self, rr, name, false); });
