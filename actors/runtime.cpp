@@ -109,8 +109,9 @@ void request_master(rt_actor* self, Msg msg, OnAnswer on_answer, OnError on_erro
 /// flight fail now.
 void master_lost(rt_actor* self) {
   auto& st = self->state;
-  spdlog::warn("{}: lost the link to the master: failing the {} request(s) it had not answered", st.cfg.name,
-               st.master_waits.size());
+  if (!st.master_waits.empty())
+    spdlog::warn("{}: lost the link to the master: failing the {} request(s) it had not answered", st.cfg.name,
+                 st.master_waits.size());
   st.master = nullptr;
   for (auto& [id, fail] : std::exchange(st.master_waits, {}))
     fail();

