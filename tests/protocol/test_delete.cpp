@@ -31,6 +31,22 @@ struct delete_cluster : cluster_fixture {
     REQUIRE(done.ok);
     return digest;
   }
+  /// Stores an index of the manifests `digests` (in the runtime's cache)
+  /// there under `tag`, pushes it, and returns its digest.
+  oci::digest push_index(const std::string& tag, const std::vector<std::string>& digests) {
+    nlohmann::json index{{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}};
+    for (const auto& d : digests) {
+      auto m = rt_store->manifest(repo, oci::reference{*oci::digest::parse(d)});
+      index["manifests"].push_back({{"mediaType", m->media_type}, {"digest", d}, {"size", m->size}});
+    }
+    const std::string body = index.dump();
+    auto parsed = oci::parse_manifest(body, oci::media::oci_index);
+    REQUIRE(parsed.value);
+    const auto idx = oci::sha256_of(body);
+    rt_store->put_manifest(repo, idx, *parsed.value, body, tag, 1);
+    push(tag, idx.str());
+    return idx;
+  }
   bool catalog_lists(const std::string& digest) {
     for (const auto& img : images())
       if (img.digest == digest)
@@ -293,17 +309,7 @@ TEST_CASE_METHOD(delete_cluster, "an index deleted while a node was down takes i
   // An index of two platform images, pushed under a tag.
   auto amd64 = make_image(*rt_store, repo, "", 16 * 1024, 71);
   auto arm64 = make_image(*rt_store, repo, "", 16 * 1024, 72);
-  nlohmann::json index{{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}};
-  for (const auto& d : {amd64, arm64}) {
-    auto m = rt_store->manifest(repo, oci::reference{*oci::digest::parse(d)});
-    index["manifests"].push_back({{"mediaType", m->media_type}, {"digest", d}, {"size", m->size}});
-  }
-  const std::string body = index.dump();
-  auto parsed = oci::parse_manifest(body, oci::media::oci_index);
-  REQUIRE(parsed.value);
-  const auto idx = oci::sha256_of(body);
-  rt_store->put_manifest(repo, idx, *parsed.value, body, "multi", 1);
-  push("multi", idx.str());
+  const auto idx = push_index("multi", {amd64, arm64});
   settle(2s);
   for (const auto* dm : {"dm1", "dm2", "dm3"})
     REQUIRE(holds(*dms[dm].store, repo, arm64));
@@ -336,17 +342,7 @@ TEST_CASE_METHOD(delete_cluster, "an index deleted by digest leaves a platform m
   // amd64 is pushed and tagged on its own too; arm64 only in the index.
   auto amd64 = push("solo", make_image(*rt_store, repo, "solo", 16 * 1024, 73));
   auto arm64 = make_image(*rt_store, repo, "", 16 * 1024, 74);
-  nlohmann::json index{{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"}};
-  for (const auto& d : {amd64, arm64}) {
-    auto m = rt_store->manifest(repo, oci::reference{*oci::digest::parse(d)});
-    index["manifests"].push_back({{"mediaType", m->media_type}, {"digest", d}, {"size", m->size}});
-  }
-  const std::string body = index.dump();
-  auto parsed = oci::parse_manifest(body, oci::media::oci_index);
-  REQUIRE(parsed.value);
-  const auto idx = oci::sha256_of(body);
-  rt_store->put_manifest(repo, idx, *parsed.value, body, "multi", 1);
-  push("multi", idx.str());
+  const auto idx = push_index("multi", {amd64, arm64});
   settle(2s);
 
   kill_data_manager("dm3"); // applies the delete when it is back
