@@ -103,6 +103,15 @@ struct gateway_fixture : api_fixture {
     REQUIRE(gcall("POST", "/v2/lib/app/blobs/uploads/?digest=" + oci::sha256_of(layer).str(), layer).status == 201);
     return image_manifest(oci::sha256_of(config), config.size(), {{oci::sha256_of(layer), layer.size()}});
   }
+  /// An image pushed into the cache by digest only (the cluster
+  /// acknowledging it): its manifest body and digest.
+  std::pair<std::string, oci::digest> cached_by_digest() {
+    auto m = push_manifest_body();
+    rt->push_answer = {true, {}, "dm1", 3};
+    auto d = oci::sha256_of(m);
+    REQUIRE(gcall("PUT", "/v2/lib/app/manifests/" + d.str(), m, {{"Content-Type", manifest_type}}).status == 201);
+    return {m, d};
+  }
 };
 
 } // namespace
@@ -326,11 +335,7 @@ TEST_CASE_METHOD(gateway_fixture, "an upload the gateway refuses opens no push s
 }
 
 TEST_CASE_METHOD(gateway_fixture, "a pull by tag asks the cluster, then serves from the cache", "[unit][cluster]") {
-  auto m = push_manifest_body();
-  rt->push_answer = {true, {}, "dm1", 3};
-  auto d = oci::sha256_of(m);
-  // Stored by digest only: the tag must come from the cluster.
-  REQUIRE(gcall("PUT", "/v2/lib/app/manifests/" + d.str(), m, {{"Content-Type", manifest_type}}).status == 201);
+  auto [m, d] = cached_by_digest(); // the tag must come from the cluster
   std::vector<std::string> asked;
   rt->on_pull = [&](const std::string& repo, const std::string& ref, auto done) {
     asked.push_back(repo + ":" + ref);
@@ -427,10 +432,7 @@ TEST_CASE_METHOD(gateway_fixture, "a tags list and the catalog are the cluster's
 
 TEST_CASE_METHOD(gateway_fixture, "referrers come from the data managers, not the cache", "[unit][cluster]") {
   // dm1's endpoint in the directory answers nothing: no list from the cache instead.
-  auto m = push_manifest_body();
-  rt->push_answer = {true, {}, "dm1", 3};
-  auto d = oci::sha256_of(m);
-  REQUIRE(gcall("PUT", "/v2/lib/app/manifests/" + d.str(), m, {{"Content-Type", manifest_type}}).status == 201);
+  auto [m, d] = cached_by_digest();
   auto r = gcall("GET", "/v2/lib/app/referrers/" + d.str());
   CHECK(r.status == 503);
   CHECK(r.body.find("no data manager answered") != std::string::npos);
@@ -545,10 +547,7 @@ TEST_CASE_METHOD(gateway_fixture, "referrers are the union of every data manager
 }
 
 TEST_CASE_METHOD(gateway_fixture, "an engine's HEAD then GET of a tag makes one pull", "[unit][cluster]") {
-  auto m = push_manifest_body();
-  rt->push_answer = {true, {}, "dm1", 3};
-  auto d = oci::sha256_of(m);
-  REQUIRE(gcall("PUT", "/v2/lib/app/manifests/" + d.str(), m, {{"Content-Type", manifest_type}}).status == 201);
+  auto [m, d] = cached_by_digest();
   int pulls = 0;
   rt->on_pull = [&](const std::string&, const std::string&, auto done) {
     ++pulls;
@@ -682,10 +681,7 @@ TEST_CASE_METHOD(gateway_fixture, "a blob a push mounts counts as used for the c
 TEST_CASE_METHOD(gateway_fixture, "an image missing a blob in the cache is pulled through the cluster again",
                  "[unit][cluster]") {
   std::string layer = "layer";
-  auto m = push_manifest_body();
-  rt->push_answer = {true, {}, "dm1", 3};
-  auto d = oci::sha256_of(m);
-  REQUIRE(gcall("PUT", "/v2/lib/app/manifests/" + d.str(), m, {{"Content-Type", manifest_type}}).status == 201);
+  auto [m, d] = cached_by_digest();
   std::vector<std::string> asked;
   rt->on_pull = [&](const std::string& repo, const std::string& ref, auto done) {
     asked.push_back(repo + ":" + ref);
