@@ -66,14 +66,11 @@ struct rt_state {
   std::map<std::uint64_t, pull_watch> watches; // pulls in flight that want plans, by local id
   std::uint64_t next_watch = 1;
   std::map<std::string, std::shared_ptr<ahead_push>> ahead; // by repository, until its push_image
-  // Commits waiting on a push target, given up when the link to it breaks
-  // (its transfers are, by `transfers`): by id, the target and what to do.
+  // What waits on a node, given up when the link to it breaks: commits to a
+  // push target (its transfers are, by `transfers`) and requests to the
+  // master (node "", request_master). By id: the node and what to do.
   std::map<std::uint64_t, std::pair<std::string, std::function<void()>>> on_lost;
   std::uint64_t next_lost = 1;
-  // Requests to the master not answered yet, failed at once when the link
-  // to it breaks (request_master).
-  std::map<std::uint64_t, std::function<void()>> master_waits;
-  std::uint64_t next_master_wait = 1;
   static inline const char* name = "stowage.runtime";
 };
 using rt_actor = caf::stateful_actor<rt_state>;
@@ -86,22 +83,35 @@ using rt_actor = caf::stateful_actor<rt_state>;
 template <class Answer, class Msg, class OnAnswer, class OnError>
 void request_master(rt_actor* self, Msg msg, OnAnswer on_answer, OnError on_error) {
   auto& st = self->state;
-  auto id = st.next_master_wait++;
+  auto id = st.next_lost++;
   auto fail = std::make_shared<OnError>(std::move(on_error));
-  st.master_waits[id] = [fail] {
+  st.on_lost[id] = {"", [self, id, fail] {
+    self->state.on_lost.erase(id);
     caf::error e = caf::make_error(caf::sec::request_receiver_down, "lost the link to the master");
     (*fail)(e);
-  };
+  }};
   self->request(st.master, st.cfg.request_timeout, std::move(msg))
     .then(
       [self, id, on_answer](Answer& a) mutable {
-        if (self->state.master_waits.erase(id))
+        if (self->state.on_lost.erase(id))
           on_answer(a);
       },
       [self, id, fail](caf::error& e) {
-        if (self->state.master_waits.erase(id))
+        if (self->state.on_lost.erase(id))
           (*fail)(e);
       });
+}
+
+/// Runs (once) what waits on `node` ("": the master), its link being lost.
+void give_up_waits(rt_actor* self, const std::string& node) {
+  auto& st = self->state;
+  std::vector<std::uint64_t> ids;
+  for (const auto& [id, waiting] : st.on_lost)
+    if (waiting.first == node)
+      ids.push_back(id);
+  for (auto id : ids)
+    if (auto j = st.on_lost.find(id); j != st.on_lost.end())
+      std::function<void()>(j->second.second)(); // a copy: the call removes the entry
 }
 
 /// The link to the master broke: until a master is connected again
@@ -109,12 +119,13 @@ void request_master(rt_actor* self, Msg msg, OnAnswer on_answer, OnError on_erro
 /// flight fail now.
 void master_lost(rt_actor* self) {
   auto& st = self->state;
-  if (!st.master_waits.empty())
+  auto waiting =
+    std::count_if(st.on_lost.begin(), st.on_lost.end(), [](const auto& w) { return w.second.first.empty(); });
+  if (waiting > 0)
     spdlog::warn("{}: lost the link to the master: failing the {} request(s) it had not answered", st.cfg.name,
-                 st.master_waits.size());
+                 waiting);
   st.master = nullptr;
-  for (auto& [id, fail] : std::exchange(st.master_waits, {}))
-    fail();
+  give_up_waits(self, "");
 }
 
 void start_transfer(rt_actor* self, transfer_order order, transfer_book::then_fn then) {
@@ -129,13 +140,7 @@ void target_lost(rt_actor* self, const caf::down_msg& dm) {
   if (!name)
     return;
   spdlog::warn("{}: lost the link to {}: giving up its transfers", st.cfg.name, *name);
-  std::vector<std::uint64_t> ids;
-  for (const auto& [id, waiting] : st.on_lost)
-    if (waiting.first == *name)
-      ids.push_back(id);
-  for (auto id : ids)
-    if (auto j = st.on_lost.find(id); j != st.on_lost.end())
-      std::function<void()>(j->second.second)(); // a copy: the call removes the entry
+  give_up_waits(self, *name);
 }
 
 void join(rt_actor* self) {
