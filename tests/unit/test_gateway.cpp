@@ -92,6 +92,16 @@ struct gateway_fixture : api_fixture {
     gw = std::make_unique<net::gateway>(cache, rt, nodes, [this](const actors::probe_arrival& a) { packets.push_back(a); },
                                         opts);
   }
+  /// The gateway's state outlives `gw` while the scripted runtime holds a
+  /// pull's callbacks (they hold the state, which holds the runtime), and
+  /// its tidy thread would go on reading `clock` and the store after the
+  /// test: drop the callbacks so that thread ends with the gateway.
+  ~gateway_fixture() {
+    gw.reset();
+    rt->plan = nullptr;
+    rt->on_pull = nullptr;
+    rt->on_remove = nullptr;
+  }
   net::response gcall(std::string method, std::string target, std::string_view body = {},
                       std::vector<std::pair<std::string, std::string>> headers = {}) {
     return call_on(*gw, std::move(method), std::move(target), body, std::move(headers));
