@@ -365,20 +365,26 @@ void fetch(dm_actor* self, const std::string& source, const std::string& repo, c
   });
 }
 
-/// A watched node's link broke: the fetches from it end, and the pushes still
-/// waiting for it to replicate count it as failed (and hand its copy off).
+/// The pushes still waiting for `name` to replicate count it as failed (and
+/// hand its copy off).
+void replications_failed(dm_actor* self, const std::string& name) {
+  std::vector<std::shared_ptr<replication_round>> waiting;
+  for (const auto& [session, rr] : self->state.commits)
+    if (receiving(*rr, name))
+      waiting.push_back(rr);
+  for (const auto& rr : waiting)
+    peer_done(self, rr, name, false);
+}
+
+/// A watched node's link broke: the fetches from it end, and so do the
+/// replications it owed.
 void node_lost(dm_actor* self, const caf::down_msg& dm) {
   auto& st = self->state;
   auto name = st.transfers.lost(dm, *st.cfg.transfer);
   if (!name)
     return;
   spdlog::warn("{}: lost the link to {}: giving up the fetches from it and its replications", st.cfg.name, *name);
-  std::vector<std::shared_ptr<replication_round>> waiting;
-  for (const auto& [session, rr] : st.commits)
-    if (receiving(*rr, *name))
-      waiting.push_back(rr);
-  for (const auto& rr : waiting)
-    peer_done(self, rr, *name, false);
+  replications_failed(self, *name);
 }
 
 caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf::actor master) {
@@ -394,6 +400,11 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
         self->state.cfg.links->clear_master(); // trusted again once it proves its key
       self->state.master = c.master;
       join(self);
+    },
+    [self](node_down& d) { // the master lost its link to d.name; ours may not be up yet
+      auto& st = self->state;
+      st.transfers.give_up(d.name, *st.cfg.transfer, "the master lost the link to " + d.name);
+      replications_failed(self, d.name);
     },
     [self](first_test_request& r) { return send_packet(self, r); },
     [self](second_test_request& r) { return send_packet(self, r); },

@@ -88,6 +88,11 @@ private:
 
 caf::behavior guard_links(caf::scheduled_actor* self, std::string name, std::shared_ptr<link_membership> links,
                           caf::behavior inner, std::function<bool(const caf::type_erased_tuple&)> open) {
+  self->set_error_handler([name](caf::scheduled_actor* s, caf::error& e) {
+    const auto& sender = s->current_sender();
+    spdlog::warn("{}: ignored an error nobody asked for, from {}: {}", name,
+                 sender ? to_string(sender->node()) : std::string("an anonymous sender"), s->system().render(e));
+  });
   if (!links)
     return inner;
   caf::behavior::impl_ptr impl = caf::make_counted<guarded_behavior>(self, std::move(name), std::move(links),

@@ -49,6 +49,10 @@ private:
 /// Wraps `inner` so it only sees messages `links` allows (or from this
 /// process). `open` names messages anyone may send (the master's join
 /// handshake). `roster` messages from the master's process update `links`.
+/// With or without `links`, an error message that answers no request (a
+/// guard refusing a message sent before its sender was on the roster, a
+/// node dropping what it does not expect) is logged and the actor goes on:
+/// CAF 0.17's default ends the actor, and with it the process.
 caf::behavior guard_links(caf::scheduled_actor* self, std::string name, std::shared_ptr<link_membership> links,
                           caf::behavior inner, std::function<bool(const caf::type_erased_tuple&)> open = {});
 

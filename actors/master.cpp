@@ -86,6 +86,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
 
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
+    std::vector<std::string> down;
     for (auto& [name, n] : st.nodes) {
       if (n.handle && n.handle.address() == dm.source) {
         spdlog::warn("{}: node {} is down", st.cfg.name, name);
@@ -94,9 +95,14 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
         n.in_flight = 0;
         fail_pulls_on(self, name, "target " + name + " went down");
         take_over_replication(self, name);
+        down.push_back(name);
       }
     }
     publish_roster(self);
+    for (const auto& name : down)
+      for (const auto& [other, n] : st.nodes)
+        if (n.handle && n.rec.up)
+          self->send(n.handle, node_down{name});
   });
   self->delayed_send(self, st.cfg.settings.retry_interval, retry_tick{});
 

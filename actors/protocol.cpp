@@ -26,6 +26,7 @@ void add_protocol_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<join_challenge>("stowage::join_challenge");
   cfg.add_message_type<join_request>("stowage::join_request");
   cfg.add_message_type<roster>("stowage::roster");
+  cfg.add_message_type<node_down>("stowage::node_down");
   cfg.add_message_type<join_answer>("stowage::join_answer");
   cfg.add_message_type<connect_master>("stowage::connect_master");
   cfg.add_message_type<test_request_answer>("stowage::test_request_answer");

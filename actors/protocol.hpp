@@ -94,6 +94,17 @@ struct roster {
 };
 STOWAGE_INSPECT(roster, x.members)
 
+/// Master -> every joined node: the master lost its link to node `name` (a
+/// dead or hung process). A node whose own link to it is not up (still
+/// being set up after a start or a lost link) would otherwise not notice,
+/// and wait out the data plane's timeouts on its transfers with it; the
+/// others learn it from their own links as well.
+struct node_down {
+  std::string name;
+  friend bool operator==(const node_down&, const node_down&) = default;
+};
+STOWAGE_INSPECT(node_down, x.name)
+
 struct join_answer {
   std::string master;
   std::string master_public_key;

@@ -143,6 +143,14 @@ void target_lost(rt_actor* self, const caf::down_msg& dm) {
   give_up_waits(self, *name);
 }
 
+/// The master lost its link to `name`: the same, for a node this runtime
+/// may have no link of its own to yet.
+void master_says_down(rt_actor* self, const std::string& name) {
+  auto& st = self->state;
+  st.transfers.give_up(name, *st.cfg.transfer, "the master lost the link to " + name);
+  give_up_waits(self, name);
+}
+
 void join(rt_actor* self) {
   auto& st = self->state;
   if (!st.master)
@@ -581,6 +589,7 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
     },
     [self](test_packet& p) { measure(self, p); },
     [self](round_deadline&) { sweep(self); },
+    [self](node_down& d) { master_says_down(self, d.name); },
     [self](pull_image& p) {
       auto& st = self->state;
       std::uint64_t id = 0; // no watch: the requester wants no plans

@@ -67,10 +67,17 @@ public:
     if (i == watched_.end())
       return std::nullopt;
     auto name = i->second;
-    watched_.erase(i);
-    abandon(name, "lost the link to " + name);
-    transfer.give_up(name);
+    give_up(name, transfer, "lost the link to " + name);
     return name;
+  }
+
+  /// Ends the transfers with node `name` now, as failed with `why`, has the
+  /// data plane cut them, and stops watching it (the master said it is
+  /// down: its next actor, once it joins again, is watched afresh).
+  void give_up(const std::string& name, image_transfer& transfer, const std::string& why) {
+    std::erase_if(watched_, [&](const auto& w) { return w.second == name; });
+    abandon(name, why);
+    transfer.give_up(name);
   }
 
 private:

@@ -244,6 +244,35 @@ TEST_CASE_METHOD(handoff_cluster, "a peer that dies while it fetches after the a
     CHECK(img.pending.empty());
 }
 
+TEST_CASE_METHOD(handoff_cluster, "a peer the master reports down is handed off at once, though the target's link to it stands",
+                 "[protocol][handoff][copies]") {
+  auto p = push_while_dm3_fetches(repo, "latest", 31);
+  // dm3 hangs with ~1 s of its fetch to go (the fetch then fails); the
+  // target's own link to it says nothing, the master's broke. Told so, the
+  // target hands dm3's copy off now.
+  net->set_up("dm3", false);
+  caf::send_as(master, dms.at(p.done.target).actor, sa::node_down{"dm3"});
+  settle(200ms);
+  auto hs = handoffs();
+  REQUIRE(hs.size() == 1);
+  CHECK(hs[0].node == "dm3");
+}
+
+TEST_CASE_METHOD(handoff_cluster, "the master tells every node that joined which node it lost", "[protocol][handoff]") {
+  build();
+  auto told = std::make_shared<std::vector<std::string>>();
+  auto spy = sys.spawn([told](caf::event_based_actor* s) -> caf::behavior {
+    s->set_default_handler(caf::drop); // the join's answer, rosters
+    return {[told](sa::node_down& d) { told->push_back(d.name); }};
+  });
+  caf::send_as(spy, master, sa::join_request{"rt2", "runtime", {}, "127.0.0.1:5001", 0, {}, {}, {}});
+  sched.run();
+  kill_data_manager("dm3");
+  settle(10ms);
+  CHECK(*told == std::vector<std::string>{"dm3"});
+  caf::anon_send_exit(spy, caf::exit_reason::kill);
+}
+
 TEST_CASE_METHOD(handoff_cluster, "a target lost after the acknowledgement: the master delivers from another holder",
                  "[protocol][handoff][copies]") {
   build({{"dm1", link(50)}, {"dm2", link(40)}, {"dm3", link(1)}});

@@ -413,3 +413,49 @@ TEST_CASE_METHOD(push_cluster, "a target lost in the middle of a push: the runti
   settle(at(1) + 1s);
   CHECK(holds(*dms["dm3"].store, repo, big));
 }
+
+TEST_CASE_METHOD(push_cluster, "a target the master reports down is given up though the runtime's link to it stands",
+                 "[protocol][push][failover]") {
+  build({{"dm1", link(4)}, {"dm2", link(2)}, {"dm3", link(1)}});
+  auto big = make_image(*rt_store, repo, "big", 2 << 20, 7);
+  const auto size = *sa::image_size(*rt_store, repo, big);
+  auto at = [&](std::uint64_t mbps) { return std::chrono::milliseconds(size / mbps / 1000); };
+  self->send(runtime, sa::push_image{repo, "big", big});
+  for (int i = 0; i < 100 && decisions().empty(); ++i)
+    settle(20ms);
+  REQUIRE(decisions().size() == 1);
+  REQUIRE(decisions()[0].chosen == "dm1");
+  settle(at(4) / 4);
+  // dm1 hangs: its transfer would fail only at the data plane's pace, and
+  // the runtime's own link to it (here: its monitor) says nothing, as when
+  // that link was still being set up. The master, whose link to dm1 broke,
+  // says so; the runtime gives dm1 up at once and pushes elsewhere.
+  net->set_up("dm1", false);
+  caf::send_as(master, runtime, sa::node_down{"dm1"});
+  settle(10ms);
+  auto log = decisions();
+  REQUIRE(log.size() == 2);
+  CHECK(log[0].chosen == "dm2");
+  auto done = await<sa::push_done>();
+  INFO(done.error);
+  REQUIRE(done.ok);
+  CHECK(done.target == "dm2");
+}
+
+TEST_CASE_METHOD(push_cluster, "an error message nobody asked for stops no node", "[protocol][push][links]") {
+  // Such an error comes from a link guard refusing a message sent before
+  // its sender was on the roster, or from a node dropping a message it does
+  // not expect; CAF 0.17 ends an actor on one by default.
+  build({{"dm1", link(4)}, {"dm2", link(2)}});
+  auto stray = caf::make_error(caf::sec::unexpected_message);
+  self->send(master, stray);
+  for (auto& [name, d] : dms)
+    self->send(d.actor, stray);
+  self->send(runtime, stray);
+  sched.run();
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  INFO(done.error);
+  CHECK(done.ok);
+  for (const auto& n : nodes())
+    CHECK(n.up);
+}

@@ -44,6 +44,7 @@ TEST_CASE_METHOD(cluster_fixture, "every protocol message survives serialization
   RT(sa::join_challenge_request{"dm1", "n1"});
   RT(sa::join_challenge{"n2", "s2"});
   RT(sa::roster{{sys.node()}});
+  RT(sa::node_down{"dm3"});
   RT(sa::join_answer{"master", "cd"});
   RT(sa::connect_master{actor});
   RT(sa::first_test_request{1, "rt1", 256, 2000000});
