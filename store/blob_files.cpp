@@ -54,7 +54,8 @@ blob_files::blob_files(fs::path root, bool sync)
     if (errno == EINTR)
       continue;
     if (errno == EWOULDBLOCK)
-      throw store_error("store directory " + root_.string() + " is already open in another store");
+      throw store_error("store directory " + root_.string() +
+                        " is in use: another stowage process (or another store in this one) has it open");
     fileio::throw_errno("flock", lock_path);
   }
   if (!sync_)

@@ -405,11 +405,29 @@ TEST_CASE("idle sessions also expire while the store runs", "[store]") {
   CHECK(s->find_upload("r", busy.id)->size == 1);
 }
 
-TEST_CASE("a store directory is open in one store at a time", "[store]") {
+TEST_CASE("a store directory is open in one store at a time, across processes too", "[store]") {
   temp_dir dir;
   {
     auto s = registry_store::open(dir.path);
-    CHECK_THROWS_AS(registry_store::open(dir.path), stowage::store::store_error);
+    CHECK_THROWS_WITH(registry_store::open(dir.path), Catch::Contains("is in use"));
+    // Another process (a second `stowage up` for the same node) is refused too.
+    pid_t child = ::fork();
+    if (child == 0) {
+      int code = 2;
+      try {
+        registry_store::open(dir.path);
+        code = 0;
+      } catch (const stowage::store::store_error&) {
+        code = 1;
+      } catch (...) {
+      }
+      ::_exit(code);
+    }
+    REQUIRE(child > 0);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 1);
     put_blob(*s, "r", "still works");
   }
   auto again = registry_store::open(dir.path); // released on close
