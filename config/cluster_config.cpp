@@ -5,7 +5,11 @@
 
 #include <toml++/toml.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <limits>
@@ -101,6 +105,30 @@ bool is_plain_name(std::string_view s) {
   });
 }
 
+// An IP literal (IPv6 bare or in brackets) or a DNS name (RFC 1123 labels,
+// '_' allowed, an optional final dot): anything else would only fail once the node binds
+// or another one connects.
+bool is_host(std::string_view s) {
+  std::string literal(s);
+  if (literal.size() > 2 && literal.front() == '[' && literal.back() == ']')
+    literal = literal.substr(1, literal.size() - 2);
+  in_addr v4;
+  in6_addr v6;
+  if (::inet_pton(AF_INET, literal.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, literal.c_str(), &v6) == 1)
+    return true;
+  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
+  if (s.empty() || s.size() > 253) return false;
+  for (std::size_t start = 0;;) {
+    const auto dot = s.find('.', start);
+    const auto label = s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (char c : label)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false; // '_': container networks' names
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
 std::optional<role> role_from(std::string_view s) {
   if (s == "master") return role::master;
   if (s == "data") return role::data;
@@ -170,7 +198,8 @@ located_node read_node(const error_sink& err, const toml::table& t) {
       has_role = true;
     } else if (k == "host") {
       out.node.host = string_of(err, value, k);
-      if (out.node.host.empty()) err.fail(value, "host must not be empty");
+      if (!is_host(out.node.host))
+        err.fail(value, "host " + in_quotes(out.node.host) + " must be an IP address or a DNS name");
     } else if (k == "http_port") {
       out.node.http_port = static_cast<std::uint16_t>(integer_in(err, value, k, 1, 65535));
       has_http = true;

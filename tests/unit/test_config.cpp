@@ -141,6 +141,12 @@ TEST_CASE("every error is one line: file:line: what is wrong", "[config]") {
        "c.toml:28: ", "unknown key \"htp_port\" in [[node]]"},
       {good_nodes + "[[node]]\nname = \"../x\"\nrole = \"data\"\nhttp_port = 6001\nactor_port = 6100\ndata = \"x\"\n",
        "c.toml:23: ", "name \"../x\" must be"},
+      {good_nodes + "[[node]]\nname = \"x1\"\nrole = \"data\"\nhost = \"exa mple\"\nhttp_port = 6001\nactor_port = 6100\ndata = \"x\"\n",
+       "c.toml:25: ", "host \"exa mple\" must be an IP address or a DNS name"},
+      {good_nodes + "[[node]]\nname = \"x1\"\nrole = \"data\"\nhost = \"\"\nhttp_port = 6001\nactor_port = 6100\ndata = \"x\"\n",
+       "c.toml:25: ", "host \"\" must be"},
+      {good_nodes + "[[node]]\nname = \"x1\"\nrole = \"data\"\nhost = \"-bad.example\"\nhttp_port = 6001\nactor_port = 6100\ndata = \"x\"\n",
+       "c.toml:25: ", "host \"-bad.example\" must be"},
       {"[cluster]\nmin_copies = 0\n" + good_nodes, "c.toml:2: ", "min_copies = 0 is out of range"},
       {"[cluster]\nmin_copies = 3\n" + good_nodes, "c.toml:2: ", "min_copies = 3 cannot be reached"},
       // A wildcard address meets every address of its machine; "localhost" is 127.0.0.1.
@@ -310,4 +316,19 @@ TEST_CASE("every node's key comes from the file, or from its identity.pub on thi
     if (n.name == "dm1") n.public_key.clear();
   CHECK_THROWS_WITH(node_keys(c, {"rt1"}), Catch::Contains("node dm1 has no public_key") && Catch::Contains("identity.pub"));
   fs::remove_all(dir);
+}
+
+TEST_CASE("a host is an IP address or a DNS name", "[config]") {
+  for (std::string host : {"10.0.0.2", "localhost", "node-1.example.com", "example.com.", "db_1", "::1", "[::1]", "0.0.0.0", "::"}) {
+    INFO(host);
+    auto text = good_nodes;
+    text.replace(text.find("10.0.0.2"), 8, host);
+    CHECK(error_of(text) == "no error");
+  }
+  for (std::string host : {"exa mple", "a..b", "-a.example", "a-.example", "http://x", "10.0.0.2:80"}) {
+    INFO(host);
+    auto text = good_nodes;
+    text.replace(text.find("10.0.0.2"), 8, host);
+    CHECK(error_of(text).find("must be an IP address or a DNS name") != std::string::npos);
+  }
 }
