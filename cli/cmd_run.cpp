@@ -125,7 +125,11 @@ int run_container(const run_options& given) {
   const run_options o = apply_cluster_file(given);
   auto ref = oci::image_ref::parse(o.ref);
   if (!ref) throw failure("not an image reference: " + o.ref);
-  // An explicit --runtime wins; else a registry named in REF; else the default.
+  // An explicit --runtime, or a registry named in REF (not both, unless they
+  // agree: which one was meant?); else the default.
+  if (o.runtime_given && !ref->registry.empty() && ref->registry != o.runtime)
+    throw failure(o.ref + " names the registry " + ref->registry + " and --runtime names " + o.runtime +
+                  ": give one of the two");
   net::registry_client reg(!o.runtime_given && !ref->registry.empty() ? ref->registry : o.runtime);
   auto say = [&](const std::string& s) {
     if (o.verbose) std::cerr << "stowage run: " << s << std::endl;

@@ -7,13 +7,30 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <vector>
 
 namespace stowage::run {
 
 namespace {
+
+/// The signals passed on to runc, which passes them on to the container.
+constexpr int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+/// runc's pid while it runs: where forward() sends what we receive.
+std::atomic<pid_t> forward_to{0};
+static_assert(std::atomic<pid_t>::is_always_lock_free);
+
+void forward(int sig, siginfo_t* info, void*) {
+  // A signal the terminal raised (Ctrl-C) reaches runc itself, in our
+  // process group; only one a process sent us (kill, a supervisor) is
+  // passed on, so the container does not get it twice.
+  if (info && info->si_code == SI_KERNEL) return;
+  if (pid_t p = forward_to.load(); p > 0) ::kill(p, sig);
+}
 
 // fork + execvp; the child keeps our stdio unless `quiet`. With `out`, the
 // child's stdout is read into it (and its stderr dropped).
@@ -22,18 +39,32 @@ int spawn_wait(const std::vector<std::string>& argv, bool quiet, std::string& er
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
 
-  // While the container runs, a Ctrl-C or SIGTERM reaches runc (same process
-  // group) and runc forwards it; we wait for its exit code instead of dying.
-  struct sigaction ignore {}, old_int {}, old_term {};
-  ignore.sa_handler = SIG_IGN;
-  ::sigaction(SIGINT, &ignore, &old_int);
-  ::sigaction(SIGTERM, &ignore, &old_term);
+  // While the container runs, a signal that would stop this command goes
+  // to runc instead (which hands it to the container), and we wait for its
+  // exit code. Blocked until runc's pid is known, so none is lost.
+  sigset_t signals, old_mask;
+  ::sigemptyset(&signals);
+  for (int s : forwarded) ::sigaddset(&signals, s);
+  ::sigprocmask(SIG_BLOCK, &signals, &old_mask);
+  struct sigaction pass {}, old_actions[std::size(forwarded)];
+  pass.sa_sigaction = forward;
+  pass.sa_flags = SA_SIGINFO | SA_RESTART;
+  for (std::size_t i = 0; i < std::size(forwarded); ++i) {
+    ::sigaction(forwarded[i], nullptr, &old_actions[i]);
+    if (old_actions[i].sa_handler != SIG_IGN) // one our caller ignores (nohup) stays ignored, by both
+      ::sigaction(forwarded[i], &pass, nullptr);
+  }
+  auto restore = [&] {
+    for (std::size_t i = 0; i < std::size(forwarded); ++i) ::sigaction(forwarded[i], &old_actions[i], nullptr);
+    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  };
 
   // A close-on-exec pipe tells a failed exec (runc missing) from a
   // container that exits 127.
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) {
     error = std::string("pipe: ") + std::strerror(errno);
+    restore();
     return -1;
   }
   int output[2] = {-1, -1};
@@ -41,6 +72,7 @@ int spawn_wait(const std::vector<std::string>& argv, bool quiet, std::string& er
     error = std::string("pipe: ") + std::strerror(errno);
     ::close(report[0]);
     ::close(report[1]);
+    restore();
     return -1;
   }
   pid_t pid = ::fork();
@@ -48,12 +80,12 @@ int spawn_wait(const std::vector<std::string>& argv, bool quiet, std::string& er
     error = std::string("fork: ") + std::strerror(errno);
     for (int fd : {report[0], report[1], output[0], output[1]})
       if (fd >= 0) ::close(fd);
+    restore();
     return -1;
   }
   if (pid == 0) {
     ::close(report[0]);
-    ::sigaction(SIGINT, &old_int, nullptr);
-    ::sigaction(SIGTERM, &old_term, nullptr);
+    restore(); // runc starts with our caller's signal dispositions and mask
     if (quiet || out) {
       int devnull = ::open("/dev/null", O_RDWR);
       ::dup2(out ? output[1] : devnull, 1);
@@ -64,6 +96,8 @@ int spawn_wait(const std::vector<std::string>& argv, bool quiet, std::string& er
     if (::write(report[1], &e, sizeof e) != sizeof e) { /* the parent sees 127 */ }
     ::_exit(127);
   }
+  forward_to = pid;
+  ::sigprocmask(SIG_SETMASK, &old_mask, nullptr); // what came meanwhile is passed on now
   ::close(report[1]);
   if (out) {
     ::close(output[1]);
@@ -79,8 +113,9 @@ int spawn_wait(const std::vector<std::string>& argv, bool quiet, std::string& er
   ::close(report[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGTERM, &old_term, nullptr);
+  ::sigprocmask(SIG_BLOCK, &signals, nullptr);
+  forward_to = 0;
+  restore();
   if (got == sizeof exec_errno) {
     error = "cannot run " + argv[0] + ": " + std::strerror(exec_errno);
     return -1;

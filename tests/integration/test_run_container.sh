@@ -50,6 +50,37 @@ set -e
 [ "$rc" = 7 ] || fail "exit code $rc, want 7"
 ok "exit code 7 passes through"
 
+# A SIGTERM sent to stowage run (kill, timeout, a supervisor) reaches the
+# container, whose exit code is then the command's.
+"$STOWAGE" run --runtime "$ENDPOINT" --data "$DATA" --rm busybox:test -- \
+  /bin/sh -c 'trap "exit 9" TERM; echo ready; while true; do sleep 0.1; done' >"$WORK/term.out" 2>&1 &
+run_pid=$! # stowage's own pid (a shell function would run in a subshell)
+for ((i = 0; i < 100; i++)); do grep -q ready "$WORK/term.out" && break; sleep 0.1; done
+grep -q ready "$WORK/term.out" || fail "the trapping container did not start: $(cat "$WORK/term.out")"
+kill -TERM "$run_pid"
+for ((i = 0; i < 100; i++)); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$run_pid" 2>/dev/null; then
+  kill -KILL "$run_pid" 2>/dev/null
+  for id in $(runc --root "$DATA/runc-state" list -q 2>/dev/null); do
+    runc --root "$DATA/runc-state" delete --force "$id" || true
+  done
+  fail "stowage run still running 10 s after SIGTERM"
+fi
+set +e
+wait "$run_pid"
+rc=$?
+set -e
+[ "$rc" = 9 ] || fail "after SIGTERM: exit code $rc, want the container's 9"
+ok "SIGTERM to stowage run reaches the container (its trap exited 9)"
+
+# A registry in the reference and another --runtime: refused, not guessed.
+set +e
+srun --rm 127.0.0.1:1/busybox:test -- /bin/true 2>"$WORK/stderr"
+rc=$?
+set -e
+[ "$rc" = 125 ] && grep -q "give one of the two" "$WORK/stderr" || fail "registry and --runtime: exit $rc, $(cat "$WORK/stderr")"
+ok "a reference naming another registry than --runtime is refused: $(head -1 "$WORK/stderr")"
+
 out=$(srun --rm busybox:test -- /bin/sh -c 'echo "$GREETING"; pwd; cat marker')
 [ "$out" = "$(printf 'hello-from-config\n/srv/app\nfrom layer 1')" ] || fail "env/workdir: '$out'"
 ok "Env and WorkingDir from the image config apply"
