@@ -211,7 +211,14 @@ int run_container(const run_options& given) {
 
   auto ids = run::resolve_user(cfg->user, bundle / "rootfs", err);
   if (!ids) throw failure(err);
-  run::write_bundle(bundle, run::runtime_spec(*cfg, o.command, *ids, id.substr(0, 20)));
+  const auto spec = run::runtime_spec(*cfg, o.command, *ids, id.substr(0, 20));
+  run::write_bundle(bundle, spec);
+  // runc exits 1 when the command cannot start, as a container exiting 1
+  // would: found out first, it gets a shell's 127 or 126, as in docker.
+  if (auto problem = run::cannot_start(bundle / "rootfs", spec)) {
+    std::cerr << "stowage run: " << problem->message << std::endl;
+    return problem->exit_code;
+  }
   say("running " + id + " from " + bundle.string());
   std::string run_error;
   dir.set_started(true);

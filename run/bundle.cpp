@@ -87,6 +87,24 @@ std::optional<std::string> read_in_rootfs(const fs::path& rootfs, const char* pa
   return text;
 }
 
+/// What `path` (absolute inside the rootfs) is, resolved as in read_in_rootfs:
+/// nullopt if nothing is there.
+std::optional<struct stat> stat_in_rootfs(const fs::path& rootfs, const std::string& path) {
+  int root = ::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return std::nullopt;
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  int fd = static_cast<int>(::syscall(SYS_openat2, root, path.c_str(), &how, sizeof how));
+  ::close(root);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  const bool ok = ::fstat(fd, &st) == 0;
+  ::close(fd);
+  if (!ok) return std::nullopt;
+  return st;
+}
+
 /// The lines of the image's passwd/group-style `file`, split at ':'.
 std::vector<std::vector<std::string>> entries(const fs::path& rootfs, const char* file) {
   std::vector<std::vector<std::string>> out;
@@ -218,6 +236,39 @@ std::vector<std::string> process_args(const image_config& cfg, const std::vector
   const auto& tail = command.empty() ? cfg.cmd : command;
   args.insert(args.end(), tail.begin(), tail.end());
   return args;
+}
+
+std::optional<start_problem> cannot_start(const fs::path& rootfs, const json& spec) {
+  const auto& process = spec.at("process");
+  const auto& args = process.at("args");
+  if (args.empty() || args[0].get<std::string>().empty())
+    return start_problem{"the image names no command to run, and none was given after --", 127};
+  const auto name = args[0].get<std::string>();
+  std::vector<std::string> candidates;
+  if (name.find('/') != std::string::npos) {
+    candidates.push_back(name.front() == '/' ? name : process.value("cwd", std::string("/")) + "/" + name);
+  } else {
+    std::string path;
+    for (const auto& e : process.at("env"))
+      if (auto v = e.get<std::string>(); v.starts_with("PATH=")) path = v.substr(5);
+    for (std::size_t start = 0; start <= path.size();) {
+      auto colon = path.find(':', start);
+      auto dir = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+      if (!dir.empty()) candidates.push_back(dir + "/" + name);
+      if (colon == std::string::npos) break;
+      start = colon + 1;
+    }
+  }
+  bool seen = false; // something by that name, though not executable
+  for (const auto& c : candidates)
+    if (auto st = stat_in_rootfs(rootfs, c)) {
+      if (S_ISREG(st->st_mode) && (st->st_mode & 0111)) return std::nullopt;
+      seen = true;
+    }
+  if (seen) return start_problem{name + ": not an executable file in the image", 126};
+  return start_problem{name + (name.find('/') != std::string::npos ? ": no such file in the image"
+                                                                   : ": not found in the image's PATH"),
+                       127};
 }
 
 json runtime_spec(const image_config& cfg, const std::vector<std::string>& command, const user_ids& ids,

@@ -51,6 +51,17 @@ std::vector<std::string> process_args(const image_config& cfg, const std::vector
 nlohmann::json runtime_spec(const image_config& cfg, const std::vector<std::string>& command,
                             const user_ids& ids, const std::string& hostname);
 
+/// Whether the process of `spec` can start in `rootfs`: its first argument,
+/// a name with a '/' as given (against the spec's cwd if relative), else
+/// looked up in the spec's PATH, as runc's exec does, resolved inside the
+/// rootfs. Empty if it names an executable file there; else why not, with
+/// the exit code a shell would give (127 not found, 126 not executable).
+struct start_problem {
+  std::string message;
+  int exit_code = 0;
+};
+std::optional<start_problem> cannot_start(const std::filesystem::path& rootfs, const nlohmann::json& spec);
+
 /// Writes `spec` as `bundle`/config.json (the rootfs must already be there).
 void write_bundle(const std::filesystem::path& bundle, const nlohmann::json& spec);
 

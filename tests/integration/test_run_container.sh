@@ -50,6 +50,18 @@ set -e
 [ "$rc" = 7 ] || fail "exit code $rc, want 7"
 ok "exit code 7 passes through"
 
+# A command the image lacks, or a file that is not executable: a shell's
+# 127 and 126 (runc alone exits 1 for both, like a container exiting 1).
+set +e
+srun --rm busybox:test -- /nonexistent 2>"$WORK/stderr"
+rc=$?
+srun --rm busybox:test -- /etc/added 2>"$WORK/stderr2"
+rc2=$?
+set -e
+[ "$rc" = 127 ] && grep -q "no such file in the image" "$WORK/stderr" || fail "missing command: exit $rc, $(cat "$WORK/stderr")"
+[ "$rc2" = 126 ] && grep -q "not an executable file" "$WORK/stderr2" || fail "not executable: exit $rc2, $(cat "$WORK/stderr2")"
+ok "a missing command exits 127, a file that is not executable 126: $(head -1 "$WORK/stderr")"
+
 # A SIGTERM sent to stowage run (kill, timeout, a supervisor) reaches the
 # container, whose exit code is then the command's.
 "$STOWAGE" run --runtime "$ENDPOINT" --data "$DATA" --rm busybox:test -- \

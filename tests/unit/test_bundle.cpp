@@ -180,3 +180,49 @@ TEST_CASE("write_bundle writes config.json", "[run][bundle]") {
   CHECK(back["process"]["cwd"] == "/srv/app");
   fs::remove_all(dir);
 }
+
+TEST_CASE("a command that cannot start is found out first: 127 not found, 126 not executable", "[run][bundle]") {
+  std::random_device rd;
+  fs::path base = fs::temp_directory_path() / ("stowage-bundle-x-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  fs::path root = base / "rootfs";
+  fs::create_directories(root / "bin");
+  fs::create_directories(root / "etc");
+  fs::create_directories(root / "srv/app");
+  fs::create_directories(base / "host");
+  std::ofstream(root / "bin/busybox") << "#!";
+  fs::permissions(root / "bin/busybox", fs::perms::owner_all);
+  fs::create_symlink("busybox", root / "bin/sh");                 // relative
+  fs::create_symlink("/bin/busybox", root / "bin/tool");          // absolute: inside the image
+  std::ofstream(root / "etc/passwd") << "root:x:0:0::/:/bin/sh\n"; // not executable
+  std::ofstream(root / "srv/app/run") << "#!";
+  fs::permissions(root / "srv/app/run", fs::perms::owner_all);
+  std::ofstream(base / "host/outside") << "#!";
+  fs::permissions(base / "host/outside", fs::perms::owner_all);
+  fs::create_symlink(base / "host/outside", root / "bin/escape");  // the host's file: not the image's
+
+  auto spec_for = [&](std::vector<std::string> command, std::vector<std::string> env = {}) {
+    image_config cfg;
+    cfg.env = std::move(env);
+    cfg.working_dir = "/srv/app";
+    return runtime_spec(cfg, command, {}, "h");
+  };
+  auto code = [&](std::vector<std::string> command, std::vector<std::string> env = {}) {
+    auto p = cannot_start(root, spec_for(std::move(command), std::move(env)));
+    return p ? p->exit_code : 0;
+  };
+  CHECK(code({"/bin/sh", "-c", "true"}) == 0);
+  CHECK(code({"sh"}) == 0);        // the default PATH
+  CHECK(code({"/bin/tool"}) == 0); // an absolute link, resolved in the image
+  CHECK(code({"./run"}) == 0);     // relative to the working directory
+  CHECK(code({"sh"}, {"PATH=/usr/bin"}) == 127); // not on the image's PATH
+  CHECK(code({"/nonexistent"}) == 127);
+  CHECK(code({"nonexistent"}) == 127);
+  CHECK(code({"/bin/escape"}) == 127);
+  CHECK(code({"/etc/passwd"}) == 126);
+  CHECK(code({"/bin"}) == 126);
+  CHECK(code({}) == 127); // no Entrypoint, no Cmd, no command
+  auto p = cannot_start(root, spec_for({"/nonexistent"}));
+  REQUIRE(p);
+  CHECK(p->message == "/nonexistent: no such file in the image");
+  fs::remove_all(base);
+}
