@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -55,19 +56,26 @@ std::optional<unsigned> number(std::string_view s) {
   return v;
 }
 
-/// The image's `path` (relative to `rootfs`) as text, resolved inside the
-/// rootfs as the container would see it: a symlink, even an absolute one or
-/// one with `..`, cannot leave it (openat2 RESOLVE_IN_ROOT), so the host's
-/// own files stay out of reach. Only a regular file of at most `cap` bytes
-/// is read (an image could name /dev/zero or a FIFO); nullopt otherwise.
-std::optional<std::string> read_in_rootfs(const fs::path& rootfs, const char* path, std::size_t cap = 4 << 20) {
+/// Opens the image's `path` (relative to `rootfs`) with `flags`, resolved
+/// inside the rootfs as the container would see it: a symlink, even an
+/// absolute one or one with `..`, cannot leave it (openat2 RESOLVE_IN_ROOT),
+/// so the host's own files stay out of reach. -1 if it cannot.
+int open_in_rootfs(const fs::path& rootfs, const char* path, std::uint64_t flags) {
   int root = ::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root < 0) return std::nullopt;
+  if (root < 0) return -1;
   open_how how{};
-  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK; // a FIFO must not block the open
+  how.flags = flags | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
   int fd = static_cast<int>(::syscall(SYS_openat2, root, path, &how, sizeof how));
   ::close(root);
+  return fd;
+}
+
+/// The image's `path` as text (open_in_rootfs). Only a regular file of at
+/// most `cap` bytes is read (an image could name /dev/zero or a FIFO);
+/// nullopt otherwise.
+std::optional<std::string> read_in_rootfs(const fs::path& rootfs, const char* path, std::size_t cap = 4 << 20) {
+  int fd = open_in_rootfs(rootfs, path, O_RDONLY | O_NOCTTY | O_NONBLOCK); // a FIFO must not block the open
   if (fd < 0) return std::nullopt;
   std::optional<std::string> text;
   struct stat st {};
@@ -87,16 +95,9 @@ std::optional<std::string> read_in_rootfs(const fs::path& rootfs, const char* pa
   return text;
 }
 
-/// What `path` (absolute inside the rootfs) is, resolved as in read_in_rootfs:
-/// nullopt if nothing is there.
+/// What the image's `path` is (open_in_rootfs); nullopt if nothing is there.
 std::optional<struct stat> stat_in_rootfs(const fs::path& rootfs, const std::string& path) {
-  int root = ::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root < 0) return std::nullopt;
-  open_how how{};
-  how.flags = O_PATH | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-  int fd = static_cast<int>(::syscall(SYS_openat2, root, path.c_str(), &how, sizeof how));
-  ::close(root);
+  int fd = open_in_rootfs(rootfs, path.c_str(), O_PATH);
   if (fd < 0) return std::nullopt;
   struct stat st {};
   const bool ok = ::fstat(fd, &st) == 0;
