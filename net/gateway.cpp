@@ -298,11 +298,9 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
 
   /// GET of a blob a pull in flight is bringing: relayed as it arrives. A
   /// range of it (a client resuming a cut response) waits for the blob to be
-  /// in the cache and is served from there. A client's HEAD is answered as
-  /// the GET would be; a node's (`delivery`: a data manager asking whether
-  /// to send it) says what the cache holds.
-  std::optional<route_result> relay_blob(const request& req, const api::target& t, bool delivery) {
-    if (req.method != "GET" && (req.method != "HEAD" || delivery)) return std::nullopt;
+  /// in the cache and is served from there.
+  std::optional<route_result> relay_blob(const request& req, const api::target& t) {
+    if (req.method != "GET") return std::nullopt; // HEAD says what the cache holds (senders ask it)
     auto d = oci::digest::parse(t.arg);
     if (!d) return std::nullopt;
     auto body = relay->open(t.repo, *d); // in memory: cheap for every cached blob's GET
@@ -549,7 +547,7 @@ route_result gateway::route_request(const request& req) {
   if (!delivery && (t.ep == api::endpoint::upload_start || t.ep == api::endpoint::upload_session))
     return impl_->client_upload(req, t);
   if (t.ep == api::endpoint::blob) {
-    if (auto relayed = impl_->relay_blob(req, t, delivery)) return std::move(*relayed);
+    if (auto relayed = impl_->relay_blob(req, t)) return std::move(*relayed);
     if (!delivery && req.method == "HEAD") { // a client about to upload asks first
       auto rr = impl_->api->route(req);
       auto d = oci::digest::parse(t.arg);

@@ -10,9 +10,7 @@
 //    signature). As soon as the master's plan names the manifest, it is
 //    fetched from the chosen data manager (digest checked) and answered;
 //    the client's blob GETs then follow the delivery as it arrives
-//    (net/blob_relay.hpp), and its HEADs answer 200 with the blob's size; a
-//    data manager's HEAD (signed: it asks whether to send the blob) says what
-//    the cache holds. An index, or a plan that cannot be used, is
+//    (net/blob_relay.hpp). An index, or a plan that cannot be used, is
 //    answered from the cache once the pull ended. 404 MANIFEST_UNKNOWN if
 //    the cluster does not know it, 503 UNAVAILABLE... as an OCI error if the
 //    pull failed. A tags list and `/v2/_catalog`: the cluster's (the

@@ -120,9 +120,7 @@ public:
   /// not know. Throws registry_error on any other failure.
   std::string get_referrers(std::string_view repo, const oci::digest& subject, std::string_view artifact_type);
 
-  /// HEAD /v2/<repo>/blobs/<digest>, authorized like a write (a runtime's
-  /// gateway tells a node asking whether to send a blob from a client: see
-  /// net/gateway.hpp).
+  /// HEAD /v2/<repo>/blobs/<digest>.
   bool has_blob(std::string_view repo, const oci::digest& dig);
 
   /// POST then PUT ?digest=`dig` with the file's bytes streamed, for a file
