@@ -300,7 +300,11 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   /// range of it (a client resuming a cut response) waits for the blob to be
   /// in the cache and is served from there.
   std::optional<route_result> relay_blob(const request& req, const api::target& t) {
-    if (req.method != "GET") return std::nullopt; // HEAD says what the cache holds (senders ask it)
+    // A HEAD says what the cache holds: a client that pushes skips a blob
+    // it is told is here and names it in its manifest, which the cache
+    // accepts only once the blob is stored; a data manager asks before it
+    // sends one.
+    if (req.method != "GET") return std::nullopt;
     auto d = oci::digest::parse(t.arg);
     if (!d) return std::nullopt;
     auto body = relay->open(t.repo, *d); // in memory: cheap for every cached blob's GET

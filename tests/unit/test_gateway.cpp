@@ -218,6 +218,10 @@ TEST_CASE_METHOD(gateway_fixture, "a client's blob is readable for the push targ
   auto body = relay->open("lib/app", d);
   REQUIRE(body);
   CHECK(body->length == layer.size());
+  // Another client pushing the same image meanwhile is told the blob is not
+  // here yet: told 200, it would skip its upload and name the blob in a
+  // manifest the cache must refuse until this upload lands.
+  CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + d.str()).status == 404);
   // 3 MiB in: what is surely in the upload's file can be read, no more.
   up.feed(std::string_view(layer).substr(0, 3 << 20));
   std::string got;
