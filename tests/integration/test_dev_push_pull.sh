@@ -3,7 +3,8 @@
 # through the runtime gateway: skopeo pushes a generated image; within
 # seconds the master lists it on all three data managers and shows a push
 # decision over >= 2 measured candidates; skopeo pulls it back byte-identical
-# and a pull decision is logged; podman pulls it too. Then the cluster is
+# and a pull decision is logged; podman pulls it too; three clients push
+# one new image under three tags at once. Then the cluster is
 # stopped and started again on the same directory: the images are still
 # there and pull again. A 512 MiB layer is pushed, then pulled into an
 # empty cache: the process's memory stays flat (DESIGN: large blobs
@@ -37,6 +38,18 @@ echo "ok: a pull decision was logged"
 
 podman_pull test/img:v1 "$digest"
 echo "ok: podman pulled $digest through the gateway"
+
+# One new image pushed under three tags at once (parallel CI jobs): every
+# client succeeds. A client that asks for a blob another one is uploading
+# is told it is not there yet, and uploads it too.
+same=$(make_oci_layout "$WORK/same" v1 2 8)
+for t in a b c; do
+  "${SKOPEO[@]}" copy --quiet --dest-tls-verify=false "oci:$WORK/same:v1" "docker://$GW/test/same:$t" \
+    >"$WORK/same-$t.log" 2>&1 &
+done
+for t in a b c; do wait -n || fail "a concurrent push of test/same failed: $(cat "$WORK"/same-*.log)"; done
+for t in a b c; do wait_until 20 "test/same:$t on dm1, dm2 and dm3" replicas_are test/same "$t" dm1,dm2,dm3; done
+echo "ok: three concurrent pushes of $same under three tags all landed"
 
 # The same directory after a restart: identities, stores and the catalog survive.
 stop_pid dev
