@@ -38,6 +38,24 @@ void publish_roster(master_actor* self) {
       self->send(n.handle, r);
 }
 
+// The catalog's images, each `pending` for every data manager still owed
+// it: those it is handed off for, and the peers of a push whose target
+// stored it that have not yet (they are fetching it, or the target is about
+// to hand it off for them), so the image never looks fully placed while a
+// copy is still on its way.
+std::vector<image_record> images_with_owed(master_actor* self) {
+  auto& st = self->state;
+  auto out = st.images.images();
+  for (auto& img : out) {
+    for (const auto& [session, w] : st.replicating)
+      if (w.committed && w.repository == img.repository && w.digest == img.digest && w.tag == img.tag)
+        img.pending.insert(img.pending.end(), w.owed.begin(), w.owed.end());
+    std::sort(img.pending.begin(), img.pending.end());
+    img.pending.erase(std::unique(img.pending.begin(), img.pending.end()), img.pending.end());
+  }
+  return out;
+}
+
 // Empty if the join may go ahead; else why not. Without a directory (one
 // process, tests) joins are not signed.
 std::string check_join(master_actor* self, const join_request& j) {
@@ -203,7 +221,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
                 [](const node_record& a, const node_record& b) { return a.name < b.name; });
       return out;
     },
-    [self](images_query&) -> images_answer { return {self->state.images.images()}; },
+    [self](images_query&) -> images_answer { return {images_with_owed(self)}; },
     [self](decisions_query& q) -> decisions_answer { return {self->state.decisions.latest(q.limit)}; },
     [self](handoffs_query&) -> handoffs_answer { return {self->state.handoffs->all()}; },
     [self](removals_query&) -> removals_answer { return {self->state.handoffs->removals()}; },

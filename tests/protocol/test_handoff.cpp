@@ -155,6 +155,16 @@ TEST_CASE_METHOD(handoff_cluster, "a peer cut off after the acknowledgement gets
   CHECK(done.ack.replicas == std::vector<std::string>{"dm1", "dm2"});
   CHECK(done.ack.receiving == std::vector<std::string>{"dm3"});
   CHECK(handoffs().empty());
+  // The admin view shows dm3 owed the image from the acknowledgement on,
+  // while it fetches and then while it is handed off, until it has it.
+  auto listed = [&] {
+    for (const auto& img : images())
+      if (img.repository == repo && img.tag == "latest") return img;
+    FAIL("the image is not listed");
+    return sa::image_record{};
+  };
+  CHECK(listed().replicas == std::vector<std::string>{"dm1", "dm2"});
+  CHECK(listed().pending == std::vector<std::string>{"dm3"});
 
   net->set_up("dm3", false); // its fetch breaks off
   settle(5s);
@@ -163,12 +173,15 @@ TEST_CASE_METHOD(handoff_cluster, "a peer cut off after the acknowledgement gets
   CHECK(hs[0].node == "dm3");
   CHECK(holds(*spool, repo, digest));
   CHECK_FALSE(holds(*dms["dm3"].store, repo, digest));
+  CHECK(listed().pending == std::vector<std::string>{"dm3"});
 
   net->set_up("dm3", true);
   settle(settings.retry_interval * 2 + 5s);
   CHECK(holds(*dms["dm3"].store, repo, digest));
   CHECK(handoffs().empty());
   CHECK_FALSE(holds(*spool, repo, digest));
+  CHECK(listed().pending.empty());
+  CHECK(listed().replicas == std::vector<std::string>{"dm1", "dm2", "dm3"});
 }
 
 TEST_CASE_METHOD(handoff_cluster, "data managers of the cluster file that never joined are owed a push from the spool",
