@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -64,6 +65,43 @@ public:
 private:
   std::unique_ptr<body_handler> inner_;
   std::function<void(const response&)> watch_;
+};
+
+/// A client's manifest PUT that names blobs still on their way into the
+/// cache (a pull bringing them, another client uploading them) goes to the
+/// cache once they landed: the cache accepts a manifest only over blobs it
+/// holds, and a client may well write one right after reading another
+/// (`crane tag` on an image the cache lacks) or while another client
+/// uploads the same blobs. Blobs not on their way are checked at once.
+class blobs_landed_first final : public body_handler {
+public:
+  blobs_landed_first(std::unique_ptr<body_handler> inner, std::shared_ptr<blob_relay> relay, std::string repo,
+                     std::string media_type, std::size_t max_bytes)
+      : inner_(std::move(inner)), relay_(std::move(relay)), repo_(std::move(repo)),
+        media_type_(std::move(media_type)), max_bytes_(max_bytes) {}
+  bool on_data(const char* p, std::size_t n) override {
+    if (body_.size() + n <= max_bytes_) body_.append(p, n); // a larger one is the inner handler's to refuse
+    return inner_->on_data(p, n);
+  }
+  void on_end(bool complete, responder respond) override {
+    auto parsed = oci::parse_manifest(body_, media_type_);
+    if (!complete || !parsed.value) return inner_->on_end(complete, std::move(respond));
+    std::shared_ptr<body_handler> inner(std::move(inner_));
+    auto blobs = parsed.value->blobs();
+    auto left = std::make_shared<std::atomic<std::size_t>>(blobs.size() + 1);
+    auto landed = [inner, left, respond] {
+      if (--*left == 0) inner->on_end(true, respond);
+    };
+    for (const auto& b : blobs) relay_->when_settled(repo_, b.dig, landed); // at once unless on its way
+    landed();
+  }
+
+private:
+  std::unique_ptr<body_handler> inner_;
+  std::shared_ptr<blob_relay> relay_;
+  std::string repo_, media_type_;
+  std::size_t max_bytes_;
+  std::string body_;
 };
 
 } // namespace
@@ -329,6 +367,15 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     return route_result::answer(std::move(r));
   }
 
+  route_result client_manifest_put(const request& req, const api::target& t) {
+    auto rr = api->route(req);
+    if (rr.body)
+      rr.body = std::make_unique<blobs_landed_first>(std::move(rr.body), relay, t.repo,
+                                                     std::string(req.headers.get_or("Content-Type")),
+                                                     registry_api_options{}.max_manifest_bytes);
+    return rr;
+  }
+
   /// A client's manifest DELETE: deleted from the cluster first (every data
   /// manager applies it, runtime_port::remove), then from the cache. What
   /// the cluster does not know is deleted from the cache alone: 202, or 404
@@ -562,6 +609,7 @@ route_result gateway::route_request(const request& req) {
   if (t.ep == api::endpoint::tags_list && (req.method == "GET" || req.method == "HEAD"))
     return impl_->list_tags(req, t);
   if (t.ep == api::endpoint::referrers && req.method == "GET") return impl_->list_referrers(req, t);
+  if (!delivery && req.method == "PUT" && t.ep == api::endpoint::manifest) return impl_->client_manifest_put(req, t);
   if (!delivery && req.method == "DELETE" && t.ep == api::endpoint::manifest)
     if (auto ref = oci::reference::parse(t.arg)) return impl_->delete_manifest(req, t, *ref);
   if (req.method == "GET" || req.method == "HEAD") {

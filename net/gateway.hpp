@@ -17,7 +17,9 @@
 //    master's catalog), paged as usual; 503 if the master cannot be reached. Referrers: the union of
 //    the data managers' lists (503 if none answered). Blobs: from the cache.
 //  - Pushes from the engines on its host (open when `open_local_pushes`): blobs and the
-//    manifest are collected into the cache as they arrive, each blob going on
+//    manifest are collected into the cache as they arrive (a manifest naming
+//    blobs still on their way, brought by a pull or uploaded by another
+//    client, is taken once they landed), each blob going on
 //    to the push's target meanwhile (net/client_uploads.hpp); after the manifest
 //    is stored, runtime_port::push runs the push flow, and the client's PUT is
 //    answered 201 only once push_done is ok (>= min_copies durable), else an

@@ -80,6 +80,18 @@ echo "peak RSS growth: push of 512 MiB $pushed KiB, cold pull $pulled KiB"
 ((pushed < 65536 && pulled < 65536)) || fail "memory grew with the blob: push $pushed KiB, pull $pulled KiB (limit 65536)"
 rm -rf "$WORK/big" "$WORK/big-back"
 echo "ok: a 512 MiB layer went in and out with the peak RSS up by less than 64 MiB"
+
+# A new tag on an image the emptied cache lacks, as `crane tag` does it: the
+# manifest read (a pull through the cluster begins), then written back under
+# the new tag at once. The PUT waits for the blobs the pull brings.
+type=application/vnd.oci.image.manifest.v1+json
+curl -fsS -H "Accept: $type" -o "$WORK/img.manifest" "http://$GW/v2/test/img/manifests/v1" ||
+  fail "GET of test/img:v1's manifest"
+code=$(curl -s -o "$WORK/retag.out" -w '%{http_code}' -X PUT -H "Content-Type: $type" \
+  --data-binary "@$WORK/img.manifest" "http://$GW/v2/test/img/manifests/retagged")
+[ "$code" = 201 ] || fail "PUT of the manifest under a new tag right after its GET: $code $(cat "$WORK/retag.out")"
+wait_until 20 "test/img:retagged on dm1, dm2 and dm3" replicas_are test/img retagged dm1,dm2,dm3
+echo "ok: a manifest read cold and written back under a new tag at once was taken and replicated"
 stop_pid dev
 
 # One data manager more on the same --data: dm4 joins empty and is brought
@@ -87,7 +99,11 @@ stop_pid dev
 start_dev "$WORK/data" --data-managers 4
 wait_until 30 "dm4 joined" node_is dm4 up
 wait_until 20 "test/img:v1 on dm1..dm4" replicas_are test/img v1 dm1,dm2,dm3,dm4
-dm_has dm4 test/img v1 "$digest" || fail "dm4 does not serve test/img:v1"
+# A delivery brings one of the image's tags (v1 or retagged); the other
+# follows right after (set_tags), and /api/v1/images counts the image.
+wait_until 20 "dm4 serves test/img:v1" dm_has dm4 test/img v1 "$digest"
+wait_until 20 "dm4 serves test/img:retagged" dm_has dm4 test/img retagged \
+  "$(sha256sum "$WORK/img.manifest" | awk '{print "sha256:" $1}')"
 echo "ok: a fourth data manager added on restart received the image"
 stop_pid dev
 grep -q "rt1: " "$WORK/dev.log" && grep -q "master: " "$WORK/dev.log" || fail "log lines do not name their node"

@@ -630,6 +630,14 @@ TEST_CASE_METHOD(gateway_fixture, "a pull is answered from the master's plan and
   auto ranged = std::async(std::launch::async,
                            [&] { return gcall("GET", "/v2/lib/app/blobs/" + ld.str(), {}, {{"Range", "bytes=10-19"}}); });
   CHECK(ranged.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout);
+  // A client tagging the image it just read (`crane tag`) has its manifest
+  // taken once the blobs it names landed, not refused for naming blobs the
+  // cache does not hold yet.
+  rt->push_answer = {true, {}, "dm2", 3};
+  auto tagged = std::async(std::launch::async, [&] {
+    return gcall("PUT", "/v2/lib/app/manifests/v2", m, {{"Content-Type", manifest_type}});
+  });
+  CHECK(tagged.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout);
   auto target = "/v2/lib/app/blobs/uploads/?digest=" + ld.str();
   REQUIRE(gcall("POST", target, layer, {{"Authorization", config::node_authorization(dm2, "dm2", "POST", target, config::unix_time_ms())}})
             .status == 201);
@@ -637,6 +645,15 @@ TEST_CASE_METHOD(gateway_fixture, "a pull is answered from the master's plan and
   auto part = ranged.get();
   CHECK(part.status == 206);
   CHECK(body_of(part) == layer.substr(10, 10));
+  CHECK(tagged.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout); // the config is still to come
+  auto config_target = "/v2/lib/app/blobs/uploads/?digest=" + cd.str();
+  REQUIRE(gcall("POST", config_target, config,
+                {{"Authorization", config::node_authorization(dm2, "dm2", "POST", config_target, config::unix_time_ms())}})
+            .status == 201);
+  auto tag_answer = tagged.get();
+  INFO(tag_answer.body);
+  CHECK(tag_answer.status == 201);
+  CHECK(rt->pushes.back() == "lib/app:v2@" + d.str());
 
   // The pull ends: the cache serves from now on.
   finish({true, false, {}, d.str(), "dm2"});
