@@ -14,6 +14,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
 
 namespace stowage::actors {
 
@@ -45,14 +48,17 @@ void publish_roster(master_actor* self) {
 // copy is still on its way.
 std::vector<image_record> images_with_owed(master_actor* self) {
   auto& st = self->state;
+  std::map<std::tuple<std::string, std::string, std::string>, std::set<std::string>> owed; // by repository, tag, digest
+  for (const auto& [session, w] : st.replicating)
+    if (w.committed && !w.owed.empty()) owed[{w.repository, w.tag, w.digest}].insert(w.owed.begin(), w.owed.end());
   auto out = st.images.images();
-  for (auto& img : out) {
-    for (const auto& [session, w] : st.replicating)
-      if (w.committed && w.repository == img.repository && w.digest == img.digest && w.tag == img.tag)
-        img.pending.insert(img.pending.end(), w.owed.begin(), w.owed.end());
-    std::sort(img.pending.begin(), img.pending.end());
-    img.pending.erase(std::unique(img.pending.begin(), img.pending.end()), img.pending.end());
-  }
+  if (owed.empty()) return out;
+  for (auto& img : out)
+    if (auto i = owed.find({img.repository, img.tag, img.digest}); i != owed.end()) {
+      std::set<std::string> all(img.pending.begin(), img.pending.end());
+      all.insert(i->second.begin(), i->second.end());
+      img.pending.assign(all.begin(), all.end());
+    }
   return out;
 }
 
