@@ -41,24 +41,36 @@ void publish_roster(master_actor* self) {
       self->send(n.handle, r);
 }
 
-// The catalog's images, each `pending` for every data manager still owed
-// it: those it is handed off for, and the peers of a push whose target
-// stored it that have not yet (they are fetching it, or the target is about
-// to hand it off for them), so the image never looks fully placed while a
-// copy is still on its way.
-std::vector<image_record> images_with_owed(master_actor* self) {
+// The catalog's images as the admin API shows them: `replicas` are the data
+// managers that serve repository:tag, `pending` every one still owed it:
+// those it is handed off for, the peers of a push whose target stored it
+// that have not yet (they are fetching it, or the target is about to hand
+// it off for them), and holders of the image still to set this tag
+// (set_tags). So an image never looks placed where it is not yet.
+std::vector<image_record> admin_images(master_actor* self) {
   auto& st = self->state;
-  std::map<std::tuple<std::string, std::string, std::string>, std::set<std::string>> owed; // by repository, tag, digest
+  using place = std::tuple<std::string, std::string, std::string>; // repository, tag, and digest or node
+  std::map<place, std::set<std::string>> owed;                     // by repository, tag, digest
   for (const auto& [session, w] : st.replicating)
     if (w.committed && !w.owed.empty()) owed[{w.repository, w.tag, w.digest}].insert(w.owed.begin(), w.owed.end());
+  std::set<place> lacking_tag; // repository, tag, node
+  for (const auto& [name, n] : st.nodes)
+    if (n.rec.role == "data")
+      for (const auto& item : st.images.stale_tags(name)) lacking_tag.insert({item.repository, item.tag, name});
   auto out = st.images.images();
-  if (owed.empty()) return out;
-  for (auto& img : out)
-    if (auto i = owed.find({img.repository, img.tag, img.digest}); i != owed.end()) {
-      std::set<std::string> all(img.pending.begin(), img.pending.end());
-      all.insert(i->second.begin(), i->second.end());
-      img.pending.assign(all.begin(), all.end());
-    }
+  for (auto& img : out) {
+    std::set<std::string> pending(img.pending.begin(), img.pending.end());
+    if (auto i = owed.find({img.repository, img.tag, img.digest}); i != owed.end())
+      pending.insert(i->second.begin(), i->second.end());
+    for (auto node = img.replicas.begin(); !img.tag.empty() && node != img.replicas.end();)
+      if (lacking_tag.count({img.repository, img.tag, *node})) {
+        pending.insert(*node);
+        node = img.replicas.erase(node);
+      } else {
+        ++node;
+      }
+    img.pending.assign(pending.begin(), pending.end());
+  }
   return out;
 }
 
@@ -227,7 +239,7 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
                 [](const node_record& a, const node_record& b) { return a.name < b.name; });
       return out;
     },
-    [self](images_query&) -> images_answer { return {images_with_owed(self)}; },
+    [self](images_query&) -> images_answer { return {admin_images(self)}; },
     [self](decisions_query& q) -> decisions_answer { return {self->state.decisions.latest(q.limit)}; },
     [self](handoffs_query&) -> handoffs_answer { return {self->state.handoffs->all()}; },
     [self](removals_query&) -> removals_answer { return {self->state.handoffs->removals()}; },

@@ -507,6 +507,16 @@ TEST_CASE_METHOD(handoff_cluster, "a data manager that failed to set a tag is se
   add_data_manager("dm3", link(10));
   settle(settings.retry_interval * 2 + 1s);
   CHECK_FALSE(tag_digest(*dms["dm3"].store, repo, "stable"));
+  // The admin view says so: dm3 serves "latest", and is owed "stable".
+  auto listed = [&](const std::string& tag) {
+    for (const auto& img : images())
+      if (img.repository == repo && img.tag == tag) return img;
+    FAIL("no record for tag " << tag);
+    return sa::image_record{};
+  };
+  CHECK(listed("latest").replicas == std::vector<std::string>{"dm1", "dm2", "dm3"});
+  CHECK(listed("stable").replicas == std::vector<std::string>{"dm1", "dm2"});
+  CHECK(listed("stable").pending == std::vector<std::string>{"dm3"});
 
   // The disk is back: within a minute, without another join, dm3 is sent
   // the tag again and sets it.
@@ -514,4 +524,6 @@ TEST_CASE_METHOD(handoff_cluster, "a data manager that failed to set a tag is se
   settle(std::chrono::minutes(1) + settings.retry_interval);
   CHECK(tag_digest(*dms["dm3"].store, repo, "stable") == digest);
   CHECK(dms["dm3"].store->tag_seq(repo, "stable") == second.seq);
+  CHECK(listed("stable").replicas == std::vector<std::string>{"dm1", "dm2", "dm3"});
+  CHECK(listed("stable").pending.empty());
 }
