@@ -127,7 +127,12 @@ int run_container(const run_options& given) {
   if (!ref) throw failure("not an image reference: " + o.ref);
   // An explicit --runtime, or a registry named in REF (not both, unless they
   // agree: which one was meant?); else the default.
-  if (o.runtime_given && !ref->registry.empty() && ref->registry != o.runtime)
+  auto same_endpoint = [](std::string a, std::string b) {
+    for (auto* s : {&a, &b})
+      if (s->starts_with("localhost:")) s->replace(0, 9, "127.0.0.1");
+    return a == b;
+  };
+  if (o.runtime_given && !ref->registry.empty() && !same_endpoint(ref->registry, o.runtime))
     throw failure(o.ref + " names the registry " + ref->registry + " and --runtime names " + o.runtime +
                   ": give one of the two");
   net::registry_client reg(!o.runtime_given && !ref->registry.empty() ? ref->registry : o.runtime);

@@ -92,6 +92,8 @@ rc=$?
 set -e
 [ "$rc" = 125 ] && grep -q "give one of the two" "$WORK/stderr" || fail "registry and --runtime: exit $rc, $(cat "$WORK/stderr")"
 ok "a reference naming another registry than --runtime is refused: $(head -1 "$WORK/stderr")"
+srun --rm "localhost:${ENDPOINT##*:}/busybox:test" -- /bin/true || fail "localhost:PORT and 127.0.0.1:PORT taken for two registries"
+ok "a reference naming the --runtime endpoint as localhost runs"
 
 out=$(srun --rm busybox:test -- /bin/sh -c 'echo "$GREETING"; pwd; cat marker')
 [ "$out" = "$(printf 'hello-from-config\n/srv/app\nfrom layer 1')" ] || fail "env/workdir: '$out'"
