@@ -41,6 +41,18 @@ struct push_cluster : cluster_fixture {
     REQUIRE_FALSE(holds(*dms["dm1"].store, repo, big));
     return big;
   }
+  /// Right after dm1 was given up: a second decision, for dm2, at once, and
+  /// the push done there.
+  void goes_on_to_dm2_at_once() {
+    settle(10ms);
+    auto log = decisions();
+    REQUIRE(log.size() == 2);
+    CHECK(log[0].chosen == "dm2");
+    auto done = await<sa::push_done>();
+    INFO(done.error);
+    REQUIRE(done.ok);
+    CHECK(done.target == "dm2");
+  }
   /// How long the big image takes at `mbps` MB/s.
   std::chrono::milliseconds at(std::uint64_t mbps) const { return std::chrono::milliseconds(big_size / mbps / 1000); }
 };
@@ -412,14 +424,7 @@ TEST_CASE_METHOD(push_cluster, "a target lost in the middle of a push: the runti
   // transfer would only end (failed) later, at the data plane's pace. The
   // runtime gives the transfer up at once and asks for the next target.
   kill_data_manager("dm1");
-  settle(10ms);
-  auto log = decisions();
-  REQUIRE(log.size() == 2);
-  CHECK(log[0].chosen == "dm2");
-  auto done = await<sa::push_done>();
-  INFO(done.error);
-  REQUIRE(done.ok);
-  CHECK(done.target == "dm2");
+  goes_on_to_dm2_at_once();
   settle(at(1) + 1s);
   CHECK(holds(*dms["dm3"].store, repo, big));
 }
@@ -433,14 +438,7 @@ TEST_CASE_METHOD(push_cluster, "a target the master reports down is given up tho
   // says so; the runtime gives dm1 up at once and pushes elsewhere.
   net->set_up("dm1", false);
   caf::send_as(master, runtime, sa::node_down{"dm1"});
-  settle(10ms);
-  auto log = decisions();
-  REQUIRE(log.size() == 2);
-  CHECK(log[0].chosen == "dm2");
-  auto done = await<sa::push_done>();
-  INFO(done.error);
-  REQUIRE(done.ok);
-  CHECK(done.target == "dm2");
+  goes_on_to_dm2_at_once();
 }
 
 TEST_CASE_METHOD(push_cluster, "an error message nobody asked for stops no node", "[protocol][push][links]") {
