@@ -30,6 +30,7 @@ struct replication_round;
 struct dm_state {
   data_manager_config cfg;
   caf::actor master;
+  std::uint64_t links_to_master = 1; // the master given at spawn is the first; connect_master counts the others
   std::uint32_t in_flight = 0;
   std::map<std::string, pre_receive> expected;          // session -> what to expect
   // Blobs of open sessions being fetched ahead of their replication_request,
@@ -105,7 +106,7 @@ void join(dm_actor* self) {
   join_request j{st.cfg.name, "data", st.cfg.public_key, st.cfg.http, st.cfg.store->free_bytes(),
                  inventory(*st.cfg.store), {}, {}};
   join_master(self, {st.master, std::move(j), st.cfg.identity, st.cfg.settings.master_public_key, st.cfg.links,
-                     st.cfg.settings.probe_timeout * 5});
+                     st.cfg.settings.probe_timeout * 5, st.links_to_master});
 }
 
 /// The master's set_tags: each tag is set on an image this node holds (at
@@ -394,11 +395,16 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
   join(self);
   return {
     [self](connect_master& c) {
-      if (self->current_sender() == self->ctrl() && c.master != self->state.master)
-        return; // a join retry for a master that was replaced meanwhile
-      if (self->state.cfg.links && c.master != self->state.master)
-        self->state.cfg.links->clear_master(); // trusted again once it proves its key
-      self->state.master = c.master;
+      auto& st = self->state;
+      if (c.retry != 0) { // our join failed: again, unless a newer link came meanwhile
+        if (c.retry == st.links_to_master)
+          join(self);
+        return;
+      }
+      if (st.cfg.links && c.master != st.master)
+        st.cfg.links->clear_master(); // trusted again once it proves its key
+      st.master = c.master;
+      ++st.links_to_master;
       join(self);
     },
     [self](node_down& d) { // the master lost its link to d.name; ours may not be up yet

@@ -12,12 +12,12 @@ namespace stowage::actors {
 namespace {
 
 // A join that failed (master busy, link dropped, refused) is tried again a
-// little later; a retry for a master that was replaced meanwhile is dropped
-// by the actor (connect_master from itself for another master).
+// little later, for the same link; the actor drops the retry if a newer
+// link came meanwhile.
 constexpr auto join_retry = std::chrono::seconds(3);
 
 void retry_later(caf::event_based_actor* self, const join_params& p) {
-  self->delayed_send(self, join_retry, connect_master{p.master});
+  self->delayed_send(self, join_retry, connect_master{p.master, p.link});
 }
 
 void send_join(caf::event_based_actor* self, std::shared_ptr<join_params> p) {

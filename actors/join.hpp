@@ -26,6 +26,7 @@ struct join_params {
   std::string master_public_key;               // hex; checked when signing
   std::shared_ptr<link_membership> links;      // the node's link guard, if any
   std::chrono::milliseconds timeout{10000};
+  std::uint64_t link = 0; // the actor's count of links to the master: a failed join retries for it
 };
 
 void join_master(caf::event_based_actor* self, join_params p);

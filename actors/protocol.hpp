@@ -113,12 +113,17 @@ struct join_answer {
 STOWAGE_INSPECT(join_answer, x.master, x.master_public_key)
 
 /// Tells a data manager or runtime (locally) which master to join; it joins
-/// at once. Sent again after the master restarts.
+/// at once. Sent again whenever the link to the master is made again.
+/// `retry` != 0: the actor's own retry of a join that failed, for the link
+/// it counted as number `retry`; ignored once a newer link came. (Handles
+/// do not tell links apart: CAF compares actors by node and id, so the
+/// proxy of a link that died equals the one of the link made after it.)
 struct connect_master {
   caf::actor master;
+  std::uint64_t retry = 0;
   friend bool operator==(const connect_master&, const connect_master&) = default;
 };
-STOWAGE_INSPECT(connect_master, x.master)
+STOWAGE_INSPECT(connect_master, x.master, x.retry)
 
 // ---- probe rounds -----------------------------------------------------------
 

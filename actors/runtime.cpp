@@ -60,6 +60,7 @@ struct ahead_push {
 struct rt_state {
   runtime_config cfg;
   caf::actor master;
+  std::uint64_t links_to_master = 1; // the master given at spawn is the first; connect_master counts the others
   std::map<std::uint64_t, measured_round> rounds;
   std::optional<caf::actor_clock::time_point> sweep_at; // pending round_deadline wake-up
   transfer_book transfers;
@@ -158,7 +159,7 @@ void join(rt_actor* self) {
   join_request j{st.cfg.name, "runtime", st.cfg.public_key, st.cfg.http, st.cfg.store->free_bytes(),
                  {}, {}, {}};
   join_master(self, {st.master, std::move(j), st.cfg.identity, st.cfg.settings.master_public_key, st.cfg.links,
-                     st.cfg.settings.probe_timeout * 5});
+                     st.cfg.settings.probe_timeout * 5, st.links_to_master});
 }
 
 void report(rt_actor* self, std::uint64_t id) {
@@ -569,13 +570,18 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
   join(self);
   return {
     [self](connect_master& c) {
-      if (self->current_sender() == self->ctrl() && c.master != self->state.master)
-        return; // a join retry for a master that was replaced meanwhile
-      if (self->state.cfg.links && c.master != self->state.master)
-        self->state.cfg.links->clear_master(); // trusted again once it proves its key
-      if (c.master && c.master != self->state.master)
+      auto& st = self->state;
+      if (c.retry != 0) { // our join failed: again, unless a newer link came meanwhile
+        if (c.retry == st.links_to_master)
+          join(self);
+        return;
+      }
+      if (st.cfg.links && c.master != st.master)
+        st.cfg.links->clear_master(); // trusted again once it proves its key
+      if (c.master && c.master != st.master)
         self->monitor(c.master);
-      self->state.master = c.master;
+      st.master = c.master;
+      ++st.links_to_master;
       join(self);
     },
     [self](test_round_start& s) -> test_round_ready {

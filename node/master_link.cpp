@@ -45,7 +45,8 @@ void master_link::loop() {
       continue;
     }
     spdlog::info("{}: linked to the master at {}:{}", who_, host_, port_);
-    last_complaint = std::chrono::steady_clock::now() - 1h;
+    const auto linked_at = std::chrono::steady_clock::now();
+    last_complaint = linked_at - 1h;
     // A scoped actor of this process: the local actors' link guards accept it.
     caf::scoped_actor self{sys_};
     self->monitor(*master);
@@ -56,6 +57,11 @@ void master_link::loop() {
       self->receive([&](caf::down_msg&) { down = true; }, caf::after(200ms) >> [] {});
     if (down)
       spdlog::warn("{}: lost the link to the master at {}:{}; reconnecting", who_, host_, port_);
+    // Lost at once: remote_actor handed back the proxy of the link that just
+    // died, still registered. Give CAF a moment to drop it (after a long
+    // SIGSTOP that went on for dozens of rounds within a millisecond).
+    if (down && std::chrono::steady_clock::now() - linked_at < 100ms)
+      std::this_thread::sleep_for(100ms);
   }
 }
 

@@ -85,4 +85,21 @@ wait_until 30 "every node joined again" all_joined dm1 dm2 dm3 rt1
 pull_image_to test/img:v1 "$WORK/again"
 same_blobs "$WORK/src" "$WORK/again" "$digest"
 echo "ok: a hung master is noticed; after it resumes the nodes re-join and pulls work"
+
+# A hung data manager (SIGSTOP for 10 s), resumed: the master is heard from
+# it again. Its middleman first hands back the dead link's proxy, which CAF
+# takes as equal to the next one; the join retried on that dead link (10 s
+# request timeout + 3 s) must not make it the node's master again, or the
+# node's reports (image_stored) go nowhere while the master lists it up.
+# The dead proxy came in most runs of 8-16 s stops, so twice.
+for round in 1 2; do
+  kill -STOP "${PIDS[dm2]}"
+  sleep 10
+  kill -CONT "${PIDS[dm2]}"
+  wait_until 30 "dm2 up again (round $round)" node_is dm2 up
+  sleep 14 # past the dead link's join retry
+  push_image "$WORK/src" v1 "test/img:resumed$round"
+  wait_until 20 "test/img:resumed$round on dm1, dm2 and dm3" replicas_are test/img "resumed$round" dm1,dm2,dm3
+done
+echo "ok: a data manager hung for 10 s and resumed is heard by the master again (twice)"
 echo PASS
