@@ -396,16 +396,8 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
   return {
     [self](connect_master& c) {
       auto& st = self->state;
-      if (c.retry != 0) { // our join failed: again, unless a newer link came meanwhile
-        if (c.retry == st.links_to_master)
-          join(self);
-        return;
-      }
-      if (st.cfg.links && c.master != st.master)
-        st.cfg.links->clear_master(); // trusted again once it proves its key
-      st.master = c.master;
-      ++st.links_to_master;
-      join(self);
+      if (take_master(c, st.master, st.links_to_master, st.cfg.links.get()))
+        join(self);
     },
     [self](node_down& d) { // the master lost its link to d.name; ours may not be up yet
       auto& st = self->state;

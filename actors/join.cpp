@@ -38,6 +38,16 @@ void send_join(caf::event_based_actor* self, std::shared_ptr<join_params> p) {
 
 } // namespace
 
+bool take_master(const connect_master& c, caf::actor& master, std::uint64_t& links, link_membership* guard) {
+  if (c.retry != 0) // our join failed: again, unless a newer link came meanwhile
+    return c.retry == links;
+  if (guard && c.master != master)
+    guard->clear_master(); // trusted again once it proves its key
+  master = c.master;
+  ++links;
+  return true;
+}
+
 void join_master(caf::event_based_actor* self, join_params params) {
   auto p = std::make_shared<join_params>(std::move(params));
   if (!p->master)

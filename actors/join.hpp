@@ -31,4 +31,11 @@ struct join_params {
 
 void join_master(caf::event_based_actor* self, join_params p);
 
+/// A data manager's or runtime's connect_master, applied to its `master`
+/// and its count of `links` to it; true if it should join now. A retry
+/// joins again only for the current link and never changes `master`; a new
+/// link becomes the master, counted (`guard`, if any, trusts a master of
+/// another process only once it proves its key).
+bool take_master(const connect_master& c, caf::actor& master, std::uint64_t& links, link_membership* guard);
+
 } // namespace stowage::actors

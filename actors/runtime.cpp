@@ -571,18 +571,10 @@ caf::behavior runtime_behavior(rt_actor* self, runtime_config cfg, caf::actor ma
   return {
     [self](connect_master& c) {
       auto& st = self->state;
-      if (c.retry != 0) { // our join failed: again, unless a newer link came meanwhile
-        if (c.retry == st.links_to_master)
-          join(self);
-        return;
-      }
-      if (st.cfg.links && c.master != st.master)
-        st.cfg.links->clear_master(); // trusted again once it proves its key
-      if (c.master && c.master != st.master)
-        self->monitor(c.master);
-      st.master = c.master;
-      ++st.links_to_master;
-      join(self);
+      if (c.retry == 0 && c.master && c.master != st.master)
+        self->monitor(c.master); // a new master: its loss fails what waits on it (master_lost)
+      if (take_master(c, st.master, st.links_to_master, st.cfg.links.get()))
+        join(self);
     },
     [self](test_round_start& s) -> test_round_ready {
       auto& r = self->state.rounds[s.round];
