@@ -80,25 +80,35 @@ using rt_actor = caf::stateful_actor<rt_state>;
 /// to the master break first, `on_error` runs at once: a master that dies
 /// holding the request never answers it, and the gateway's client would
 /// otherwise wait out request_timeout (11 minutes), also after the master
-/// came back. A late answer is then dropped.
+/// came back. `also`: a node the master's answer waits on (a push target
+/// that must take the session's name); its loss fails the request at once
+/// too, instead of when the master's own wait for it times out. A late
+/// answer is then dropped.
 template <class Answer, class Msg, class OnAnswer, class OnError>
-void request_master(rt_actor* self, Msg msg, OnAnswer on_answer, OnError on_error) {
+void request_master(rt_actor* self, Msg msg, OnAnswer on_answer, OnError on_error, std::string also = {}) {
   auto& st = self->state;
-  auto id = st.next_lost++;
+  auto id = st.next_lost;
+  st.next_lost += 2; // id waits on the master, id + 1 on `also`
+  // True the first time only: whatever settles the request takes both waits.
+  auto settle = [self, id] { return self->state.on_lost.erase(id) + self->state.on_lost.erase(id + 1) > 0; };
   auto fail = std::make_shared<OnError>(std::move(on_error));
-  st.on_lost[id] = {"", [self, id, fail] {
-    self->state.on_lost.erase(id);
-    caf::error e = caf::make_error(caf::sec::request_receiver_down, "lost the link to the master");
+  auto lost = [settle, fail](const std::string& what) {
+    if (!settle())
+      return;
+    caf::error e = caf::make_error(caf::sec::request_receiver_down, "lost the link to " + what);
     (*fail)(e);
-  }};
+  };
+  st.on_lost[id] = {"", [lost] { lost("the master"); }};
+  if (!also.empty())
+    st.on_lost[id + 1] = {also, [lost, also] { lost(also); }};
   self->request(st.master, st.cfg.request_timeout, std::move(msg))
     .then(
-      [self, id, on_answer](Answer& a) mutable {
-        if (self->state.on_lost.erase(id))
+      [settle, on_answer](Answer& a) mutable {
+        if (settle())
           on_answer(a);
       },
-      [self, id, fail](caf::error& e) {
-        if (self->state.on_lost.erase(id))
+      [settle, fail](caf::error& e) {
+        if (settle())
           (*fail)(e);
       });
 }
@@ -517,8 +527,11 @@ void push_ahead(rt_actor* self, push_image p, std::uint64_t size, std::shared_pt
   auto as_usual = [self, p, size, rp](std::uint64_t retry_of, std::string failed) mutable {
     push_attempt(self, p, size, retry_of, std::move(failed), 1, rp);
   };
-  auto as_usual_when_idle = [a, as_usual]() mutable {
-    a->then = [as_usual]() mutable { as_usual(0, {}); };
+  // `failed`: the session's target, when it is the one that failed.
+  auto as_usual_when_idle = [a, as_usual](std::string failed = {}) mutable {
+    a->then = [as_usual, decision = failed.empty() ? 0 : a->grant.decision, failed]() mutable {
+      as_usual(decision, failed);
+    };
     continue_if_idle(a);
   };
   if (!still_fresh(self, *a) || !st.master)
@@ -537,7 +550,16 @@ void push_ahead(rt_actor* self, push_image p, std::uint64_t size, std::shared_pt
         };
         continue_if_idle(a);
       },
-      [as_usual_when_idle](caf::error&) mutable { as_usual_when_idle(); });
+      [self, p, a, as_usual_when_idle](caf::error& e) mutable {
+        // The master waits for the target to take the name; a target lost
+        // meanwhile fails this at once, not when that wait times out. With
+        // the master still there, the target is what failed.
+        auto target = self->state.master ? a->grant.proof.scope.target : std::string{};
+        spdlog::warn("{}: the push of {}:{} opened ahead was not named ({}); pushing as usual", self->state.cfg.name,
+                     p.repository, p.tag, self->system().render(e));
+        as_usual_when_idle(target);
+      },
+      g.proof.scope.target);
 }
 
 /// Passes a local request on to the master and its answer back; `failed`

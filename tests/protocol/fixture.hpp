@@ -64,6 +64,7 @@ public:
   /// Data managers started from now on trust this key as the master's
   /// (another one: they refuse every proof); empty: the master's.
   std::optional<config::identity> guard_master;
+  std::map<std::string, caf::resumable*> hung; // hang_data_manager
 
   cluster_fixture() {
     spdlog::set_level(std::getenv("STOWAGE_TEST_LOG") ? spdlog::level::debug : spdlog::level::warn);
@@ -85,6 +86,8 @@ public:
   }
 
   void stop_all() {
+    while (!hung.empty())
+      resume_data_manager(hung.begin()->first);
     for (auto& [name, d] : dms)
       caf::anon_send_exit(d.actor, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(master, caf::exit_reason::user_shutdown);
@@ -176,6 +179,34 @@ public:
   void kill_data_manager(const std::string& name) {
     net->set_up(name, false);
     caf::anon_send_exit(dms.at(name).actor, caf::exit_reason::kill);
+    sched.run();
+  }
+
+  /// Hangs a data manager as SIGSTOP hangs its process: its actor runs
+  /// nothing (what is sent to it waits in its mailbox, requests to it go
+  /// unanswered) and its data plane is down, until resume_data_manager().
+  /// Done by taking the actor's job out of the coordinator's queue: while a
+  /// job is queued, CAF queues it no second time.
+  void hang_data_manager(const std::string& name) {
+    net->set_up(name, false);
+    const auto& actor = dms.at(name).actor;
+    caf::anon_send(actor, sa::node_down{"(nobody)"}); // something to run, so that its job is queued
+    auto* job = dynamic_cast<caf::resumable*>(caf::actor_cast<caf::abstract_actor*>(actor));
+    auto i = std::find(sched.jobs.begin(), sched.jobs.end(), job);
+    REQUIRE(i != sched.jobs.end());
+    sched.jobs.erase(i);
+    hung[name] = job;
+  }
+  void resume_data_manager(const std::string& name) {
+    sched.jobs.push_back(hung.at(name));
+    hung.erase(name);
+    net->set_up(name, true);
+    sched.run();
+  }
+  /// Tells the master its link to `name` broke, as the middleman does when
+  /// a remote node stops answering its heartbeats.
+  void master_loses_link(const std::string& name) {
+    caf::anon_send(master, caf::down_msg{dms.at(name).actor.address(), caf::exit_reason::remote_link_unreachable});
     sched.run();
   }
 

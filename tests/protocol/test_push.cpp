@@ -338,6 +338,30 @@ TEST_CASE_METHOD(push_cluster, "a push opened ahead whose target died goes elsew
   CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
 }
 
+TEST_CASE_METHOD(push_cluster, "a push opened ahead whose target hangs while the master names it goes on at once",
+                 "[protocol][push][ahead][failover]") {
+  build({{"dm1", link(50)}, {"dm2", link(10)}, {"dm3", link(5)}});
+  self->send(runtime, sa::open_push{repo});
+  for (const auto& b : blobs_of(*rt_store, repo, digest))
+    self->send(runtime, sa::blob_pushed{repo, b});
+  settle(5s);
+  REQUIRE(decisions().size() == 1);
+  REQUIRE(decisions()[0].chosen == "dm1");
+  // The manifest PUT: the runtime asks the master to name the session, and
+  // the master asks dm1, the target, to take the name. dm1 hangs and never
+  // answers; the master's link to it breaks and it says so. The runtime
+  // goes on to the next target at once instead of waiting for the master's
+  // wait on dm1 (probe_timeout) to end.
+  hang_data_manager("dm1");
+  self->send(runtime, sa::push_image{repo, "latest", digest});
+  sched.run();
+  master_loses_link("dm1");
+  goes_on_to_dm2_at_once();
+  settle(1s);
+  CHECK(tag_digest(*dms["dm2"].store, repo, "latest") == digest);
+  CHECK(tag_digest(*dms["dm3"].store, repo, "latest") == digest);
+}
+
 TEST_CASE_METHOD(push_cluster, "only the master names a session, and only one opened without a tag",
                  "[protocol][push][ahead]") {
   build({{"dm1", link(50)}, {"dm2", link(10)}});
