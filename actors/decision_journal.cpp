@@ -49,6 +49,7 @@ struct decision_journal::impl {
   std::size_t keep = 0;
   std::vector<decision> pending;
   std::uint64_t reserved = 1; // ids below may have been handed out (table reserved)
+  std::uint64_t reserved_at_open = 1;
 
   void reserve_through(std::uint64_t id) {
     stmt s(db, "INSERT OR REPLACE INTO reserved VALUES(1, ?)");
@@ -70,12 +71,16 @@ decision_journal::decision_journal(const std::filesystem::path& dir, std::size_t
   stmt s(impl_->db, "SELECT below FROM reserved WHERE one = 1");
   if (s.step())
     impl_->reserved = static_cast<std::uint64_t>(s.integer(0));
+  impl_->reserved_at_open = impl_->reserved;
 }
 
 decision_journal::~decision_journal() {
   try {
     flush();
-    impl_->reserve_through(next_id_written(impl_->db)); // all written: a clean restart continues right after
+    // All written: a clean restart continues right after, but never below
+    // what was reserved when this journal opened (ids a run killed before
+    // it handed out and never wrote, when this run decided nothing).
+    impl_->reserve_through(std::max(impl_->reserved_at_open, next_id_written(impl_->db)));
   } catch (const std::exception&) {
     // Closing anyway: at worst the last batch is lost, as after a crash.
   }

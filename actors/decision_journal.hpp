@@ -31,7 +31,8 @@ public:
 
   /// Appends `d` (its id already assigned); written with the next batch.
   void append(const decision& d);
-  /// Writes the buffered decisions now (the master does on every retry tick).
+  /// Writes the buffered decisions now (the master does journal_delay after
+  /// the first of a batch).
   void flush();
   /// The newest decisions kept (buffered ones included), oldest first.
   std::vector<decision> load();

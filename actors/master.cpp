@@ -217,12 +217,15 @@ caf::behavior master_behavior(master_actor* self, master_config cfg) {
       drop_old_delete_marks(self);
       resend_missing_tags(self);
       run_third_tests(self);
+      self->delayed_send(self, self->state.cfg.settings.retry_interval, retry_tick{});
+    },
+    [self](flush_decisions&) {
+      self->state.journal_flush_due = false;
       try {
         self->state.journal->flush();
       } catch (const std::exception& e) {
         spdlog::warn("{}: decisions not written to disk: {}", self->state.cfg.name, e.what());
       }
-      self->delayed_send(self, self->state.cfg.settings.retry_interval, retry_tick{});
     },
     [self](nodes_query&) -> nodes_answer {
       nodes_answer out;

@@ -53,6 +53,10 @@ struct master_config {
   std::function<std::int64_t()> unix_ms; // proof expiry clock; wall clock if empty
   std::chrono::milliseconds transfer_timeout{10 * 60 * 1000}; // one image transfer, across nodes
   std::size_t decision_capacity = 1000;
+  /// Decisions are written to the journal in batches, at most this long
+  /// after the first of a batch was made: what a master killed with -9 can
+  /// lose from /api/v1/decisions (never their ids).
+  std::chrono::milliseconds journal_delay{100};
   /// A deleted image's mark (a copy that turns up later, from a transfer
   /// under way at the delete or a node restored from a backup, is removed
   /// rather than counted) is dropped this long after the delete, and only

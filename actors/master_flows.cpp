@@ -5,6 +5,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include <algorithm>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -14,11 +15,14 @@ namespace {
 
 /// Appends a decision, new or changed, to the journal that survives restarts.
 void journal(master_actor* self, const decision& d) {
+  auto& st = self->state;
   try {
-    self->state.journal->append(d);
+    st.journal->append(d);
   } catch (const std::exception& e) {
-    spdlog::warn("{}: decisions not written to disk: {}", self->state.cfg.name, e.what());
+    spdlog::warn("{}: decisions not written to disk: {}", st.cfg.name, e.what());
   }
+  if (!std::exchange(st.journal_flush_due, true))
+    self->delayed_send(self, st.cfg.journal_delay, flush_decisions{});
 }
 
 std::string reference_text(const std::string& repository, const std::string& reference) {

@@ -83,6 +83,7 @@ struct master_state {
   catalog images;
   decision_log decisions;
   std::unique_ptr<decision_journal> journal; // the decisions on disk
+  bool journal_flush_due = false;            // a flush_decisions is on its way
   std::map<std::string, node_entry> nodes;
   std::map<std::uint64_t, round_state> rounds;
   std::uint64_t next_round = 1;

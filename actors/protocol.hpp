@@ -758,6 +758,14 @@ struct retry_tick {
 };
 STOWAGE_INSPECT(retry_tick, x.generation)
 
+/// Wakes the master to write the decisions its journal buffered
+/// (master_config::journal_delay after the first of them).
+struct flush_decisions {
+  std::uint64_t unused = 0;
+  friend bool operator==(const flush_decisions&, const flush_decisions&) = default;
+};
+STOWAGE_INSPECT(flush_decisions, x.unused)
+
 #undef STOWAGE_INSPECT
 
 /// Registers every message type above with `cfg`.

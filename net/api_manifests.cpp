@@ -64,16 +64,36 @@ private:
       respond(error_response(error_code::manifest_blob_unknown, "blob unknown to registry", 400,
                              "{\"digest\":\"" + d.str() + "\"}"));
     };
+    // A descriptor's size is what clients check the content against before
+    // trusting it: one that disagrees with the registry's copy would make
+    // every pull of the manifest fail.
+    auto size_wrong = [&](const oci::descriptor& d, std::uint64_t held) {
+      respond(error_response(error_code::manifest_invalid,
+                             "descriptor of " + d.dig.str() + " says " + std::to_string(d.size) +
+                               " bytes; the registry holds " + std::to_string(held),
+                             400, "{\"digest\":\"" + d.dig.str() + "\"}"));
+    };
+    auto check_blob = [&](const oci::descriptor& d) {
+      if (!must_exist(d)) return true;
+      auto b = st.blob(repo_, d.dig);
+      if (!b)
+        blob_unknown(d.dig);
+      else if (b->size != d.size)
+        size_wrong(d, b->size);
+      return b && b->size == d.size;
+    };
     if (m.config) {
-      if (must_exist(*m.config) && !st.blob(repo_, m.config->dig)) return blob_unknown(m.config->dig);
+      if (!check_blob(*m.config)) return;
       ev.blobs.push_back(m.config->dig);
     }
     for (const auto& l : m.layers) {
-      if (must_exist(l) && !st.blob(repo_, l.dig)) return blob_unknown(l.dig);
+      if (!check_blob(l)) return;
       ev.blobs.push_back(l.dig);
     }
     for (const auto& c : m.manifests) {
-      if (!st.manifest(repo_, oci::reference{c.dig})) return blob_unknown(c.dig);
+      auto child = st.manifest(repo_, oci::reference{c.dig});
+      if (!child) return blob_unknown(c.dig);
+      if (child->size != c.size) return size_wrong(c, child->size);
       ev.children.push_back(c.dig);
     }
 

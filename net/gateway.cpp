@@ -568,6 +568,10 @@ gateway::gateway(std::shared_ptr<store::registry_store> cache, std::shared_ptr<a
 
 gateway::~gateway() = default;
 
+response gateway::malformed(std::string_view why) const {
+  return error_response(oci::error_code::unsupported, "malformed request: " + std::string(why), 400);
+}
+
 route_result gateway::route(const request& req) {
   auto rr = route_request(req);
   if (!impl_->opts.track_use || !rr.reply) return rr;

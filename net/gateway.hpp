@@ -73,6 +73,8 @@ public:
           std::shared_ptr<const config::directory> dir, actors::packet_sink sink, gateway_options opts = {});
   ~gateway() override;
   route_result route(const request& req) override;
+  /// An OCI error body (UNSUPPORTED), as for any other request it refuses.
+  response malformed(std::string_view why) const override;
 
 private:
   route_result route_request(const request& req);

@@ -235,9 +235,7 @@ private:
         spdlog::debug("{}: unreadable request: {}", st_.opts.name, ec.message());
         started_ = std::chrono::steady_clock::now();
         req_ = request{};
-        response r;
-        r.status = 400;
-        r.body = "malformed request\n";
+        auto r = st_.handler.malformed(ec.message());
         r.close = true;
         version_ = 11;
         head_ = false;
@@ -257,9 +255,7 @@ private:
     version_ = m.version();
     keep_alive_ = m.keep_alive();
     if (!req_.set_target(m.target())) {
-      response r;
-      r.status = 400;
-      r.body = "bad query string\n";
+      auto r = st_.handler.malformed("bad query string");
       r.close = req_.has_body();
       return send(std::move(r));
     }

@@ -98,6 +98,14 @@ bool request::set_target(std::string_view t) {
   return true;
 }
 
+response http_handler::malformed(std::string_view why) const {
+  response r;
+  r.status = 400;
+  r.headers.add("Content-Type", "text/plain");
+  r.body = "malformed request: " + std::string(why) + "\n";
+  return r;
+}
+
 response serve_in_memory(http_handler& h, request req, std::string_view body, std::size_t chunk,
                          std::chrono::milliseconds timeout) {
   struct waiter {

@@ -154,6 +154,10 @@ class http_handler {
 public:
   virtual ~http_handler() = default;
   virtual route_result route(const request& req) = 0;
+  /// The 400 for a request the server could not parse (its header, a
+  /// Content-Length, the query string): `why` says what. Plain text unless
+  /// the handler speaks an API with its own error bodies (OCI).
+  virtual response malformed(std::string_view why) const;
 };
 
 /// Runs a request through a handler without a network: feeds `body` in

@@ -49,6 +49,10 @@ response refusal_response(const refusal& f) {
   return r;
 }
 
+response registry_api::malformed(std::string_view why) const {
+  return error_response(oci::error_code::unsupported, "malformed request: " + std::string(why), 400);
+}
+
 route_result registry_api::route(const request& req) {
   using api::endpoint;
   api::target t = api::parse_target(req.path);

@@ -102,6 +102,8 @@ public:
   registry_api(store::registry_store& store, std::shared_ptr<push_gate> gate = nullptr,
                after_manifest_put_hook hook = {}, registry_api_options opts = {});
   route_result route(const request& req) override;
+  /// An OCI error body (UNSUPPORTED), as for any other request it refuses.
+  response malformed(std::string_view why) const override;
 
   // ---- pieces shared by the handler files ---------------------------------
   store::registry_store& store() { return store_; }

@@ -48,7 +48,13 @@ expect 404 BLOB_UNKNOWN GET "$B/v2/good/img/blobs/$other"
 expect 400 MANIFEST_INVALID PUT "$B/v2/good/img/manifests/v2" -H "$MT" --data-binary 'garbage {'
 manifest "$cfg" "$other" >"$WORK/missing.json"
 expect 400 MANIFEST_BLOB_UNKNOWN PUT "$B/v2/good/img/manifests/v2" -H "$MT" --data-binary "@$WORK/missing.json"
+# A descriptor whose size is not the blob's: every pull of it would fail.
+manifest "$cfg" "$lay" | sed 's/"size":100000/"size":99999/' >"$WORK/wrong_size.json"
+expect 400 MANIFEST_INVALID PUT "$B/v2/good/img/manifests/v2" -H "$MT" --data-binary "@$WORK/wrong_size.json"
 expect 404 MANIFEST_UNKNOWN GET "$B/v2/good/img/manifests/v2"
+# Requests the server cannot parse: an OCI error body all the same.
+expect 400 UNSUPPORTED POST "$B/v2/good/img/blobs/uploads/" -H 'Content-Length: abc'
+expect 400 UNSUPPORTED GET "$B/v2/good/img/tags/list?n=1&last=%ZZ"
 expect 404 NAME_UNKNOWN GET "$B/v2/no/such/manifests/v1"
 # Ranges.
 expect 416 RANGE_INVALID GET "$B/v2/good/img/blobs/$lay" -H 'Range: bytes=200000-300000'

@@ -2,6 +2,7 @@
 // min_copies.
 #include "fixture.hpp"
 
+#include "actors/decision_journal.hpp"
 #include "actors/image_copy.hpp"
 
 #include <fstream>
@@ -104,6 +105,20 @@ TEST_CASE_METHOD(push_cluster, "a push issues both proofs and the pre-receives, 
   settle(1s);
   for (auto& [name, d] : dms)
     CHECK(tag_digest(*d.store, repo, "latest") == v2);
+}
+
+TEST_CASE_METHOD(push_cluster, "a push decision is on the master's disk within journal_delay",
+                 "[protocol][push][decisions]") {
+  build({{"dm1", link(50)}, {"dm2", link(10)}});
+  auto done = ask<sa::push_done>(runtime, sa::push_image{repo, "latest", digest});
+  REQUIRE(done.ok);
+  settle(100ms); // master_config::journal_delay
+  // What a master killed with -9 now would find when started again.
+  auto on_disk = sa::decision_journal(root / "master", 1000).load();
+  REQUIRE(on_disk.size() == 1);
+  CHECK(on_disk[0].kind == "push");
+  CHECK(on_disk[0].reference == repo + ":latest");
+  CHECK(on_disk[0].chosen == "dm1");
 }
 
 TEST_CASE_METHOD(push_cluster, "a replication request without a pre-receive is refused", "[protocol][push]") {

@@ -57,6 +57,25 @@ TEST_CASE("a decision id is never handed out twice, even after a crash", "[maste
   CHECK(next.record(pull_decision("dm2")) > 5); // ...but their ids stay used
 }
 
+TEST_CASE("a run that decides nothing after a crash does not give the crashed run's ids again",
+          "[master][decisions]") {
+  temp_dir dir;
+  decision_journal crashed(dir.path, 100); // killed with five decisions buffered: left open
+  decision_log log(100);
+  record(log, crashed, 5);
+  {
+    // Started and stopped cleanly before deciding anything (its ports were
+    // taken, say).
+    decision_journal brief(dir.path, 100);
+    decision_log l(100);
+    l.restore(brief.load(), brief.next_id());
+  }
+  decision_journal after(dir.path, 100);
+  decision_log next(100);
+  next.restore(after.load(), after.next_id());
+  CHECK(next.record(pull_decision("dm2")) > 5);
+}
+
 TEST_CASE("the journal keeps only the newest decisions", "[master][decisions]") {
   temp_dir dir;
   decision_journal j(dir.path, 10);
