@@ -350,6 +350,47 @@ void commit_push(dm_actor* self, const push_commit& c, caf::typed_response_promi
     acknowledge(self, rr, false);
 }
 
+/// A copy here was damaged on disk and dropped (with the images that need
+/// it): the join reports the smaller inventory, and the master then owes
+/// this node those images, delivered from a sound copy.
+void rejoin_after_damage(dm_actor* self) {
+  spdlog::warn("{}: dropped an image whose copy here was damaged on disk; joining again to get it back",
+               self->state.cfg.name);
+  join(self);
+}
+
+/// Another data manager got a blob from here that did not match its digest:
+/// the copy here is hashed (off this actor: a big blob takes a while) and
+/// dropped if damaged.
+void check_own_copy(dm_actor* self, const check_blob& c) {
+  auto d = oci::digest::parse(c.digest);
+  if (!d)
+    return;
+  self->spawn<caf::detached>([store = self->state.cfg.store, d = *d, name = self->state.cfg.name,
+                              me = caf::actor_cast<caf::actor>(self)] {
+    try {
+      if (store->drop_if_damaged(d))
+        caf::anon_send(me, copy_dropped{d.str()});
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: could not check the copy of {}: {}", name, d.str(), e.what());
+    }
+  });
+}
+
+/// What `source` sent did not match its digest: it is asked to check its
+/// copy (the data plane between the two is verified on this end only).
+void source_sent_mismatch(dm_actor* self, const std::string& source, const std::string& repo,
+                          const std::string& digest) {
+  auto& st = self->state;
+  if (source == st.cfg.master_name)
+    return; // the master's spool: its copy came from a data manager, verified
+  if (auto h = st.transfers.handle_of(source)) {
+    spdlog::warn("{}: {} sent {}@{} with other bytes than its digest: asking it to check its copy", st.cfg.name,
+                 source, repo, digest);
+    self->send(h, check_blob{repo, digest});
+  }
+}
+
 // Fetches an image from `source` into this node's store, then tells the
 // master and answers through `answer(ok, error)`.
 void fetch(dm_actor* self, const std::string& source, const std::string& repo, const std::string& tag,
@@ -357,9 +398,11 @@ void fetch(dm_actor* self, const std::string& source, const std::string& repo, c
   auto& st = self->state;
   ++st.in_flight;
   transfer_order order{source, st.cfg.name, repo, digest, tag, seq, {}};
-  start_transfer(self, order, [self, repo, tag, digest, seq, answer](const transfer_done& d) {
+  start_transfer(self, order, [self, source, repo, tag, digest, seq, answer](const transfer_done& d) {
     auto& st = self->state;
     --st.in_flight;
+    if (!d.mismatched_blob.empty())
+      source_sent_mismatch(self, source, repo, d.mismatched_blob);
     if (d.ok && st.master)
       self->send(st.master, image_stored{st.cfg.name, item_of(self, repo, tag, digest, seq)});
     answer(d.ok, d.error);
@@ -525,7 +568,13 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
       return answer_removals(st.cfg.name, self->current_sender() == st.master.address(), *st.cfg.store, a,
                              removal_mode::by_seq);
     },
-    [self](transfer_done& d) { self->state.transfers.finish(d); },
+    [self](transfer_done& d) {
+      if (d.dropped_damaged)
+        rejoin_after_damage(self);
+      self->state.transfers.finish(d);
+    },
+    [self](check_blob& c) { check_own_copy(self, c); },
+    [self](copy_dropped&) { rejoin_after_damage(self); },
   };
 }
 

@@ -47,6 +47,12 @@ struct transfer_result {
   std::string error;       // why not, for logs and answers
   int status = 0;          // HTTP-like status of a refusal (401/403 for proofs), 0 otherwise
   std::uint64_t bytes = 0; // bytes that had to move
+  /// The sender's copy turned out damaged on disk and was dropped from its
+  /// store (registry_store::drop_if_damaged): it holds fewer images now.
+  bool dropped_damaged = false;
+  /// A blob the other end sent whose bytes did not match its digest (its
+  /// copy may be damaged on disk); empty if none.
+  std::string mismatched_blob{};
 };
 
 /// Copies images: manifest, config and layers, recursively for indexes.

@@ -42,16 +42,23 @@ void release_spooled(master_actor* self, const std::string& repository, const st
 
 /// Where `node` gets a handed-off image from: the master's spool if the
 /// target handed it there, else a data manager holding it that is up (the
-/// target went down before it could hand it off). No name: nobody, for now.
+/// target went down before it could hand it off). After a failed delivery
+/// the next one in that order, round the list: a source that cannot deliver
+/// (its copy lost or damaged since it reported it) holds nothing up. No
+/// name: nobody, for now.
 peer_ref delivery_source(master_actor* self, const handoff_record& h) {
   auto& st = self->state;
+  std::vector<peer_ref> sources;
   auto dig = oci::digest::parse(h.digest);
   if (dig && st.spool->manifest(h.repository, oci::reference{*dig}))
-    return {st.cfg.name, caf::actor_cast<caf::actor>(self)};
+    sources.push_back({st.cfg.name, caf::actor_cast<caf::actor>(self)});
   for (const auto& holder : st.images.holders(h.repository, h.digest))
     if (holder != h.node && is_up_data(self, holder))
-      return {holder, st.nodes.at(holder).handle};
-  return {};
+      sources.push_back({holder, st.nodes.at(holder).handle});
+  if (sources.empty())
+    return {};
+  auto failed = st.failed_deliveries.find({h.repository, h.digest, h.node});
+  return sources[failed == st.failed_deliveries.end() ? 0 : failed->second % sources.size()];
 }
 
 /// Tells `node` the tags it misses on images it holds (catalog::stale_tags):
@@ -102,11 +109,13 @@ void deliver_next(master_actor* self, const std::shared_ptr<delivery_batch>& b) 
         [self, h, one](delivery_answer& a) {
           auto& st = self->state;
           if (a.ok) {
+            st.failed_deliveries.erase({h.repository, h.digest, h.node});
             spdlog::info("{}: delivered {}@{} to {}", st.cfg.name, h.repository, h.digest, h.node);
             st.handoffs->remove(h.repository, h.digest, h.node);
             st.images.add_replica({h.repository, h.tag, h.digest, h.seq, 0}, h.node);
             release_spooled(self, h.repository, h.digest);
           } else {
+            ++st.failed_deliveries[{h.repository, h.digest, h.node}];
             spdlog::warn("{}: delivery of {}@{} to {} failed: {}", st.cfg.name, h.repository, h.digest,
                          h.node, a.error);
           }

@@ -86,6 +86,8 @@ void add_protocol_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<round_deadline>("stowage::round_deadline");
   cfg.add_message_type<retry_tick>("stowage::retry_tick");
   cfg.add_message_type<flush_decisions>("stowage::flush_decisions");
+  cfg.add_message_type<check_blob>("stowage::check_blob");
+  cfg.add_message_type<copy_dropped>("stowage::copy_dropped");
   cfg.add_message_type<first_test_request>("stowage::first_test_request");
   cfg.add_message_type<second_test_request>("stowage::second_test_request");
   cfg.add_message_type<third_test_request>("stowage::third_test_request");

@@ -740,9 +740,28 @@ struct transfer_done {
   std::string error;
   std::int32_t status = 0;
   std::uint64_t bytes = 0;
+  bool dropped_damaged = false; // transfer_result::dropped_damaged
+  std::string mismatched_blob{}; // transfer_result::mismatched_blob
   friend bool operator==(const transfer_done&, const transfer_done&) = default;
 };
-STOWAGE_INSPECT(transfer_done, x.id, x.ok, x.error, x.status, x.bytes)
+STOWAGE_INSPECT(transfer_done, x.id, x.ok, x.error, x.status, x.bytes, x.dropped_damaged, x.mismatched_blob)
+
+/// Data manager -> the data manager it fetched from: a blob you sent did not
+/// match its digest; check your copy (registry_store::drop_if_damaged). A
+/// copy damaged on disk is then dropped and fetched again from a sound one.
+struct check_blob {
+  std::string repository;
+  std::string digest;
+  friend bool operator==(const check_blob&, const check_blob&) = default;
+};
+STOWAGE_INSPECT(check_blob, x.repository, x.digest)
+
+/// A data manager's own check found a copy damaged and dropped it.
+struct copy_dropped {
+  std::string digest;
+  friend bool operator==(const copy_dropped&, const copy_dropped&) = default;
+};
+STOWAGE_INSPECT(copy_dropped, x.digest)
 
 /// Wakes an actor at the earliest deadline of its open probe rounds: one
 /// timer for all rounds in flight instead of one per round.

@@ -35,7 +35,9 @@ public:
     pending_[id] = {std::move(then), {order.from, order.to}};
     auto me = caf::actor_cast<caf::actor>(self);
     transfer.copy(std::move(order), [me, id](transfer_result r) {
-      caf::send_as(me, me, transfer_done{id, r.ok, std::move(r.error), r.status, r.bytes});
+      caf::send_as(me, me,
+                   transfer_done{id, r.ok, std::move(r.error), r.status, r.bytes, r.dropped_damaged,
+                                 std::move(r.mismatched_blob)});
     });
   }
 
@@ -58,6 +60,14 @@ public:
 
   /// True while `who` is watched: from watch() until its link breaks.
   bool watching(const caf::actor_addr& who) const { return watched_.count(who) > 0; }
+
+  /// The actor of node `name` while it is watched; invalid otherwise.
+  caf::actor handle_of(const std::string& name) const {
+    for (const auto& [addr, n] : watched_)
+      if (n == name)
+        return caf::actor_cast<caf::actor>(addr);
+    return {};
+  }
 
   /// For the actor's down handler: if `dm` is about a watched node, ends the
   /// transfers with it now (abandon), has the data plane cut them

@@ -60,6 +60,18 @@ void for_each_concurrently(const std::vector<T>& items, std::size_t width, Fn fn
   if (first) std::rethrow_exception(first);
 }
 
+/// The local copy of something being sent turned out damaged on disk (its
+/// bytes no longer match its digest) and was dropped from the store.
+struct local_copy_damaged : registry_error {
+  using registry_error::registry_error;
+};
+
+/// The other end sent a blob whose bytes do not match its digest.
+struct sent_mismatched_blob : registry_error {
+  sent_mismatched_blob(const std::string& what, const oci::digest& d) : registry_error(what), dig(d) {}
+  oci::digest dig;
+};
+
 // ---- to == self: pull from the source's OCI endpoint into the local store ------
 class puller {
 public:
@@ -104,7 +116,7 @@ public:
       w.reset();
       auto st = local_.commit_upload(repo_, up.id, desc.dig, desc.size);
       if (st != store::commit_status::ok)
-        throw registry_error("blob " + desc.dig.str() + " failed verification on arrival");
+        throw sent_mismatched_blob("blob " + desc.dig.str() + " failed verification on arrival", desc.dig);
       bytes += n;
     } catch (...) {
       local_.cancel_upload(repo_, up.id);
@@ -163,7 +175,7 @@ constexpr std::chrono::seconds arrival_stall_limit{60};
 // ---- from == self: push from the local store to the receiver's OCI endpoint ----
 class pusher {
 public:
-  pusher(registry_client& c, const store::registry_store& local, const std::string& repo, std::size_t width,
+  pusher(registry_client& c, store::registry_store& local, const std::string& repo, std::size_t width,
          const arriving_blobs& arriving = {})
       : c_(c), local_(local), repo_(repo), width_(width), arriving_(arriving) {}
 
@@ -172,7 +184,11 @@ public:
     auto info = local_.manifest(repo_, oci::reference{d});
     if (!info) throw registry_error("manifest " + d.str() + " is not in the local store", 404);
     auto body = local_.read_manifest(*info);
-    if (oci::sha256_of(body) != d) throw registry_error("local manifest " + d.str() + " does not match its digest");
+    if (oci::sha256_of(body) != d) {
+      if (local_.drop_if_damaged(d))
+        throw local_copy_damaged("the local copy of manifest " + d.str() + " was damaged on disk: dropped");
+      throw registry_error("local manifest " + d.str() + " does not match its digest");
+    }
     auto parsed = parse_or_throw(body, info->media_type, d);
     for (const auto& child : parsed.manifests) manifest(child.dig, {}, {}, depth + 1);
     for_each_concurrently(parsed.blobs(), width_, [this](const oci::descriptor& b) { blob(b); });
@@ -199,7 +215,17 @@ public:
       if (oci::optional_layer(desc)) return;
       throw registry_error("blob " + desc.dig.str() + " is not in the local store", 404);
     }
-    bytes += c_.push_blob(repo_, desc.dig, info->path);
+    try {
+      bytes += c_.push_blob(repo_, desc.dig, info->path);
+    } catch (const registry_error& e) {
+      // The receiver hashed what it got and refused it: the bytes on this
+      // disk may have gone bad since they were stored. If so they are
+      // dropped, so that this node stops offering them and gets them again.
+      if (e.status == 400 && local_.drop_if_damaged(desc.dig))
+        throw local_copy_damaged(std::string(e.what()) + "; the local copy of " + desc.dig.str() +
+                                 " was damaged on disk: dropped");
+      throw;
+    }
     // Sent: its pages are not needed in memory any more. Kept, they make the
     // page cache grow with every push, and on this project's VMs new page
     // cache costs ~2.4 ms of CPU per MiB while just-freed pages are reused
@@ -213,7 +239,7 @@ public:
 
 private:
   registry_client& c_;
-  const store::registry_store& local_;
+  store::registry_store& local_;
   const std::string& repo_;
   std::size_t width_;
   const arriving_blobs& arriving_;
@@ -316,6 +342,12 @@ actors::transfer_result http_image_transfer::copy_now(const actors::transfer_ord
   actors::transfer_result r;
   try {
     r = impl_->run(order, cancel);
+  } catch (const local_copy_damaged& e) {
+    r = {false, e.what(), e.status, 0};
+    r.dropped_damaged = true;
+  } catch (const sent_mismatched_blob& e) {
+    r = {false, e.what(), e.status, 0};
+    r.mismatched_blob = e.dig.str();
   } catch (const registry_error& e) {
     r = {false, e.what(), e.status, 0};
   } catch (const std::exception& e) {

@@ -14,6 +14,7 @@
 #include "store/recovery.hpp"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -192,6 +193,32 @@ public:
     for (const auto& d : unused)
       fileio::remove_quietly(files_.blob_path(d));
     return removed;
+  }
+
+  bool drop_if_damaged(const oci::digest& d) override {
+    if (!blob_files::storable(d))
+      return false;
+    auto path = files_.blob_path(d);
+    std::optional<std::uint64_t> size;
+    {
+      std::lock_guard lock(read_mu_);
+      size = reader_.blob_size(d.str());
+    }
+    if (!size)
+      return false;
+    // Hashed outside the lock: a big blob takes a while, and its file stays
+    // readable through the descriptor even if a delete comes meanwhile.
+    fileio::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() >= 0 && fileio::fd_size(fd.get(), path) == *size && fileio::hash_fd(fd.get(), *size, path) == d)
+      return false;
+    std::lock_guard lock(mu_);
+    if (db_.blob_size(d.str()) != size)
+      return false; // deleted (or deleted and stored again) meanwhile
+    spdlog::error("store {}: blob {} is damaged on disk (its bytes no longer match its digest): dropped with the "
+                  "manifests that need it",
+                  files_.root().string(), d.str());
+    drop_damaged_blobs(files_, db_, {d.str()});
+    return true;
   }
 
   // ---- upload sessions ----------------------------------------------------

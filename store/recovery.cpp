@@ -106,24 +106,26 @@ void reconcile_blobs(const blob_files& files, metadata_db& db) {
     else
       file_sizes.emplace(f.digest, f.size);
   }
-  std::vector<std::string> damaged_files;
-  std::set<std::string> purged;
+  std::set<std::string> damaged;
+  for (const auto& [digest, size] : known)
+    if (auto it = file_sizes.find(digest); it == file_sizes.end() || it->second != size)
+      damaged.insert(digest);
+  drop_damaged_blobs(files, db, damaged);
+}
+
+void drop_damaged_blobs(const blob_files& files, metadata_db& db, const std::set<std::string>& damaged) {
+  if (damaged.empty())
+    return;
+  std::vector<std::string> unused_files(damaged.begin(), damaged.end());
   metadata_db::transaction tx(db);
-  for (const auto& [digest, size] : known) {
-    auto it = file_sizes.find(digest);
-    if (it != file_sizes.end() && it->second == size)
-      continue;
+  for (const auto& digest : damaged)
     db.purge_blob(digest);
-    purged.insert(digest);
-    if (it != file_sizes.end())
-      damaged_files.push_back(digest);
-  }
-  for (auto& d : drop_manifests_needing(files, db, std::move(purged)))
-    damaged_files.push_back(std::move(d));
+  for (auto& d : drop_manifests_needing(files, db, damaged))
+    unused_files.push_back(std::move(d));
   tx.commit();
   // Rows first, then files: a crash in between leaves row-less files, which
   // the next open removes.
-  for (const auto& digest : damaged_files)
+  for (const auto& digest : unused_files)
     fileio::remove_quietly(files.blob_path(metadata_db::parse_digest(digest)));
 }
 

@@ -3,6 +3,9 @@
 // other use of the store, single-threaded.
 #pragma once
 
+#include <set>
+#include <string>
+
 namespace stowage::store {
 
 class blob_files;
@@ -24,5 +27,10 @@ void reconcile_uploads(const blob_files& files, metadata_db& db);
 /// delivers it again. A blob deleted by a client (DELETE) does not count:
 /// only what this open found damaged.
 void reconcile_blobs(const blob_files& files, metadata_db& db);
+
+/// Purges the blobs `damaged` (digests; a file lost, cut, or whose bytes no
+/// longer hash to their digest) as reconcile_blobs does: with the links,
+/// manifests and tags that need them, in one transaction, then their files.
+void drop_damaged_blobs(const blob_files& files, metadata_db& db, const std::set<std::string>& damaged);
 
 } // namespace stowage::store

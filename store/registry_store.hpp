@@ -209,6 +209,14 @@ public:
   virtual std::vector<oci::descriptor> referrers(std::string_view repo, const oci::digest& subject,
                                                  std::string_view artifact_type) const = 0;
 
+  /// Checks blob `d` against its digest (reading it whole) and, if its
+  /// bytes no longer match (damaged on disk after it was stored), drops it
+  /// with every manifest and tag that needs it, as a store does at open for
+  /// a lost or cut file: a node then no longer reports or serves an image
+  /// it cannot serve whole, and a cluster delivers it again. True if it was
+  /// damaged and dropped; false if it is whole or absent.
+  virtual bool drop_if_damaged(const oci::digest& d) = 0;
+
   // ---- capacity, for placement decisions ----------------------------------
   virtual std::uint64_t free_bytes() const = 0;
   /// Committed blobs (manifests included) and the bytes of upload sessions,

@@ -86,9 +86,12 @@ TEST_CASE_METHOD(cluster_fixture, "every protocol message survives serialization
   RT(sa::pull_done{true, "", item.digest, "dm1", 1});
   RT(sa::push_image{"r/x", "t", item.digest});
   RT(sa::push_done{true, "", "dm1", 3, "s", {true, "", 2, {"dm1"}, {}, {"dm2"}}});
-  RT(sa::transfer_done{1, false, "e", 401, 0});
+  RT(sa::transfer_done{1, false, "e", 401, 0, true, item.digest});
   RT(sa::round_deadline{4});
   RT(sa::retry_tick{1});
+  RT(sa::flush_decisions{});
+  RT(sa::check_blob{"r/x", item.digest});
+  RT(sa::copy_dropped{item.digest});
 #undef RT
   caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
 }

@@ -6,6 +6,10 @@
 #include "config/node_auth.hpp"
 #include "net/registry_client.hpp"
 
+#include <caf/scoped_actor.hpp>
+
+#include <fstream>
+
 using namespace stowage;
 using namespace stowage::test;
 
@@ -123,6 +127,80 @@ TEST_CASE("a pull by tag through the gateway is scheduled over measured candidat
   } catch (const net::registry_error& e) {
     CHECK(e.status == 404);
   }
+}
+
+TEST_CASE("a data manager whose copy went bad on disk drops it once a receiver refuses it, and gets it back",
+          "[cluster][damage]") {
+  image_files img;
+  loopback_cluster c([&](loopback_cluster& c) {
+    img = make_image(c.root / "seed", "seed", 1024 * 1024);
+    for (auto& [name, dm] : c.dms) seed(*dm.store, "lib/seed", "v1", img, 1);
+  });
+  auto& dm1 = c.dms.at("dm1");
+  const auto layer = oci::sha256_of(img.layer_bytes);
+  auto sound = [&] {
+    auto b = dm1.store->blob("lib/seed", layer);
+    return b && dm1.store->manifest("lib/seed", oci::reference{img.digest}) && read_file(b->path) == img.layer_bytes;
+  };
+  REQUIRE(sound());
+  {
+    // Eight bytes of dm1's layer go bad in place, its size unchanged: only
+    // a hash can tell.
+    std::fstream f(dm1.store->blob("lib/seed", layer)->path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.write("XXXXXXXX", 8);
+  }
+  REQUIRE_FALSE(sound());
+  // The master schedules dm1 to deliver the image to rt1; rt1's gateway
+  // hashes the layer and refuses it. dm1 checks its copy, drops it (with
+  // the manifest that needs it), and joins again; the master then owes it
+  // the image and delivers it from a sound holder.
+  caf::scoped_actor self{c.sys};
+  self->request(dm1.actor, 30s, sa::scheduling_request{1, "rt1", "lib/seed", img.digest.str()})
+    .receive([&](sa::scheduling_answer& a) { CHECK_FALSE(a.ok); },
+             [&](caf::error& e) { FAIL("no answer: " << c.sys.render(e)); });
+  CHECK_FALSE(c.rt_store->blob("lib/seed", layer));
+  CHECK(eventually([&] { return sound(); }));
+}
+
+TEST_CASE("a data manager that got a blob with other bytes than its digest has its source check its copy",
+          "[cluster][damage]") {
+  image_files img;
+  loopback_cluster c([&](loopback_cluster& c) {
+    img = make_image(c.root / "seed", "seed", 1024 * 1024);
+    for (auto& [name, dm] : c.dms) seed(*dm.store, "lib/seed", "v1", img, 1);
+  });
+  const auto layer = oci::sha256_of(img.layer_bytes);
+  auto sound = [&](const std::string& name) {
+    auto& s = *c.dms.at(name).store;
+    auto b = s.blob("lib/seed", layer);
+    return b && s.manifest("lib/seed", oci::reference{img.digest}) && read_file(b->path) == img.layer_bytes;
+  };
+  {
+    std::fstream f(c.dms.at("dm1").store->blob("lib/seed", layer)->path,
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096);
+    f.write("XXXXXXXX", 8);
+  }
+  // dm2 lost its copy (say, a disk replaced) and is to get it from dm1.
+  auto& dm2 = c.dms.at("dm2");
+  dm2.store->delete_together("lib/seed", {img.digest}, {layer});
+  // The data plane says which blob came with other bytes than its digest...
+  auto r = dm2.transfer->copy_now({"dm1", "dm2", "lib/seed", img.digest.str(), "v1", 1, {}});
+  CHECK_FALSE(r.ok);
+  CHECK(r.mismatched_blob == layer.str());
+  // ...and dm2, told to fetch the image from dm1, asks dm1 to check its
+  // copy: dm1 finds it damaged, drops it and joins again; the master then
+  // delivers it to dm1 from another holder. (The master still counts dm2
+  // as one: the first delivery from it fails, the next comes from dm3.)
+  caf::scoped_actor self{c.sys};
+  self->request(dm2.actor, 30s, sa::delivery{"lib/seed", "v1", img.digest.str(), 1, {"dm1", c.dms.at("dm1").actor}})
+    .receive([&](sa::delivery_answer& a) { CHECK_FALSE(a.ok); },
+             [&](caf::error& e) { FAIL("no answer: " << c.sys.render(e)); });
+  CHECK(eventually([&] { return sound("dm1"); }));
+  // dm2 joins again, as it would once restarted, and gets the image too.
+  caf::anon_send(dm2.actor, sa::connect_master{c.master});
+  CHECK(eventually([&] { return sound("dm2"); }));
 }
 
 TEST_CASE("data managers refuse pushes without a valid proof over HTTP", "[cluster]") {

@@ -531,3 +531,36 @@ TEST_CASE("a cache left unsynced before the machine's last boot is emptied at op
   auto durable = registry_store::open(dir.path);
   check_serves(*durable, "r", d, bytes);
 }
+
+TEST_CASE("a blob whose bytes went bad while the store runs is dropped with what needs it, when checked",
+          "[store]") {
+  temp_dir dir;
+  const std::string layer = "a layer whose bytes will rot on disk";
+  auto s = registry_store::open(dir.path);
+  put_blob(*s, "r", "{}");
+  const auto ld = put_blob(*s, "r", layer);
+  auto j = nlohmann::json::parse(image_manifest(config, 2));
+  j["layers"] = {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"}, {"digest", ld.str()}, {"size", layer.size()}}};
+  const auto rotten = put_manifest(*s, "r", j.dump(), "rotten");
+  const auto intact = put_manifest(*s, "r", image_manifest(config, 2), "intact");
+
+  // Sound, or not there at all: nothing happens.
+  CHECK_FALSE(s->drop_if_damaged(ld));
+  CHECK_FALSE(s->drop_if_damaged(oci::sha256_of("never stored")));
+  CHECK(s->manifest("r", tag_ref("rotten")));
+
+  {
+    std::fstream f(dir.path / "blobs" / blob_rel(ld), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(2);
+    f.write("XX", 2); // same size: only its hash tells
+  }
+  CHECK(s->drop_if_damaged(ld));
+  CHECK_FALSE(s->blob("r", ld));
+  CHECK_FALSE(fs::exists(dir.path / "blobs" / blob_rel(ld)));
+  CHECK_FALSE(s->manifest("r", digest_ref(rotten.dig)));
+  CHECK(s->tags("r", {}, "") == std::vector<std::string>{"intact"});
+  CHECK(s->manifest("r", digest_ref(intact.dig)));
+  // Stored again whole, it serves as before.
+  CHECK(put_blob(*s, "r", layer) == ld);
+  CHECK_FALSE(s->drop_if_damaged(ld));
+}
