@@ -239,6 +239,34 @@ std::vector<std::string> process_args(const image_config& cfg, const std::vector
   return args;
 }
 
+/// Why the kernel would refuse to execute the image's executable file
+/// `path` (named `name` in messages): neither ELF nor a script whose
+/// interpreter it can execute, following interpreters as the kernel does
+/// (up to four deep). nullopt if it would run it.
+std::optional<start_problem> cannot_exec(const fs::path& rootfs, const std::string& path, const std::string& name,
+                                         const std::string& cwd, int depth = 0) {
+  int fd = open_in_rootfs(rootfs, path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return std::nullopt; // unreadable here: runc decides
+  char head[256];
+  ssize_t n = ::pread(fd, head, sizeof head, 0);
+  ::close(fd);
+  const std::string_view h(head, n > 0 ? static_cast<std::size_t>(n) : 0);
+  if (h.starts_with("\x7f" "ELF")) return std::nullopt;
+  if (!h.starts_with("#!"))
+    return start_problem{name + ": not a program this host can run (exec format error)", 126};
+  auto line = h.substr(2, h.find('\n') == std::string_view::npos ? std::string_view::npos : h.find('\n') - 2);
+  auto from = line.find_first_not_of(" \t");
+  if (from == std::string_view::npos) return start_problem{name + ": its #! line names no interpreter", 126};
+  auto interp = std::string(line.substr(from, line.find_first_of(" \t\r", from) - from));
+  if (depth >= 4) return start_problem{name + ": too many levels of interpreters", 126};
+  const auto at = interp.front() == '/' ? interp : cwd + "/" + interp;
+  auto st = stat_in_rootfs(rootfs, at);
+  if (!st) return start_problem{name + ": its interpreter " + interp + " is not in the image", 127};
+  if (!S_ISREG(st->st_mode) || !(st->st_mode & 0111))
+    return start_problem{name + ": its interpreter " + interp + " is not an executable file", 126};
+  return cannot_exec(rootfs, at, interp, cwd, depth + 1);
+}
+
 std::optional<start_problem> cannot_start(const fs::path& rootfs, const json& spec) {
   const auto& process = spec.at("process");
   const auto& args = process.at("args");
@@ -263,7 +291,8 @@ std::optional<start_problem> cannot_start(const fs::path& rootfs, const json& sp
   bool seen = false; // something by that name, though not executable
   for (const auto& c : candidates)
     if (auto st = stat_in_rootfs(rootfs, c)) {
-      if (S_ISREG(st->st_mode) && (st->st_mode & 0111)) return std::nullopt;
+      if (S_ISREG(st->st_mode) && (st->st_mode & 0111))
+        return cannot_exec(rootfs, c, name, process.value("cwd", std::string("/")));
       seen = true;
     }
   if (seen) return start_problem{name + ": not an executable file in the image", 126};

@@ -188,6 +188,10 @@ rootfs_result assemble_rootfs(const std::vector<fs::path>& layers, const fs::pat
       safe = safe && overlay_safe(fs::absolute(*it));
       if (!lower.empty()) lower += ':';
       lower += fs::absolute(*it).string();
+      // A layer whose root is opaque hides every layer below it. overlayfs
+      // ignores that mark on a lower layer's root, so those layers are
+      // left out instead (the copy below clears what it merged so far).
+      if (is_opaque(*it)) break;
     }
     std::string opts = "lowerdir=" + lower + ",upperdir=" + fs::absolute(upper).string() +
                        ",workdir=" + fs::absolute(work).string();

@@ -189,13 +189,23 @@ TEST_CASE("a command that cannot start is found out first: 127 not found, 126 no
   fs::create_directories(root / "etc");
   fs::create_directories(root / "srv/app");
   fs::create_directories(base / "host");
-  std::ofstream(root / "bin/busybox") << "#!";
+  std::ofstream(root / "bin/busybox") << "\x7f" "ELF\x02\x01\x01"; // what the kernel looks at
   fs::permissions(root / "bin/busybox", fs::perms::owner_all);
   fs::create_symlink("busybox", root / "bin/sh");                 // relative
   fs::create_symlink("/bin/busybox", root / "bin/tool");          // absolute: inside the image
   std::ofstream(root / "etc/passwd") << "root:x:0:0::/:/bin/sh\n"; // not executable
-  std::ofstream(root / "srv/app/run") << "#!";
-  fs::permissions(root / "srv/app/run", fs::perms::owner_all);
+  // Scripts: run by the interpreter their #! line names, if the image has it.
+  auto script = [&](const char* name, const char* text) {
+    std::ofstream(root / "srv/app" / name) << text;
+    fs::permissions(root / "srv/app" / name, fs::perms::owner_all);
+  };
+  script("run", "#!/bin/sh\necho hi\n");
+  script("spaced", "#!  /bin/sh -e\n");
+  script("nested", "#!/srv/app/run\n");          // a script's interpreter may be a script
+  script("lost", "#!/usr/bin/python3\nprint()\n"); // the image has no python
+  script("odd", "#!/etc/passwd\n");               // not executable
+  script("bare", "#!\n");
+  script("text", "echo no #! line\n");            // neither ELF nor a script: exec format error
   std::ofstream(base / "host/outside") << "#!";
   fs::permissions(base / "host/outside", fs::perms::owner_all);
   fs::create_symlink(base / "host/outside", root / "bin/escape");  // the host's file: not the image's
@@ -220,6 +230,12 @@ TEST_CASE("a command that cannot start is found out first: 127 not found, 126 no
   CHECK(code({"/bin/escape"}) == 127);
   CHECK(code({"/etc/passwd"}) == 126);
   CHECK(code({"/bin"}) == 126);
+  CHECK(code({"/srv/app/spaced"}) == 0);
+  CHECK(code({"/srv/app/nested"}) == 0);
+  CHECK(code({"/srv/app/lost"}) == 127);
+  CHECK(code({"/srv/app/odd"}) == 126);
+  CHECK(code({"/srv/app/bare"}) == 126);
+  CHECK(code({"/srv/app/text"}) == 126);
   CHECK(code({}) == 127); // no Entrypoint, no Cmd, no command
   auto p = cannot_start(root, spec_for({"/nonexistent"}));
   REQUIRE(p);

@@ -221,6 +221,21 @@ TEST_CASE("whiteouts and opaque whiteouts hide lower layers", "[run][unpack]") {
     check(t.path / "c2/rootfs");
     run::release_rootfs(t.path / "c2");
   }
+  // An opaque whiteout at a layer's root hides everything below it, the
+  // same way mounted or copied (overlayfs ignores the mark on a lower
+  // layer's root).
+  auto l3 = write_file(t.path / "l3", build_tar({{'f', ".wh..wh..opq", ""}, {'f', "only", "o"}}, compression::none));
+  auto d3 = run::unpack_layer(l3, t.path / "probe3").diff_id;
+  REQUIRE(cache.add(l3, d3) == "");
+  for (bool overlay : {false, true}) {
+    const auto dir = t.path / (overlay ? "c4" : "c3");
+    auto r = run::assemble_rootfs({cache.path_of(d1), cache.path_of(d2), cache.path_of(d3)}, dir, overlay);
+    REQUIRE(r.error == "");
+    CHECK(read_file(dir / "rootfs/only") == "o");
+    CHECK(!exists_nofollow(dir / "rootfs/a"));
+    CHECK(!exists_nofollow(dir / "rootfs/d"));
+    if (r.kind == run::rootfs_kind::overlay) run::release_rootfs(dir);
+  }
 }
 
 TEST_CASE("hostile layers are refused and nothing lands outside", "[run][unpack]") {
