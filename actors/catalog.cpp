@@ -169,6 +169,13 @@ std::vector<std::string> catalog::holders(const std::string& repository, const s
   return {i->second.replicas.begin(), i->second.replicas.end()};
 }
 
+std::vector<std::string> catalog::repository_holders(const std::string& repository) const {
+  std::set<std::string> out;
+  for (auto i = images_.lower_bound({repository, ""}); i != images_.end() && i->first.first == repository; ++i)
+    out.insert(i->second.replicas.begin(), i->second.replicas.end());
+  return {out.begin(), out.end()};
+}
+
 std::uint64_t catalog::tag_seq(const std::string& repository, const std::string& tag) const {
   auto t = tags_.find({repository, tag});
   return t == tags_.end() ? 0 : t->second.first;

@@ -73,6 +73,9 @@ public:
   std::optional<resolved_image> resolve(const std::string& repository, const std::string& reference) const;
   /// Nodes holding `digest` in `repository`, sorted by name.
   std::vector<std::string> holders(const std::string& repository, const std::string& digest) const;
+  /// Nodes holding any image of `repository`, sorted by name: where one of
+  /// its blobs can be asked for.
+  std::vector<std::string> repository_holders(const std::string& repository) const;
   /// The greatest sequence number seen for repository:tag (0 if none).
   std::uint64_t tag_seq(const std::string& repository, const std::string& tag) const;
   /// One record per tag that names an image now, and one without a tag for

@@ -454,7 +454,7 @@ caf::behavior data_manager_behavior(dm_actor* self, data_manager_config cfg, caf
       auto rp = self->make_response_promise<scheduling_answer>();
       auto& st = self->state;
       ++st.in_flight;
-      transfer_order order{st.cfg.name, s.runtime, s.repository, s.digest, {}, std::nullopt, {}};
+      transfer_order order{st.cfg.name, s.runtime, s.repository, s.digest, {}, std::nullopt, {}, s.blob};
       start_transfer(self, order, [self, rp](const transfer_done& d) mutable {
         --self->state.in_flight;
         rp.deliver(scheduling_answer{self->state.cfg.name, d.ok, d.error, d.bytes});

@@ -42,6 +42,11 @@ struct transfer_order {
   std::uint64_t blob_size = 0;
 };
 
+/// How a transfer that failed because its sender lacks what it was to send
+/// says so in its error; a pull of one blob that met only such failures
+/// found no data manager holding it (the gateway's 404).
+inline constexpr std::string_view sender_lacks_it = "not held by the sender";
+
 struct transfer_result {
   bool ok = false;
   std::string error;       // why not, for logs and answers

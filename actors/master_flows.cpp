@@ -72,7 +72,8 @@ void schedule_on(master_actor* self, std::uint64_t decision, const std::string& 
   };
   if (auto rt = st.nodes.find(r.runtime); rt != st.nodes.end() && rt->second.handle)
     self->send(rt->second.handle, pull_scheduled{decision, r.repository, r.reference, digest, node});
-  self->request(n.handle, st.cfg.transfer_timeout, scheduling_request{decision, r.runtime, r.repository, digest})
+  self->request(n.handle, st.cfg.transfer_timeout,
+                scheduling_request{decision, r.runtime, r.repository, digest, r.blob})
     .then([finish](scheduling_answer& a) { finish(a.ok, a.error); },
           [self, finish](caf::error& e) { finish(false, self->system().render(e)); });
 }
@@ -236,13 +237,18 @@ void fail_pulls_on(master_actor* self, const std::string& node, const std::strin
 
 namespace {
 
+/// What the ranking of a pull of one blob assumes its size is.
+constexpr std::uint64_t blob_size_guess = 32ull << 20;
+
 /// Probes the holders of `image` for pull `r` and schedules the best; a
 /// round that measured nobody is recorded and run again with a wider
 /// deadline (max_probe_widenings).
 void probe_pull(master_actor* self, const pull_request& r, const resolved_image& image,
                 caf::typed_response_promise<pull_answer> rp, std::uint32_t widen) {
   auto& st = self->state;
-  auto candidates = pick_candidates(self, st.images.holders(r.repository, image.digest), r.failed_node);
+  auto holders =
+    r.blob ? st.images.repository_holders(r.repository) : st.images.holders(r.repository, image.digest);
+  auto candidates = pick_candidates(self, holders, r.failed_node);
   if (candidates.empty()) {
     rp.deliver(pull_answer{false, "no reachable data manager holds " + reference_text(r.repository, r.reference),
                            0, {}, image.digest});
@@ -275,6 +281,18 @@ void handle_pull(master_actor* self, const pull_request& r, caf::typed_response_
   auto& st = self->state;
   if (r.retry_of != 0 && retry_from_ranking(self, r, rp))
     return;
+  if (r.blob) {
+    // One blob: any data manager holding an image of the repository may
+    // have it (a miss there is a failed attempt: the runtime asks again,
+    // without it). Its size is unknown here; the ranking assumes this much.
+    auto d = oci::digest::parse(r.reference);
+    if (!d || st.images.repository_holders(r.repository).empty()) {
+      rp.deliver(pull_answer{false, "unknown blob " + reference_text(r.repository, r.reference), 0, {}, {}});
+      return;
+    }
+    probe_pull(self, r, resolved_image{r.repository, {}, d->str(), 0, blob_size_guess}, rp, 0);
+    return;
+  }
   auto img = st.images.resolve(r.repository, r.reference);
   if (!img) {
     rp.deliver(pull_answer{false, "unknown image " + reference_text(r.repository, r.reference), 0, {}, {}});

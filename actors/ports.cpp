@@ -64,6 +64,21 @@ public:
       [done](std::string error) { done(runtime_pull_result{false, false, std::move(error), {}, {}}); }, plan);
   }
 
+  void pull_blob(std::string repository, std::string digest, pull_fn done) override {
+    ask<pull_done>(
+      sys_, rt_, timeout_, pull_image{std::move(repository), std::move(digest), false, true},
+      [done](pull_done d) {
+        runtime_pull_result r;
+        r.ok = d.ok;
+        r.error = std::move(d.error);
+        r.not_found = !d.ok && r.error.starts_with("unknown blob");
+        r.digest = std::move(d.digest);
+        r.target = std::move(d.target);
+        done(std::move(r));
+      },
+      [done](std::string error) { done(runtime_pull_result{false, false, std::move(error), {}, {}}); });
+  }
+
   // Fire and forget, as the runtime itself (link guards refuse anonymous messages).
   void open_push(std::string repository) override { caf::send_as(rt_, rt_, actors::open_push{std::move(repository)}); }
   void blob_pushed(std::string repository, std::string digest) override {

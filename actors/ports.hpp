@@ -81,6 +81,13 @@ public:
   /// runtime's store (the scheduling flow of DESIGN §3). `on_plan`, if set,
   /// runs (before `done`) each time the master has chosen a target.
   virtual void pull(std::string repository, std::string reference, pull_fn done, plan_fn on_plan = {}) = 0;
+  /// Pulls one blob of `repository` through the cluster into the runtime's
+  /// store (a client asks for a blob the cache lacks without asking for a
+  /// manifest that names it first: a download resumed after the cache was
+  /// emptied, a tool that fetches blobs by digest). The same scheduling
+  /// flow, over the data managers holding any image of the repository.
+  /// `not_found`: none does.
+  virtual void pull_blob(std::string repository, std::string digest, pull_fn done) = 0;
   /// Pushes an image already in the runtime's store into the cluster; `done`
   /// says ok only once the push guarantee holds (>= min_copies durable).
   /// `tag` may be empty (push by digest).

@@ -208,9 +208,12 @@ struct pull_request {
   std::string reference;
   std::uint64_t retry_of = 0;
   std::string failed_node;
+  /// `reference` is the digest of one blob of `repository`, not an image:
+  /// the candidates are the data managers holding any image of it.
+  bool blob = false;
   friend bool operator==(const pull_request&, const pull_request&) = default;
 };
-STOWAGE_INSPECT(pull_request, x.runtime, x.repository, x.reference, x.retry_of, x.failed_node)
+STOWAGE_INSPECT(pull_request, x.runtime, x.repository, x.reference, x.retry_of, x.failed_node, x.blob)
 
 /// Master -> the first target: send `digest` of `repository` to `runtime`.
 /// Answer: scheduling_answer once the image is in the runtime's store.
@@ -219,9 +222,10 @@ struct scheduling_request {
   std::string runtime;
   std::string repository;
   std::string digest;
+  bool blob = false; // `digest` is one blob (pull_request::blob)
   friend bool operator==(const scheduling_request&, const scheduling_request&) = default;
 };
-STOWAGE_INSPECT(scheduling_request, x.decision, x.runtime, x.repository, x.digest)
+STOWAGE_INSPECT(scheduling_request, x.decision, x.runtime, x.repository, x.digest, x.blob)
 
 struct scheduling_answer {
   std::string node;
@@ -668,9 +672,10 @@ struct pull_image {
   std::string repository;
   std::string reference;
   bool plans = false;
+  bool blob = false; // `reference` is the digest of one blob (pull_request::blob)
   friend bool operator==(const pull_image&, const pull_image&) = default;
 };
-STOWAGE_INSPECT(pull_image, x.repository, x.reference, x.plans)
+STOWAGE_INSPECT(pull_image, x.repository, x.reference, x.plans, x.blob)
 
 struct pull_done {
   bool ok = false;

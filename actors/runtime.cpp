@@ -258,7 +258,7 @@ void pull_attempt(rt_actor* self, pull_image p, std::uint64_t retry_of, std::str
     finish_pull(self, rp, pull_done{false, "no master", {}, {}, attempt});
     return;
   }
-  pull_request req{st.cfg.name, p.repository, p.reference, retry_of, failed};
+  pull_request req{st.cfg.name, p.repository, p.reference, retry_of, failed, p.blob};
   request_master<pull_answer>(
       self, std::move(req),
       [self, p, attempt, rp](pull_answer& a) mutable {
@@ -267,7 +267,8 @@ void pull_attempt(rt_actor* self, pull_image p, std::uint64_t retry_of, std::str
           // The copy verified every blob on arrival and stores a manifest
           // only after everything it references; check that it is here.
           auto dig = oci::digest::parse(a.digest);
-          if (dig && st.cfg.store->manifest(p.repository, oci::reference{*dig})) {
+          if (dig && (p.blob ? st.cfg.store->blob(p.repository, *dig).has_value()
+                             : st.cfg.store->manifest(p.repository, oci::reference{*dig}).has_value())) {
             finish_pull(self, rp, pull_done{true, {}, a.digest, a.target, attempt});
             return;
           }

@@ -122,7 +122,8 @@ public:
     }
     if (!size) {
       schedule(p.latency, [done, order] {
-        done({false, order.from + " does not hold " + order.repository + "@" + order.digest, 404, 0});
+        done({false, order.repository + "@" + order.digest + " on " + order.from + ": " + std::string(sender_lacks_it), 404,
+              0});
       });
       return;
     }

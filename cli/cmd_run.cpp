@@ -185,6 +185,9 @@ int run_container(const run_options& given) {
   // Layers: fetched only when their diff ID is not cached yet; the compressed
   // blob is dropped once unpacked.
   run::layer_cache cache(data);
+  // What a run killed while unpacking left behind goes now, not only at the
+  // next unpack (a run of cached layers would leave it there).
+  if (auto n = cache.sweep_stale()) say("removed " + std::to_string(n) + " half-unpacked layer(s) of a killed run");
   std::vector<fs::path> layer_dirs;
   for (std::size_t i = 0; i < m.layers.size(); ++i) {
     auto diff_id = oci::digest::parse(cfg->diff_ids[i]);

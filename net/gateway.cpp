@@ -1,5 +1,6 @@
 #include "net/gateway.hpp"
 
+#include "actors/data_plane.hpp"
 #include "config/node_auth.hpp"
 #include "net/api_internal.hpp"
 #include "net/blob_relay.hpp"
@@ -17,7 +18,9 @@
 
 #include <atomic>
 #include <map>
+#include <deque>
 #include <mutex>
+#include <set>
 #include <optional>
 
 namespace stowage::net {
@@ -116,6 +119,29 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   std::unique_ptr<registry_api> deliveries; // blob uploads signed by a node: images delivered into the cache
   std::shared_ptr<blob_relay> relay;
   std::shared_ptr<client_uploads> uploads;
+
+  // Blobs a client deleted from the cache (repository@digest), the newest
+  // `deleted_kept`: a GET of one says 404 as the DELETE promised, instead
+  // of pulling it back from the cluster, which may hold it in an image (a
+  // blob DELETE concerns the cache only) or until an image's delete has
+  // reached every data manager. A manifest pull brings it back as usual.
+  static constexpr std::size_t deleted_kept = 10000;
+  std::mutex deleted_mu;
+  std::set<std::string> deleted;
+  std::deque<std::string> deleted_order;
+  void blob_deleted(const std::string& repo, const oci::digest& d) {
+    std::lock_guard lock(deleted_mu);
+    if (!deleted.insert(repo + "@" + d.str()).second) return;
+    deleted_order.push_back(repo + "@" + d.str());
+    if (deleted_order.size() > deleted_kept) {
+      deleted.erase(deleted_order.front());
+      deleted_order.pop_front();
+    }
+  }
+  bool deleted_here(const std::string& repo, const oci::digest& d) {
+    std::lock_guard lock(deleted_mu);
+    return deleted.count(repo + "@" + d.str()) > 0;
+  }
 
   // A client's manifest request waiting for a pull through the cluster.
   struct pull_wait {
@@ -247,6 +273,31 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
         if (!fetch_pool().post([self, w, plan] { self->plan_arrived(*w, plan); }))
           spdlog::debug("gateway: shutting down; the pull of {} answers when it ends", w->reference);
       });
+  }
+
+  /// Answers a blob GET for a blob the cache lacks and no pull is bringing:
+  /// the runtime pulls that one blob through the cluster, then it is served
+  /// from the cache (Range and all).
+  void pull_blob_then_serve(request req, std::string repo, oci::digest d, responder respond) {
+    auto self = shared_from_this();
+    runtime->pull_blob(repo, d.str(), [self, req, repo, d, respond](actors::runtime_pull_result r) {
+      if (!r.ok) {
+        if (r.not_found) return respond(error_response(oci::error_code::blob_unknown, "blob unknown to the cluster", 404));
+        spdlog::warn("gateway: pull of blob {}@{} failed: {}", repo, d.str(), r.error);
+        // The last data manager tried (each was, in turn) did not have it.
+        if (r.error.find(actors::sender_lacks_it) != std::string::npos)
+          return respond(error_response(oci::error_code::blob_unknown, "blob unknown to the cluster", 404));
+        return respond(error_response(oci::error_code::unsupported, "pull through the cluster failed: " + r.error, 503));
+      }
+      try {
+        if (self->opts.track_use) store::touch_blob(*self->cache, d);
+        auto rr = self->api->route(req);
+        respond(rr.reply ? std::move(*rr.reply)
+                         : error_response(oci::error_code::unsupported, "unexpected answer from the cache", 500));
+      } catch (const std::exception& e) {
+        respond(error_response(oci::error_code::unsupported, std::string("cache failure: ") + e.what(), 500));
+      }
+    });
   }
 
   void plan_arrived(pull_wait& w, const actors::runtime_pull_plan& plan) {
@@ -609,6 +660,20 @@ route_result gateway::route_request(const request& req) {
       if (d && rr.reply && rr.reply->status == 404) impl_->uploads->missing(t.repo, *d);
       return rr;
     }
+    if (!delivery && req.method == "DELETE") {
+      auto rr = impl_->api->route(req);
+      if (auto d = oci::digest::parse(t.arg); d && rr.reply && rr.reply->status == 202) impl_->blob_deleted(t.repo, *d);
+      return rr;
+    }
+    // A GET of a blob the cache lacks, with no manifest asked for first that
+    // would bring it: pulled alone. (A HEAD keeps saying what the cache
+    // holds: a client about to push asks it.)
+    if (!delivery && req.method == "GET")
+      if (auto d = oci::digest::parse(t.arg); d && !impl_->cache->blob(t.repo, *d) && !impl_->deleted_here(t.repo, *d))
+        return route_result::stream(std::make_unique<deferred_answer>(
+          [self = impl_, req, repo = t.repo, d = *d](responder r) {
+            self->pull_blob_then_serve(req, repo, d, std::move(r));
+          }));
   }
   if (t.ep == api::endpoint::tags_list && (req.method == "GET" || req.method == "HEAD"))
     return impl_->list_tags(req, t);

@@ -16,6 +16,13 @@
 //    pull failed. A tags list and `/v2/_catalog`: the cluster's (the
 //    master's catalog), paged as usual; 503 if the master cannot be reached. Referrers: the union of
 //    the data managers' lists (503 if none answered). Blobs: from the cache.
+//    A GET of a blob the cache lacks and no pull is bringing (a download
+//    resumed after the cache was emptied, a tool that fetches by digest)
+//    pulls that one blob through the cluster (runtime_port::pull_blob: the
+//    same probe round, over the data managers holding any image of the
+//    repository), served once it landed; 404 BLOB_UNKNOWN if none has it.
+//    A HEAD says what the cache holds (clients about to push ask it), and a
+//    blob a client deleted here stays deleted here.
 //  - Pushes from the engines on its host (open when `open_local_pushes`): blobs and the
 //    manifest are collected into the cache as they arrive (a manifest naming
 //    blobs still on their way, brought by a pull or uploaded by another

@@ -182,7 +182,7 @@ public:
   void manifest(const oci::digest& d, const std::string& tag, std::string_view query, int depth = 0) {
     if (depth > max_depth) throw registry_error("manifest " + d.str() + " nests too deep");
     auto info = local_.manifest(repo_, oci::reference{d});
-    if (!info) throw registry_error("manifest " + d.str() + " is not in the local store", 404);
+    if (!info) throw registry_error("manifest " + d.str() + ": " + std::string(actors::sender_lacks_it), 404);
     auto body = local_.read_manifest(*info);
     if (oci::sha256_of(body) != d) {
       if (local_.drop_if_damaged(d))
@@ -213,7 +213,7 @@ public:
       }
     if (!info) {
       if (oci::optional_layer(desc)) return;
-      throw registry_error("blob " + desc.dig.str() + " is not in the local store", 404);
+      throw registry_error("blob " + desc.dig.str() + ": " + std::string(actors::sender_lacks_it), 404);
     }
     try {
       bytes += c_.push_blob(repo_, desc.dig, info->path);

@@ -29,7 +29,7 @@ public:
 
   /// Removes temporary trees left by processes that died mid-unpack (their
   /// pid is in the name); trees of live processes are left alone. Returns
-  /// how many were removed. add() calls it.
+  /// how many were removed. add() calls it, and so does every run.
   std::size_t sweep_stale();
 
 private:

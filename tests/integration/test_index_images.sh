@@ -4,7 +4,7 @@
 # for arm64 gets the arm64 image. After a restart with the runtime's cache
 # gone, a platform's manifest pulls by its own digest (no tag names it), and
 # so does the index a tag moved on from; the tags list and the catalog are
-# the cluster's.
+# the cluster's, and a blob asked for alone comes through the cluster too.
 # Deleting that index by digest takes its platform manifests with it.
 STOWAGE=${1:?usage: $0 path/to/stowage}
 source "$(dirname "$0")/cluster_lib.sh"
@@ -52,6 +52,16 @@ echo "ok: the index the tag moved on from still pulls by digest; the tag names t
 stop_pid dev
 rm -rf "$WORK/data/rt1/cache"
 start_dev "$WORK/data"
+# A blob asked for by digest alone, its manifest never asked for here (a
+# download resumed after the cache was emptied): pulled through the cluster.
+layer=$(jq -r '.layers[0].digest' "$WORK/src2/blobs/sha256/${v2[1]#sha256:}")
+code=$(curl -s -o "$WORK/layer" -w '%{http_code}' "http://$GW/v2/test/multi/blobs/$layer")
+[ "$code" = 200 ] || fail "a GET of blob $layer with an empty cache: $code"
+cmp -s "$WORK/layer" "$WORK/src2/blobs/sha256/${layer#sha256:}" || fail "blob $layer differs"
+[ "$(pull_decisions "test/multi@$layer")" = 1 ] || fail "no pull decision for the blob $layer"
+code=$(curl -s -o "$WORK/body" -w '%{http_code}' "http://$GW/v2/test/multi/blobs/sha256:$(printf nobody | sha256sum | cut -d' ' -f1)")
+[ "$code" = 404 ] && [ "$(jq -r '.errors[0].code' "$WORK/body")" = BLOB_UNKNOWN ] || fail "a blob nobody holds: $code"
+echo "ok: a blob asked for alone with an empty cache comes through the cluster (one pull decision); one nobody holds is 404"
 listed=$("${SKOPEO[@]}" list-tags --tls-verify=false "docker://$GW/test/multi" | jq -c '.Tags')
 [ "$listed" = '["v1","v2"]' ] || fail "skopeo list-tags through the gateway: $listed"
 page=$(curl -fsS "http://$GW/v2/test/multi/tags/list?n=1")

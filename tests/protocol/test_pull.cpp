@@ -323,3 +323,37 @@ TEST_CASE_METHOD(three_holders, "a pull by the digest of an image no tag names w
   for (const auto& img : images())
     CHECK(img.tag == (img.digest == newer ? "v1" : ""));
 }
+
+TEST_CASE_METHOD(three_holders, "one blob is pulled alone over the holders of its repository, the next when one lacks it",
+                 "[protocol][pull][blob]") {
+  auto m = dms["dm1"].store->manifest(repo, oci::reference{*oci::digest::parse(digest)});
+  REQUIRE(m);
+  auto parsed = oci::parse_manifest(dms["dm1"].store->read_manifest(*m), m->media_type);
+  REQUIRE(parsed.value);
+  const auto layer = parsed.value->layers.at(0).dig;
+  // dm1, the fastest, lost the layer (its image is still listed as held).
+  REQUIRE(dms["dm1"].store->delete_blob(repo, layer));
+
+  auto done = ask<sa::pull_done>(runtime, sa::pull_image{repo, layer.str(), false, true});
+  INFO(done.error);
+  REQUIRE(done.ok);
+  CHECK(done.target == "dm2");
+  CHECK(done.digest == layer.str());
+  CHECK(rt_store->blob(repo, layer));
+  CHECK_FALSE(holds(*rt_store, repo, digest)); // the blob alone, not its image
+  auto log = decisions();
+  REQUIRE_FALSE(log.empty());
+  CHECK(log.back().reference == repo + "@" + layer.str());
+  CHECK(log.back().chosen == "dm1");
+  CHECK(log.back().candidates.size() == 3);
+
+  // A repository the cluster holds nothing of: refused without probing.
+  auto before = decisions().size();
+  auto unknown = ask<sa::pull_done>(runtime, sa::pull_image{"no/such", layer.str(), false, true});
+  CHECK_FALSE(unknown.ok);
+  CHECK(unknown.error.starts_with("unknown blob"));
+  CHECK(decisions().size() == before);
+  // A blob no holder has: the pull fails once they were tried.
+  auto missing = ask<sa::pull_done>(runtime, sa::pull_image{repo, oci::sha256_of("nobody's").str(), false, true});
+  CHECK_FALSE(missing.ok);
+}

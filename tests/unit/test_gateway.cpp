@@ -39,6 +39,12 @@ struct scripted_runtime final : actors::runtime_port {
     plan = std::move(on_plan);
     on_pull(repository, reference, std::move(done));
   }
+  std::function<void(const std::string&, const std::string&, pull_fn)> on_pull_blob = [](auto&, auto&, pull_fn done) {
+    done(actors::runtime_pull_result{false, true, "unknown blob", {}, {}});
+  };
+  void pull_blob(std::string repository, std::string digest, pull_fn done) override {
+    on_pull_blob(repository, digest, std::move(done));
+  }
   void push(std::string repository, std::string tag, std::string digest, push_fn done) override {
     pushes.push_back(repository + ":" + tag + "@" + digest);
     done(push_answer);
@@ -738,4 +744,36 @@ TEST_CASE_METHOD(gateway_fixture, "an image missing a blob in the cache is pulle
   CHECK(body_of(r) == m);
   CHECK(asked == std::vector<std::string>{"lib/app:v1", "lib/app:v1", "lib/app:" + d.str()});
   CHECK(gcall("GET", "/v2/lib/app/blobs/" + oci::sha256_of(layer).str()).status == 200);
+}
+
+TEST_CASE_METHOD(gateway_fixture, "a GET of a blob the cache lacks pulls that blob through the cluster", "[unit][cluster]") {
+  const std::string layer = "a layer nobody asked a manifest for";
+  const auto d = oci::sha256_of(layer);
+  std::vector<std::string> asked;
+  rt->on_pull_blob = [&](const std::string& repo, const std::string& digest, auto done) {
+    asked.push_back(repo + "@" + digest);
+    if (repo == "lib/gone") return done({false, true, "unknown blob lib/gone@" + digest, {}, {}});
+    if (repo == "lib/busy") return done({false, false, "no holder answered the probe in time", {}, {}});
+    // The chosen data manager delivers it into the cache.
+    REQUIRE(gcall("POST", "/v2/" + repo + "/blobs/uploads/?digest=" + digest, layer).status == 201);
+    done({true, false, {}, digest, "dm1"});
+  };
+  // A HEAD says what the cache holds (a client about to push asks it).
+  CHECK(gcall("HEAD", "/v2/lib/app/blobs/" + d.str()).status == 404);
+  CHECK(asked.empty());
+  auto r = gcall("GET", "/v2/lib/app/blobs/" + d.str(), "", {{"Range", "bytes=2-7"}});
+  CHECK(r.status == 206);
+  CHECK(body_of(r) == layer.substr(2, 6));
+  CHECK(gcall("GET", "/v2/lib/app/blobs/" + d.str()).status == 200); // in the cache now: no second pull
+  CHECK(asked == std::vector<std::string>{"lib/app@" + d.str()});
+  auto gone = gcall("GET", "/v2/lib/gone/blobs/" + d.str());
+  CHECK(gone.status == 404);
+  CHECK(body_of(gone).find("BLOB_UNKNOWN") != std::string::npos);
+  CHECK(gcall("GET", "/v2/lib/busy/blobs/" + d.str()).status == 503);
+  // A blob a client deleted stays deleted here: not pulled back.
+  REQUIRE(gcall("DELETE", "/v2/lib/app/blobs/" + d.str()).status == 202);
+  auto deleted = gcall("GET", "/v2/lib/app/blobs/" + d.str());
+  CHECK(deleted.status == 404);
+  CHECK(body_of(deleted).find("BLOB_UNKNOWN") != std::string::npos);
+  CHECK(asked.size() == 3);
 }
