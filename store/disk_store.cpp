@@ -209,11 +209,15 @@ public:
     // Hashed outside the lock: a big blob takes a while, and its file stays
     // readable through the descriptor even if a delete comes meanwhile.
     fileio::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() >= 0 && fileio::fd_size(fd.get(), path) == *size && fileio::hash_fd(fd.get(), *size, path) == d)
+    struct stat hashed {};
+    if (fd.get() >= 0 && (::fstat(fd.get(), &hashed) != 0 || (static_cast<std::uint64_t>(hashed.st_size) == *size &&
+                                                               fileio::hash_fd(fd.get(), *size, path) == d)))
       return false;
     std::lock_guard lock(mu_);
-    if (db_.blob_size(d.str()) != size)
-      return false; // deleted (or deleted and stored again) meanwhile
+    struct stat now {};
+    const bool replaced = fd.get() >= 0 && ::stat(path.c_str(), &now) == 0 && now.st_ino != hashed.st_ino;
+    if (db_.blob_size(d.str()) != size || replaced)
+      return false; // deleted, or deleted and stored again, meanwhile
     spdlog::error("store {}: blob {} is damaged on disk (its bytes no longer match its digest): dropped with the "
                   "manifests that need it",
                   files_.root().string(), d.str());
