@@ -385,8 +385,8 @@ void source_sent_mismatch(dm_actor* self, const std::string& source, const std::
   if (source == st.cfg.master_name)
     return; // the master's spool: its copy came from a data manager, verified
   if (auto h = st.transfers.handle_of(source)) {
-    spdlog::warn("{}: {} sent {}@{} with other bytes than its digest: asking it to check its copy", st.cfg.name,
-                 source, repo, digest);
+    spdlog::warn("{}: {} sent blob {} of {} with other bytes than its digest: asking it to check its copy",
+                 st.cfg.name, source, digest, repo);
     self->send(h, check_blob{repo, digest});
   }
 }

@@ -204,6 +204,14 @@ void handoff_queue::remove(const std::string& repository, const std::string& dig
   s.step();
 }
 
+void handoff_queue::count_attempt(const std::string& repository, const std::string& digest,
+                                  const std::string& node) {
+  std::lock_guard lock(impl_->mtx);
+  stmt s(impl_->db, "UPDATE handoffs SET attempts=attempts+1 WHERE repository=? AND digest=? AND node=?");
+  s.bind(1, repository).bind(2, digest).bind(3, node);
+  s.step();
+}
+
 void handoff_queue::count_attempt(const std::string& node) {
   std::lock_guard lock(impl_->mtx);
   stmt s(impl_->db, "UPDATE handoffs SET attempts=attempts+1 WHERE node=?");

@@ -30,6 +30,8 @@ public:
   void remove(const std::string& repository, const std::string& digest, const std::string& node);
   /// Counts one failed third test for every pending image of `node`.
   void count_attempt(const std::string& node);
+  /// Counts one failed delivery of repository@digest to `node`.
+  void count_attempt(const std::string& repository, const std::string& digest, const std::string& node);
   std::vector<handoff_record> all() const;
   std::vector<handoff_record> for_node(const std::string& node) const;
 

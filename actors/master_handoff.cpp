@@ -42,10 +42,10 @@ void release_spooled(master_actor* self, const std::string& repository, const st
 
 /// Where `node` gets a handed-off image from: the master's spool if the
 /// target handed it there, else a data manager holding it that is up (the
-/// target went down before it could hand it off). After a failed delivery
-/// the next one in that order, round the list: a source that cannot deliver
-/// (its copy lost or damaged since it reported it) holds nothing up. No
-/// name: nobody, for now.
+/// target went down before it could hand it off). Each failed attempt moves
+/// on to the next one in that order, round the list: a source that cannot
+/// deliver (its copy lost or damaged since it reported it) holds nothing
+/// up. No name: nobody, for now.
 peer_ref delivery_source(master_actor* self, const handoff_record& h) {
   auto& st = self->state;
   std::vector<peer_ref> sources;
@@ -57,8 +57,7 @@ peer_ref delivery_source(master_actor* self, const handoff_record& h) {
       sources.push_back({holder, st.nodes.at(holder).handle});
   if (sources.empty())
     return {};
-  auto failed = st.failed_deliveries.find({h.repository, h.digest, h.node});
-  return sources[failed == st.failed_deliveries.end() ? 0 : failed->second % sources.size()];
+  return sources[h.attempts % sources.size()];
 }
 
 /// Tells `node` the tags it misses on images it holds (catalog::stale_tags):
@@ -109,13 +108,16 @@ void deliver_next(master_actor* self, const std::shared_ptr<delivery_batch>& b) 
         [self, h, one](delivery_answer& a) {
           auto& st = self->state;
           if (a.ok) {
-            st.failed_deliveries.erase({h.repository, h.digest, h.node});
             spdlog::info("{}: delivered {}@{} to {}", st.cfg.name, h.repository, h.digest, h.node);
             st.handoffs->remove(h.repository, h.digest, h.node);
             st.images.add_replica({h.repository, h.tag, h.digest, h.seq, 0}, h.node);
             release_spooled(self, h.repository, h.digest);
           } else {
-            ++st.failed_deliveries[{h.repository, h.digest, h.node}];
+            try {
+              st.handoffs->count_attempt(h.repository, h.digest, h.node);
+            } catch (const std::exception& e) {
+              spdlog::warn("{}: could not count a failed delivery: {}", st.cfg.name, e.what());
+            }
             spdlog::warn("{}: delivery of {}@{} to {} failed: {}", st.cfg.name, h.repository, h.digest,
                          h.node, a.error);
           }

@@ -16,7 +16,6 @@
 
 #include <functional>
 #include <map>
-#include <tuple>
 #include <optional>
 #include <set>
 #include <vector>
@@ -103,10 +102,6 @@ struct master_state {
   std::uint64_t next_watch_age = 1;
   std::uint64_t next_pull = 1;
   std::set<std::string> delivering; // nodes with a third test or delivery under way
-  /// Failed deliveries per handoff (repository, digest, node) since the
-  /// last success: the next one is tried from the next source
-  /// (delivery_source), so one source that cannot deliver blocks nothing.
-  std::map<std::tuple<std::string, std::string, std::string>, std::uint32_t> failed_deliveries;
   std::set<std::string> removing;   // nodes with an apply_removals under way
   caf::actor_clock::time_point marks_checked{}; // the last drop_old_delete_marks that looked
   caf::actor_clock::time_point tags_checked{};  // the last resend_missing_tags

@@ -57,7 +57,7 @@ struct handoff_record {
   std::string tag;
   std::uint64_t seq = 0;
   std::string node; // the data manager that still has to receive it
-  std::uint32_t attempts = 0; // third tests that failed so far
+  std::uint32_t attempts = 0; // third tests and deliveries that failed so far
   friend bool operator==(const handoff_record&, const handoff_record&) = default;
 };
 

@@ -275,29 +275,56 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
       });
   }
 
+  // Blob pulls in flight (repository@digest), with the GETs waiting for
+  // each: a GET of a blob already being pulled waits for that pull.
+  using blob_waiter = std::function<void(const actors::runtime_pull_result&)>;
+  std::mutex blob_pulls_mu;
+  std::map<std::string, std::vector<blob_waiter>> blob_pulls;
+
   /// Answers a blob GET for a blob the cache lacks and no pull is bringing:
   /// the runtime pulls that one blob through the cluster, then it is served
   /// from the cache (Range and all).
   void pull_blob_then_serve(request req, std::string repo, oci::digest d, responder respond) {
     auto self = shared_from_this();
-    runtime->pull_blob(repo, d.str(), [self, req, repo, d, respond](actors::runtime_pull_result r) {
-      if (!r.ok) {
-        if (r.not_found) return respond(error_response(oci::error_code::blob_unknown, "blob unknown to the cluster", 404));
-        spdlog::warn("gateway: pull of blob {}@{} failed: {}", repo, d.str(), r.error);
-        // The last data manager tried (each was, in turn) did not have it.
-        if (r.error.find(actors::sender_lacks_it) != std::string::npos)
-          return respond(error_response(oci::error_code::blob_unknown, "blob unknown to the cluster", 404));
-        return respond(error_response(oci::error_code::unsupported, "pull through the cluster failed: " + r.error, 503));
+    const auto key = repo + "@" + d.str();
+    {
+      std::lock_guard lock(blob_pulls_mu);
+      auto [waiting, first] = blob_pulls.try_emplace(key);
+      waiting->second.push_back([self, req, repo, d, respond](const actors::runtime_pull_result& r) {
+        self->serve_pulled_blob(req, repo, d, respond, r);
+      });
+      if (!first) return;
+    }
+    runtime->pull_blob(repo, d.str(), [self, key](actors::runtime_pull_result r) {
+      std::vector<blob_waiter> waiting;
+      {
+        std::lock_guard lock(self->blob_pulls_mu);
+        auto i = self->blob_pulls.find(key);
+        waiting = std::move(i->second);
+        self->blob_pulls.erase(i);
       }
-      try {
-        if (self->opts.track_use) store::touch_blob(*self->cache, d);
-        auto rr = self->api->route(req);
-        respond(rr.reply ? std::move(*rr.reply)
-                         : error_response(oci::error_code::unsupported, "unexpected answer from the cache", 500));
-      } catch (const std::exception& e) {
-        respond(error_response(oci::error_code::unsupported, std::string("cache failure: ") + e.what(), 500));
-      }
+      for (auto& w : waiting) w(r);
     });
+  }
+
+  void serve_pulled_blob(const request& req, const std::string& repo, const oci::digest& d, const responder& respond,
+                         const actors::runtime_pull_result& r) {
+    if (!r.ok) {
+      // Nobody holds the repository, or the last data manager tried (each
+      // was, in turn) did not have the blob.
+      if (r.not_found || r.error.find(actors::sender_lacks_it) != std::string::npos)
+        return respond(error_response(oci::error_code::blob_unknown, "blob unknown to the cluster", 404));
+      spdlog::warn("gateway: pull of blob {}@{} failed: {}", repo, d.str(), r.error);
+      return respond(error_response(oci::error_code::unsupported, "pull through the cluster failed: " + r.error, 503));
+    }
+    try {
+      if (opts.track_use) store::touch_blob(*cache, d);
+      auto rr = api->route(req);
+      respond(rr.reply ? std::move(*rr.reply)
+                       : error_response(oci::error_code::unsupported, "unexpected answer from the cache", 500));
+    } catch (const std::exception& e) {
+      respond(error_response(oci::error_code::unsupported, std::string("cache failure: ") + e.what(), 500));
+    }
   }
 
   void plan_arrived(pull_wait& w, const actors::runtime_pull_plan& plan) {

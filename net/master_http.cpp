@@ -203,6 +203,10 @@ master_http::master_http(std::shared_ptr<actors::master_port> master, std::share
 
 master_http::~master_http() = default;
 
+response master_http::malformed(std::string_view why) const {
+  return text(400, nlohmann::json{{"error", "malformed request: " + std::string(why)}}.dump(), "application/json");
+}
+
 route_result master_http::route(const request& req) {
   const auto& path = req.path;
   if (path == probe_path) return route_probe(req, *impl_->dir, impl_->sink);

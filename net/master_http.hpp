@@ -43,6 +43,8 @@ public:
               std::shared_ptr<const config::directory> dir, actors::packet_sink sink);
   ~master_http() override;
   route_result route(const request& req) override;
+  /// A JSON error, as the admin API's other refusals.
+  response malformed(std::string_view why) const override;
 
 private:
   struct impl;

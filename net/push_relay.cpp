@@ -18,6 +18,8 @@ void push_relay::on_arriving(std::function<void(const arriving_blob&)> fn) {
   arriving_ = std::move(fn);
 }
 
+response push_relay::malformed(std::string_view why) const { return api_->malformed(why); }
+
 route_result push_relay::route(const request& req) {
   auto t = api::parse_target(req.path);
   if (!oci::valid_repository(t.repo)) return api_->route(req);

@@ -46,6 +46,7 @@ public:
   void on_arriving(std::function<void(const arriving_blob&)> fn);
 
   route_result route(const request& req) override;
+  response malformed(std::string_view why) const override;
 
 private:
   std::shared_ptr<store::registry_store> store_;

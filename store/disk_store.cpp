@@ -426,7 +426,10 @@ public:
     if (tag) {
       auto current = db_.tag(repo, *tag);
       std::uint64_t stored = current ? current->seq : 0;
-      if (seq && current && *seq <= stored) {
+      // An equal number is let in on a tag that names nothing: a copy
+      // dropped as damaged left it so, and its image comes back at the same
+      // number. (A delete gets a number of its own.)
+      if (seq && current && (*seq < stored || (*seq == stored && current->digest))) {
         result = {false, stored};
       } else {
         std::uint64_t next = seq ? *seq : stored + 1;

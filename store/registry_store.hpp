@@ -79,7 +79,7 @@ public:
 };
 
 struct tag_update {
-  bool moved = false;            // false if an equal or newer sequence number holds the tag
+  bool moved = false;            // false if a newer sequence number holds the tag, or an equal one names an image
   std::uint64_t seq = 0;         // the tag's sequence number afterwards
 };
 

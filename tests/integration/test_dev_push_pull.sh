@@ -105,6 +105,16 @@ wait_until 20 "dm4 serves test/img:v1" dm_has dm4 test/img v1 "$digest"
 wait_until 20 "dm4 serves test/img:retagged" dm_has dm4 test/img retagged \
   "$(sha256sum "$WORK/img.manifest" | awk '{print "sha256:" $1}')"
 echo "ok: a fourth data manager added on restart received the image"
+# A request the HTTP server cannot parse gets a JSON error everywhere: OCI on
+# the gateway and the data managers, the admin API's shape on the master.
+for base in "http://$GW" "http://$(dm_http dm1)"; do
+  code=$(curl -s -o "$WORK/body" -w '%{http_code}' "$base/v2/test/img/tags/list?n=%zz")
+  [ "$code" = 400 ] && [ "$(jq -r '.errors[0].code' "$WORK/body")" = UNSUPPORTED ] ||
+    fail "$base: an unparsable query got $code $(cat "$WORK/body")"
+done
+code=$(curl -s -o "$WORK/body" -w '%{http_code}' "$MASTER/api/v1/decisions?limit=%zz")
+[ "$code" = 400 ] && jq -e .error "$WORK/body" >/dev/null || fail "the master: an unparsable query got $code"
+echo "ok: unparsable requests get JSON errors on the gateway, a data manager and the master"
 stop_pid dev
 grep -q "rt1: " "$WORK/dev.log" && grep -q "master: " "$WORK/dev.log" || fail "log lines do not name their node"
 echo PASS

@@ -140,7 +140,8 @@ TEST_CASE("a data manager whose copy went bad on disk drops it once a receiver r
   const auto layer = oci::sha256_of(img.layer_bytes);
   auto sound = [&] {
     auto b = dm1.store->blob("lib/seed", layer);
-    return b && dm1.store->manifest("lib/seed", oci::reference{img.digest}) && read_file(b->path) == img.layer_bytes;
+    return b && dm1.store->manifest("lib/seed", oci::reference{img.digest}) && read_file(b->path) == img.layer_bytes &&
+           dm1.store->manifest("lib/seed", oci::reference{std::string("v1")}); // its tag back too
   };
   REQUIRE(sound());
   {
@@ -174,7 +175,8 @@ TEST_CASE("a data manager that got a blob with other bytes than its digest has i
   auto sound = [&](const std::string& name) {
     auto& s = *c.dms.at(name).store;
     auto b = s.blob("lib/seed", layer);
-    return b && s.manifest("lib/seed", oci::reference{img.digest}) && read_file(b->path) == img.layer_bytes;
+    return b && s.manifest("lib/seed", oci::reference{img.digest}) && read_file(b->path) == img.layer_bytes &&
+           s.manifest("lib/seed", oci::reference{std::string("v1")}); // its tag back too
   };
   {
     std::fstream f(c.dms.at("dm1").store->blob("lib/seed", layer)->path,

@@ -541,7 +541,7 @@ TEST_CASE("a blob whose bytes went bad while the store runs is dropped with what
   const auto ld = put_blob(*s, "r", layer);
   auto j = nlohmann::json::parse(image_manifest(config, 2));
   j["layers"] = {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"}, {"digest", ld.str()}, {"size", layer.size()}}};
-  const auto rotten = put_manifest(*s, "r", j.dump(), "rotten");
+  const auto rotten = put_manifest(*s, "r", j.dump(), "rotten", 7); // at the cluster's sequence number 7
   const auto intact = put_manifest(*s, "r", image_manifest(config, 2), "intact");
 
   // Sound, or not there at all: nothing happens.
@@ -560,7 +560,13 @@ TEST_CASE("a blob whose bytes went bad while the store runs is dropped with what
   CHECK_FALSE(s->manifest("r", digest_ref(rotten.dig)));
   CHECK(s->tags("r", {}, "") == std::vector<std::string>{"intact"});
   CHECK(s->manifest("r", digest_ref(intact.dig)));
-  // Stored again whole, it serves as before.
+  // Stored again whole, it serves as before, its tag too: delivered again
+  // at the number it had (a drop is not a delete, which has a number of its
+  // own and keeps older deliveries out).
   CHECK(put_blob(*s, "r", layer) == ld);
   CHECK_FALSE(s->drop_if_damaged(ld));
+  CHECK(put_manifest(*s, "r", j.dump(), "rotten", 7).update.moved);
+  CHECK(s->manifest("r", tag_ref("rotten")));
+  CHECK_FALSE(put_manifest(*s, "r", image_manifest(config, 2), "rotten", 7).update.moved); // the tag is taken at 7
+  CHECK(s->tag_seq("r", "rotten") == 7);
 }
