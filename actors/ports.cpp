@@ -41,6 +41,14 @@ void ask(caf::actor_system& sys, const caf::actor& target, std::chrono::millisec
 }
 
 class runtime_port_impl final : public runtime_port {
+  /// A pull's answer for the HTTP side. The master's refusal starts with
+  /// `unknown` ("unknown image …", "unknown blob …") when no data manager
+  /// holds what was asked for.
+  static runtime_pull_result pull_result(pull_done d, std::string_view unknown) {
+    const bool not_found = !d.ok && d.error.starts_with(unknown);
+    return {d.ok, not_found, std::move(d.error), std::move(d.digest), std::move(d.target)};
+  }
+
 public:
   runtime_port_impl(caf::actor_system& sys, caf::actor rt, std::chrono::milliseconds timeout)
       : sys_(sys), rt_(std::move(rt)), timeout_(timeout) {}
@@ -51,31 +59,14 @@ public:
     };
     ask<pull_done>(
       sys_, rt_, timeout_, pull_image{std::move(repository), std::move(reference), true},
-      [done](pull_done d) {
-        runtime_pull_result r;
-        r.ok = d.ok;
-        r.error = std::move(d.error);
-        // The master says "unknown image …" when no data manager holds it.
-        r.not_found = !d.ok && r.error.starts_with("unknown image");
-        r.digest = std::move(d.digest);
-        r.target = std::move(d.target);
-        done(std::move(r));
-      },
+      [done](pull_done d) { done(pull_result(std::move(d), "unknown image")); },
       [done](std::string error) { done(runtime_pull_result{false, false, std::move(error), {}, {}}); }, plan);
   }
 
   void pull_blob(std::string repository, std::string digest, pull_fn done) override {
     ask<pull_done>(
       sys_, rt_, timeout_, pull_image{std::move(repository), std::move(digest), false, true},
-      [done](pull_done d) {
-        runtime_pull_result r;
-        r.ok = d.ok;
-        r.error = std::move(d.error);
-        r.not_found = !d.ok && r.error.starts_with("unknown blob");
-        r.digest = std::move(d.digest);
-        r.target = std::move(d.target);
-        done(std::move(r));
-      },
+      [done](pull_done d) { done(pull_result(std::move(d), "unknown blob")); },
       [done](std::string error) { done(runtime_pull_result{false, false, std::move(error), {}, {}}); });
   }
 

@@ -129,63 +129,64 @@ TEST_CASE("a pull by tag through the gateway is scheduled over measured candidat
   }
 }
 
-TEST_CASE("a data manager whose copy went bad on disk drops it once a receiver refuses it, and gets it back",
-          "[cluster][damage]") {
-  image_files img;
-  loopback_cluster c([&](loopback_cluster& c) {
-    img = make_image(c.root / "seed", "seed", 1024 * 1024);
-    for (auto& [name, dm] : c.dms) seed(*dm.store, "lib/seed", "v1", img, 1);
-  });
-  auto& dm1 = c.dms.at("dm1");
-  const auto layer = oci::sha256_of(img.layer_bytes);
-  auto sound = [&] {
-    auto b = dm1.store->blob("lib/seed", layer);
-    return b && dm1.store->manifest("lib/seed", oci::reference{img.digest}) && read_file(b->path) == img.layer_bytes &&
-           dm1.store->manifest("lib/seed", oci::reference{std::string("v1")}); // its tag back too
-  };
-  REQUIRE(sound());
-  {
-    // Eight bytes of dm1's layer go bad in place, its size unchanged: only
-    // a hash can tell.
-    std::fstream f(dm1.store->blob("lib/seed", layer)->path, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(100);
-    f.write("XXXXXXXX", 8);
-  }
-  REQUIRE_FALSE(sound());
-  // The master schedules dm1 to deliver the image to rt1; rt1's gateway
-  // hashes the layer and refuses it. dm1 checks its copy, drops it (with
-  // the manifest that needs it), and joins again; the master then owes it
-  // the image and delivers it from a sound holder.
-  caf::scoped_actor self{c.sys};
-  self->request(dm1.actor, 30s, sa::scheduling_request{1, "rt1", "lib/seed", img.digest.str()})
-    .receive([&](sa::scheduling_answer& a) { CHECK_FALSE(a.ok); },
-             [&](caf::error& e) { FAIL("no answer: " << c.sys.render(e)); });
-  CHECK_FALSE(c.rt_store->blob("lib/seed", layer));
-  CHECK(eventually([&] { return sound(); }));
-}
+namespace {
 
-TEST_CASE("a data manager that got a blob with other bytes than its digest has its source check its copy",
-          "[cluster][damage]") {
+/// lib/seed:v1 (a 1 MiB layer) on every data manager of a cluster, for a
+/// copy of it to go bad.
+struct seeded_cluster {
   image_files img;
-  loopback_cluster c([&](loopback_cluster& c) {
-    img = make_image(c.root / "seed", "seed", 1024 * 1024);
-    for (auto& [name, dm] : c.dms) seed(*dm.store, "lib/seed", "v1", img, 1);
-  });
-  const auto layer = oci::sha256_of(img.layer_bytes);
-  auto sound = [&](const std::string& name) {
-    auto& s = *c.dms.at(name).store;
+  std::unique_ptr<loopback_cluster> c;
+  oci::digest layer;
+  seeded_cluster() {
+    c = std::make_unique<loopback_cluster>([&](loopback_cluster& c) {
+      img = make_image(c.root / "seed", "seed", 1024 * 1024);
+      for (auto& [name, dm] : c.dms) seed(*dm.store, "lib/seed", "v1", img, 1);
+    });
+    layer = oci::sha256_of(img.layer_bytes);
+  }
+  /// `name` holds the image whole, tag and all.
+  bool sound(const std::string& name) {
+    auto& s = *c->dms.at(name).store;
     auto b = s.blob("lib/seed", layer);
-    return b && s.manifest("lib/seed", oci::reference{img.digest}) && read_file(b->path) == img.layer_bytes &&
-           s.manifest("lib/seed", oci::reference{std::string("v1")}); // its tag back too
-  };
-  {
-    std::fstream f(c.dms.at("dm1").store->blob("lib/seed", layer)->path,
+    return b && read_file(b->path) == img.layer_bytes && s.manifest("lib/seed", oci::reference{img.digest}) &&
+           s.manifest("lib/seed", oci::reference{std::string("v1")});
+  }
+  /// Eight bytes of `name`'s layer go bad in place, its size unchanged:
+  /// only a hash can tell.
+  void damage(const std::string& name) {
+    std::fstream f(c->dms.at(name).store->blob("lib/seed", layer)->path,
                    std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(4096);
     f.write("XXXXXXXX", 8);
   }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(seeded_cluster,
+                 "a data manager whose copy went bad on disk drops it once a receiver refuses it, and gets it back",
+                 "[cluster][damage]") {
+  REQUIRE(sound("dm1"));
+  damage("dm1");
+  REQUIRE_FALSE(sound("dm1"));
+  // The master schedules dm1 to deliver the image to rt1; rt1's gateway
+  // hashes the layer and refuses it. dm1 checks its copy, drops it (with
+  // the manifest that needs it), and joins again; the master then owes it
+  // the image and delivers it from a sound holder, tag and all.
+  caf::scoped_actor self{c->sys};
+  self->request(c->dms.at("dm1").actor, 30s, sa::scheduling_request{1, "rt1", "lib/seed", img.digest.str()})
+    .receive([&](sa::scheduling_answer& a) { CHECK_FALSE(a.ok); },
+             [&](caf::error& e) { FAIL("no answer: " << c->sys.render(e)); });
+  CHECK_FALSE(c->rt_store->blob("lib/seed", layer));
+  CHECK(eventually([&] { return sound("dm1"); }));
+}
+
+TEST_CASE_METHOD(seeded_cluster,
+                 "a data manager that got a blob with other bytes than its digest has its source check its copy",
+                 "[cluster][damage]") {
+  damage("dm1");
   // dm2 lost its copy (say, a disk replaced) and is to get it from dm1.
-  auto& dm2 = c.dms.at("dm2");
+  auto& dm2 = c->dms.at("dm2");
   dm2.store->delete_together("lib/seed", {img.digest}, {layer});
   // The data plane says which blob came with other bytes than its digest...
   auto r = dm2.transfer->copy_now({"dm1", "dm2", "lib/seed", img.digest.str(), "v1", 1, {}});
@@ -195,13 +196,14 @@ TEST_CASE("a data manager that got a blob with other bytes than its digest has i
   // copy: dm1 finds it damaged, drops it and joins again; the master then
   // delivers it to dm1 from another holder. (The master still counts dm2
   // as one: the first delivery from it fails, the next comes from dm3.)
-  caf::scoped_actor self{c.sys};
-  self->request(dm2.actor, 30s, sa::delivery{"lib/seed", "v1", img.digest.str(), 1, {"dm1", c.dms.at("dm1").actor}})
+  caf::scoped_actor self{c->sys};
+  self->request(dm2.actor, 30s,
+                sa::delivery{"lib/seed", "v1", img.digest.str(), 1, {"dm1", c->dms.at("dm1").actor}})
     .receive([&](sa::delivery_answer& a) { CHECK_FALSE(a.ok); },
-             [&](caf::error& e) { FAIL("no answer: " << c.sys.render(e)); });
+             [&](caf::error& e) { FAIL("no answer: " << c->sys.render(e)); });
   CHECK(eventually([&] { return sound("dm1"); }));
   // dm2 joins again, as it would once restarted, and gets the image too.
-  caf::anon_send(dm2.actor, sa::connect_master{c.master});
+  caf::anon_send(dm2.actor, sa::connect_master{c->master});
   CHECK(eventually([&] { return sound("dm2"); }));
 }
 
