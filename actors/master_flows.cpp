@@ -165,16 +165,20 @@ void grant(master_actor* self, std::uint64_t decision, std::vector<ranked_candid
   auto pair = issue_proofs(*st.cfg.identity, scope);
   // Every other data manager is a peer: told to expect the image if it is up,
   // listed without a handle if not (replication to it fails at once and the
-  // image is handed off to the master for later delivery). In the order of
-  // this decision's ranking, the unmeasured ones last: the target lets the
-  // first of them fetch ahead of the commit (second_proof_message).
+  // image is handed off to the master for later delivery). So is the node
+  // the runtime's last attempt failed on: its link to the runtime broke,
+  // often a moment before the master's own link to it does, and a target
+  // told to replicate to a node whose links are gone would wait out
+  // request_timeout for it. In the order of this decision's ranking, the
+  // unmeasured ones last: the target lets the first of them fetch ahead of
+  // the commit (second_proof_message).
   std::vector<peer_ref> peers;
   auto add_peer = [&](const std::string& name) {
     auto n = st.nodes.find(name);
     if (n == st.nodes.end() || n->second.rec.role != "data" || name == target
         || std::ranges::any_of(peers, [&](const peer_ref& p) { return p.name == name; }))
       return;
-    peers.push_back({name, n->second.rec.up ? n->second.handle : caf::actor{}});
+    peers.push_back({name, n->second.rec.up && name != r.failed_node ? n->second.handle : caf::actor{}});
   };
   for (const auto& c : ranked)
     add_peer(c.node);

@@ -480,6 +480,21 @@ TEST_CASE_METHOD(push_cluster, "a target the master reports down is given up tho
   goes_on_to_dm2_at_once();
 }
 
+TEST_CASE_METHOD(push_cluster,
+                 "a push retried away from a node the runtime lost hands that node off, though the master still counts it up",
+                 "[protocol][push][failover]") {
+  auto big = push_big_a_quarter_to_dm1();
+  // dm1 hangs. The runtime's link to it breaks first; the master's would a
+  // moment later, after the retry was granted. Told to replicate to dm1 as
+  // to a node that is up, dm2 would wait out request_timeout for it.
+  hang_data_manager("dm1");
+  caf::anon_send(runtime, caf::down_msg{dms.at("dm1").actor.address(), caf::exit_reason::remote_link_unreachable});
+  goes_on_to_dm2_at_once();
+  settle(5s);
+  auto owed = handoffs();
+  CHECK(std::ranges::any_of(owed, [&](const sa::handoff_record& h) { return h.node == "dm1" && h.digest == big; }));
+}
+
 TEST_CASE_METHOD(push_cluster, "an error message nobody asked for stops no node", "[protocol][push][links]") {
   // Such an error comes from a link guard refusing a message sent before
   // its sender was on the roster, or from a node dropping a message it does
