@@ -272,6 +272,16 @@ std::optional<start_problem> cannot_start(const fs::path& rootfs, const json& sp
   const auto& args = process.at("args");
   if (args.empty() || args[0].get<std::string>().empty())
     return start_problem{"the image names no command to run, and none was given after --", 127};
+  // The working directory: runc creates one that is missing, but not over a
+  // file, nor at a link that leads nowhere.
+  const auto cwd = process.value("cwd", std::string("/"));
+  if (auto st = stat_in_rootfs(rootfs, cwd); st && !S_ISDIR(st->st_mode))
+    return start_problem{"the working directory " + cwd + " is not a directory in the image", 125};
+  if (!stat_in_rootfs(rootfs, cwd))
+    if (int fd = open_in_rootfs(rootfs, cwd.c_str(), O_PATH | O_NOFOLLOW); fd >= 0) {
+      ::close(fd);
+      return start_problem{"the working directory " + cwd + " is a link to nothing in the image", 125};
+    }
   const auto name = args[0].get<std::string>();
   std::vector<std::string> candidates;
   if (name.find('/') != std::string::npos) {

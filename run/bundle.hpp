@@ -57,7 +57,8 @@ nlohmann::json runtime_spec(const image_config& cfg, const std::vector<std::stri
 /// rootfs. Empty if it names an executable file there; else why not, with
 /// the exit code a shell would give (127 not found, 126 not executable).
 /// An executable file must be ELF or a script whose interpreter (#!) is an
-/// executable file in the image: 127 if that is missing, 126 otherwise.
+/// executable file in the image: 127 if that is missing, 126 otherwise. A
+/// working directory that is a file, or a link to nothing, is 125.
 struct start_problem {
   std::string message;
   int exit_code = 0;

@@ -237,6 +237,19 @@ TEST_CASE("a command that cannot start is found out first: 127 not found, 126 no
   CHECK(code({"/srv/app/bare"}) == 126);
   CHECK(code({"/srv/app/text"}) == 126);
   CHECK(code({}) == 127); // no Entrypoint, no Cmd, no command
+  // The working directory: a missing one is made by runc; a file, or a link
+  // to nothing, cannot be.
+  auto in_dir = [&](std::string dir) {
+    image_config cfg;
+    cfg.working_dir = std::move(dir);
+    auto p = cannot_start(root, runtime_spec(cfg, {"/bin/sh"}, {}, "h"));
+    return p ? p->exit_code : 0;
+  };
+  fs::create_symlink("/nowhere", root / "srv/dangling");
+  CHECK(in_dir("/srv/app") == 0);
+  CHECK(in_dir("/srv/new") == 0);
+  CHECK(in_dir("/etc/passwd") == 125);
+  CHECK(in_dir("/srv/dangling") == 125);
   auto p = cannot_start(root, spec_for({"/nonexistent"}));
   REQUIRE(p);
   CHECK(p->message == "/nonexistent: no such file in the image");
