@@ -36,7 +36,7 @@ public:
     if (too_large_) return respond(error_response(error_code::size_invalid, "manifest too large", 413));
     if (!complete) return respond(error_response(error_code::manifest_invalid, "request body incomplete", 400));
     try {
-      store(std::move(respond));
+      store(respond);
     } catch (const std::exception& e) {
       spdlog::error("manifest put failed: {}", e.what());
       respond(error_response(error_code::unsupported, "storage failure", 500));
@@ -44,7 +44,9 @@ public:
   }
 
 private:
-  void store(responder respond) {
+  // `respond` stays the caller's: a failure thrown from here is answered
+  // with it (a storage failure, e.g. a full disk, gets its OCI body).
+  void store(const responder& respond) {
     auto& st = api_.store();
     auto parsed = oci::parse_manifest(body_, content_type_);
     if (!parsed.value) return respond(error_response(error_code::manifest_invalid, parsed.error.message, 400));

@@ -368,7 +368,15 @@ public:
       auto row = db_.upload(id);
       if (!row || row->repo != repo)
         return false;
-      db_.delete_upload(id);
+      try {
+        db_.delete_upload(id);
+      } catch (const store_error&) {
+        // A full disk refuses even this; the bytes go all the same (they
+        // are the space that is short), and the row, now without its file,
+        // at the next sweep or open.
+        fileio::remove_quietly(files_.upload_path(id));
+        throw;
+      }
       auto it = sessions_.find(std::string(id));
       if (it != sessions_.end() && !it->second.busy)
         sessions_.erase(it);
@@ -565,6 +573,13 @@ public:
   void abandon_write(const std::string& id, std::optional<session_hash> hash) noexcept {
     std::lock_guard lock(mu_);
     release_locked(id, std::move(hash), true);
+    // The refused writer's bytes go now, not at the session's next use: on
+    // a full disk they are the space that is short.
+    try {
+      if (auto row = db_.upload(id))
+        (void)::truncate(files_.upload_path(id).c_str(), static_cast<off_t>(row->size));
+    } catch (const std::exception&) {
+    }
   }
 
 private:

@@ -1,6 +1,8 @@
 // Manifest, tag, referrers and catalog endpoints, without sockets.
 #include "registry_api_fixture.hpp"
 
+#include "store/disk_store.hpp"
+
 #include <thread>
 
 using stowage::test::api_fixture;
@@ -234,4 +236,22 @@ TEST_CASE_METHOD(api_fixture, "after_manifest_put holds the 201 and may refuse i
   auto r = call("PUT", "/v2/repo/manifests/v2", image_manifest(c, config.size(), {}), ct(oci_manifest_type));
   CHECK(r.status == 503);
   CHECK(error_code_of(r) == "UNSUPPORTED");
+}
+
+TEST_CASE_METHOD(api_fixture, "a manifest the store fails to keep (a full disk) gets an OCI error and leaves no tag",
+                 "[api][manifests]") {
+  bool full = false;
+  st = stowage::store::open_disk_store(dir / "faulty", std::chrono::hours(24), [&](std::string_view step) {
+    if (full && step == "manifest:temp_written") throw stowage::store::store_error("write: No space left on device");
+  });
+  rebuild();
+  auto [d, body] = push_image("lib/app", "v1");
+  auto changed = nlohmann::json::parse(body);
+  changed["annotations"] = {{"note", "another manifest over the same blobs"}};
+  full = true;
+  auto r = call("PUT", "/v2/lib/app/manifests/v2", changed.dump(), ct(oci_manifest_type));
+  CHECK(r.status == 500);
+  CHECK(nlohmann::json::parse(r.body)["errors"][0]["code"] == "UNSUPPORTED");
+  CHECK(call("GET", "/v2/lib/app/manifests/v2").status == 404);
+  CHECK(call("GET", "/v2/lib/app/manifests/v1").status == 200);
 }
