@@ -573,13 +573,6 @@ public:
   void abandon_write(const std::string& id, std::optional<session_hash> hash) noexcept {
     std::lock_guard lock(mu_);
     release_locked(id, std::move(hash), true);
-    // The refused writer's bytes go now, not at the session's next use: on
-    // a full disk they are the space that is short.
-    try {
-      if (auto row = db_.upload(id))
-        (void)::truncate(files_.upload_path(id).c_str(), static_cast<off_t>(row->size));
-    } catch (const std::exception&) {
-    }
   }
 
 private:
