@@ -4,11 +4,16 @@
 // its timeout never holds up the actor system's shutdown.
 #include "actors/ports.hpp"
 
+#include "actors/data_plane.hpp"
 #include "actors/protocol.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
+
+#include <algorithm>
+#include <initializer_list>
+#include <string_view>
 
 namespace stowage::actors {
 
@@ -41,11 +46,12 @@ void ask(caf::actor_system& sys, const caf::actor& target, std::chrono::millisec
 }
 
 class runtime_port_impl final : public runtime_port {
-  /// A pull's answer for the HTTP side. The master's refusal starts with
-  /// `unknown` ("unknown image …", "unknown blob …") when no data manager
-  /// holds what was asked for.
-  static runtime_pull_result pull_result(pull_done d, std::string_view unknown) {
-    const bool not_found = !d.ok && d.error.starts_with(unknown);
+  /// A pull's answer for the HTTP side: not found if it failed saying one
+  /// of `not_found_when` ("unknown image …": no data manager holds it).
+  static runtime_pull_result pull_result(pull_done d, std::initializer_list<std::string_view> not_found_when) {
+    const bool not_found = !d.ok && std::ranges::any_of(not_found_when, [&](std::string_view s) {
+      return d.error.find(s) != std::string::npos;
+    });
     return {d.ok, not_found, std::move(d.error), std::move(d.digest), std::move(d.target)};
   }
 
@@ -59,14 +65,16 @@ public:
     };
     ask<pull_done>(
       sys_, rt_, timeout_, pull_image{std::move(repository), std::move(reference), true},
-      [done](pull_done d) { done(pull_result(std::move(d), "unknown image")); },
+      [done](pull_done d) { done(pull_result(std::move(d), {"unknown image"})); },
       [done](std::string error) { done(runtime_pull_result{false, false, std::move(error), {}, {}}); }, plan);
   }
 
   void pull_blob(std::string repository, std::string digest, pull_fn done) override {
     ask<pull_done>(
       sys_, rt_, timeout_, pull_image{std::move(repository), std::move(digest), false, true},
-      [done](pull_done d) { done(pull_result(std::move(d), "unknown blob")); },
+      // Not found: the master knows no image of the repository, or the last
+      // data manager tried (each was, in turn) lacked the blob.
+      [done](pull_done d) { done(pull_result(std::move(d), {"unknown blob", sender_lacks_it})); },
       [done](std::string error) { done(runtime_pull_result{false, false, std::move(error), {}, {}}); });
   }
 

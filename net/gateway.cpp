@@ -1,6 +1,5 @@
 #include "net/gateway.hpp"
 
-#include "actors/data_plane.hpp"
 #include "config/node_auth.hpp"
 #include "net/api_internal.hpp"
 #include "net/blob_relay.hpp"
@@ -310,9 +309,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   void serve_pulled_blob(const request& req, const std::string& repo, const oci::digest& d, const responder& respond,
                          const actors::runtime_pull_result& r) {
     if (!r.ok) {
-      // Nobody holds the repository, or the last data manager tried (each
-      // was, in turn) did not have the blob.
-      if (r.not_found || r.error.find(actors::sender_lacks_it) != std::string::npos)
+      if (r.not_found)
         return respond(error_response(oci::error_code::blob_unknown, "blob unknown to the cluster", 404));
       spdlog::warn("gateway: pull of blob {}@{} failed: {}", repo, d.str(), r.error);
       return respond(error_response(oci::error_code::unsupported, "pull through the cluster failed: " + r.error, 503));
@@ -695,12 +692,13 @@ route_result gateway::route_request(const request& req) {
     // A GET of a blob the cache lacks, with no manifest asked for first that
     // would bring it: pulled alone. (A HEAD keeps saying what the cache
     // holds: a client about to push asks it.)
-    if (!delivery && req.method == "GET")
-      if (auto d = oci::digest::parse(t.arg); d && !impl_->cache->blob(t.repo, *d) && !impl_->deleted_here(t.repo, *d))
-        return route_result::stream(std::make_unique<deferred_answer>(
-          [self = impl_, req, repo = t.repo, d = *d](responder r) {
-            self->pull_blob_then_serve(req, repo, d, std::move(r));
-          }));
+    if (!delivery && req.method == "GET") {
+      auto rr = impl_->api->route(req);
+      auto d = oci::digest::parse(t.arg);
+      if (!d || !rr.reply || rr.reply->status != 404 || impl_->deleted_here(t.repo, *d)) return rr;
+      return route_result::stream(std::make_unique<deferred_answer>(
+        [self = impl_, req, repo = t.repo, d = *d](responder r) { self->pull_blob_then_serve(req, repo, d, std::move(r)); }));
+    }
   }
   if (t.ep == api::endpoint::tags_list && (req.method == "GET" || req.method == "HEAD"))
     return impl_->list_tags(req, t);

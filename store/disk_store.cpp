@@ -210,12 +210,12 @@ public:
     // readable through the descriptor even if a delete comes meanwhile.
     fileio::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat hashed {};
-    if (fd.get() >= 0 && (::fstat(fd.get(), &hashed) != 0 || (static_cast<std::uint64_t>(hashed.st_size) == *size &&
-                                                               fileio::hash_fd(fd.get(), *size, path) == d)))
+    const bool opened = fd.get() >= 0 && ::fstat(fd.get(), &hashed) == 0; // not: lost, which is damage too
+    if (opened && static_cast<std::uint64_t>(hashed.st_size) == *size && fileio::hash_fd(fd.get(), *size, path) == d)
       return false;
     std::lock_guard lock(mu_);
     struct stat now {};
-    const bool replaced = fd.get() >= 0 && ::stat(path.c_str(), &now) == 0 && now.st_ino != hashed.st_ino;
+    const bool replaced = opened && ::stat(path.c_str(), &now) == 0 && now.st_ino != hashed.st_ino;
     if (db_.blob_size(d.str()) != size || replaced)
       return false; // deleted, or deleted and stored again, meanwhile
     spdlog::error("store {}: blob {} is damaged on disk (its bytes no longer match its digest): dropped with the "
